@@ -1,0 +1,119 @@
+//! Procedural macros of [mp](https://docs.rs/mp). Use them through `mp`: `#[mp::main]`,
+//! `#[mp::task]`, `#[mp::test]`.
+//!
+//! Each entry point converts its input and hands it to the expansion in its own module; the
+//! expansions always emit something (the user's item next to the errors), so that one mistake
+//! gives one error.
+
+use proc_macro::TokenStream;
+
+mod attr;
+mod main_attr;
+mod task;
+mod test_attr;
+mod types;
+
+/// The `__main__` guard: Python's `if __name__ == '__main__':`.
+///
+/// Put it on `fn main`. In a child started by the spawn or forkserver method, the child's task
+/// runs before `main` does and the child exits with the task's exit code; in the main process
+/// the body runs, and when the process exits the daemonic children still running are
+/// terminated and the others joined, as CPython does at interpreter exit.
+///
+/// Works on `fn main()`, on `fn main() -> Result<..>`, and with `#[tokio::main]` in either
+/// order. Optional arguments: `start_method = "spawn"` (sets the default start method first)
+/// and `crate = "path"` (where `mp` is, if renamed).
+///
+/// # Python
+///
+/// ```python
+/// if __name__ == '__main__':
+///     p = Process(target=f, args=('bob',))
+///     p.start(); p.join()
+/// ```
+///
+/// # With the macro
+///
+/// ```ignore
+/// #[mp::main]
+/// fn main() -> mp::Result<()> {
+///     let p = mp::Process::new(f, ("bob".to_string(),));
+///     p.start()?;
+///     p.join()
+/// }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// ```ignore
+/// fn main() -> mp::Result<()> {
+///     mp::init();
+///     let p = mp::Process::new(f, ("bob".to_string(),));
+///     p.start()?;
+///     p.join()
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    main_attr::expand(args.into(), item.into()).into()
+}
+
+/// Registers a function as a task that child processes, pool workers and task references can
+/// run by name.
+///
+/// On a free fn, `#[mp::task] fn square(x: u64) -> u64` keeps `square(3)` working and makes
+/// `square` usable as a target under every start method: `Process::new(square, (3,))`,
+/// `pool.map(square, 0..100)`. The argument tuple is checked against the parameters at
+/// compile time; argument and return types must be serializable and owned. A fn returning
+/// `Result<T, E>` gives callers in other processes `T`, and `E`'s message as an error.
+///
+/// On `impl mp::Run for T`, registers `T` for `Process::from_run` (Python's subclassing of
+/// `Process`).
+///
+/// # Python
+///
+/// ```python
+/// def f(name):          # module-level, so that children can import it
+///     print('hello', name)
+/// ```
+///
+/// # With the macro
+///
+/// ```ignore
+/// #[mp::task]
+/// fn f(name: String) {
+///     println!("hello {name}");
+/// }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// There is none that is public: the macro generates the registry entry (name, argument
+/// decoder, return-value encoder) that a child looks the task up by.
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
+    task::expand(args.into(), item.into()).into()
+}
+
+/// A test whose children can be started with every start method.
+///
+/// Expands to a `#[test]` (unless another test attribute such as `#[tokio::test]` is present)
+/// that first runs the guard. A test binary re-executed as a spawn or forkserver child
+/// dispatches to its task before the test harness starts, so no libtest flags are forwarded
+/// and it works under both `cargo test` and `cargo nextest run`.
+///
+/// # With the macro
+///
+/// ```ignore
+/// #[mp::test]
+/// fn child_runs() {
+///     let p = mp::get_context("spawn").unwrap().process(f, ("x".to_string(),));
+///     p.start().unwrap();
+///     p.join().unwrap();
+///     assert_eq!(p.exitcode(), Some(0));
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::expand(args.into(), item.into()).into()
+}

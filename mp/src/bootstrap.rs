@@ -1,0 +1,305 @@
+//! The child side of process start: the `__main__` guard, the spawn child's bootstrap, and the
+//! code every child runs around its target (Python's `BaseProcess._bootstrap`).
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+
+use crate::connection::Connection;
+use crate::popen::{self, Prep, SPAWN_ENV, SPAWN_FD};
+use crate::registry::{self, InvokeError, TaskEntry};
+use crate::{forkserver, logging, process, reduction, sys};
+
+/// Runs before `main` in every binary that links mp (an `.init_array` entry), so that a
+/// spawned child dispatches to its task before anything else runs: before libtest parses its
+/// arguments in a test binary, before a `#[tokio::main]` runtime starts.
+#[used]
+#[link_section = ".init_array"]
+static MP_CHILD_ENTRY: extern "C" fn() = init_array_entry;
+
+extern "C" fn init_array_entry() {
+    child_entry();
+}
+
+/// Makes sure the `.init_array` entry above is linked into the final binary: referencing it
+/// from the code that starts processes keeps its object file in.
+pub(crate) fn ensure_linked() {
+    std::hint::black_box(&MP_CHILD_ENTRY);
+}
+
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// If this process was started as an mp child (spawn) or as the forkserver, runs that role
+/// and exits; otherwise returns at once. Idempotent.
+pub(crate) fn child_entry() {
+    if ENTERED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if std::env::var_os(SPAWN_ENV).is_some() {
+        // SAFETY: this runs before `main`, while the process has a single thread.
+        unsafe { std::env::remove_var(SPAWN_ENV) };
+        run_spawn_child();
+    }
+    if std::env::var_os(forkserver::SERVER_ENV).is_some() {
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(forkserver::SERVER_ENV) };
+        forkserver::serve();
+    }
+}
+
+/// Python's `if __name__ == '__main__'` guard, as `#[mp::main]` and [`crate::init`] call it:
+/// dispatch a child, check the registry, and arrange for the exit handler.
+pub(crate) fn main_guard() {
+    child_entry();
+    if let Err(msg) = registry::check_duplicates() {
+        panic!("{msg}");
+    }
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registering a plain extern "C" fn with atexit.
+        unsafe { libc::atexit(atexit_handler) };
+    });
+}
+
+/// What `#[mp::test]` runs first: the guard without the exit handler (the test harness
+/// exits the process; each test joins its own children).
+pub(crate) fn test_guard() {
+    child_entry();
+    if let Err(msg) = registry::check_duplicates() {
+        panic!("{msg}");
+    }
+}
+
+extern "C" fn atexit_handler() {
+    let _ = panic::catch_unwind(popen::exit_handler);
+}
+
+fn report_to_parent(conn: &Connection, r: Result<(), String>) {
+    if let Ok(bytes) = reduction::encode_plain(&r) {
+        let _ = conn.send_bytes(&bytes);
+    }
+}
+
+fn run_spawn_child() -> ! {
+    // SAFETY: fd 3 was placed there by our parent's posix_spawn file actions.
+    let fd = unsafe { OwnedFd::from_raw_fd(SPAWN_FD) };
+    let _ = sys::set_cloexec(fd.as_raw_fd(), true);
+    let conn = match Connection::from_fd(fd, true, true) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mp: spawned child has no bootstrap socket: {e}");
+            std::process::exit(1);
+        }
+    };
+    let (bytes, fds) = match conn.recv_raw_with_fds() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("mp: spawned child could not read its preparation data: {e}");
+            std::process::exit(1);
+        }
+    };
+    let prep: Prep = match reduction::decode_plain(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            report_to_parent(
+                &conn,
+                Err(format!("child could not decode its preparation data: {e}")),
+            );
+            std::process::exit(1);
+        }
+    };
+    let entry = match check_task(&prep) {
+        Ok(e) => e,
+        Err(msg) => {
+            report_to_parent(&conn, Err(msg));
+            std::process::exit(1);
+        }
+    };
+    report_to_parent(&conn, Ok(()));
+    drop(conn);
+    enter_child(&prep);
+    let code = run_child(&prep, || invoke(entry, &prep.args, fds));
+    exit_spawned(code);
+}
+
+/// Checks that this binary can run the task the parent asked for.
+pub(crate) fn check_task(prep: &Prep) -> Result<&'static TaskEntry, String> {
+    if prep.build_id != registry::build_id() {
+        return Err(format!(
+            "the child runs a different build of the program than its parent (registry \
+             fingerprint {:016x}, parent's {:016x}); `set_executable` must name a build of the \
+             same program",
+            registry::build_id(),
+            prep.build_id
+        ));
+    }
+    registry::check_duplicates()?;
+    registry::lookup(&prep.task).ok_or_else(|| {
+        format!(
+            "task `{}` is not registered in the child's binary",
+            prep.task
+        )
+    })
+}
+
+/// Installs a spawn or forkserver child's identity (before its target runs).
+pub(crate) fn enter_child(prep: &Prep) {
+    process::set_info(Box::into_raw(Box::new(prep.info())));
+    logging::child_init(prep.log_level, prep.log_stderr);
+    forkserver::set_inherited(prep.forkserver.clone());
+}
+
+pub(crate) fn invoke(entry: &TaskEntry, args: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {
+    match (entry.invoke)(args, fds, false) {
+        Ok(_) => Ok(()),
+        Err(InvokeError::Failed(m)) => Err(m),
+        Err(InvokeError::Decode(m)) => Err(format!(
+            "cannot decode the arguments of `{}`: {m}",
+            entry.name
+        )),
+        Err(InvokeError::Encode(m)) => Err(m),
+    }
+}
+
+fn flush() {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
+
+/// Set in a child while its target runs: the panic hook then prints the
+/// `Process <name>:` header, as CPython prints it above a child's traceback.
+static IN_CHILD_TARGET: AtomicBool = AtomicBool::new(false);
+
+/// Installs (once per process) the panic hook that prints the child header.
+pub(crate) fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let prev = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if IN_CHILD_TARGET.load(Ordering::Relaxed) {
+                eprintln!("Process {}:", process::info().name());
+            }
+            prev(info);
+        }));
+    });
+}
+
+/// Runs a spawn or forkserver child's target the way CPython's `_bootstrap` does and returns
+/// the exit code: 0 on return, 1 after a panic (printed like a traceback under
+/// `Process <name>:`) or an `Err` (printed the same way).
+pub(crate) fn run_child(prep: &Prep, body: impl FnOnce() -> Result<(), String>) -> i32 {
+    redirect_stdin();
+    if prep.daemon {
+        watch_parent(prep.parent_pid);
+    }
+    install_panic_hook();
+    run_target(body)
+}
+
+/// The part of the bootstrap shared with fork children: run, report, exit handler.
+pub(crate) fn run_target(body: impl FnOnce() -> Result<(), String>) -> i32 {
+    IN_CHILD_TARGET.store(true, Ordering::Relaxed);
+    logging::info!("child process calling self.run()");
+    let result = panic::catch_unwind(AssertUnwindSafe(body));
+    IN_CHILD_TARGET.store(false, Ordering::Relaxed);
+    let code = match result {
+        Ok(Ok(())) => 0,
+        Ok(Err(msg)) => {
+            eprintln!("Process {}:\n{msg}", process::info().name());
+            1
+        }
+        Err(_) => 1,
+    };
+    logging::info!("process exiting with exitcode {code}");
+    let _ = panic::catch_unwind(popen::exit_handler);
+    code
+}
+
+/// The first steps of a forked child, before its target runs. Only async-signal-safe calls:
+/// the parent may have had other threads holding locks at the time of `fork()`.
+///
+/// # Safety
+///
+/// Must be called in the child right after `fork()`, with `info` from `Box::into_raw`.
+pub(crate) unsafe fn fork_child_prelude(
+    info: *mut process::ProcessInfo,
+    parent_pid: i32,
+    daemon: bool,
+) {
+    process::set_info(info);
+    // SAFETY: open/dup2/close/prctl/getppid/_exit are async-signal-safe; the path is a
+    // static NUL-terminated string.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::close(fd);
+        }
+        if daemon {
+            // A daemonic child never outlives its parent, even one killed by SIGKILL.
+            // (The start is made from a thread that lives as long as the process, see popen.)
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            if libc::getppid() != parent_pid {
+                libc::_exit(1);
+            }
+        }
+    }
+}
+
+/// Exit path of a spawn or forkserver child: a normal exit, so that `atexit` handlers the
+/// child registered run (its parent's were never registered in it).
+pub(crate) fn exit_spawned(code: i32) -> ! {
+    flush();
+    std::process::exit(code)
+}
+
+/// Exit path of a fork child: flush what Rust buffered and `_exit`, so that no handler of
+/// the parent (atexit, destructors of statics) runs a second time.
+pub(crate) fn exit_child(code: i32) -> ! {
+    flush();
+    // SAFETY: _exit never returns and is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}
+
+/// Python closes stdin in children and opens /dev/null in its place.
+fn redirect_stdin() {
+    // SAFETY: as in `fork_child_prelude`.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::close(fd);
+        }
+    }
+}
+
+/// A daemonic spawn or forkserver child never outlives its parent: a watcher thread exits
+/// the child as soon as the parent's pidfd reports its death (even a SIGKILL, which CPython
+/// does not handle).
+fn watch_parent(parent_pid: i32) {
+    match sys::pidfd_open(parent_pid) {
+        Ok(pidfd) => {
+            let spawned = std::thread::Builder::new()
+                .name("mp-parent-watch".into())
+                .spawn(move || {
+                    while let Ok(false) = sys::poll_readable(pidfd.as_raw_fd(), None) {}
+                    // SAFETY: _exit is always safe.
+                    unsafe { libc::_exit(1) }
+                });
+            if spawned.is_err() {
+                eprintln!("mp: cannot watch the parent of a daemonic process; exiting");
+                exit_spawned(1);
+            }
+        }
+        // The parent is already gone.
+        Err(_) => exit_spawned(1),
+    }
+}

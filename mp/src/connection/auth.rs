@@ -1,0 +1,210 @@
+//! The authentication handshake of `multiprocessing.connection`, wire-compatible with CPython.
+//!
+//! The modern form: the challenger sends `#CHALLENGE#{sha256}` + 40 random bytes, the answerer
+//! replies `{sha256}` + HMAC-SHA256(key, `{sha256}` + random), the challenger replies
+//! `#WELCOME#` or `#FAILURE#`. The legacy form of CPython 3.11 and older: a bare 20-byte
+//! challenge answered with a raw 16-byte HMAC-MD5. Every handshake message is capped at 256 bytes.
+
+use hmac::{Hmac, Mac};
+
+use super::Connection;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys;
+
+const CHALLENGE: &[u8] = b"#CHALLENGE#";
+const WELCOME: &[u8] = b"#WELCOME#";
+const FAILURE: &[u8] = b"#FAILURE#";
+/// Length of the random part of a challenge.
+pub const MESSAGE_LENGTH: usize = 40;
+/// Longest handshake message accepted.
+pub const MAX_HANDSHAKE: usize = 256;
+const DEFAULT_DIGEST: &str = "sha256";
+const ACCEPTED: [&str; 5] = ["md5", "sha256", "sha384", "sha3_256", "sha3_384"];
+
+fn hmac_digest(name: &str, key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
+        let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("hmac takes any key");
+        m.update(msg);
+        m.finalize().into_bytes().to_vec()
+    }
+    Some(match name {
+        "md5" => run::<Hmac<md5::Md5>>(key, msg),
+        "sha256" => run::<Hmac<sha2::Sha256>>(key, msg),
+        "sha384" => run::<Hmac<sha2::Sha384>>(key, msg),
+        "sha3_256" => run::<Hmac<sha3::Sha3_256>>(key, msg),
+        "sha3_384" => run::<Hmac<sha3::Sha3_384>>(key, msg),
+        _ => return None,
+    })
+}
+
+/// Constant-time equality.
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut d = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        d |= x ^ y;
+    }
+    // Keep the optimizer from short-circuiting.
+    std::hint::black_box(d) == 0
+}
+
+fn auth_err(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Authentication, msg)
+}
+
+/// Splits `{name}payload`; `None` if there is no well-formed prefix with an accepted digest.
+fn parse_prefix(msg: &[u8]) -> Option<(&'static str, &[u8])> {
+    if msg.first() != Some(&b'{') {
+        return None;
+    }
+    let end = msg.iter().take(10).position(|&b| b == b'}')?;
+    let name = std::str::from_utf8(&msg[1..end]).ok()?;
+    let name = ACCEPTED.iter().find(|&&a| a == name)?;
+    Some((name, &msg[end + 1..]))
+}
+
+/// Computes the response to a challenge payload (everything after `#CHALLENGE#`).
+fn create_response(key: &[u8], message: &[u8]) -> Result<Vec<u8>> {
+    if message.len() == 20 || message.len() == 16 {
+        // Legacy peer: raw HMAC-MD5, no prefix.
+        return Ok(hmac_digest("md5", key, message).unwrap_or_default());
+    }
+    let (name, _) = parse_prefix(message).ok_or_else(|| {
+        auth_err(format!(
+            "unsupported message length or digest in challenge ({} bytes)",
+            message.len()
+        ))
+    })?;
+    let mut out = format!("{{{name}}}").into_bytes();
+    out.extend(hmac_digest(name, key, message).unwrap_or_default());
+    Ok(out)
+}
+
+/// Checks a response against the challenge payload it answers.
+fn verify(key: &[u8], message: &[u8], response: &[u8]) -> bool {
+    let (name, mac) = if response.len() == 16 || response.len() == 20 {
+        ("md5", response)
+    } else {
+        match parse_prefix(response) {
+            Some(p) => p,
+            None => return false,
+        }
+    };
+    match hmac_digest(name, key, message) {
+        Some(expected) => ct_eq(&expected, mac),
+        None => false,
+    }
+}
+
+fn recv_small(conn: &Connection) -> Result<Vec<u8>> {
+    conn.recv_bytes_max(MAX_HANDSHAKE)
+}
+
+/// The challenging side of the handshake: Python's `deliver_challenge(connection, authkey)`.
+///
+/// # Errors
+///
+/// [`ErrorKind::Authentication`] if the peer's answer is wrong (after sending `#FAILURE#`);
+/// [`ErrorKind::Os`] for a handshake message over 256 bytes or a broken connection.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// use mp::connection::{answer_challenge, deliver_challenge};
+/// let (a, b) = mp::Pipe(true)?;
+/// let t = std::thread::spawn(move || answer_challenge(&b, b"key"));
+/// deliver_challenge(&a, b"key")?;
+/// t.join().unwrap()?;
+/// # Ok(()) }
+/// ```
+pub fn deliver_challenge(conn: &Connection, authkey: &[u8]) -> Result<()> {
+    let mut random = [0u8; MESSAGE_LENGTH];
+    sys::random_bytes(&mut random);
+    let mut message = format!("{{{DEFAULT_DIGEST}}}").into_bytes();
+    message.extend_from_slice(&random);
+    let mut frame = CHALLENGE.to_vec();
+    frame.extend_from_slice(&message);
+    conn.send_bytes(&frame)?;
+    let response = recv_small(conn)?;
+    if verify(authkey, &message, &response) {
+        conn.send_bytes(WELCOME)?;
+        Ok(())
+    } else {
+        let _ = conn.send_bytes(FAILURE);
+        Err(auth_err("digest received was wrong"))
+    }
+}
+
+/// The answering side of the handshake: Python's `answer_challenge(connection, authkey)`.
+///
+/// # Errors
+///
+/// [`ErrorKind::Authentication`] for a malformed challenge or when the peer rejects the
+/// answer ("digest sent was rejected").
+///
+/// # Examples
+///
+/// See [`deliver_challenge`].
+pub fn answer_challenge(conn: &Connection, authkey: &[u8]) -> Result<()> {
+    let frame = recv_small(conn)?;
+    let message = frame.strip_prefix(CHALLENGE).ok_or_else(|| {
+        auth_err(format!(
+            "protocol error: expected a challenge, got {} bytes",
+            frame.len()
+        ))
+    })?;
+    if message.len() < 20 {
+        return Err(auth_err(format!(
+            "challenge too short: {} bytes",
+            message.len()
+        )));
+    }
+    let response = create_response(authkey, message)?;
+    conn.send_bytes(&response)?;
+    let reply = recv_small(conn)?;
+    if reply != WELCOME {
+        return Err(auth_err("digest sent was rejected"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn vectors_from_conformance() {
+        let r: Vec<u8> = (0u8..40).collect();
+        let mut msg = b"{sha256}".to_vec();
+        msg.extend(&r);
+        let resp = create_response(b"secret", &msg).unwrap();
+        assert_eq!(
+            hex(&resp),
+            "7b7368613235367dfc57fbe650d6124b98215e7b5d197d5807ad69982d275a9735ea2d56f1fa6989"
+        );
+        assert!(verify(b"secret", &msg, &resp));
+        assert!(!verify(b"other", &msg, &resp));
+        let legacy: Vec<u8> = (0u8..20).collect();
+        assert_eq!(
+            hex(&create_response(b"secret", &legacy).unwrap()),
+            "7defa9cc46abc3583325d17ccda75190"
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        let mut md5 = b"{md5}".to_vec();
+        md5.extend([7u8; 20]);
+        let r = create_response(b"k", &md5).unwrap();
+        assert!(r.starts_with(b"{md5}"));
+        assert!(verify(b"k", &md5, &r));
+        assert!(create_response(b"k", b"{nope}aaaaaaaaaaaaaaaaaaaaaaaa").is_err());
+    }
+}

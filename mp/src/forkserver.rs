@@ -1,0 +1,414 @@
+//! The forkserver start method: a single-threaded server process, started on first use by
+//! re-executing the program in server mode, that forks children on request.
+//!
+//! See `docs/design/forkserver.md`. In short: the launcher spawns the server with a bootstrap
+//! socket at fd 3 and sends it a fresh 32-byte key; the server listens on a Linux abstract
+//! Unix socket and answers with its address. Any process that knows the address and the key
+//! (the launcher and its descendants, which get both in their preparation data) connects,
+//! passes the mutual HMAC handshake of `multiprocessing.connection`, and then sends requests:
+//! the encoded [`Prep`], the descriptors the child inherits and, last, one end of a fresh
+//! status socket. The server forks; it writes `Started(pid)` on the status socket, and
+//! `Exited(status)` when it reaps the child. The client keeps the status socket as the child's
+//! sentinel. The server exits when the launcher's end of the bootstrap socket closes; if it
+//! dies, the next start launches a new one.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::connection::{answer_challenge, deliver_challenge, Connection};
+use crate::error::{Error, ErrorKind, Result};
+use crate::popen::{self, Kind, Prep};
+use crate::{bootstrap, logging, reduction, sys};
+
+/// Environment variable that marks the server process.
+pub(crate) const SERVER_ENV: &str = "__MP_FORKSERVER";
+
+/// What the launcher tells a new server.
+#[derive(Debug, Serialize, Deserialize)]
+struct ServerConfig {
+    authkey: Vec<u8>,
+    build_id: u64,
+    log_level: usize,
+    log_stderr: bool,
+}
+
+/// Where a server listens and how to authenticate to it (inherited by children).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct ServerInfo {
+    pub(crate) name: Vec<u8>,
+    pub(crate) authkey: Vec<u8>,
+}
+
+/// What the server writes on a child's status socket.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply {
+    /// The child was forked.
+    Started(i32),
+    /// The child could not be started.
+    Failed(String),
+    /// The child exited with this raw wait status.
+    Exited(i32),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+// ---------------------------------------------------------------------------------------------
+
+struct Client {
+    owner: i32,
+    info: ServerInfo,
+    conn: Option<Connection>,
+    /// The launcher's end of the bootstrap socket: closing it stops the server.
+    alive: Option<Connection>,
+}
+
+static CLIENT: Mutex<Option<Client>> = Mutex::new(None);
+static INHERITED: Mutex<Option<ServerInfo>> = Mutex::new(None);
+
+/// Records the server a child inherited from its parent.
+pub(crate) fn set_inherited(info: Option<ServerInfo>) {
+    *INHERITED.lock().unwrap_or_else(|e| e.into_inner()) = info;
+}
+
+/// The server this process uses, if one is known (passed on to children).
+pub(crate) fn current_info() -> Option<ServerInfo> {
+    let me = sys::getpid();
+    if let Some(c) = CLIENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if c.owner == me || c.alive.is_none() {
+            return Some(c.info.clone());
+        }
+    }
+    INHERITED.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn launch() -> Result<Client> {
+    let (pid, conn) = popen::spawn_self(SERVER_ENV, &[])?;
+    let mut key = vec![0u8; 32];
+    sys::random_bytes(&mut key);
+    let (level, stderr) = logging::inherited();
+    let cfg = ServerConfig {
+        authkey: key.clone(),
+        build_id: crate::registry::build_id(),
+        log_level: level,
+        log_stderr: stderr,
+    };
+    let fail = |e: Error| {
+        // SAFETY: kill and reap our own child so that nothing is left behind.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = sys::waitpid(pid, false);
+        Error::new(
+            ErrorKind::ProcessStart,
+            format!("cannot start the forkserver: {e}"),
+        )
+    };
+    conn.send(&cfg).map_err(fail)?;
+    let name: Vec<u8> = conn.recv().map_err(fail)?;
+    // The server is reaped by a thread so that it never stays a zombie.
+    let _ = std::thread::Builder::new()
+        .name("mp-forkserver-reaper".into())
+        .spawn(move || {
+            let _ = sys::waitpid(pid, false);
+        });
+    logging::debug!("forkserver started (pid {pid})");
+    Ok(Client {
+        owner: sys::getpid(),
+        info: ServerInfo { name, authkey: key },
+        conn: None,
+        alive: Some(conn),
+    })
+}
+
+fn connect(info: &ServerInfo) -> Result<Connection> {
+    let addr = SocketAddr::from_abstract_name(&info.name)
+        .map_err(|e| Error::os("forkserver address", e))?;
+    let stream =
+        UnixStream::connect_addr(&addr).map_err(|e| Error::os("cannot reach the forkserver", e))?;
+    let conn = Connection::from_fd(stream.into(), true, true)?;
+    answer_challenge(&conn, &info.authkey)?;
+    deliver_challenge(&conn, &info.authkey)?;
+    Ok(conn)
+}
+
+/// Sends one start request on an authenticated connection; returns the child's pid and the
+/// status connection.
+fn request(conn: &Connection, prep: &[u8], fds: &[RawFd]) -> Result<(i32, Connection)> {
+    let (ours, theirs) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
+    let mut all: Vec<RawFd> = fds.to_vec();
+    all.push(theirs.as_raw_fd());
+    conn.send_raw_with_fds(prep, &all)?;
+    drop(theirs);
+    let status = Connection::from_fd(ours, true, false)?;
+    match status.recv::<Reply>() {
+        Ok(Reply::Started(pid)) => Ok((pid, status)),
+        Ok(Reply::Failed(msg)) => Err(Error::new(ErrorKind::ProcessStart, msg)),
+        Ok(Reply::Exited(_)) => Err(Error::new(
+            ErrorKind::ProcessStart,
+            "forkserver protocol error",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Starts a child through the forkserver, launching (or relaunching) the server as needed.
+pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let me = sys::getpid();
+    let mut guard = CLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    // A fork child inherits the parent's client state: it must use its own connection.
+    if guard.as_ref().is_some_and(|c| c.owner != me) {
+        if let Some(mut old) = guard.take() {
+            let info = old.info.clone();
+            old.conn = None;
+            // Forget (without closing the server) the parent's bootstrap socket.
+            std::mem::forget(old.alive.take());
+            *guard = Some(Client {
+                owner: me,
+                info,
+                conn: None,
+                alive: None,
+            });
+        }
+    }
+    if guard.is_none() {
+        let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        *guard = Some(match inherited {
+            Some(info) => Client {
+                owner: me,
+                info,
+                conn: None,
+                alive: None,
+            },
+            None => launch()?,
+        });
+    }
+    let mut prep = prep;
+    for attempt in 0..2 {
+        let client = guard.as_mut().expect("set above");
+        prep.forkserver = Some(client.info.clone());
+        let bytes = reduction::encode_plain(&prep)?;
+        if client.conn.is_none() {
+            match connect(&client.info) {
+                Ok(c) => client.conn = Some(c),
+                Err(e) if e.kind() == ErrorKind::Authentication => return Err(e),
+                Err(e) => {
+                    if attempt == 1 {
+                        return Err(e);
+                    }
+                    logging::info!("forkserver unreachable ({e}); starting a new one");
+                    *guard = Some(launch()?);
+                    continue;
+                }
+            }
+        }
+        let conn = client.conn.as_ref().expect("connected above");
+        match request(conn, &bytes, &raw) {
+            Ok((pid, status)) => return Ok((pid, Kind::Server { conn: status })),
+            Err(e) if e.kind() == ErrorKind::ProcessStart => return Err(e),
+            Err(e) => {
+                if attempt == 1 {
+                    return Err(e);
+                }
+                logging::info!("forkserver connection lost ({e}); starting a new one");
+                *guard = Some(launch()?);
+            }
+        }
+    }
+    Err(Error::new(
+        ErrorKind::ProcessStart,
+        "cannot reach the forkserver",
+    ))
+}
+
+/// Test hook: the pid of the server this process launched.
+#[doc(hidden)]
+pub fn server_name_for_tests() -> Option<Vec<u8>> {
+    current_info().map(|i| i.name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server side
+// ---------------------------------------------------------------------------------------------
+
+struct Waiting {
+    pid: i32,
+    status: Connection,
+}
+
+/// Runs the server loop; never returns.
+pub(crate) fn serve() -> ! {
+    // SAFETY: fd 3 was placed there by the launcher's posix_spawn file actions.
+    let boot_fd = unsafe { OwnedFd::from_raw_fd(popen::SPAWN_FD) };
+    let _ = sys::set_cloexec(boot_fd.as_raw_fd(), true);
+    let code = match serve_inner(boot_fd) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("mp forkserver: {e}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
+    let boot = Connection::from_fd(boot_fd, true, true)?;
+    let cfg: ServerConfig = boot.recv()?;
+    logging::child_init(cfg.log_level, cfg.log_stderr);
+    if cfg.build_id != crate::registry::build_id() {
+        return Err(Error::new(
+            ErrorKind::ProcessStart,
+            "the forkserver runs a different build",
+        ));
+    }
+    // The server ignores SIGINT (as CPython's) and takes SIGCHLD through a signalfd.
+    // SAFETY: changing dispositions and the mask of this single-threaded process.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    let sigfd = sys::block_sigchld_signalfd().map_err(|e| Error::os("signalfd", e))?;
+    let mut name = b"mp-forkserver-".to_vec();
+    let mut rnd = [0u8; 12];
+    sys::random_bytes(&mut rnd);
+    name.extend(rnd.iter().map(|b| b"0123456789abcdef"[(b & 15) as usize]));
+    let addr = SocketAddr::from_abstract_name(&name).map_err(|e| Error::os("address", e))?;
+    let listener = UnixListener::bind_addr(&addr).map_err(|e| Error::os("bind", e))?;
+    boot.send(&name)?;
+
+    let mut clients: Vec<Connection> = Vec::new();
+    let mut waiting: Vec<Waiting> = Vec::new();
+    loop {
+        let mut pfds = vec![
+            libc::pollfd {
+                fd: boot.fileno()?,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: listener.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sigfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        for c in &clients {
+            pfds.push(libc::pollfd {
+                fd: c.fileno()?,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        sys::poll(&mut pfds, None).map_err(|e| Error::os("poll", e))?;
+        if pfds[0].revents != 0 {
+            // The launcher is gone (or closed its end): stop serving. Children keep running.
+            return Ok(());
+        }
+        if pfds[2].revents != 0 {
+            sys::drain_signalfd(sigfd.as_raw_fd());
+            reap(&mut waiting);
+        }
+        let mut dead = Vec::new();
+        for (i, c) in clients.iter().enumerate() {
+            if pfds[3 + i].revents == 0 {
+                continue;
+            }
+            let keep: Vec<RawFd> = [boot.fileno()?, listener.as_raw_fd(), sigfd.as_raw_fd()]
+                .into_iter()
+                .chain(clients.iter().filter_map(|c| c.fileno().ok()))
+                .chain(waiting.iter().filter_map(|w| w.status.fileno().ok()))
+                .collect();
+            match handle_request(c, &keep) {
+                Ok(Some(w)) => waiting.push(w),
+                Ok(None) => {}
+                Err(_) => dead.push(i),
+            }
+        }
+        for i in dead.into_iter().rev() {
+            clients.remove(i);
+        }
+        if pfds[1].revents != 0 {
+            if let Ok((stream, _)) = listener.accept() {
+                if let Ok(conn) = Connection::from_fd(stream.into(), true, true) {
+                    // A bounded handshake: a silent client cannot stall the server for long.
+                    let ok =
+                        sys::set_rcvtimeo(conn.fileno()?, Some(std::time::Duration::from_secs(5)))
+                            .is_ok()
+                            && deliver_challenge(&conn, &cfg.authkey).is_ok()
+                            && answer_challenge(&conn, &cfg.authkey).is_ok()
+                            && sys::set_rcvtimeo(conn.fileno()?, None).is_ok();
+                    if ok {
+                        clients.push(conn);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads one request and forks its child. `Ok(None)` when the request was refused (the
+/// refusal was reported on its status socket); `Err` when the client connection is gone.
+fn handle_request(conn: &Connection, server_fds: &[RawFd]) -> Result<Option<Waiting>> {
+    let (bytes, mut fds) = conn.recv_raw_with_fds()?;
+    let Some(status_fd) = fds.pop() else {
+        return Err(Error::value("request without a status socket"));
+    };
+    let status = Connection::from_fd(status_fd, false, true)?;
+    let prep: Prep = match reduction::decode_plain(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = status.send(&Reply::Failed(format!("bad request: {e}")));
+            return Ok(None);
+        }
+    };
+    let entry = match bootstrap::check_task(&prep) {
+        Ok(e) => e,
+        Err(msg) => {
+            let _ = status.send(&Reply::Failed(msg));
+            return Ok(None);
+        }
+    };
+    // SAFETY: the server is single-threaded, so the child may do anything after fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        let _ = status.send(&Reply::Failed(format!("fork failed: {e}")));
+        return Ok(None);
+    }
+    if pid == 0 {
+        // The child keeps only the descriptors it was given.
+        for &fd in server_fds {
+            // SAFETY: closing descriptors of the server that the child must not hold.
+            unsafe { libc::close(fd) };
+        }
+        drop(status);
+        sys::unblock_sigchld();
+        // SAFETY: restoring the default disposition in the child.
+        unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+        bootstrap::enter_child(&prep);
+        let code = bootstrap::run_child(&prep, || bootstrap::invoke(entry, &prep.args, fds));
+        bootstrap::exit_spawned(code);
+    }
+    drop(fds);
+    status.send(&Reply::Started(pid))?;
+    Ok(Some(Waiting { pid, status }))
+}
+
+fn reap(waiting: &mut Vec<Waiting>) {
+    loop {
+        match sys::waitpid_any() {
+            Ok(Some((pid, st))) => {
+                if let Some(i) = waiting.iter().position(|w| w.pid == pid) {
+                    let w = waiting.swap_remove(i);
+                    let _ = w.status.send(&Reply::Exited(st));
+                }
+            }
+            _ => return,
+        }
+    }
+}

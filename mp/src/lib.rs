@@ -1,0 +1,119 @@
+//! Python's `multiprocessing`, rebuilt in Rust.
+//!
+//! `mp` gives Rust programs processes, pipes, queues, locks, shared memory, pools and managers
+//! with the API that Python programmers know, plus what Rust adds: argument tuples checked
+//! against the target at compile time, no interpreter, and no resources left behind when a
+//! process dies.
+//!
+//! # Hello, world!
+//!
+//! ```
+//! #[mp::task]
+//! fn f(name: String) {
+//!     println!("hello {name}");
+//! }
+//!
+//! #[mp::main]
+//! fn main() -> mp::Result<()> {
+//!     let p = mp::Process::new(f, ("bob".to_string(),));
+//!     p.start()?;
+//!     p.join()?;
+//!     assert_eq!(p.exitcode(), Some(0));
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Python → Rust
+//!
+//! | Python | mp |
+//! |---|---|
+//! | `if __name__ == '__main__':` | `#[mp::main]` on `fn main` (or [`init()`] first thing in `main`) |
+//! | a module-level function used as a target | `#[mp::task] fn f(..)` |
+//! | `class P(Process): def run(self)` | `#[mp::task] impl mp::Run for P` + [`Process::from_run`] |
+//! | `Process(target=f, args=(a, b))` | [`Process::new(f, (a, b))`](Process::new) |
+//! | `Process(target=f, name='w', daemon=True)` | [`Process::builder(f, args).name("w").daemon(true)`](Process::builder) |
+//! | `p.start()`, `p.join()`, `p.join(t)` | [`p.start()?`](Process::start), [`p.join()?`](Process::join), [`p.join_timeout(t)?`](Process::join_timeout) |
+//! | `p.is_alive()`, `p.exitcode`, `p.pid` | [`p.is_alive()`](Process::is_alive), [`p.exitcode()`](Process::exitcode), [`p.pid()`](Process::pid) |
+//! | `p.terminate()`, `p.kill()`, `p.close()` | [`p.terminate()?`](Process::terminate), [`p.kill()?`](Process::kill), [`p.close()?`](Process::close) |
+//! | `current_process()`, `parent_process()` | [`current_process()`], [`parent_process()`] |
+//! | `active_children()`, `cpu_count()` | [`active_children()`], [`cpu_count()`] |
+//! | `set_start_method('spawn')` | [`set_start_method("spawn", false)?`](set_start_method) |
+//! | `get_context('fork')` | [`get_context("fork")?`](get_context) |
+//! | `Pipe()`, `conn.send(x)`, `conn.recv()` | [`Pipe(true)?`](Pipe), [`conn.send(&x)?`](Connection::send), [`conn.recv::<T>()?`](Connection::recv) |
+//! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`conn.send_bytes(b)?`](Connection::send_bytes), [`conn.recv_bytes()?`](Connection::recv_bytes) |
+//! | `reduction.send_handle`, `recv_handle` | [`reduction::send_handle`], [`reduction::recv_handle`] |
+//! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
+//! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
+//!
+//! # Start methods
+//!
+//! As in CPython 3.14 on Linux, the default is `forkserver`; `spawn` and `fork` are the others.
+//! Under `fork` any `FnOnce + Send + 'static` closure can be a target; under `spawn` and
+//! `forkserver` the target must be a `#[mp::task]` fn (the child finds it by name).
+//!
+//! # Platforms
+//!
+//! Linux is supported and tested; other Unix systems are not yet.
+
+#![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bootstrap;
+pub mod connection;
+pub mod context;
+mod error;
+mod forkserver;
+pub mod logging;
+mod popen;
+pub mod process;
+pub mod reduction;
+mod registry;
+mod sys;
+mod task;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use crate::connection::{Connection, Pipe};
+pub use crate::context::{
+    cpu_count, default_context, freeze_support, get_all_start_methods, get_context,
+    get_start_method, get_start_method_allow_none, set_executable, set_start_method, Context,
+    StartMethod,
+};
+pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::logging::{get_logger, log_to_stderr};
+pub use crate::process::{
+    active_children, current_process, parent_process, ChildInfo, CurrentProcess, ParentProcess,
+    Process, ProcessBuilder, Run,
+};
+pub use crate::registry::registered_tasks;
+pub use crate::task::TaskRef;
+
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use mp_macros::{main, task, test};
+
+/// The `__main__` guard without the macro: call it first thing in `main`.
+///
+/// In a process started by the spawn or forkserver method this runs the child's task and
+/// exits (normally that already happened before `main`, see `docs/start-methods.md`); in the
+/// main process it checks the task registry and arranges for the exit handler (terminate the
+/// daemonic children, join the others) to run when the process exits.
+///
+/// # Panics
+///
+/// Panics if two `#[mp::task]` items share a registry name; the message names both.
+///
+/// # Examples
+///
+/// ```
+/// fn main() {
+///     mp::init();
+///     let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
+///     p.start().unwrap();
+///     p.join().unwrap();
+/// }
+/// ```
+pub fn init() {
+    bootstrap::main_guard();
+}

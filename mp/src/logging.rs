@@ -1,0 +1,215 @@
+//! Logging: Python's `multiprocessing.get_logger()` and `log_to_stderr()`, through the `log`
+//! crate.
+//!
+//! mp reports lifecycle events (a child starting and exiting, the exit handler joining
+//! children, pool workers being replaced) as `log` records with the target `multiprocessing`,
+//! filtered by the level of [`get_logger`]. They reach whatever `log` logger the program
+//! installed; [`log_to_stderr`] installs one that prints `[LEVEL/ProcessName] message` to
+//! stderr, as CPython's does. Children inherit the level, and the stderr logger if the parent
+//! installed it.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// The `log` target of mp's own records.
+pub const TARGET: &str = "multiprocessing";
+
+static LEVEL: AtomicUsize = AtomicUsize::new(0); // LevelFilter::Off
+static STDERR_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// mp's logger: Python's `multiprocessing` logger, as returned by [`get_logger`].
+///
+/// # Examples
+///
+/// ```
+/// let logger = mp::get_logger();
+/// logger.set_level(log::LevelFilter::Debug);
+/// assert_eq!(logger.level(), log::LevelFilter::Debug);
+/// # logger.set_level(log::LevelFilter::Off);
+/// ```
+#[derive(Debug)]
+pub struct Logger {
+    _private: (),
+}
+
+static LOGGER: Logger = Logger { _private: () };
+
+fn filter_from(n: usize) -> LevelFilter {
+    match n {
+        1 => LevelFilter::Error,
+        2 => LevelFilter::Warn,
+        3 => LevelFilter::Info,
+        4 => LevelFilter::Debug,
+        5 => LevelFilter::Trace,
+        _ => LevelFilter::Off,
+    }
+}
+
+impl Logger {
+    /// Sets the level below which mp's records are dropped (Python's `logger.setLevel`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::get_logger().set_level(log::LevelFilter::Info);
+    /// # mp::get_logger().set_level(log::LevelFilter::Off);
+    /// ```
+    pub fn set_level(&self, level: LevelFilter) {
+        LEVEL.store(level as usize, Ordering::Relaxed);
+        if level > log::max_level() {
+            log::set_max_level(level);
+        }
+    }
+
+    /// The current level (`Off` until set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _ = mp::get_logger().level();
+    /// ```
+    pub fn level(&self) -> LevelFilter {
+        filter_from(LEVEL.load(Ordering::Relaxed))
+    }
+
+    /// Whether a record of `level` would be emitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::get_logger().set_level(log::LevelFilter::Warn);
+    /// assert!(mp::get_logger().enabled(log::Level::Error));
+    /// assert!(!mp::get_logger().enabled(log::Level::Info));
+    /// # mp::get_logger().set_level(log::LevelFilter::Off);
+    /// ```
+    pub fn enabled(&self, level: Level) -> bool {
+        level <= self.level()
+    }
+
+    /// Emits a record through mp's logger (Python's `logger.log(level, msg)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::get_logger().log(log::Level::Info, format_args!("doing {}", 1));
+    /// ```
+    pub fn log(&self, level: Level, args: std::fmt::Arguments<'_>) {
+        if self.enabled(level) {
+            log::log!(target: TARGET, level, "{args}");
+        }
+    }
+}
+
+/// mp's logger: Python's `multiprocessing.get_logger()`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(mp::get_logger().level(), mp::get_logger().level());
+/// ```
+pub fn get_logger() -> &'static Logger {
+    &LOGGER
+}
+
+struct StderrLogger;
+
+impl Log for StderrLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        if metadata.target() == TARGET {
+            metadata.level() <= LOGGER.level()
+        } else {
+            metadata.level() <= log::max_level()
+        }
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            Level::Error => "ERROR",
+            Level::Warn => "WARNING",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "SUBDEBUG",
+        };
+        let line = format!(
+            "[{level}/{}] {}\n",
+            crate::process::info().name(),
+            record.args()
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+static STDERR_LOGGER: StderrLogger = StderrLogger;
+
+/// Prints mp's records (and, if no other logger is installed, every `log` record) to stderr
+/// as `[LEVEL/ProcessName] message`: Python's `log_to_stderr(level)`.
+///
+/// If the program already installed a `log` logger, that one keeps receiving the records and
+/// only the level is set.
+///
+/// # Examples
+///
+/// ```
+/// let logger = mp::log_to_stderr(log::LevelFilter::Info);
+/// assert_eq!(logger.level(), log::LevelFilter::Info);
+/// # logger.set_level(log::LevelFilter::Off);
+/// ```
+pub fn log_to_stderr(level: LevelFilter) -> &'static Logger {
+    if log::set_logger(&STDERR_LOGGER).is_ok() {
+        STDERR_INSTALLED.store(true, Ordering::Relaxed);
+    }
+    LOGGER.set_level(level);
+    &LOGGER
+}
+
+/// What a child inherits: (level, whether the stderr logger was installed).
+pub(crate) fn inherited() -> (usize, bool) {
+    (
+        LEVEL.load(Ordering::Relaxed),
+        STDERR_INSTALLED.load(Ordering::Relaxed),
+    )
+}
+
+/// Sets up logging in a spawned or forkserver child as its parent had it.
+pub(crate) fn child_init(level: usize, stderr: bool) {
+    if stderr {
+        log_to_stderr(filter_from(level));
+    } else if level != 0 {
+        LOGGER.set_level(filter_from(level));
+    }
+}
+
+/// Logs at debug level with mp's target.
+macro_rules! debug {
+    ($($arg:tt)*) => {
+        if $crate::logging::get_logger().enabled(log::Level::Debug) {
+            log::debug!(target: $crate::logging::TARGET, $($arg)*);
+        }
+    };
+}
+
+/// Logs at info level with mp's target.
+macro_rules! info {
+    ($($arg:tt)*) => {
+        if $crate::logging::get_logger().enabled(log::Level::Info) {
+            log::info!(target: $crate::logging::TARGET, $($arg)*);
+        }
+    };
+}
+
+/// Logs at warning level with mp's target. Warnings are emitted at the default level too.
+macro_rules! warning {
+    ($($arg:tt)*) => {
+        log::warn!(target: $crate::logging::TARGET, $($arg)*);
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {debug, info, warning};

@@ -1,0 +1,483 @@
+//! Starting children with each start method, and tracking them until they are reaped.
+
+use std::ffi::{CString, OsString};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::connection::Connection;
+use crate::context::{self, StartMethod};
+use crate::error::{Error, ErrorKind, Result};
+use crate::process::{self, Erased, ProcessInfo};
+use crate::{bootstrap, forkserver, reduction, registry, sys};
+
+/// The descriptor number a spawned child finds its bootstrap socket at.
+pub(crate) const SPAWN_FD: RawFd = 3;
+/// Environment variable that marks a spawned child.
+pub(crate) const SPAWN_ENV: &str = "__MP_SPAWN_CHILD";
+
+/// What the child needs to know about itself.
+pub(crate) struct StartSpec {
+    pub(crate) name: String,
+    pub(crate) identity: Vec<u32>,
+    pub(crate) daemon: bool,
+    pub(crate) method: StartMethod,
+}
+
+/// Preparation data sent to a spawn or forkserver child (Python's `get_preparation_data`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Prep {
+    pub(crate) build_id: u64,
+    pub(crate) task: String,
+    pub(crate) args: Vec<u8>,
+    pub(crate) name: String,
+    pub(crate) identity: Vec<u32>,
+    pub(crate) authkey: Vec<u8>,
+    pub(crate) daemon: bool,
+    pub(crate) parent_pid: i32,
+    pub(crate) parent_name: String,
+    pub(crate) method: StartMethod,
+    pub(crate) log_level: usize,
+    pub(crate) log_stderr: bool,
+    pub(crate) forkserver: Option<forkserver::ServerInfo>,
+}
+
+impl Prep {
+    pub(crate) fn info(&self) -> ProcessInfo {
+        ProcessInfo::child(
+            self.name.clone(),
+            self.identity.clone(),
+            self.authkey.clone(),
+            self.daemon,
+            (self.parent_pid, self.parent_name.clone()),
+            self.method,
+        )
+    }
+}
+
+pub(crate) enum Kind {
+    /// Our own child (fork, spawn): a pidfd sentinel, reaped with waitpid.
+    Child { pidfd: OwnedFd },
+    /// A forkserver grandchild: the server reports its status on this connection.
+    Server { conn: Connection },
+}
+
+/// A started child.
+pub(crate) struct Popen {
+    pub(crate) pid: i32,
+    pub(crate) name: String,
+    pub(crate) daemon: bool,
+    owner: i32,
+    kind: Kind,
+    returncode: Mutex<Option<i32>>,
+}
+
+impl Popen {
+    pub(crate) fn sentinel(&self) -> RawFd {
+        match &self.kind {
+            Kind::Child { pidfd } => pidfd.as_raw_fd(),
+            Kind::Server { conn } => conn.fileno().unwrap_or(-1),
+        }
+    }
+
+    /// The exit code if the child has exited (reaping it), without blocking.
+    pub(crate) fn poll(&self) -> Option<i32> {
+        let mut rc = self.returncode.lock().unwrap_or_else(|e| e.into_inner());
+        if rc.is_some() {
+            return *rc;
+        }
+        match &self.kind {
+            Kind::Child { .. } => match sys::waitpid(self.pid, true) {
+                Ok(Some(status)) => *rc = Some(sys::exitcode_from_status(status)),
+                Ok(None) => {}
+                // ECHILD: somebody else reaped it (e.g. a SIGCHLD=SIG_IGN disposition).
+                Err(_) => *rc = Some(255),
+            },
+            Kind::Server { conn } => {
+                if conn.poll().unwrap_or(true) {
+                    *rc = Some(match conn.recv::<forkserver::Reply>() {
+                        Ok(forkserver::Reply::Exited(status)) => sys::exitcode_from_status(status),
+                        // The server died: CPython reports 255 too.
+                        _ => 255,
+                    });
+                }
+            }
+        }
+        *rc
+    }
+
+    /// Waits for the child to exit, at most `timeout`; returns the exit code if it did.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
+        if let Some(rc) = self.poll() {
+            return Ok(Some(rc));
+        }
+        let ready =
+            sys::poll_readable(self.sentinel(), timeout).map_err(|e| Error::os("join", e))?;
+        if !ready {
+            return Ok(None);
+        }
+        // A pidfd is readable once the child is a zombie; waitpid cannot block any more.
+        Ok(self.poll())
+    }
+
+    pub(crate) fn send_signal(&self, sig: i32) -> Result<()> {
+        if self.poll().is_some() {
+            return Ok(()); // already exited: silently ignored, as in CPython
+        }
+        let r = match &self.kind {
+            Kind::Child { pidfd } => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig),
+            Kind::Server { .. } => {
+                // SAFETY: kill with integer arguments. The pid cannot have been recycled while
+                // the server has not reported the exit (it reaps only after reporting... and
+                // it reports only after waitpid, so there is a tiny window; see docs).
+                sys::cvt(unsafe { libc::kill(self.pid, sig) }).map(drop)
+            }
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) => Err(Error::os("cannot signal process", e)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The children table
+// ---------------------------------------------------------------------------------------------
+
+static CHILDREN: Mutex<Vec<Arc<Popen>>> = Mutex::new(Vec::new());
+
+fn children() -> std::sync::MutexGuard<'static, Vec<Arc<Popen>>> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn register_child(p: Arc<Popen>) {
+    children().push(p);
+}
+
+pub(crate) fn unregister_if_done(p: &Arc<Popen>) {
+    if p.poll().is_some() {
+        children().retain(|c| !Arc::ptr_eq(c, p));
+    }
+}
+
+/// Reaps the finished children of this process (Python's `_cleanup`).
+pub(crate) fn reap_finished() {
+    let me = sys::getpid();
+    children().retain(|c| c.owner == me && c.poll().is_none());
+}
+
+pub(crate) fn live_children() -> Vec<Arc<Popen>> {
+    let me = sys::getpid();
+    children()
+        .iter()
+        .filter(|c| c.owner == me)
+        .cloned()
+        .collect()
+}
+
+/// Python's `util._exit_function`: terminate the daemonic children, then join every child.
+pub(crate) fn exit_handler() {
+    let kids = live_children();
+    for c in &kids {
+        if c.daemon && c.poll().is_none() {
+            log::info!("calling terminate() for daemon {}", c.name);
+            let _ = c.send_signal(libc::SIGTERM);
+        }
+    }
+    for c in &kids {
+        log::info!("calling join() for process {}", c.name);
+        let _ = c.wait(None);
+    }
+    reap_finished();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting
+// ---------------------------------------------------------------------------------------------
+
+type StartError = (Error, Option<Box<dyn Erased>>);
+
+pub(crate) fn start(
+    spec: StartSpec,
+    target: Box<dyn Erased>,
+) -> std::result::Result<Arc<Popen>, StartError> {
+    let (pid, kind) = match spec.method {
+        StartMethod::Fork => start_fork(&spec, target)?,
+        StartMethod::Spawn | StartMethod::Forkserver => {
+            let prep = match prepare(&spec, &*target) {
+                Ok(p) => p,
+                Err(e) => return Err((e, Some(target))),
+            };
+            let res = if spec.method == StartMethod::Spawn {
+                start_spawn(prep)
+            } else {
+                forkserver::start(prep)
+            };
+            match res {
+                Ok(x) => x,
+                Err(e) => return Err((e, Some(target))),
+            }
+        }
+    };
+    Ok(Arc::new(Popen {
+        pid,
+        name: spec.name,
+        daemon: spec.daemon,
+        owner: sys::getpid(),
+        kind,
+        returncode: Mutex::new(None),
+    }))
+}
+
+/// Encodes the target for a child that re-finds it through the registry.
+fn prepare(spec: &StartSpec, target: &dyn Erased) -> Result<(Prep, Vec<OwnedFd>)> {
+    let entry = target.entry().ok_or_else(|| {
+        Error::new(
+            ErrorKind::ProcessStart,
+            format!(
+                "target `{}` is not registered, so a {} child cannot find it: add \
+                 `#[mp::task]` to the fn (closures can only be targets under the fork start method)",
+                target.target_name(),
+                spec.method
+            ),
+        )
+    })?;
+    let (args, fds) = target.encode_args()?;
+    let me = process::info();
+    let (log_level, log_stderr) = crate::logging::inherited();
+    let prep = Prep {
+        build_id: registry::build_id(),
+        task: entry.name.to_string(),
+        args,
+        name: spec.name.clone(),
+        identity: spec.identity.clone(),
+        authkey: me.authkey(),
+        daemon: spec.daemon,
+        parent_pid: sys::getpid(),
+        parent_name: me.name(),
+        method: spec.method,
+        log_level,
+        log_stderr,
+        forkserver: forkserver::current_info(),
+    };
+    Ok((prep, fds))
+}
+
+fn flush_stdio() {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
+
+fn start_fork(
+    spec: &StartSpec,
+    target: Box<dyn Erased>,
+) -> std::result::Result<(i32, Kind), StartError> {
+    // PR_SET_PDEATHSIG fires when the *thread* that forked exits, so a daemonic child is
+    // forked from a thread that lives as long as the process: the main thread, or the
+    // launcher thread.
+    if spec.daemon && !sys::is_main_thread() {
+        let sender = match launcher() {
+            Ok(s) => s,
+            Err(e) => return Err((e, Some(target))),
+        };
+        let (name, identity, daemon) = (spec.name.clone(), spec.identity.clone(), spec.daemon);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let spec = StartSpec {
+                name,
+                identity,
+                daemon,
+                method: StartMethod::Fork,
+            };
+            let _ = tx.send(fork_now(&spec, target));
+        });
+        let lost = || Error::new(ErrorKind::ProcessStart, "the mp launcher thread is gone");
+        if sender.send(job).is_err() {
+            return Err((lost(), None));
+        }
+        return rx.recv().unwrap_or_else(|_| Err((lost(), None)));
+    }
+    fork_now(spec, target)
+}
+
+fn fork_now(
+    spec: &StartSpec,
+    target: Box<dyn Erased>,
+) -> std::result::Result<(i32, Kind), StartError> {
+    let me = process::info();
+    let child_info = Box::into_raw(Box::new(ProcessInfo::child(
+        spec.name.clone(),
+        spec.identity.clone(),
+        me.authkey(),
+        spec.daemon,
+        (sys::getpid(), me.name()),
+        StartMethod::Fork,
+    )));
+    let parent_pid = sys::getpid();
+    bootstrap::install_panic_hook();
+    // Whatever is buffered now would otherwise be written twice.
+    flush_stdio();
+    // SAFETY: fork() is safe to call; the child only does async-signal-safe work
+    // (`fork_child_prelude`) before it runs the user's target, as CPython does.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: we are the child, right after fork; the pointer came from Box::into_raw.
+        unsafe { bootstrap::fork_child_prelude(child_info, parent_pid, spec.daemon) };
+        let code = bootstrap::run_target(move || target.run());
+        bootstrap::exit_child(code);
+    }
+    // SAFETY: the parent still owns the allocation; the child has its own copy.
+    drop(unsafe { Box::from_raw(child_info) });
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err((Error::os("fork", e), Some(target)));
+    }
+    // The parent's copy of the target (and of the handles in its arguments) goes now,
+    // as CPython drops its references after start().
+    drop(target);
+    match sys::pidfd_open(pid) {
+        Ok(pidfd) => Ok((pid, Kind::Child { pidfd })),
+        Err(e) => {
+            // SAFETY: kill + reap our own child so that nothing is left behind.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = sys::waitpid(pid, false);
+            Err((Error::os("pidfd_open", e), None))
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The launcher thread: a thread that lives as long as the process, for the starts that
+/// must outlive the calling thread.
+fn launcher() -> Result<std::sync::mpsc::Sender<Job>> {
+    use std::sync::mpsc;
+    static LAUNCHER: Mutex<Option<(i32, mpsc::Sender<Job>)>> = Mutex::new(None);
+    let mut guard = LAUNCHER.lock().unwrap_or_else(|e| e.into_inner());
+    let me = sys::getpid();
+    if let Some((pid, tx)) = guard.as_ref() {
+        if *pid == me {
+            return Ok(tx.clone());
+        }
+    }
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("mp-launcher".into())
+        .spawn(move || {
+            for job in rx {
+                job();
+            }
+        })
+        .map_err(|e| Error::os("cannot start the mp launcher thread", e))?;
+    *guard = Some((me, tx.clone()));
+    Ok(tx)
+}
+
+/// Re-executes the program with the bootstrap socket at fd 3; returns (pid, our end).
+pub(crate) fn spawn_self(env_var: &str, extra_env: &[(&str, String)]) -> Result<(i32, Connection)> {
+    let exe = context::executable()?;
+    let (ours, theirs) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
+    // dup2(x, x) would leave close-on-exec set, so make sure the source is not fd 3.
+    let theirs = if theirs.as_raw_fd() == SPAWN_FD {
+        sys::dup(theirs.as_raw_fd()).map_err(|e| Error::os("dup", e))?
+    } else {
+        theirs
+    };
+    let path = CString::new(exe.into_os_string().into_vec())
+        .map_err(|_| Error::value("executable path contains a NUL byte"))?;
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            !k.starts_with("__MP_")
+        })
+        .filter_map(|(k, v)| {
+            let mut kv: OsString = k;
+            kv.push("=");
+            kv.push(v);
+            CString::new(kv.into_vec()).ok()
+        })
+        .collect();
+    env.push(CString::new(format!("{env_var}={SPAWN_FD}")).expect("no NUL"));
+    for (k, v) in extra_env {
+        if let Ok(c) = CString::new(format!("{k}={v}")) {
+            env.push(c);
+        }
+    }
+    let mut envp: Vec<*mut libc::c_char> = env.iter().map(|c| c.as_ptr() as *mut _).collect();
+    envp.push(std::ptr::null_mut());
+    let argv: [*mut libc::c_char; 2] = [path.as_ptr() as *mut _, std::ptr::null_mut()];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the file-actions object is initialised before use and destroyed after; every
+    // pointer handed to posix_spawn outlives the call.
+    let rc = unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut fa);
+        libc::posix_spawn_file_actions_adddup2(&mut fa, theirs.as_raw_fd(), SPAWN_FD);
+        let rc = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &fa,
+            std::ptr::null(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+        );
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        rc
+    };
+    drop(theirs);
+    if rc != 0 {
+        return Err(Error::os(
+            "posix_spawn",
+            std::io::Error::from_raw_os_error(rc),
+        ));
+    }
+    // SAFETY: `ours` is a socket we own.
+    let conn = Connection::from_fd(ours, true, true)?;
+    Ok((pid, conn))
+}
+
+fn start_spawn((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
+    let (pid, conn) = spawn_self(SPAWN_ENV, &[])?;
+    let fail = |e: Error| -> Error {
+        // SAFETY: kill + reap our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = sys::waitpid(pid, false);
+        e
+    };
+    let bytes = reduction::encode_plain(&prep).map_err(fail)?;
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    conn.send_raw_with_fds(&bytes, &raw)
+        .map_err(|e| fail(bootstrap_died(e)))?;
+    drop(fds);
+    let ack: std::result::Result<(), String> = match conn.recv_bytes() {
+        Ok(b) => reduction::decode_plain(&b).map_err(fail)?,
+        Err(e) => {
+            let rc = sys::waitpid(pid, false)
+                .ok()
+                .flatten()
+                .map(sys::exitcode_from_status);
+            return Err(Error::new(
+                ErrorKind::ProcessStart,
+                format!("the child process died during its bootstrap (exit code {rc:?}): {e}"),
+            ));
+        }
+    };
+    if let Err(msg) = ack {
+        let _ = sys::waitpid(pid, false);
+        return Err(Error::new(ErrorKind::ProcessStart, msg));
+    }
+    let pidfd = sys::pidfd_open(pid).map_err(|e| fail(Error::os("pidfd_open", e)))?;
+    Ok((pid, Kind::Child { pidfd }))
+}
+
+pub(crate) fn bootstrap_died(e: Error) -> Error {
+    Error::new(
+        ErrorKind::ProcessStart,
+        format!("the child process died during its bootstrap: {e}"),
+    )
+}

@@ -1,0 +1,1197 @@
+//! Process objects: Python's `multiprocessing.process`.
+
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Context, StartMethod};
+use crate::error::{Error, Result};
+use crate::registry::{self, TaskEntry};
+use crate::{popen, reduction, sys};
+
+// ---------------------------------------------------------------------------------------------
+// The current process
+// ---------------------------------------------------------------------------------------------
+
+/// What a process knows about itself. One is leaked per process; a fork child gets a fresh one
+/// prepared by its parent before `fork()` so that the child does no allocation to set it.
+#[derive(Debug)]
+pub(crate) struct ProcessInfo {
+    pub(crate) name: Mutex<String>,
+    pub(crate) identity: Vec<u32>,
+    pub(crate) authkey: Mutex<Vec<u8>>,
+    pub(crate) daemon: bool,
+    pub(crate) parent: Option<(i32, String)>,
+    pub(crate) start_method: Option<StartMethod>,
+    pub(crate) counter: AtomicU32,
+    pub(crate) pid: AtomicU32,
+}
+
+impl ProcessInfo {
+    fn main() -> ProcessInfo {
+        let mut key = vec![0u8; 32];
+        sys::random_bytes(&mut key);
+        ProcessInfo {
+            name: Mutex::new("MainProcess".into()),
+            identity: Vec::new(),
+            authkey: Mutex::new(key),
+            daemon: false,
+            parent: None,
+            start_method: None,
+            counter: AtomicU32::new(1),
+            pid: AtomicU32::new(0),
+        }
+    }
+
+    pub(crate) fn child(
+        name: String,
+        identity: Vec<u32>,
+        authkey: Vec<u8>,
+        daemon: bool,
+        parent: (i32, String),
+        method: StartMethod,
+    ) -> ProcessInfo {
+        ProcessInfo {
+            name: Mutex::new(name),
+            identity,
+            authkey: Mutex::new(authkey),
+            daemon,
+            parent: Some(parent),
+            start_method: Some(method),
+            counter: AtomicU32::new(1),
+            pid: AtomicU32::new(0),
+        }
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn authkey(&self) -> Vec<u8> {
+        self.authkey
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+static CURRENT: AtomicPtr<ProcessInfo> = AtomicPtr::new(std::ptr::null_mut());
+
+/// This process's info.
+pub(crate) fn info() -> &'static ProcessInfo {
+    let p = CURRENT.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: pointers stored in CURRENT come from `Box::into_raw` and are never freed.
+        return unsafe { &*p };
+    }
+    static MAIN: OnceLock<ProcessInfo> = OnceLock::new();
+    let main = MAIN.get_or_init(ProcessInfo::main);
+    let _ = CURRENT.compare_exchange(
+        std::ptr::null_mut(),
+        main as *const ProcessInfo as *mut ProcessInfo,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    // SAFETY: as above; either our pointer or one installed concurrently, both 'static.
+    unsafe { &*CURRENT.load(Ordering::Acquire) }
+}
+
+/// Installs the info of a freshly started child. Async-signal-safe (one atomic store).
+pub(crate) fn set_info(p: *mut ProcessInfo) {
+    CURRENT.store(p, Ordering::Release);
+}
+
+/// The process running this code: Python's `current_process()`.
+///
+/// # Examples
+///
+/// ```
+/// let me = mp::current_process();
+/// assert_eq!(me.name(), "MainProcess");
+/// assert_eq!(me.pid(), std::process::id() as i32);
+/// assert!(me.is_alive() && !me.daemon() && me.exitcode().is_none());
+/// assert_eq!(me.authkey().len(), 32);
+/// ```
+pub fn current_process() -> CurrentProcess {
+    CurrentProcess { info: info() }
+}
+
+/// The running process as seen from inside: what [`current_process`] returns.
+#[derive(Clone, Copy)]
+pub struct CurrentProcess {
+    info: &'static ProcessInfo,
+}
+
+impl CurrentProcess {
+    /// The process name (`MainProcess`, `Process-1`, `Process-1:2`, `SpawnPoolWorker-3`...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::current_process().name(), "MainProcess");
+    /// ```
+    pub fn name(&self) -> String {
+        self.info.name()
+    }
+
+    /// Renames this process (Python's `current_process().name = ...`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::current_process().set_name("Main");
+    /// assert_eq!(mp::current_process().name(), "Main");
+    /// # mp::current_process().set_name("MainProcess");
+    /// ```
+    pub fn set_name(&self, name: impl Into<String>) {
+        *self.info.name.lock().unwrap_or_else(|e| e.into_inner()) = name.into();
+    }
+
+    /// The process id (`ident` in Python).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::current_process().pid(), std::process::id() as i32);
+    /// ```
+    pub fn pid(&self) -> i32 {
+        sys::getpid()
+    }
+
+    /// Same as [`pid`](CurrentProcess::pid).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::current_process().ident(), mp::current_process().pid());
+    /// ```
+    pub fn ident(&self) -> i32 {
+        self.pid()
+    }
+
+    /// Whether this process is daemonic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!mp::current_process().daemon());
+    /// ```
+    pub fn daemon(&self) -> bool {
+        self.info.daemon
+    }
+
+    /// The authentication key: 32 random bytes in the main process, inherited by children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::current_process().authkey().len(), 32);
+    /// ```
+    pub fn authkey(&self) -> Vec<u8> {
+        self.info.authkey()
+    }
+
+    /// Replaces the authentication key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let old = mp::current_process().authkey();
+    /// mp::current_process().set_authkey(b"abc".to_vec());
+    /// assert_eq!(mp::current_process().authkey(), b"abc");
+    /// # mp::current_process().set_authkey(old);
+    /// ```
+    pub fn set_authkey(&self, key: Vec<u8>) {
+        *self.info.authkey.lock().unwrap_or_else(|e| e.into_inner()) = key;
+    }
+
+    /// Always true: the process asking is running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::current_process().is_alive());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        true
+    }
+
+    /// Always `None`: the process asking has not exited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::current_process().exitcode(), None);
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        None
+    }
+
+    /// The start method this process was started with (`None` in the main process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::current_process().start_method(), None);
+    /// ```
+    pub fn start_method(&self) -> Option<StartMethod> {
+        self.info.start_method
+    }
+}
+
+impl fmt::Debug for CurrentProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<_MainProcess name='{}' pid={}>",
+            self.name(),
+            self.pid()
+        )
+    }
+}
+
+/// The parent of the current process, seen from a child: what [`parent_process`] returns.
+#[derive(Debug)]
+pub struct ParentProcess {
+    pid: i32,
+    name: String,
+    pidfd: Option<OwnedFd>,
+}
+
+/// The parent process, or `None` in the main process: Python's `parent_process()`.
+///
+/// # Examples
+///
+/// ```
+/// assert!(mp::parent_process().is_none());
+/// ```
+pub fn parent_process() -> Option<ParentProcess> {
+    let (pid, name) = info().parent.clone()?;
+    let pidfd = sys::pidfd_open(pid).ok();
+    Some(ParentProcess { pid, name, pidfd })
+}
+
+impl ParentProcess {
+    /// The parent's pid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::parent_process().map(|p| p.pid()).is_none());
+    /// ```
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The parent's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::parent_process().map(|p| p.name().to_string()).is_none());
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the parent is still running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::parent_process().map(|p| p.is_alive()).is_none());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        match &self.pidfd {
+            Some(fd) => !sys::poll_readable(fd.as_raw_fd(), Some(Duration::ZERO)).unwrap_or(true),
+            None => false,
+        }
+    }
+
+    /// Waits up to `timeout` for the parent to exit; returns whether it did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::parent_process().is_none());
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        match &self.pidfd {
+            Some(fd) => sys::poll_readable(fd.as_raw_fd(), Some(timeout)).unwrap_or(true),
+            None => true,
+        }
+    }
+
+    /// A descriptor that becomes readable when the parent exits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::parent_process().and_then(|p| p.sentinel()).is_none());
+    /// ```
+    pub fn sentinel(&self) -> Option<RawFd> {
+        self.pidfd.as_ref().map(|f| f.as_raw_fd())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+// ---------------------------------------------------------------------------------------------
+
+/// A callable that can be a process target with an argument tuple `Args`.
+///
+/// Implemented for every `FnOnce(A, B, ...) -> R + Send + 'static` up to 12 arguments: the
+/// tuple given to [`Process::new`] must match the fn's parameters at compile time. Under the
+/// spawn and forkserver start methods the target must be a `#[mp::task]` fn.
+pub trait Target<Args>: Send + 'static {
+    /// What the target returns.
+    type Output;
+    /// Calls the target.
+    fn call(self, args: Args) -> Self::Output;
+    /// The registry name of a `#[mp::task]` target; `None` for closures and plain fns.
+    #[doc(hidden)]
+    fn task_name(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+macro_rules! impl_target {
+    ($($a:ident)*) => {
+        impl<Func, Ret, $($a,)*> Target<($($a,)*)> for Func
+        where
+            Func: FnOnce($($a),*) -> Ret + Send + 'static,
+        {
+            type Output = Ret;
+            #[allow(non_snake_case)]
+            fn call(self, args: ($($a,)*)) -> Ret {
+                let ($($a,)*) = args;
+                self($($a),*)
+            }
+        }
+    };
+}
+impl_target!();
+impl_target!(A1);
+impl_target!(A1 A2);
+impl_target!(A1 A2 A3);
+impl_target!(A1 A2 A3 A4);
+impl_target!(A1 A2 A3 A4 A5);
+impl_target!(A1 A2 A3 A4 A5 A6);
+impl_target!(A1 A2 A3 A4 A5 A6 A7);
+impl_target!(A1 A2 A3 A4 A5 A6 A7 A8);
+impl_target!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+impl_target!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+impl_target!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
+impl_target!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
+
+/// How a target's return value maps to the child's exit code: `()` and plain values give 0,
+/// `Ok` gives 0, `Err(e)` prints `e` to the child's stderr and gives 1.
+pub trait ProcessOutput {
+    /// `Err(message)` makes the child exit with code 1 after printing the message.
+    fn into_exit(self) -> std::result::Result<(), String>;
+}
+
+impl ProcessOutput for () {
+    fn into_exit(self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<T, E: fmt::Display> ProcessOutput for std::result::Result<T, E> {
+    fn into_exit(self) -> std::result::Result<(), String> {
+        self.map(drop).map_err(|e| e.to_string())
+    }
+}
+
+macro_rules! impl_output_ok {
+    ($($t:ty)*) => ($(impl ProcessOutput for $t {
+        fn into_exit(self) -> std::result::Result<(), String> { Ok(()) }
+    })*)
+}
+impl_output_ok! { bool u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64 char String }
+
+impl<T> ProcessOutput for Vec<T> {
+    fn into_exit(self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<T> ProcessOutput for Option<T> {
+    fn into_exit(self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The "subclass `Process` and override `run()`" pattern: a serializable value whose `run`
+/// is the child's body. Register the impl with `#[mp::task]` so that spawn and forkserver
+/// children can find it, and start it with [`Process::from_run`].
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Greeter { who: String }
+///
+/// #[mp::task]
+/// impl mp::Run for Greeter {
+///     fn run(self) {
+///         println!("hello {}", self.who);
+///     }
+/// }
+///
+/// let p = mp::Process::from_run(Greeter { who: "bob".into() });
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(()) }
+/// ```
+pub trait Run: Serialize + DeserializeOwned + Send + 'static {
+    /// The child's body.
+    fn run(self);
+    /// Set by `#[mp::task]` on the impl: the registry name.
+    #[doc(hidden)]
+    const __MP_TASK_NAME: Option<&'static str> = None;
+}
+
+/// What a `Process` holds until it starts: the target and its arguments, type-erased.
+pub(crate) trait Erased: Send {
+    fn entry(&self) -> Option<&'static TaskEntry>;
+    fn target_name(&self) -> &'static str;
+    fn encode_args(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)>;
+    fn run(self: Box<Self>) -> std::result::Result<(), String>;
+}
+
+struct FnTarget<F, A> {
+    f: F,
+    args: A,
+}
+
+impl<F, A> Erased for FnTarget<F, A>
+where
+    F: Target<A>,
+    F::Output: ProcessOutput,
+    A: Serialize + Send + 'static,
+{
+    fn entry(&self) -> Option<&'static TaskEntry> {
+        self.f.task_name().and_then(registry::lookup)
+    }
+    fn target_name(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
+    fn encode_args(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        reduction::encode(&self.args)
+    }
+    fn run(self: Box<Self>) -> std::result::Result<(), String> {
+        let this = *self;
+        this.f.call(this.args).into_exit()
+    }
+}
+
+struct RunTarget<T>(T);
+
+impl<T: Run> Erased for RunTarget<T> {
+    fn entry(&self) -> Option<&'static TaskEntry> {
+        T::__MP_TASK_NAME.and_then(registry::lookup)
+    }
+    fn target_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+    fn encode_args(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        reduction::encode(&(&self.0,))
+    }
+    fn run(self: Box<Self>) -> std::result::Result<(), String> {
+        self.0.run();
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process
+// ---------------------------------------------------------------------------------------------
+
+enum State {
+    Initial(Box<dyn Erased>),
+    Started(Arc<popen::Popen>),
+    Closed,
+}
+
+/// A process object: Python's `multiprocessing.Process`.
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// #[mp::task]
+/// fn f(name: String) {
+///     println!("hello {name}");
+/// }
+///
+/// let p = mp::Process::new(f, ("bob".to_string(),));
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(()) }
+/// ```
+pub struct Process {
+    name: Mutex<String>,
+    daemon: Mutex<bool>,
+    identity: Vec<u32>,
+    method: Option<StartMethod>,
+    state: Mutex<State>,
+    target_name: &'static str,
+}
+
+/// Builder for a [`Process`]: Python's keyword arguments `name=` and `daemon=`, plus the
+/// start method.
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// let p = mp::Process::builder(|| {}, ()).name("worker").daemon(true).start()?;
+/// assert_eq!(p.name(), "worker");
+/// assert!(p.daemon());
+/// p.join()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ProcessBuilder {
+    target: Box<dyn Erased>,
+    name: Option<String>,
+    daemon: Option<bool>,
+    method: Option<StartMethod>,
+}
+
+impl fmt::Debug for ProcessBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessBuilder")
+            .field("target", &self.target.target_name())
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+impl ProcessBuilder {
+    /// Sets the name (default `Process-N`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::builder(|| {}, ()).name("w").build();
+    /// assert_eq!(p.name(), "w");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the daemon flag (default: the creating process's flag).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::builder(|| {}, ()).daemon(true).build();
+    /// assert!(p.daemon());
+    /// ```
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = Some(daemon);
+        self
+    }
+
+    /// Starts the process with this context's method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::builder(|| {}, ()).context(mp::get_context("fork").unwrap()).build();
+    /// # drop(p);
+    /// ```
+    pub fn context(mut self, ctx: Context) -> Self {
+        self.method = Some(ctx.get_start_method());
+        self
+    }
+
+    /// Starts the process with `method`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
+    /// # drop(p);
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// Builds the (not yet started) process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::builder(|| {}, ()).build();
+    /// assert!(!p.is_alive());
+    /// ```
+    pub fn build(self) -> Process {
+        let me = info();
+        let n = me.counter.fetch_add(1, Ordering::Relaxed);
+        let mut identity = me.identity.clone();
+        identity.push(n);
+        let name = self.name.unwrap_or_else(|| {
+            let ids: Vec<String> = identity.iter().map(|i| i.to_string()).collect();
+            format!("Process-{}", ids.join(":"))
+        });
+        Process {
+            name: Mutex::new(name),
+            daemon: Mutex::new(self.daemon.unwrap_or(me.daemon)),
+            identity,
+            method: self.method,
+            target_name: self.target.target_name(),
+            state: Mutex::new(State::Initial(self.target)),
+        }
+    }
+
+    /// Builds and starts the process.
+    ///
+    /// # Errors
+    ///
+    /// As [`Process::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start(self) -> Result<Process> {
+        let p = self.build();
+        p.start()?;
+        Ok(p)
+    }
+}
+
+impl Process {
+    /// A process that will run `target(args...)`. The argument tuple is checked against the
+    /// target's parameters at compile time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// #[mp::task]
+    /// fn add(a: i32, b: i32) -> i32 { a + b }
+    /// let p = mp::Process::new(add, (1, 2));
+    /// p.start()?;
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new<F, A>(target: F, args: A) -> Process
+    where
+        F: Target<A>,
+        F::Output: ProcessOutput,
+        A: Serialize + Send + 'static,
+    {
+        Process::builder(target, args).build()
+    }
+
+    /// A builder for `name`, `daemon` and the start method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::builder(|x: u8| { let _ = x; }, (1u8,)).name("one").build();
+    /// assert_eq!(p.name(), "one");
+    /// ```
+    pub fn builder<F, A>(target: F, args: A) -> ProcessBuilder
+    where
+        F: Target<A>,
+        F::Output: ProcessOutput,
+        A: Serialize + Send + 'static,
+    {
+        ProcessBuilder {
+            target: Box::new(FnTarget { f: target, args }),
+            name: None,
+            daemon: None,
+            method: None,
+        }
+    }
+
+    /// A process whose body is `obj.run()`: Python's "subclass `Process`" pattern.
+    ///
+    /// # Examples
+    ///
+    /// See [`Run`].
+    pub fn from_run<T: Run>(obj: T) -> Process {
+        Process::builder_from_run(obj).build()
+    }
+
+    /// A builder for a [`Run`] object.
+    ///
+    /// # Examples
+    ///
+    /// See [`Run`].
+    pub fn builder_from_run<T: Run>(obj: T) -> ProcessBuilder {
+        ProcessBuilder {
+            target: Box::new(RunTarget(obj)),
+            name: None,
+            daemon: None,
+            method: None,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn popen(&self) -> Result<Option<Arc<popen::Popen>>> {
+        match &*self.lock() {
+            State::Initial(_) => Ok(None),
+            State::Started(p) => Ok(Some(p.clone())),
+            State::Closed => Err(closed_err()),
+        }
+    }
+
+    /// Starts the child: Python's `start()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Assertion`] when started twice or from a daemonic process;
+    /// [`ErrorKind::ProcessStart`] when the target is not registered under spawn/forkserver,
+    /// or the child dies during its bootstrap; [`ErrorKind::Value`] after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
+    /// p.start()?;
+    /// assert!(p.start().is_err());
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start(&self) -> Result<()> {
+        crate::bootstrap::ensure_linked();
+        let mut st = self.lock();
+        match &*st {
+            State::Initial(_) => {}
+            State::Started(_) => return Err(Error::assertion("cannot start a process twice")),
+            State::Closed => return Err(closed_err()),
+        }
+        if info().daemon {
+            return Err(Error::assertion(
+                "daemonic processes are not allowed to have children",
+            ));
+        }
+        popen::reap_finished();
+        let method = self.method.unwrap_or_else(crate::get_start_method);
+        let spec = popen::StartSpec {
+            name: self.name(),
+            identity: self.identity.clone(),
+            daemon: self.daemon(),
+            method,
+        };
+        let State::Initial(target) = std::mem::replace(&mut *st, State::Closed) else {
+            unreachable!("checked above")
+        };
+        match popen::start(spec, target) {
+            Ok(p) => {
+                popen::register_child(p.clone());
+                log::info!("started {} (pid {})", self.name(), p.pid);
+                *st = State::Started(p);
+                Ok(())
+            }
+            Err((e, target)) => {
+                // Put the target back so that the object stays in its initial state.
+                *st = match target {
+                    Some(t) => State::Initial(t),
+                    None => State::Closed,
+                };
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for the child to exit: Python's `join()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Assertion`] before `start`; [`ErrorKind::Value`] after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// p.join()?;
+    /// p.join()?; // a second join is harmless
+    /// # Ok(()) }
+    /// ```
+    pub fn join(&self) -> Result<()> {
+        let p = self
+            .popen()?
+            .ok_or_else(|| Error::assertion("can only join a started process"))?;
+        p.wait(None)?;
+        popen::unregister_if_done(&p);
+        Ok(())
+    }
+
+    /// Waits at most `timeout` for the child to exit: Python's `join(timeout)`. Check
+    /// [`exitcode`](Process::exitcode) or [`is_alive`](Process::is_alive) afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Process::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
+    /// let p = mp::Process::builder(|| std::thread::sleep(Duration::from_secs(5)), ())
+    ///     .start_method(mp::StartMethod::Fork).start()?;
+    /// p.join_timeout(Duration::ZERO)?;
+    /// assert!(p.is_alive());
+    /// p.kill()?;
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        let p = self
+            .popen()?
+            .ok_or_else(|| Error::assertion("can only join a started process"))?;
+        p.wait(Some(timeout))?;
+        popen::unregister_if_done(&p);
+        Ok(())
+    }
+
+    /// Whether the child is running: Python's `is_alive()`. False before `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// assert!(!p.is_alive());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        match self.popen() {
+            Ok(Some(p)) => p.poll().is_none(),
+            _ => false,
+        }
+    }
+
+    /// Checked form of [`is_alive`](Process::is_alive): an error after `close`, as in Python.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// assert!(!p.try_is_alive().unwrap());
+    /// ```
+    pub fn try_is_alive(&self) -> Result<bool> {
+        Ok(match self.popen()? {
+            Some(p) => p.poll().is_none(),
+            None => false,
+        })
+    }
+
+    fn signal(&self, sig: i32) -> Result<()> {
+        match self.popen()? {
+            Some(p) => p.send_signal(sig),
+            None => Err(Error::assertion("can only signal a started process")),
+        }
+    }
+
+    /// Sends SIGTERM: Python's `terminate()`. The exit code becomes `-15`. Ignored if the
+    /// child has already exited.
+    ///
+    /// # Errors
+    ///
+    /// Before `start` or after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| std::thread::sleep(std::time::Duration::from_secs(10)), ())
+    ///     .start_method(mp::StartMethod::Fork).start()?;
+    /// p.terminate()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(-15));
+    /// # Ok(()) }
+    /// ```
+    pub fn terminate(&self) -> Result<()> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL: Python's `kill()`. The exit code becomes `-9`.
+    ///
+    /// # Errors
+    ///
+    /// Before `start` or after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| std::thread::sleep(std::time::Duration::from_secs(10)), ())
+    ///     .start_method(mp::StartMethod::Fork).start()?;
+    /// p.kill()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(-9));
+    /// # Ok(()) }
+    /// ```
+    pub fn kill(&self) -> Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends SIGINT: Python's `interrupt()` (3.14). A Rust child with the default SIGINT
+    /// disposition exits with `-2`.
+    ///
+    /// # Errors
+    ///
+    /// Before `start` or after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| std::thread::sleep(std::time::Duration::from_secs(10)), ())
+    ///     .start_method(mp::StartMethod::Fork).start()?;
+    /// p.interrupt()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(-2));
+    /// # Ok(()) }
+    /// ```
+    pub fn interrupt(&self) -> Result<()> {
+        self.signal(libc::SIGINT)
+    }
+
+    /// Releases the process's resources: Python's `close()`. Afterwards every method but
+    /// `close` and the name accessors is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] if the child is still running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// p.join()?;
+    /// p.close()?;
+    /// assert!(p.join().is_err());
+    /// p.close()?; // a second close is a no-op
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self) -> Result<()> {
+        let mut st = self.lock();
+        if let State::Started(p) = &*st {
+            if p.poll().is_none() {
+                return Err(Error::value(
+                    "Cannot close a process while it is still running. You should first call \
+                     join() or terminate().",
+                ));
+            }
+            popen::unregister_if_done(p);
+        }
+        *st = State::Closed;
+        Ok(())
+    }
+
+    /// The name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// assert!(p.name().starts_with("Process-"));
+    /// ```
+    pub fn name(&self) -> String {
+        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Renames the process object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// p.set_name("x");
+    /// assert_eq!(p.name(), "x");
+    /// ```
+    pub fn set_name(&self, name: impl Into<String>) {
+        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name.into();
+    }
+
+    /// The daemon flag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!mp::Process::new(|| {}, ()).daemon());
+    /// ```
+    pub fn daemon(&self) -> bool {
+        *self.daemon.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the daemon flag; only before `start`. A daemonic child is terminated when its
+    /// parent exits, and in mp also when the parent is killed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Assertion`] after `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// p.set_daemon(true).unwrap();
+    /// assert!(p.daemon());
+    /// ```
+    pub fn set_daemon(&self, daemon: bool) -> Result<()> {
+        match &*self.lock() {
+            State::Initial(_) => {
+                *self.daemon.lock().unwrap_or_else(|e| e.into_inner()) = daemon;
+                Ok(())
+            }
+            State::Started(_) => Err(Error::assertion("process has already started")),
+            State::Closed => Err(closed_err()),
+        }
+    }
+
+    /// The child's pid, `None` before `start` (Python's `pid`/`ident`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::Process::new(|| {}, ()).pid(), None);
+    /// ```
+    pub fn pid(&self) -> Option<i32> {
+        self.popen().ok().flatten().map(|p| p.pid)
+    }
+
+    /// Same as [`pid`](Process::pid).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::Process::new(|| {}, ()).ident(), None);
+    /// ```
+    pub fn ident(&self) -> Option<i32> {
+        self.pid()
+    }
+
+    /// The exit code: `None` while running (or before start), the code after a normal exit,
+    /// `-signum` after a signal, 1 after a panic or an `Err` return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::Process::new(|| {}, ()).exitcode(), None);
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        self.popen().ok().flatten().and_then(|p| p.poll())
+    }
+
+    /// The authentication key the child gets (the creator's key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// assert_eq!(p.authkey(), mp::current_process().authkey());
+    /// ```
+    pub fn authkey(&self) -> Vec<u8> {
+        info().authkey()
+    }
+
+    /// A descriptor that becomes readable when the child exits (for [`crate::connection::wait`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] before `start` or after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::Process::new(|| {}, ()).sentinel().is_err());
+    /// ```
+    pub fn sentinel(&self) -> Result<RawFd> {
+        match self.popen()? {
+            Some(p) => Ok(p.sentinel()),
+            None => Err(Error::value("process not started")),
+        }
+    }
+}
+
+fn closed_err() -> Error {
+    Error::value("process object is closed")
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = match &*self.lock() {
+            State::Initial(_) => "initial".to_string(),
+            State::Closed => "closed".to_string(),
+            State::Started(p) => match p.poll() {
+                None => "started".to_string(),
+                Some(0) => "stopped".to_string(),
+                Some(c) => format!("stopped exitcode={c}"),
+            },
+        };
+        write!(
+            f,
+            "<Process name='{}' target={} {}{}>",
+            self.name(),
+            self.target_name,
+            status,
+            if self.daemon() { " daemon" } else { "" }
+        )
+    }
+}
+
+/// The started children that are still running: Python's `active_children()`. Finished
+/// children are reaped as a side effect.
+///
+/// # Examples
+///
+/// ```
+/// assert!(mp::active_children().is_empty());
+/// ```
+pub fn active_children() -> Vec<ChildInfo> {
+    popen::reap_finished();
+    popen::live_children()
+        .into_iter()
+        .map(|p| ChildInfo {
+            pid: p.pid,
+            name: p.name.clone(),
+            daemon: p.daemon,
+        })
+        .collect()
+}
+
+/// A running child, as listed by [`active_children`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildInfo {
+    /// The child's pid.
+    pub pid: i32,
+    /// The child's name.
+    pub name: String,
+    /// Whether it is daemonic.
+    pub daemon: bool,
+}

@@ -1,0 +1,245 @@
+//! Serialization of values and of the OS handles inside them.
+//!
+//! Python's `multiprocessing.reduction` pickles objects and passes file descriptors with
+//! `SCM_RIGHTS`. mp does the same with serde: while a value is encoded for a transport that can
+//! carry descriptors (a [`Connection`](crate::Connection), a [`Queue`](crate::Queue), a process
+//! start), every handle inside it puts a duplicate of its descriptor into a side table and
+//! writes only the table index into the bytes. The transport sends the table in the same
+//! message. Encoding a handle anywhere else is a clear error, never a dangling number.
+//!
+//! [`send_handle`] and [`recv_handle`] pass a bare descriptor, as Python's functions of the same
+//! names do.
+
+use std::cell::RefCell;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys;
+
+thread_local! {
+    static ENCODE_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    static DECODE_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes `value` with the codec. Handles inside it are an error.
+pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| {
+        Error::ser(format!(
+            "cannot serialize `{}`: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// Decodes a value that carries no handles.
+pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    decode(bytes, Vec::new())
+}
+
+/// Encodes `value`, collecting duplicates of the descriptors of the handles inside it.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let outer = ENCODE_FDS.with(|t| t.borrow_mut().replace(Vec::new()));
+    let res = bincode::serde::encode_to_vec(value, config());
+    let fds = ENCODE_FDS
+        .with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+        .unwrap_or_default();
+    let bytes = res.map_err(|e| {
+        Error::ser(format!(
+            "cannot serialize `{}`: {e}",
+            std::any::type_name::<T>()
+        ))
+    })?;
+    if fds.len() > sys::MAX_FDS {
+        return Err(Error::value(format!(
+            "a message may carry at most {} handles, this one has {}",
+            sys::MAX_FDS,
+            fds.len()
+        )));
+    }
+    Ok((bytes, fds))
+}
+
+/// Decodes a value, handing it the descriptors that arrived with its bytes.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+    let table = fds.into_iter().map(Some).collect();
+    let outer = DECODE_FDS.with(|t| t.borrow_mut().replace(table));
+    let res = bincode::serde::decode_from_slice::<T, _>(bytes, config());
+    DECODE_FDS.with(|t| *t.borrow_mut() = outer);
+    let (value, used) = res.map_err(|e| {
+        Error::ser(format!(
+            "cannot deserialize `{}`: {e}",
+            std::any::type_name::<T>()
+        ))
+    })?;
+    if used != bytes.len() {
+        return Err(Error::ser(format!(
+            "cannot deserialize `{}`: {} trailing bytes",
+            std::any::type_name::<T>(),
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// Serializes a descriptor into the active side table (used by handle types' `Serialize`).
+pub(crate) fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::Error as _;
+    let dup = sys::dup(fd.as_raw_fd()).map_err(S::Error::custom)?;
+    let index = ENCODE_FDS.with(|t| match t.borrow_mut().as_mut() {
+        Some(v) => {
+            v.push(dup);
+            Ok(v.len() as u32 - 1)
+        }
+        None => Err(S::Error::custom(
+            "an mp handle can only be serialized by an mp transport (a Connection, a Queue or \
+             a process start), which passes its descriptor along",
+        )),
+    })?;
+    s.serialize_newtype_struct("__mp_fd", &index)
+}
+
+/// Takes a descriptor out of the active side table (used by handle types' `Deserialize`).
+pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd, D::Error> {
+    use serde::de::Error as _;
+    #[derive(Deserialize)]
+    #[serde(rename = "__mp_fd")]
+    struct Index(u32);
+    let Index(i) = Index::deserialize(d)?;
+    DECODE_FDS.with(|t| match t.borrow_mut().as_mut() {
+        Some(v) => v
+            .get_mut(i as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| D::Error::custom(format!("handle #{i} missing from the message"))),
+        None => Err(D::Error::custom(
+            "an mp handle can only be deserialized from an mp transport that carried its \
+             descriptor",
+        )),
+    })
+}
+
+/// A file descriptor that can travel inside a message: Python's `reduction.DupFd`.
+///
+/// Serializing a `Handle` duplicates its descriptor into the message; the receiving process
+/// gets its own descriptor for the same open file.
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// use std::io::{Read, Write};
+/// use mp::reduction::Handle;
+/// let (a, b) = mp::Pipe(true)?;
+/// let (mut r, mut w) = std::io::pipe()?;
+/// a.send(&Handle::new(w.try_clone()?.into()))?;
+/// let h: Handle = b.recv()?;
+/// let mut w2 = std::fs::File::from(h.into_owned_fd());
+/// w2.write_all(b"hi")?;
+/// drop((w, w2));
+/// let mut s = String::new();
+/// r.read_to_string(&mut s)?;
+/// assert_eq!(s, "hi");
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Handle(OwnedFd);
+
+impl Handle {
+    /// Wraps a descriptor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = std::fs::File::open("/dev/null").unwrap();
+    /// let h = mp::reduction::Handle::new(f.into());
+    /// # drop(h);
+    /// ```
+    pub fn new(fd: OwnedFd) -> Handle {
+        Handle(fd)
+    }
+
+    /// The descriptor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = std::fs::File::open("/dev/null").unwrap();
+    /// let fd = mp::reduction::Handle::new(f.into()).into_owned_fd();
+    /// # drop(fd);
+    /// ```
+    pub fn into_owned_fd(self) -> OwnedFd {
+        self.0
+    }
+}
+
+impl AsFd for Handle {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for Handle {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl Serialize for Handle {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_fd(self.0.as_fd(), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Handle {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Handle, D::Error> {
+        deserialize_fd(d).map(Handle)
+    }
+}
+
+/// Sends a descriptor over a connection: Python's `reduction.send_handle(conn, handle, pid)`.
+///
+/// # Errors
+///
+/// Fails if the connection is closed or cannot carry descriptors.
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// let (a, b) = mp::Pipe(true)?;
+/// let f = std::fs::File::open("/dev/null")?;
+/// mp::reduction::send_handle(&a, &f)?;
+/// let fd = mp::reduction::recv_handle(&b)?;
+/// # drop(fd);
+/// # Ok(()) }
+/// ```
+pub fn send_handle(conn: &crate::Connection, fd: &impl AsFd) -> Result<()> {
+    conn.send_raw_with_fds(b"\x01", &[fd.as_fd().as_raw_fd()])
+}
+
+/// Receives a descriptor sent by [`send_handle`]: Python's `reduction.recv_handle(conn)`.
+///
+/// # Errors
+///
+/// A message that carries no descriptor is an [`ErrorKind::Runtime`] error, as in CPython.
+///
+/// # Examples
+///
+/// See [`send_handle`].
+pub fn recv_handle(conn: &crate::Connection) -> Result<OwnedFd> {
+    let (_bytes, mut fds) = conn.recv_raw_with_fds()?;
+    if fds.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Runtime,
+            "received data without a file descriptor",
+        ));
+    }
+    Ok(fds.swap_remove(0))
+}
