@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::connection::Connection;
 use crate::popen::{self, Prep, SPAWN_ENV, SPAWN_FD};
@@ -16,7 +16,9 @@ use crate::{forkserver, logging, process, reduction, sys};
 /// spawned child dispatches to its task before anything else runs: before libtest parses its
 /// arguments in a test binary, before a `#[tokio::main]` runtime starts.
 #[used]
-#[link_section = ".init_array"]
+// SAFETY: the entry is a plain `extern "C" fn()` taking no arguments, which is what the
+// loader calls `.init_array` entries as.
+#[unsafe(link_section = ".init_array")]
 static MP_CHILD_ENTRY: extern "C" fn() = init_array_entry;
 
 extern "C" fn init_array_entry() {

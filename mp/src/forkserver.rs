@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::connection::{answer_challenge, deliver_challenge, Connection};
+use crate::connection::{Connection, answer_challenge, deliver_challenge};
 use crate::error::{Error, ErrorKind, Result};
 use crate::popen::{self, Kind, Prep};
 use crate::{bootstrap, logging, reduction, sys};

@@ -63,11 +63,13 @@ pub mod connection;
 pub mod context;
 mod error;
 mod forkserver;
+mod futex;
 pub mod logging;
 mod popen;
 pub mod process;
 pub mod reduction;
 mod registry;
+mod shm;
 mod sys;
 mod task;
 
@@ -76,15 +78,14 @@ pub mod __private;
 
 pub use crate::connection::{Connection, Pipe};
 pub use crate::context::{
-    cpu_count, default_context, freeze_support, get_all_start_methods, get_context,
-    get_start_method, get_start_method_allow_none, set_executable, set_start_method, Context,
-    StartMethod,
+    Context, StartMethod, cpu_count, default_context, freeze_support, get_all_start_methods,
+    get_context, get_start_method, get_start_method_allow_none, set_executable, set_start_method,
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::logging::{get_logger, log_to_stderr};
 pub use crate::process::{
-    active_children, current_process, parent_process, ChildInfo, CurrentProcess, ParentProcess,
-    Process, ProcessBuilder, Run,
+    ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, Run, active_children,
+    current_process, parent_process,
 };
 pub use crate::registry::registered_tasks;
 pub use crate::task::TaskRef;
