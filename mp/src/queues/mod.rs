@@ -205,10 +205,10 @@ where
     /// ```
     /// # fn main() -> mp::Result<()> {
     /// let q = mp::Queue::new(2)?;
-    /// q.put("a")?;
-    /// q.put("b")?;
+    /// q.put("a".to_string())?;
+    /// q.put("b".to_string())?;
     /// assert!(q.full());
-    /// assert!(q.put_nowait("c").unwrap_err().is_full());
+    /// assert!(q.put_nowait("c".to_string()).unwrap_err().is_full());
     /// # Ok(()) }
     /// ```
     pub fn new(maxsize: usize) -> Result<Queue<T>> {
@@ -413,7 +413,7 @@ impl<T> Queue<T> {
     /// # fn main() -> mp::Result<()> {
     /// let q = mp::Queue::new(0)?;
     /// assert!(q.empty()?);
-    /// q.put("x")?;
+    /// q.put("x".to_string())?;
     /// assert!(!q.empty()?); // at once: there is no feeder thread
     /// # Ok(()) }
     /// ```
@@ -665,7 +665,7 @@ where
     /// ```
     /// # fn main() -> mp::Result<()> {
     /// let q = mp::JoinableQueue::new(0)?;
-    /// q.put("job")?;
+    /// q.put("job".to_string())?;
     /// assert_eq!(q.get()?, "job");
     /// q.task_done()?;
     /// q.join()?;
