@@ -46,6 +46,8 @@ const ENTRY_HDR: u64 = 16;
 
 /// Default ring size: large, but costs nothing until touched (a memfd is sparse).
 pub(crate) const DEFAULT_CAPACITY: usize = 1 << 30;
+/// The smallest ring `with_default_capacity` falls back to.
+const FALLBACK_CAPACITY: usize = 16 << 20;
 /// The smallest ring a queue accepts.
 pub(crate) const MIN_CAPACITY: usize = PAGE;
 
@@ -249,6 +251,26 @@ impl Core {
         ctl.capacity.store(cap as u64, Ordering::Relaxed);
         ctl.type_hash.store(type_hash, Ordering::Release);
         Ok(core)
+    }
+
+    /// A new queue with the default capacity, or a smaller one if the address space is
+    /// limited (`RLIMIT_AS`): the mapping, not the memory, is what fails then.
+    pub(crate) fn with_default_capacity(
+        flavor: u32,
+        maxsize: usize,
+        type_hash: u64,
+    ) -> Result<Core> {
+        let mut capacity = DEFAULT_CAPACITY;
+        loop {
+            match Core::new(flavor, maxsize, capacity, type_hash) {
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOMEM) && capacity > FALLBACK_CAPACITY =>
+                {
+                    capacity /= 4;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Attaches a queue received from another process. `flavors` lists the flavours the

@@ -212,12 +212,17 @@ where
     /// # Ok(()) }
     /// ```
     pub fn new(maxsize: usize) -> Result<Queue<T>> {
-        Queue::with_capacity(maxsize, self::core::DEFAULT_CAPACITY)
+        Queue::from_core(Core::with_default_capacity(
+            QUEUE,
+            maxsize,
+            type_hash::<T>(),
+        )?)
     }
 
     /// A new queue whose ring holds at most `capacity` bytes of encoded items (rounded up to a
-    /// page; default 1 GiB). The memory is reserved, not used: only the items waiting in the
-    /// queue take memory. An item larger than the capacity cannot be put.
+    /// page; default 1 GiB, or less if the address space is limited). The memory is reserved,
+    /// not used: only the items waiting in the queue take memory. An item larger than the
+    /// capacity cannot be put.
     ///
     /// # Errors
     ///
@@ -239,7 +244,10 @@ where
     }
 
     fn create(flavor: u32, maxsize: usize, capacity: usize) -> Result<Queue<T>> {
-        let core = Core::new(flavor, maxsize, capacity, type_hash::<T>())?;
+        Queue::from_core(Core::new(flavor, maxsize, capacity, type_hash::<T>())?)
+    }
+
+    fn from_core(core: Core) -> Result<Queue<T>> {
         Ok(Queue {
             core: Arc::new(core),
             _item: PhantomData,
@@ -672,7 +680,13 @@ where
     /// # Ok(()) }
     /// ```
     pub fn new(maxsize: usize) -> Result<JoinableQueue<T>> {
-        JoinableQueue::with_capacity(maxsize, self::core::DEFAULT_CAPACITY)
+        Ok(JoinableQueue {
+            queue: Queue::from_core(Core::with_default_capacity(
+                JOINABLE,
+                maxsize,
+                type_hash::<T>(),
+            )?)?,
+        })
     }
 
     /// As [`Queue::with_capacity`].
@@ -874,7 +888,10 @@ where
     /// # Ok(()) }
     /// ```
     pub fn new() -> Result<SimpleQueue<T>> {
-        SimpleQueue::with_capacity(self::core::DEFAULT_CAPACITY)
+        Ok(SimpleQueue {
+            core: Arc::new(Core::with_default_capacity(SIMPLE, 0, type_hash::<T>())?),
+            _item: PhantomData,
+        })
     }
 
     /// A new simple queue whose ring holds at most `capacity` bytes (see
