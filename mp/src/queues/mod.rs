@@ -41,7 +41,8 @@
 //! The ring holds at most its capacity of encoded bytes (1 GiB by default, memory is used only
 //! for the items actually waiting; see [`Queue::with_capacity`]); when it is full, `put` waits as
 //! for a full `maxsize`. Items carrying handles pass their descriptors through a socket whose
-//! buffer bounds how many of them can wait at once (a few hundred).
+//! buffer bounds how many of them can wait at once: at least a few hundred, about ten thousand
+//! where `net.core.wmem_max` allows the 4 MiB buffer mp asks for.
 
 mod chan;
 mod core;
