@@ -66,6 +66,40 @@ pub(crate) fn wake_all(word: &AtomicU32) {
     wake(word, i32::MAX);
 }
 
+/// Bumped in every child right after `fork()` (a `pthread_atfork` handler): cached ids of an
+/// older generation are stale.
+static FORK_GEN: AtomicU32 = AtomicU32::new(1);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GEN.fetch_add(1, Ordering::Relaxed);
+}
+
+thread_local! {
+    /// (generation, pid, tid) of the calling thread, as last asked of the kernel.
+    static IDS: std::cell::Cell<(u32, i32, i32)> = const { std::cell::Cell::new((0, 0, 0)) };
+}
+
+/// The calling thread's (pid, tid), cached: `getpid` and `gettid` are real system calls
+/// (glibc stopped caching the pid), too slow for every lock acquisition.
+pub(crate) fn ids() -> (i32, i32) {
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registering a plain extern "C" fn that only does an atomic increment
+        // (async-signal-safe, as the child of a multi-threaded fork requires).
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+    let generation = FORK_GEN.load(Ordering::Relaxed);
+    IDS.with(|c| {
+        let (g, pid, tid) = c.get();
+        if g == generation {
+            return (pid, tid);
+        }
+        let now = (sys::getpid(), sys::gettid() as i32);
+        c.set((generation, now.0, now.1));
+        now
+    })
+}
+
 /// The holder of a [`RawMutex`] died while holding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OwnerDied {
@@ -98,10 +132,9 @@ pub(crate) struct RawMutex {
 
 impl RawMutex {
     fn set_owner(&self) {
-        self.owner_pid
-            .store(sys::getpid() as u32, Ordering::Relaxed);
-        self.owner_tid
-            .store(sys::gettid() as u32, Ordering::Relaxed);
+        let (pid, tid) = ids();
+        self.owner_pid.store(pid as u32, Ordering::Relaxed);
+        self.owner_tid.store(tid as u32, Ordering::Relaxed);
     }
 
     fn check_abandoned(&self) -> Result<(), OwnerDied> {
@@ -196,12 +229,39 @@ impl RawMutex {
 
     /// Whether the calling thread holds the lock.
     pub(crate) fn held_by_me(&self) -> bool {
-        self.owner() == Some((sys::getpid(), sys::gettid() as i32))
+        self.owner() == Some(ids())
     }
 
     /// The pid of a holder that died holding the lock.
     pub(crate) fn abandoned_by(&self) -> Option<i32> {
         self.check_abandoned().err().map(|e| e.pid)
+    }
+
+    /// Pretends that `pid` holds the (locked) mutex, for tests of dead holders.
+    #[cfg(test)]
+    pub(crate) fn set_owner_pid_for_tests(&self, pid: u32) {
+        self.owner_pid.store(pid, Ordering::Relaxed);
+    }
+
+    /// Takes over a mutex whose holder died: if it is marked abandoned, the caller becomes
+    /// its holder (it stays locked, now by the caller) and the mark is cleared, so that the
+    /// caller can repair what the lock protects before anybody else gets in. Of several
+    /// concurrent callers exactly one succeeds. Returns whether the caller now holds the lock.
+    pub(crate) fn take_over(&self) -> bool {
+        let pid = self.abandoned.load(Ordering::Acquire);
+        if pid == 0
+            || self
+                .abandoned
+                .compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        // Still not UNLOCKED, so nobody else could take it in between. CONTENDED makes the
+        // caller's `unlock` wake the waiters that went to sleep meanwhile.
+        self.state.store(CONTENDED, Ordering::Release);
+        self.set_owner();
+        true
     }
 
     /// Makes an abandoned mutex usable again: it becomes unlocked. Returns whether it was
@@ -337,6 +397,25 @@ mod tests {
         assert!(m.try_lock().is_err());
         assert!(m.recover());
         assert!(m.try_lock().unwrap());
+    }
+
+    #[test]
+    fn take_over_dead_owner() {
+        let m = RawMutex::default();
+        assert!(!m.take_over(), "nothing to take over");
+        assert!(m.lock(None).unwrap());
+        m.owner_pid.store(0x3fff_fff0, Ordering::Relaxed);
+        assert!(
+            m.lock(Some(Instant::now() + Duration::from_secs(5)))
+                .is_err()
+        );
+        assert!(m.take_over());
+        assert!(!m.take_over(), "only one caller takes over");
+        assert!(m.held_by_me());
+        assert!(!m.try_lock().unwrap(), "still locked, by the caller");
+        assert!(m.unlock());
+        assert!(m.try_lock().unwrap());
+        assert!(m.unlock());
     }
 
     #[test]

@@ -44,6 +44,8 @@
 //! | `reduction.send_handle`, `recv_handle` | [`reduction::send_handle`], [`reduction::recv_handle`] |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
+//! | `Queue(maxsize)`, `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`Queue::new(maxsize)?`](Queue::new), [`q.put(x)?`](Queue::put), [`q.get()?`](Queue::get), [`q.get_timeout(t)?`](Queue::get_timeout) |
+//! | `JoinableQueue()`, `SimpleQueue()`, `queue.Full`/`queue.Empty` | [`JoinableQueue`], [`SimpleQueue`], [`queues::TryPutError::Full`]/[`queues::TryGetError::Empty`] |
 //!
 //! # Start methods
 //!
@@ -67,6 +69,7 @@ mod futex;
 pub mod logging;
 mod popen;
 pub mod process;
+pub mod queues;
 pub mod reduction;
 mod registry;
 mod shm;
@@ -87,6 +90,7 @@ pub use crate::process::{
     ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, Run, active_children,
     current_process, parent_process,
 };
+pub use crate::queues::{JoinableQueue, Queue, SimpleQueue};
 pub use crate::registry::registered_tasks;
 pub use crate::task::TaskRef;
 

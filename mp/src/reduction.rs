@@ -46,10 +46,17 @@ pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 
 /// Encodes `value`, collecting duplicates of the descriptors of the handles inside it.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let outer = ENCODE_FDS.with(|t| t.borrow_mut().replace(Vec::new()));
+    // `try_with`: at process exit (atexit handlers) the thread-local may already be gone;
+    // plain values still encode then, handles report that no transport carries them.
+    let outer = ENCODE_FDS
+        .try_with(|t| t.borrow_mut().replace(Vec::new()))
+        .ok()
+        .flatten();
     let res = bincode::serde::encode_to_vec(value, config());
     let fds = ENCODE_FDS
-        .with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+        .try_with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+        .ok()
+        .flatten()
         .unwrap_or_default();
     let bytes = res.map_err(|e| {
         Error::ser(format!(
@@ -70,9 +77,13 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<O
 /// Decodes a value, handing it the descriptors that arrived with its bytes.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
     let table = fds.into_iter().map(Some).collect();
-    let outer = DECODE_FDS.with(|t| t.borrow_mut().replace(table));
+    // `try_with`: see `encode`.
+    let outer = DECODE_FDS
+        .try_with(|t| t.borrow_mut().replace(table))
+        .ok()
+        .flatten();
     let res = bincode::serde::decode_from_slice::<T, _>(bytes, config());
-    DECODE_FDS.with(|t| *t.borrow_mut() = outer);
+    let _ = DECODE_FDS.try_with(|t| *t.borrow_mut() = outer);
     let (value, used) = res.map_err(|e| {
         Error::ser(format!(
             "cannot deserialize `{}`: {e}",
