@@ -60,6 +60,8 @@ pub(crate) enum Reply {
 
 struct Client {
     owner: i32,
+    /// The server's pid, when this process launched it.
+    pid: Option<i32>,
     info: ServerInfo,
     conn: Option<Connection>,
     /// The launcher's end of the bootstrap socket: closing it stops the server.
@@ -116,6 +118,7 @@ fn launch() -> Result<Client> {
     logging::debug!("forkserver started (pid {pid})");
     Ok(Client {
         owner: sys::getpid(),
+        pid: Some(pid),
         info: ServerInfo { name, authkey: key },
         conn: None,
         alive: Some(conn),
@@ -162,11 +165,13 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     if guard.as_ref().is_some_and(|c| c.owner != me) {
         if let Some(mut old) = guard.take() {
             let info = old.info.clone();
+            // Our copies of the parent's connections: closing them leaves the parent's own
+            // (the server keeps serving it).
             old.conn = None;
-            // Forget (without closing the server) the parent's bootstrap socket.
-            std::mem::forget(old.alive.take());
+            old.alive = None;
             *guard = Some(Client {
                 owner: me,
+                pid: None,
                 info,
                 conn: None,
                 alive: None,
@@ -178,6 +183,7 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
         *guard = Some(match inherited {
             Some(info) => Client {
                 owner: me,
+                pid: None,
                 info,
                 conn: None,
                 alive: None,
@@ -223,10 +229,29 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     ))
 }
 
-/// Test hook: the pid of the server this process launched.
-#[doc(hidden)]
-pub fn server_name_for_tests() -> Option<Vec<u8>> {
-    current_info().map(|i| i.name)
+/// Test hook: the pid of the server this process launched, if it launched one.
+pub(crate) fn server_pid() -> Option<i32> {
+    let me = sys::getpid();
+    CLIENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .filter(|c| c.owner == me)
+        .and_then(|c| c.pid)
+}
+
+/// Test hook: replaces the key this process authenticates to the server with, dropping the
+/// cached connection so that the next start authenticates again; returns the previous key.
+pub(crate) fn swap_authkey(key: Vec<u8>) -> Option<Vec<u8>> {
+    let mut guard = CLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    let client = guard.as_mut()?;
+    client.conn = None;
+    Some(std::mem::replace(&mut client.info.authkey, key))
+}
+
+/// The server's address and key (for a client that wants to authenticate by hand).
+pub(crate) fn address_and_key() -> Option<(Vec<u8>, Vec<u8>)> {
+    current_info().map(|i| (i.name, i.authkey))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,11 +288,11 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
             "the forkserver runs a different build",
         ));
     }
-    // The server ignores SIGINT (as CPython's) and takes SIGCHLD through a signalfd.
-    // SAFETY: changing dispositions and the mask of this single-threaded process.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-    }
+    // The server does not die of SIGINT (a Ctrl-C in the terminal is for the program, as in
+    // CPython) and takes SIGCHLD through a signalfd. SIGINT is blocked rather than ignored:
+    // a child inherits the mask, and one interrupted right after fork (before it unblocks)
+    // still dies of it, where an ignored SIGINT would be lost.
+    block_sigint();
     let sigfd = sys::block_sigchld_signalfd().map_err(|e| Error::os("signalfd", e))?;
     let mut name = b"mp-forkserver-".to_vec();
     let mut rnd = [0u8; 12];
@@ -318,12 +343,7 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
             if pfds[3 + i].revents == 0 {
                 continue;
             }
-            let keep: Vec<RawFd> = [boot.fileno()?, listener.as_raw_fd(), sigfd.as_raw_fd()]
-                .into_iter()
-                .chain(clients.iter().filter_map(|c| c.fileno().ok()))
-                .chain(waiting.iter().filter_map(|w| w.status.fileno().ok()))
-                .collect();
-            match handle_request(c, &keep) {
+            match handle_request(c) {
                 Ok(Some(w)) => waiting.push(w),
                 Ok(None) => {}
                 Err(_) => dead.push(i),
@@ -353,7 +373,7 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
 
 /// Reads one request and forks its child. `Ok(None)` when the request was refused (the
 /// refusal was reported on its status socket); `Err` when the client connection is gone.
-fn handle_request(conn: &Connection, server_fds: &[RawFd]) -> Result<Option<Waiting>> {
+fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
     let (bytes, mut fds) = conn.recv_raw_with_fds()?;
     let Some(status_fd) = fds.pop() else {
         return Err(Error::value("request without a status socket"));
@@ -381,15 +401,13 @@ fn handle_request(conn: &Connection, server_fds: &[RawFd]) -> Result<Option<Wait
         return Ok(None);
     }
     if pid == 0 {
-        // The child keeps only the descriptors it was given.
-        for &fd in server_fds {
-            // SAFETY: closing descriptors of the server that the child must not hold.
-            unsafe { libc::close(fd) };
-        }
+        // The child keeps stdio and the descriptors it was given, nothing of the server's.
         drop(status);
+        let mut given: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        given.sort_unstable();
+        close_all_but(&given);
         sys::unblock_sigchld();
-        // SAFETY: restoring the default disposition in the child.
-        unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+        unblock_sigint();
         bootstrap::enter_child(&prep);
         let code = bootstrap::run_child(&prep, || bootstrap::invoke(entry, &prep.args, fds));
         bootstrap::exit_spawned(code);
@@ -397,6 +415,40 @@ fn handle_request(conn: &Connection, server_fds: &[RawFd]) -> Result<Option<Wait
     drop(fds);
     status.send(&Reply::Started(pid))?;
     Ok(Some(Waiting { pid, status }))
+}
+
+fn sigint_mask(how: libc::c_int) {
+    // SAFETY: building a signal set we own and changing this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigprocmask(how, &set, std::ptr::null_mut());
+    }
+}
+
+fn block_sigint() {
+    sigint_mask(libc::SIG_BLOCK);
+}
+
+fn unblock_sigint() {
+    sigint_mask(libc::SIG_UNBLOCK);
+}
+
+/// Closes every descriptor from 3 up, except those in `keep` (sorted).
+fn close_all_but(keep: &[RawFd]) {
+    let mut from: libc::c_uint = 3;
+    for &fd in keep {
+        let fd = fd as libc::c_uint;
+        if fd > from {
+            // SAFETY: closing a range of descriptors that this (single-threaded, freshly
+            // forked) process must not hold; nothing else owns them in the child.
+            unsafe { libc::close_range(from, fd - 1, 0) };
+        }
+        from = from.max(fd + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::close_range(from, libc::c_uint::MAX, 0) };
 }
 
 fn reap(waiting: &mut Vec<Waiting>) {

@@ -108,12 +108,13 @@ pub use mp_macros::{main, task, test};
 /// # Examples
 ///
 /// ```
-/// fn main() {
-///     mp::init();
-///     let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
-///     p.start().unwrap();
-///     p.join().unwrap();
-/// }
+/// # fn main() -> mp::Result<()> {
+/// mp::init(); // first thing in `main`
+/// let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(()) }
 /// ```
 pub fn init() {
     bootstrap::main_guard();

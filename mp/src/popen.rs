@@ -182,18 +182,21 @@ pub(crate) fn live_children() -> Vec<Arc<Popen>> {
 
 /// Python's `util._exit_function`: terminate the daemonic children, then join every child.
 pub(crate) fn exit_handler() {
+    crate::logging::info!("process shutting down");
+    crate::logging::debug!("running all \"atexit\" finalizers with priority >= 0");
     let kids = live_children();
     for c in &kids {
         if c.daemon && c.poll().is_none() {
-            log::info!("calling terminate() for daemon {}", c.name);
+            crate::logging::info!("calling terminate() for daemon {}", c.name);
             let _ = c.send_signal(libc::SIGTERM);
         }
     }
     for c in &kids {
-        log::info!("calling join() for process {}", c.name);
+        crate::logging::info!("calling join() for process {}", c.name);
         let _ = c.wait(None);
     }
     reap_finished();
+    crate::logging::debug!("running the remaining \"atexit\" finalizers");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,7 +405,9 @@ pub(crate) fn spawn_self(env_var: &str, extra_env: &[(&str, String)]) -> Result<
             CString::new(kv.into_vec()).ok()
         })
         .collect();
-    env.push(CString::new(format!("{env_var}={SPAWN_FD}")).expect("no NUL"));
+    if let Ok(marker) = CString::new(format!("{env_var}={SPAWN_FD}")) {
+        env.push(marker);
+    }
     for (k, v) in extra_env {
         if let Ok(c) = CString::new(format!("{k}={v}")) {
             env.push(c);
@@ -412,20 +417,31 @@ pub(crate) fn spawn_self(env_var: &str, extra_env: &[(&str, String)]) -> Result<
     envp.push(std::ptr::null_mut());
     let argv: [*mut libc::c_char; 2] = [path.as_ptr() as *mut _, std::ptr::null_mut()];
     let mut pid: libc::pid_t = 0;
-    // SAFETY: the file-actions object is initialised before use and destroyed after; every
-    // pointer handed to posix_spawn outlives the call.
+    // SAFETY: the file-actions and attribute objects are initialised before use and
+    // destroyed after; every pointer handed to posix_spawn outlives the call.
     let rc = unsafe {
         let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         libc::posix_spawn_file_actions_init(&mut fa);
         libc::posix_spawn_file_actions_adddup2(&mut fa, theirs.as_raw_fd(), SPAWN_FD);
+        // The child inherits stdin/stdout/stderr and its bootstrap socket, nothing else: a
+        // descriptor the parent left without close-on-exec does not leak into it.
+        libc::posix_spawn_file_actions_addclosefrom_np(&mut fa, SPAWN_FD + 1);
+        // Nor does the calling thread's signal mask (a runtime thread may block signals).
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::posix_spawnattr_setsigmask(&mut attr, &empty);
+        libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGMASK as libc::c_short);
         let rc = libc::posix_spawn(
             &mut pid,
             path.as_ptr(),
             &fa,
-            std::ptr::null(),
+            &attr,
             argv.as_ptr(),
             envp.as_ptr(),
         );
+        libc::posix_spawnattr_destroy(&mut attr);
         libc::posix_spawn_file_actions_destroy(&mut fa);
         rc
     };
