@@ -214,8 +214,10 @@ pub(crate) fn run_target(body: impl FnOnce() -> Result<(), String>) -> i32 {
         }
         Err(_) => 1,
     };
-    logging::info!("process exiting with exitcode {code}");
+    // As CPython's `_bootstrap`: the exit function (join this child's own children) runs
+    // before the final message.
     let _ = panic::catch_unwind(popen::exit_handler);
+    logging::info!("process exiting with exitcode {code}");
     code
 }
 

@@ -108,7 +108,8 @@ fn launch() -> Result<Client> {
         )
     };
     conn.send(&cfg).map_err(fail)?;
-    let name: Vec<u8> = conn.recv().map_err(fail)?;
+    let reply: std::result::Result<Vec<u8>, String> = conn.recv().map_err(fail)?;
+    let name = reply.map_err(|msg| fail(Error::new(ErrorKind::ProcessStart, msg)))?;
     // The server is reaped by a thread so that it never stays a zombie.
     let _ = std::thread::Builder::new()
         .name("mp-forkserver-reaper".into())
@@ -283,10 +284,15 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
     let cfg: ServerConfig = boot.recv()?;
     logging::child_init(cfg.log_level, cfg.log_stderr);
     if cfg.build_id != crate::registry::build_id() {
-        return Err(Error::new(
-            ErrorKind::ProcessStart,
-            "the forkserver runs a different build",
-        ));
+        let msg = format!(
+            "the forkserver runs a different build of the program than its parent (registry \
+             fingerprint {:016x}, parent's {:016x}); `set_executable` must name a build of the \
+             same program",
+            crate::registry::build_id(),
+            cfg.build_id
+        );
+        let _ = boot.send(&std::result::Result::<Vec<u8>, String>::Err(msg));
+        return Ok(());
     }
     // The server does not die of SIGINT (a Ctrl-C in the terminal is for the program, as in
     // CPython) and takes SIGCHLD through a signalfd. SIGINT is blocked rather than ignored:
@@ -300,7 +306,7 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
     name.extend(rnd.iter().map(|b| b"0123456789abcdef"[(b & 15) as usize]));
     let addr = SocketAddr::from_abstract_name(&name).map_err(|e| Error::os("address", e))?;
     let listener = UnixListener::bind_addr(&addr).map_err(|e| Error::os("bind", e))?;
-    boot.send(&name)?;
+    boot.send(&std::result::Result::<Vec<u8>, String>::Ok(name))?;
 
     let mut clients: Vec<Connection> = Vec::new();
     let mut waiting: Vec<Waiting> = Vec::new();

@@ -99,7 +99,10 @@ impl Popen {
             },
             Kind::Server { conn } => {
                 if conn.poll().unwrap_or(true) {
-                    *rc = Some(match conn.recv::<forkserver::Reply>() {
+                    let reply = conn
+                        .recv_bytes()
+                        .and_then(|b| reduction::decode_plain::<forkserver::Reply>(&b));
+                    *rc = Some(match reply {
                         Ok(forkserver::Reply::Exited(status)) => sys::exitcode_from_status(status),
                         // The server died: CPython reports 255 too.
                         _ => 255,
@@ -473,13 +476,16 @@ fn start_spawn((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     let ack: std::result::Result<(), String> = match conn.recv_bytes() {
         Ok(b) => reduction::decode_plain(&b).map_err(fail)?,
         Err(e) => {
-            let rc = sys::waitpid(pid, false)
-                .ok()
-                .flatten()
-                .map(sys::exitcode_from_status);
+            let rc = match sys::waitpid(pid, false) {
+                Ok(Some(st)) => format!("exit code {}", sys::exitcode_from_status(st)),
+                _ => "exit code unknown".to_string(),
+            };
             return Err(Error::new(
                 ErrorKind::ProcessStart,
-                format!("the child process died during its bootstrap (exit code {rc:?}): {e}"),
+                format!(
+                    "the child process died during its bootstrap ({rc}) before it could run its \
+                     task: {e}; is `set_executable` pointing at a program built with mp?"
+                ),
             ));
         }
     };
