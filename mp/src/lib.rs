@@ -84,11 +84,11 @@ pub use crate::context::{
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::logging::{get_logger, log_to_stderr};
 pub use crate::process::{
-    ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, Run, active_children,
-    current_process, parent_process,
+    ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, ProcessOutput, Run, Target,
+    active_children, current_process, parent_process,
 };
 pub use crate::registry::registered_tasks;
-pub use crate::task::TaskRef;
+pub use crate::task::{Task, TaskRef};
 
 #[cfg(feature = "macros")]
 #[doc(inline)]

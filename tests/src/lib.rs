@@ -152,7 +152,7 @@ pub fn recv<T: serde::de::DeserializeOwned>(conn: &mp::Connection) -> T {
 
 /// Runs a helper program with a timeout, capturing its output; kills it on timeout.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
