@@ -10,12 +10,9 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use crate::process::Run;
 use crate::reduction;
-use crate::task::Task;
+use crate::task::{Portable, Task};
 
 /// How a task invocation failed.
 #[derive(Debug)]
@@ -50,25 +47,24 @@ pub struct TaskEntry {
     pub erased: fn() -> Box<dyn Any + Send + Sync>,
 }
 
-fn invoke_task<T>(
+fn invoke_task<T: Task>(
     bytes: &[u8],
     fds: Vec<OwnedFd>,
     want: bool,
-) -> Result<Option<Vec<u8>>, InvokeError>
-where
-    T: Task,
-    T::Args: DeserializeOwned,
-    T::Value: Serialize,
-{
-    let args: T::Args =
-        reduction::decode(bytes, fds).map_err(|e| InvokeError::Decode(e.to_string()))?;
+) -> Result<Option<Vec<u8>>, InvokeError> {
+    let args = <T::Args as Portable>::mp_decode(bytes, fds)
+        .map_err(|e| InvokeError::Decode(e.to_string()))?;
     let value = T::into_value(T::run(args)).map_err(InvokeError::Failed)?;
     if !want {
         return Ok(None);
     }
-    reduction::encode_plain(&value)
-        .map(Some)
-        .map_err(|e| InvokeError::Encode(e.to_string()))
+    match value.mp_encode() {
+        Ok((bytes, fds)) if fds.is_empty() => Ok(Some(bytes)),
+        Ok(_) => Err(InvokeError::Encode(
+            "a task's return value cannot carry handles (descriptors)".into(),
+        )),
+        Err(e) => Err(InvokeError::Encode(e.to_string())),
+    }
 }
 
 fn invoke_run<T: Run>(
@@ -100,12 +96,7 @@ fn signature_run<T: Run>() -> &'static str {
 
 impl TaskEntry {
     /// The entry of a `#[mp::task]` fn.
-    pub const fn of<T>(file: &'static str, line: u32) -> TaskEntry
-    where
-        T: Task,
-        T::Args: DeserializeOwned,
-        T::Value: Serialize,
-    {
+    pub const fn of<T: Task>(file: &'static str, line: u32) -> TaskEntry {
         TaskEntry {
             name: T::NAME,
             file,
