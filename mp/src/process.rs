@@ -550,7 +550,8 @@ pub struct Process {
 ///
 /// ```
 /// # #[mp::main] fn main() -> mp::Result<()> {
-/// let p = mp::Process::builder(|| {}, ()).name("worker").daemon(true).start()?;
+/// #[mp::task] fn noop() {}
+/// let p = mp::Process::builder(noop, ()).name("worker").daemon(true).start()?;
 /// assert_eq!(p.name(), "worker");
 /// assert!(p.daemon());
 /// p.join()?;
@@ -664,7 +665,8 @@ impl ProcessBuilder {
     ///
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// #[mp::task] fn noop() {}
+    /// let p = mp::Process::builder(noop, ()).start()?;
     /// p.join()?;
     /// # Ok(()) }
     /// ```
@@ -825,7 +827,8 @@ impl Process {
     ///
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// #[mp::task] fn noop() {}
+    /// let p = mp::Process::builder(noop, ()).start()?;
     /// p.join()?;
     /// p.join()?; // a second join is harmless
     /// # Ok(()) }
@@ -985,7 +988,8 @@ impl Process {
     ///
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// #[mp::task] fn noop() {}
+    /// let p = mp::Process::builder(noop, ()).start()?;
     /// p.join()?;
     /// p.close()?;
     /// assert!(p.join().is_err());

@@ -161,7 +161,7 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd,
 /// use std::io::{Read, Write};
 /// use mp::reduction::Handle;
 /// let (a, b) = mp::Pipe(true)?;
-/// let (mut r, mut w) = std::io::pipe()?;
+/// let (mut r, w) = std::io::pipe()?;
 /// a.send(&Handle::new(w.try_clone()?.into()))?;
 /// let h: Handle = b.recv()?;
 /// let mut w2 = std::fs::File::from(h.into_owned_fd());
