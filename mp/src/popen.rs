@@ -4,6 +4,7 @@ use std::ffi::{CString, OsString};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -152,10 +153,92 @@ impl Popen {
 // The children table
 // ---------------------------------------------------------------------------------------------
 
-static CHILDREN: Mutex<Vec<Arc<Popen>>> = Mutex::new(Vec::new());
+/// The children of this process. A fork child gets a fresh, empty table (prepared by its
+/// parent before `fork()` and installed with one atomic store), so that it never waits for a
+/// lock another thread of its parent held at the time of the fork.
+pub(crate) struct Table {
+    list: Mutex<Vec<Arc<Popen>>>,
+    /// `list.len()`, readable without the lock (and without writing to shared memory).
+    len: AtomicUsize,
+}
 
-fn children() -> std::sync::MutexGuard<'static, Vec<Arc<Popen>>> {
-    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+static CHILDREN: AtomicPtr<Table> = AtomicPtr::new(std::ptr::null_mut());
+
+fn table() -> &'static Table {
+    let p = CHILDREN.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: tables are leaked from `Box::into_raw` and never freed once installed.
+        return unsafe { &*p };
+    }
+    let fresh = new_table();
+    match CHILDREN.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: as above; we just installed it.
+        Ok(_) => unsafe { &*fresh },
+        Err(current) => {
+            // SAFETY: ours was never shared; the installed one lives forever.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: as above.
+            unsafe { &*current }
+        }
+    }
+}
+
+/// A new empty table, for a fork child to install (see [`install_table`]).
+pub(crate) fn new_table() -> *mut Table {
+    Box::into_raw(Box::new(Table {
+        list: Mutex::new(Vec::new()),
+        len: AtomicUsize::new(0),
+    }))
+}
+
+/// Installs a table made by [`new_table`]. Async-signal-safe (one atomic store).
+pub(crate) fn install_table(t: *mut Table) {
+    CHILDREN.store(t, Ordering::Release);
+}
+
+/// Frees a table made by [`new_table`] that was not installed.
+///
+/// # Safety
+///
+/// `t` must come from [`new_table`] and must not have been installed.
+pub(crate) unsafe fn free_table(t: *mut Table) {
+    // SAFETY: forwarded from the caller.
+    drop(unsafe { Box::from_raw(t) });
+}
+
+struct Children(std::sync::MutexGuard<'static, Vec<Arc<Popen>>>);
+
+impl std::ops::Deref for Children {
+    type Target = Vec<Arc<Popen>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Children {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        table().len.store(self.0.len(), Ordering::Relaxed);
+    }
+}
+
+fn children() -> Children {
+    Children(table().list.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Whether this process has children in its table (no lock, no write).
+fn has_children() -> bool {
+    table().len.load(Ordering::Relaxed) != 0
 }
 
 pub(crate) fn register_child(p: Arc<Popen>) {
@@ -170,11 +253,17 @@ pub(crate) fn unregister_if_done(p: &Arc<Popen>) {
 
 /// Reaps the finished children of this process (Python's `_cleanup`).
 pub(crate) fn reap_finished() {
+    if !has_children() {
+        return;
+    }
     let me = sys::getpid();
     children().retain(|c| c.owner == me && c.poll().is_none());
 }
 
 pub(crate) fn live_children() -> Vec<Arc<Popen>> {
+    if !has_children() {
+        return Vec::new();
+    }
     let me = sys::getpid();
     children()
         .iter()
@@ -325,6 +414,7 @@ fn fork_now(
         StartMethod::Fork,
     )));
     let parent_pid = sys::getpid();
+    let child_table = new_table();
     bootstrap::install_panic_hook();
     // Whatever is buffered now would otherwise be written twice.
     flush_stdio();
@@ -332,13 +422,16 @@ fn fork_now(
     // (`fork_child_prelude`) before it runs the user's target, as CPython does.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        install_table(child_table);
         // SAFETY: we are the child, right after fork; the pointer came from Box::into_raw.
         unsafe { bootstrap::fork_child_prelude(child_info, parent_pid, spec.daemon) };
         let code = bootstrap::run_target(move || target.run());
         bootstrap::exit_child(code);
     }
-    // SAFETY: the parent still owns the allocation; the child has its own copy.
+    // SAFETY: the parent still owns the allocations; the child has its own copies.
     drop(unsafe { Box::from_raw(child_info) });
+    // SAFETY: made above, installed only in the child.
+    unsafe { free_table(child_table) };
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         return Err((Error::os("fork", e), Some(target)));
