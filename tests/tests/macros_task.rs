@@ -172,6 +172,7 @@ fn run_impls_carry_their_state() {
 }
 
 #[mp::task]
+#[allow(clippy::too_many_arguments)] // attributes stay on the fn
 fn sum_all(
     a: u8,
     b: u16,
