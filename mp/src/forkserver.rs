@@ -213,7 +213,16 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
         }
         let conn = client.conn.as_ref().expect("connected above");
         match request(conn, &bytes, &raw) {
-            Ok((pid, status)) => return Ok((pid, Kind::Server { conn: status })),
+            Ok((pid, status)) => {
+                let pidfd = sys::pidfd_open(pid).ok();
+                return Ok((
+                    pid,
+                    Kind::Server {
+                        conn: status,
+                        pidfd,
+                    },
+                ));
+            }
             Err(e) if e.kind() == ErrorKind::ProcessStart => return Err(e),
             Err(e) => {
                 if attempt == 1 {

@@ -63,8 +63,12 @@ impl Prep {
 pub(crate) enum Kind {
     /// Our own child (fork, spawn): a pidfd sentinel, reaped with waitpid.
     Child { pidfd: OwnedFd },
-    /// A forkserver grandchild: the server reports its status on this connection.
-    Server { conn: Connection },
+    /// A forkserver grandchild: the server reports its status on this connection. The pidfd
+    /// (opened as soon as the pid is known) makes signals immune to pid reuse.
+    Server {
+        conn: Connection,
+        pidfd: Option<OwnedFd>,
+    },
 }
 
 /// A started child.
@@ -81,7 +85,7 @@ impl Popen {
     pub(crate) fn sentinel(&self) -> RawFd {
         match &self.kind {
             Kind::Child { pidfd } => pidfd.as_raw_fd(),
-            Kind::Server { conn } => conn.fileno().unwrap_or(-1),
+            Kind::Server { conn, .. } => conn.fileno().unwrap_or(-1),
         }
     }
 
@@ -98,7 +102,7 @@ impl Popen {
                 // ECHILD: somebody else reaped it (e.g. a SIGCHLD=SIG_IGN disposition).
                 Err(_) => *rc = Some(255),
             },
-            Kind::Server { conn } => {
+            Kind::Server { conn, .. } => {
                 if conn.poll().unwrap_or(true) {
                     let reply = conn
                         .recv_bytes()
@@ -134,10 +138,12 @@ impl Popen {
         }
         let r = match &self.kind {
             Kind::Child { pidfd } => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig),
-            Kind::Server { .. } => {
-                // SAFETY: kill with integer arguments. The pid cannot have been recycled while
-                // the server has not reported the exit (it reaps only after reporting... and
-                // it reports only after waitpid, so there is a tiny window; see docs).
+            Kind::Server {
+                pidfd: Some(pidfd), ..
+            } => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig),
+            Kind::Server { pidfd: None, .. } => {
+                // SAFETY: kill with integer arguments. Only when no pidfd could be opened: the
+                // child was already gone (and reaped by the server) by then.
                 sys::cvt(unsafe { libc::kill(self.pid, sig) }).map(drop)
             }
         };
