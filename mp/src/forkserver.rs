@@ -308,6 +308,8 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
     // a child inherits the mask, and one interrupted right after fork (before it unblocks)
     // still dies of it, where an ignored SIGINT would be lost.
     block_sigint();
+    // Installed once here rather than in every child.
+    bootstrap::install_panic_hook();
     let sigfd = sys::block_sigchld_signalfd().map_err(|e| Error::os("signalfd", e))?;
     let mut name = b"mp-forkserver-".to_vec();
     let mut rnd = [0u8; 12];

@@ -37,7 +37,10 @@
 //! | `p.terminate()`, `p.kill()`, `p.close()` | [`p.terminate()?`](Process::terminate), [`p.kill()?`](Process::kill), [`p.close()?`](Process::close) |
 //! | `current_process()`, `parent_process()` | [`current_process()`], [`parent_process()`] |
 //! | `active_children()`, `cpu_count()` | [`active_children()`], [`cpu_count()`] |
+//! | `p.interrupt()`, `p.sentinel`, `p.daemon = True` | [`p.interrupt()?`](Process::interrupt), [`p.sentinel()?`](Process::sentinel), [`p.set_daemon(true)?`](Process::set_daemon) |
+//! | `set_executable(path)`, `freeze_support()` | [`set_executable(path)`](set_executable), [`freeze_support()`] (a no-op) |
 //! | `set_start_method('spawn')` | [`set_start_method("spawn", false)?`](set_start_method) |
+//! | `get_start_method()`, `get_all_start_methods()` | [`get_start_method()`], [`get_all_start_methods()`] |
 //! | `get_context('fork')` | [`get_context("fork")?`](get_context) |
 //! | `Pipe()`, `conn.send(x)`, `conn.recv()` | [`Pipe(true)?`](Pipe), [`conn.send(&x)?`](Connection::send), [`conn.recv::<T>()?`](Connection::recv) |
 //! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`conn.send_bytes(b)?`](Connection::send_bytes), [`conn.recv_bytes()?`](Connection::recv_bytes) |

@@ -762,9 +762,9 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Assertion`] when started twice or from a daemonic process;
-    /// [`ErrorKind::ProcessStart`] when the target is not registered under spawn/forkserver,
-    /// or the child dies during its bootstrap; [`ErrorKind::Value`] after `close`.
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) when started twice or from a daemonic process;
+    /// [`ErrorKind::ProcessStart`](crate::ErrorKind::ProcessStart) when the target is not registered under spawn/forkserver,
+    /// or the child dies during its bootstrap; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
     ///
     /// # Examples
     ///
@@ -821,7 +821,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Assertion`] before `start`; [`ErrorKind::Value`] after `close`.
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) before `start`; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
     ///
     /// # Examples
     ///
@@ -890,7 +890,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Value`] after `close`.
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
     ///
     /// # Examples
     ///
@@ -982,7 +982,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Value`] if the child is still running.
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) if the child is still running.
     ///
     /// # Examples
     ///
@@ -1052,7 +1052,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Assertion`] after `start`.
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) after `start`.
     ///
     /// # Examples
     ///
@@ -1118,11 +1118,11 @@ impl Process {
         info().authkey()
     }
 
-    /// A descriptor that becomes readable when the child exits (for [`crate::connection::wait`]).
+    /// A descriptor that becomes readable when the child exits (for `mp::connection::wait`).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Value`] before `start` or after `close`.
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) before `start` or after `close`.
     ///
     /// # Examples
     ///

@@ -2,7 +2,7 @@
 //!
 //! Python's `multiprocessing.reduction` pickles objects and passes file descriptors with
 //! `SCM_RIGHTS`. mp does the same with serde: while a value is encoded for a transport that can
-//! carry descriptors (a [`Connection`](crate::Connection), a [`Queue`](crate::Queue), a process
+//! carry descriptors (a [`Connection`](crate::Connection), a `Queue`, a process
 //! start), every handle inside it puts a duplicate of its descriptor into a side table and
 //! writes only the table index into the bytes. The transport sends the table in the same
 //! message. Encoding a handle anywhere else is a clear error, never a dangling number.
