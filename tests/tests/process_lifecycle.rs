@@ -582,3 +582,57 @@ fn subclass_pattern_runs_the_override() {
         assert_eq!(join(&p), Some(0));
     }
 }
+
+#[mp::task]
+fn recurse(conn: Connection, id: Vec<u8>, m: StartMethod) {
+    conn.send(&id).unwrap();
+    if id.len() < 2 {
+        for i in 0..2 {
+            let mut next = id.clone();
+            next.push(i);
+            let p = Process::builder(recurse, (conn.clone_handle(), next, m))
+                .start_method(m)
+                .start()
+                .unwrap();
+            p.join_timeout(Duration::from_secs(60)).unwrap();
+            assert_eq!(p.exitcode(), Some(0));
+        }
+    }
+}
+
+trait CloneHandle {
+    fn clone_handle(&self) -> Connection;
+}
+
+impl CloneHandle for Connection {
+    fn clone_handle(&self) -> Connection {
+        use std::os::fd::AsFd;
+        let fd = self.as_fd().try_clone_to_owned().unwrap();
+        Connection::from_fd(fd, true, true).unwrap()
+    }
+}
+
+#[mp::test]
+fn recursion_runs_depth_first() {
+    // CPython's `test_recursion`: nested children started and joined one after the other
+    // write to one shared connection in depth-first order.
+    for m in methods() {
+        let (a, b) = mp::Pipe(true).unwrap();
+        let p = Process::builder(recurse, (b, Vec::new(), m))
+            .start_method(m)
+            .start()
+            .unwrap();
+        let got: Vec<Vec<u8>> = (0..7).map(|_| recv(&a)).collect();
+        assert_eq!(join(&p), Some(0), "{m}");
+        let want: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            vec![0, 1],
+            vec![1],
+            vec![1, 0],
+            vec![1, 1],
+        ];
+        assert_eq!(got, want, "{m}");
+    }
+}
