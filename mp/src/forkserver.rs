@@ -7,10 +7,11 @@
 //! (the launcher and its descendants, which get both in their preparation data) connects,
 //! passes the mutual HMAC handshake of `multiprocessing.connection`, and then sends requests:
 //! the encoded [`Prep`], the descriptors the child inherits and, last, one end of a fresh
-//! status socket. The server forks; it writes `Started(pid)` on the status socket, and
-//! `Exited(status)` when it reaps the child. The client keeps the status socket as the child's
-//! sentinel. The server exits when the launcher's end of the bootstrap socket closes; if it
-//! dies, the next start launches a new one.
+//! status socket. The server forks; the child writes `Started(pid)` on the status socket, and
+//! `Finished(code)` when its target returns; the server writes `Exited(status)` when it reaps
+//! the child. The client keeps a pidfd of the child as its sentinel. The server exits when the
+//! launcher's end of the bootstrap socket closes; if it dies, the next start launches a new
+//! one.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
@@ -43,15 +44,20 @@ pub(crate) struct ServerInfo {
     pub(crate) authkey: Vec<u8>,
 }
 
-/// What the server writes on a child's status socket.
+/// What a child's status socket carries, in this order: `Started` and `Finished` from the
+/// child itself (so that neither waits for the server), then `Exited` from the server once it
+/// reaped the child (the authoritative status, the only one after a signal or an `exit()`
+/// inside the task). `Failed` replaces all of them when the server could not fork.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply {
-    /// The child was forked.
+    /// Written by the child first thing after the fork: its pid.
     Started(i32),
     /// The child could not be started.
     Failed(String),
-    /// The child exited with this raw wait status.
+    /// Written by the server after reaping the child: the raw wait status.
     Exited(i32),
+    /// Written by the child when its target returned, just before it exits: the exit code.
+    Finished(i32),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,7 +155,14 @@ fn request(conn: &Connection, prep: &[u8], fds: &[RawFd]) -> Result<(i32, Connec
     match status.recv::<Reply>() {
         Ok(Reply::Started(pid)) => Ok((pid, status)),
         Ok(Reply::Failed(msg)) => Err(Error::new(ErrorKind::ProcessStart, msg)),
-        Ok(Reply::Exited(_)) => Err(Error::new(
+        Ok(Reply::Exited(st)) => Err(Error::new(
+            ErrorKind::ProcessStart,
+            format!(
+                "the child process died during its bootstrap (exit code {})",
+                sys::exitcode_from_status(st)
+            ),
+        )),
+        Ok(Reply::Finished(_)) => Err(Error::new(
             ErrorKind::ProcessStart,
             "forkserver protocol error",
         )),
@@ -418,19 +431,23 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
         return Ok(None);
     }
     if pid == 0 {
-        // The child keeps stdio and the descriptors it was given, nothing of the server's.
-        drop(status);
-        let mut given: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        given.sort_unstable();
-        close_all_but(&given);
+        // The child announces itself, then keeps stdio, its status socket and the descriptors
+        // it was given, nothing of the server's.
+        let _ = status.send(&Reply::Started(sys::getpid()));
+        let mut keep: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        keep.extend(status.fileno().ok());
+        keep.sort_unstable();
+        close_all_but(&keep);
         sys::unblock_sigchld();
         unblock_sigint();
         bootstrap::enter_child(&prep);
         let code = bootstrap::run_child(&prep, || bootstrap::invoke(entry, &prep.args, fds));
+        // The exit code reaches the parent without a detour through the server.
+        let _ = status.send(&Reply::Finished(code));
+        drop(status);
         bootstrap::exit_spawned(code);
     }
     drop(fds);
-    status.send(&Reply::Started(pid))?;
     Ok(Some(Waiting { pid, status }))
 }
 

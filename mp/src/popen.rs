@@ -85,7 +85,31 @@ impl Popen {
     pub(crate) fn sentinel(&self) -> RawFd {
         match &self.kind {
             Kind::Child { pidfd } => pidfd.as_raw_fd(),
+            Kind::Server {
+                pidfd: Some(pidfd), ..
+            } => pidfd.as_raw_fd(),
             Kind::Server { conn, .. } => conn.fileno().unwrap_or(-1),
+        }
+    }
+
+    /// A forkserver child's exit code from its status socket: `Finished` (from the child) or
+    /// `Exited` (from the server); 255 when the server is gone, as in CPython. `None` when no
+    /// such message is there (yet); with `block`, waits for one.
+    fn server_status(conn: &Connection, block: bool) -> Option<i32> {
+        loop {
+            if !block && !conn.poll().unwrap_or(true) {
+                return None;
+            }
+            let reply = conn
+                .recv_bytes()
+                .and_then(|b| reduction::decode_plain::<forkserver::Reply>(&b));
+            return Some(match reply {
+                Ok(forkserver::Reply::Finished(code)) => code,
+                Ok(forkserver::Reply::Exited(status)) => sys::exitcode_from_status(status),
+                Ok(forkserver::Reply::Started(_)) => continue,
+                // The server died (or spoke nonsense): CPython reports 255 too.
+                _ => 255,
+            });
         }
     }
 
@@ -102,18 +126,17 @@ impl Popen {
                 // ECHILD: somebody else reaped it (e.g. a SIGCHLD=SIG_IGN disposition).
                 Err(_) => *rc = Some(255),
             },
-            Kind::Server { conn, .. } => {
-                if conn.poll().unwrap_or(true) {
-                    let reply = conn
-                        .recv_bytes()
-                        .and_then(|b| reduction::decode_plain::<forkserver::Reply>(&b));
-                    *rc = Some(match reply {
-                        Ok(forkserver::Reply::Exited(status)) => sys::exitcode_from_status(status),
-                        // The server died: CPython reports 255 too.
-                        _ => 255,
-                    });
+            Kind::Server {
+                conn,
+                pidfd: Some(pidfd),
+            } => {
+                // Exited (the pidfd says so) and its code arrived: the child's own `Finished`
+                // is written before it exits, the server's `Exited` after it reaps.
+                if sys::poll_readable(pidfd.as_raw_fd(), Some(Duration::ZERO)).unwrap_or(true) {
+                    *rc = Self::server_status(conn, false);
                 }
             }
+            Kind::Server { conn, pidfd: None } => *rc = Self::server_status(conn, false),
         }
         *rc
     }
@@ -127,6 +150,15 @@ impl Popen {
             sys::poll_readable(self.sentinel(), timeout).map_err(|e| Error::os("join", e))?;
         if !ready {
             return Ok(None);
+        }
+        if let Kind::Server { conn, .. } = &self.kind {
+            // The child has exited; its code is there or follows promptly (the server
+            // reports it as soon as it reaps the child, or closes the socket by dying).
+            let mut rc = self.returncode.lock().unwrap_or_else(|e| e.into_inner());
+            if rc.is_none() {
+                *rc = Self::server_status(conn, true);
+            }
+            return Ok(*rc);
         }
         // A pidfd is readable once the child is a zombie; waitpid cannot block any more.
         Ok(self.poll())
