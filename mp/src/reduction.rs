@@ -42,12 +42,18 @@ pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> 
 /// Decodes a value that carries no handles. Touches no thread-local state, so it also works
 /// in an `atexit` handler, after the thread's locals are gone.
 pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, config())
-        .map_err(|e| decode_error::<T>(e))?;
+    let (value, used) = decode_bytes::<T>(bytes).map_err(|e| decode_error::<T>(e))?;
     if used != bytes.len() {
         return Err(trailing::<T>(bytes.len() - used));
     }
     Ok(value)
+}
+
+/// The one call into the codec's decoder (every decode goes through here).
+fn decode_bytes<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    bincode::serde::decode_from_slice::<T, _>(bytes, config())
 }
 
 fn decode_error<T>(e: impl std::fmt::Display) -> Error {
@@ -106,7 +112,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Re
     let outer = DECODE_FDS
         .try_with(|t| t.borrow_mut().replace(table))
         .map_err(|_| Error::ser(NO_TRANSPORT_DE))?;
-    let res = bincode::serde::decode_from_slice::<T, _>(bytes, config());
+    let res = decode_bytes::<T>(bytes);
     let _ = DECODE_FDS.try_with(|t| *t.borrow_mut() = outer);
     let (value, used) = res.map_err(|e| decode_error::<T>(e))?;
     if used != bytes.len() {

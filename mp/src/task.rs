@@ -233,6 +233,10 @@ pub trait Portable: Sized + Send + 'static {
     fn mp_encode(&self) -> Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>;
     /// Decodes a value from bytes and the descriptors that came with them.
     fn mp_decode(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Self>;
+    /// Encodes a sequence of values (the same bytes as encoding a `Vec<Self>`).
+    fn mp_encode_seq(items: &[Self]) -> Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>;
+    /// Decodes a `Vec<Self>`.
+    fn mp_decode_seq(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Vec<Self>>;
 }
 
 // Not recommended: when a type is not `Portable`, rustc reports that once, with the message
@@ -243,6 +247,12 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {
         crate::reduction::encode(self)
     }
     fn mp_decode(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Self> {
+        crate::reduction::decode(bytes, fds)
+    }
+    fn mp_encode_seq(items: &[Self]) -> Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)> {
+        crate::reduction::encode(items)
+    }
+    fn mp_decode_seq(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Vec<Self>> {
         crate::reduction::decode(bytes, fds)
     }
 }
