@@ -207,12 +207,15 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     }
     let mut prep = prep;
     for attempt in 0..2 {
-        let client = guard.as_mut().expect("set above");
+        let Some(client) = guard.as_mut() else {
+            break;
+        };
         prep.forkserver = Some(client.info.clone());
         let bytes = reduction::encode_plain(&prep)?;
-        if client.conn.is_none() {
-            match connect(&client.info) {
-                Ok(c) => client.conn = Some(c),
+        let conn = match client.conn.take() {
+            Some(c) => c,
+            None => match connect(&client.info) {
+                Ok(c) => c,
                 Err(e) if e.kind() == ErrorKind::Authentication => return Err(e),
                 Err(e) => {
                     if attempt == 1 {
@@ -222,9 +225,9 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
                     *guard = Some(launch()?);
                     continue;
                 }
-            }
-        }
-        let conn = client.conn.as_ref().expect("connected above");
+            },
+        };
+        let conn = &*client.conn.insert(conn);
         match request(conn, &bytes, &raw) {
             Ok((pid, status)) => {
                 let pidfd = sys::pidfd_open(pid).ok();
