@@ -151,3 +151,29 @@ fn missing_fd_is_a_runtime_error() {
         assert_eq!(join(&p), Some(0));
     }
 }
+
+#[mp::task]
+fn write_to(handle: mp::reduction::Handle, text: String) {
+    let mut f = std::fs::File::from(handle.into_owned_fd());
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[mp::test]
+fn a_file_can_be_a_task_argument() {
+    // `reduction::Handle` is serializable: the descriptor travels with the arguments under
+    // every start method (duplicated by fork, passed with SCM_RIGHTS otherwise).
+    for m in methods() {
+        let (mut file, path) = temp_file(&format!("arg-{m}"));
+        let handle = mp::reduction::Handle::new(file.try_clone().unwrap().into());
+        let p = Process::builder(write_to, (handle, format!("argument under {m}")))
+            .start_method(m)
+            .start()
+            .unwrap();
+        assert_eq!(join(&p), Some(0));
+        let mut s = String::new();
+        file.rewind().unwrap();
+        file.read_to_string(&mut s).unwrap();
+        assert_eq!(s, format!("argument under {m}"));
+        let _ = std::fs::remove_file(path);
+    }
+}
