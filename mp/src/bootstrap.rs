@@ -166,8 +166,8 @@ pub(crate) fn invoke(entry: &TaskEntry, args: &[u8], fds: Vec<OwnedFd>) -> Resul
 }
 
 fn flush() {
+    // Rust's stderr is unbuffered; only stdout needs flushing.
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }
 
 /// Set in a child while its target runs: the panic hook then prints the

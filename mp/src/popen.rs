@@ -402,8 +402,8 @@ fn prepare(spec: &StartSpec, target: &dyn Erased) -> Result<(Prep, Vec<OwnedFd>)
 }
 
 fn flush_stdio() {
+    // Rust's stderr is unbuffered: only stdout can hold output that a fork would duplicate.
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }
 
 fn start_fork(
