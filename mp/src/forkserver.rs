@@ -426,8 +426,14 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
             return Ok(None);
         }
     };
+    // What the child would otherwise do first, on pages it shares with the server.
+    let info = bootstrap::prepare_child(&prep);
     // SAFETY: the server is single-threaded, so the child may do anything after fork.
     let pid = unsafe { libc::fork() };
+    if pid != 0 {
+        // SAFETY: made above; the child has its own copy.
+        drop(unsafe { Box::from_raw(info) });
+    }
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         let _ = status.send(&Reply::Failed(format!("fork failed: {e}")));
@@ -443,7 +449,7 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
         close_all_but(&keep);
         sys::unblock_sigchld();
         unblock_sigint();
-        bootstrap::enter_child(&prep);
+        crate::process::set_info(info);
         let code = bootstrap::run_child(&prep, || bootstrap::invoke(entry, &prep.args, fds));
         // The exit code reaches the parent without a detour through the server.
         let _ = status.send(&Reply::Finished(code));
