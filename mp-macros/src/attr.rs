@@ -26,6 +26,17 @@ impl Parse for Pair {
     }
 }
 
+/// Whether an attribute is an async runtime's entry attribute (`#[tokio::main]`,
+/// `#[tokio::test]`, `#[async_std::main]`, `#[actix_rt::test]`...), which makes an `async fn`
+/// acceptable under mp's attributes.
+pub(crate) fn is_runtime_attr(a: &syn::Attribute) -> bool {
+    let segs = &a.path().segments;
+    segs.len() >= 2
+        && segs
+            .last()
+            .is_some_and(|s| s.ident == "main" || s.ident == "test")
+}
+
 /// The arguments of an attribute: each known key at most once.
 pub(crate) struct Args {
     pairs: Vec<Pair>,
@@ -108,6 +119,15 @@ impl Errors {
 
     pub(crate) fn spanned(&mut self, span: Span, msg: impl std::fmt::Display) {
         self.list.push(Error::new(span, msg));
+    }
+
+    /// An error spanning all of `tokens` (first to last token), not only the first one.
+    pub(crate) fn new_spanned(
+        &mut self,
+        tokens: impl quote::ToTokens,
+        msg: impl std::fmt::Display,
+    ) {
+        self.list.push(Error::new_spanned(tokens, msg));
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -7,11 +7,16 @@
 
 use proc_macro::TokenStream;
 
+// Shared parsing helpers (`key = "value"` arguments, error collection) and type checks.
 mod attr;
+mod types;
+
+// One module per macro, each with an `expand(args, item) -> TokenStream` that always emits
+// something. A new macro (`#[mp::shared]`, `#[mp::proxy]`...) adds its module here and a
+// one-line entry point below.
 mod main_attr;
 mod task;
 mod test_attr;
-mod types;
 
 /// The `__main__` guard: Python's `if __name__ == '__main__':`.
 ///

@@ -5,7 +5,7 @@ use quote::quote;
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use crate::attr::{Args, Errors};
+use crate::attr::{Args, Errors, is_runtime_attr};
 
 const METHODS: [&str; 3] = ["fork", "spawn", "forkserver"];
 
@@ -31,17 +31,29 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             ),
         );
     }
+    // Errors that leave no `fn main` rustc would accept: emit a stub `main` beside them so
+    // that rustc adds no error of its own.
+    let mut stub = false;
     if !f.sig.inputs.is_empty() {
-        errors.spanned(f.sig.inputs.span(), "`fn main` takes no arguments");
+        errors.new_spanned(
+            &f.sig.inputs,
+            "`fn main` takes no arguments; read them with `std::env::args()`",
+        );
+        stub = true;
     }
     if let Some(a) = &f.sig.asyncness {
-        if f.attrs.is_empty() {
+        if !f.attrs.iter().any(is_runtime_attr) {
             errors.spanned(
                 a.span(),
                 "`async fn main` needs a runtime: add `#[tokio::main]` (or your runtime's \
                  attribute) below `#[mp::main]`",
             );
+            stub = true;
         }
+    }
+    if stub {
+        let errs = errors.to_compile_errors();
+        return quote!(#errs fn main() {});
     }
     let set_method = match args.get("start_method") {
         Some(lit) => {

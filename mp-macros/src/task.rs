@@ -60,16 +60,16 @@ fn validate_fn(f: &ItemFn, errors: &mut Errors) {
         errors.spanned(v.span(), "`#[mp::task]` fn cannot be variadic");
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.spanned(
-            sig.generics.span(),
+        errors.new_spanned(
+            &sig.generics,
             "`#[mp::task]` fn cannot be generic: a child process finds a task by name, so its \
              types must be fixed; write one non-generic task per type",
         );
     }
     for input in &sig.inputs {
         match input {
-            FnArg::Receiver(r) => errors.spanned(
-                r.span(),
+            FnArg::Receiver(r) => errors.new_spanned(
+                r,
                 "`#[mp::task]` fn cannot take `self`: a task is a free fn; to run a value's \
                  method in a child, implement `mp::Run` for its type and use \
                  `Process::from_run`",
@@ -122,25 +122,23 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
         ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
     };
     let fallible = matches!(&sig.output, ReturnType::Type(_, ty) if is_result(ty));
-    let (value_ty, into_value, value_checks) = if fallible {
+    // `Task` requires its argument tuple and value to be `Portable`: the impl below is the
+    // one place where that is checked (once, with mp's message), spanned on the user's tokens.
+    let (value_ty, into_value) = if fallible {
         (
-            quote!(<#ret as #krate::__private::ResultParts>::Ok),
-            quote!(#krate::__private::split_result(__mp_out)),
-            quote_spanned! {ret_span=>
-                #krate::__private::assert_portable::<<#ret as #krate::__private::ResultParts>::Ok>();
-                #krate::__private::assert_task_error::<<#ret as #krate::__private::ResultParts>::Err>();
-            },
+            quote_spanned! {ret_span=> <#ret as #krate::__private::ResultParts>::Ok },
+            quote_spanned! {ret_span=> #krate::__private::split_result::<#ret>(__mp_out) },
         )
     } else {
         (
-            ret.clone(),
+            quote_spanned! {ret_span=> #ret },
             quote!(::core::result::Result::Ok(__mp_out)),
-            quote_spanned! {ret_span=> #krate::__private::assert_portable::<#ret>(); },
         )
     };
-    let arg_checks = arg_tys.iter().map(|ty| {
-        quote_spanned! {ty.span()=> #krate::__private::assert_portable::<#ty>(); }
-    });
+    let mut args_group =
+        proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(#(#arg_tys,)*));
+    args_group.set_span(sig.paren_token.span.join());
+    let checked_tuple = quote!(#args_group);
     let mut impl_sig = sig.clone();
     impl_sig.ident = format_ident!("__mp_task_impl");
     let arg_tuple = quote!((#(#arg_tys,)*));
@@ -161,11 +159,6 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
         const _: () = {
             #(#rest)*
             #impl_sig #block
-
-            const _: () = {
-                #(#arg_checks)*
-                #value_checks
-            };
 
             impl ::core::fmt::Debug for #name {
                 fn fmt(&self, __mp_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -192,12 +185,12 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
             }
 
             impl #krate::__private::Task for #name {
-                type Args = #arg_tuple;
+                type Args = #checked_tuple;
                 type Output = #ret;
                 type Value = #value_ty;
                 const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name));
                 #[allow(unused_variables, clippy::unused_unit)]
-                fn run(__mp_args: #arg_tuple) -> #ret {
+                fn run(__mp_args: Self::Args) -> #ret {
                     let (#(#arg_names,)*) = __mp_args;
                     __mp_task_impl(#(#arg_names),*)
                 }

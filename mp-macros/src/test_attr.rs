@@ -5,7 +5,7 @@ use quote::quote;
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use crate::attr::{Args, Errors};
+use crate::attr::{Args, Errors, is_runtime_attr};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -19,21 +19,30 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#errs #item);
         }
     };
-    if !f.sig.inputs.is_empty() {
-        errors.spanned(f.sig.inputs.span(), "a test fn takes no arguments");
-    }
     let has_test_attr = f
         .attrs
         .iter()
         .any(|a| a.path().segments.last().is_some_and(|s| s.ident == "test"));
+    // Errors that leave no test fn rustc would accept: the test becomes a stub beside them.
+    let mut stub = false;
+    if !f.sig.inputs.is_empty() {
+        errors.new_spanned(&f.sig.inputs, "a test fn takes no arguments");
+        stub = true;
+    }
     if let Some(a) = &f.sig.asyncness {
-        if !has_test_attr {
+        if !f.attrs.iter().any(is_runtime_attr) {
             errors.spanned(
                 a.span(),
                 "an `async` test needs a runtime: add `#[tokio::test]` (or your runtime's \
                  attribute) below `#[mp::test]`",
             );
+            stub = true;
         }
+    }
+    if stub {
+        let errs = errors.to_compile_errors();
+        let name = &f.sig.ident;
+        return quote!(#errs #[::core::prelude::v1::test] fn #name() {});
     }
     let body = &f.block;
     let new_body: syn::Block = syn::parse_quote!({

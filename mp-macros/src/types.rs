@@ -1,6 +1,6 @@
 //! Checks on the types of task arguments and return values.
 
-use syn::spanned::Spanned;
+use quote::ToTokens;
 use syn::visit::Visit;
 use syn::{GenericArgument, PathArguments, Type};
 
@@ -12,8 +12,8 @@ pub(crate) fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
     match ty {
         Type::Reference(r) => {
             let hint = owned_hint(&r.elem);
-            errors.spanned(
-                ty.span(),
+            errors.new_spanned(
+                ty,
                 format!(
                     "{what} must be owned: a borrowed `{}` points into the parent's memory, which \
                      another process cannot see; {hint}",
@@ -21,48 +21,48 @@ pub(crate) fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
                 ),
             );
         }
-        Type::Ptr(_) => errors.spanned(
-            ty.span(),
+        Type::Ptr(_) => errors.new_spanned(
+            ty,
             format!("{what} cannot be a raw pointer: an address means nothing in another process"),
         ),
-        Type::ImplTrait(_) => errors.spanned(
-            ty.span(),
+        Type::ImplTrait(_) => errors.new_spanned(
+            ty,
             format!(
                 "{what} cannot be `impl Trait`: a child process finds a task by name, so its \
                  types must be concrete"
             ),
         ),
-        Type::TraitObject(_) => errors.spanned(
-            ty.span(),
+        Type::TraitObject(_) => errors.new_spanned(
+            ty,
             format!("{what} cannot be a trait object: name a concrete, serializable type"),
         ),
         Type::Paren(p) => check_owned(&p.elem, what, errors),
         Type::Group(g) => check_owned(&g.elem, what, errors),
         Type::Tuple(t) => t.elems.iter().for_each(|e| check_owned(e, what, errors)),
         Type::Array(a) => check_owned(&a.elem, what, errors),
-        Type::Slice(_) => errors.spanned(
-            ty.span(),
+        Type::Slice(_) => errors.new_spanned(
+            ty,
             format!("{what} cannot be an unsized slice; take a `Vec` instead"),
         ),
         _ => {
             let mut v = Nested { found: None };
             v.visit_type(ty);
-            if let Some((span, msg)) = v.found {
-                errors.spanned(span, format!("{what} {msg}"));
+            if let Some((tokens, msg)) = v.found {
+                errors.new_spanned(tokens, format!("{what} {msg}"));
             }
         }
     }
 }
 
 struct Nested {
-    found: Option<(proc_macro2::Span, String)>,
+    found: Option<(proc_macro2::TokenStream, String)>,
 }
 
 impl<'ast> Visit<'ast> for Nested {
     fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
         if self.found.is_none() {
             self.found = Some((
-                r.span(),
+                r.to_token_stream(),
                 format!(
                     "must be owned: `{}` borrows from the parent's memory, which another process \
                      cannot see; {}",
@@ -76,7 +76,7 @@ impl<'ast> Visit<'ast> for Nested {
     fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
         if self.found.is_none() && l.ident != "static" {
             self.found = Some((
-                l.span(),
+                l.to_token_stream(),
                 format!("must be owned: the lifetime `{l}` borrows from the parent's memory"),
             ));
         }
@@ -84,13 +84,13 @@ impl<'ast> Visit<'ast> for Nested {
 
     fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
         if self.found.is_none() {
-            self.found = Some((t.span(), "cannot contain `impl Trait`".into()));
+            self.found = Some((t.to_token_stream(), "cannot contain `impl Trait`".into()));
         }
     }
 
     fn visit_type_ptr(&mut self, t: &'ast syn::TypePtr) {
         if self.found.is_none() {
-            self.found = Some((t.span(), "cannot contain a raw pointer".into()));
+            self.found = Some((t.to_token_stream(), "cannot contain a raw pointer".into()));
         }
     }
 }

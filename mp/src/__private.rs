@@ -64,3 +64,24 @@ pub fn main_guard() {
 pub fn test_guard() {
     crate::bootstrap::test_guard();
 }
+
+/// Test hook: the pid of the forkserver this process launched, if any.
+pub fn forkserver_pid() -> Option<i32> {
+    crate::forkserver::server_pid()
+}
+
+/// Test hook: replaces the key this process authenticates to the forkserver with (dropping
+/// the cached connection); returns the previous key, or `None` if no server is known yet.
+pub fn forkserver_swap_authkey(key: Vec<u8>) -> Option<Vec<u8>> {
+    crate::forkserver::swap_authkey(key)
+}
+
+/// Test hook: the forkserver's abstract socket name and its key.
+pub fn forkserver_address() -> Option<(Vec<u8>, Vec<u8>)> {
+    crate::forkserver::address_and_key()
+}
+
+/// Test hook: the fingerprint a child compares with its parent's (registry + ELF build id).
+pub fn build_id() -> u64 {
+    crate::registry::build_id()
+}

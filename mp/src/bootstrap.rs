@@ -148,9 +148,16 @@ pub(crate) fn check_task(prep: &Prep) -> Result<&'static TaskEntry, String> {
 
 /// Installs a spawn or forkserver child's identity (before its target runs).
 pub(crate) fn enter_child(prep: &Prep) {
-    process::set_info(Box::into_raw(Box::new(prep.info())));
+    process::set_info(prepare_child(prep));
+}
+
+/// The part of [`enter_child`] that may run before a fork (in the forkserver, so that the
+/// child does not redo it on copy-on-write pages): logging and the inherited server are set,
+/// the identity is allocated; the child installs it with [`process::set_info`].
+pub(crate) fn prepare_child(prep: &Prep) -> *mut process::ProcessInfo {
     logging::child_init(prep.log_level, prep.log_stderr);
     forkserver::set_inherited(prep.forkserver.clone());
+    Box::into_raw(Box::new(prep.info()))
 }
 
 pub(crate) fn invoke(entry: &TaskEntry, args: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {
@@ -166,8 +173,8 @@ pub(crate) fn invoke(entry: &TaskEntry, args: &[u8], fds: Vec<OwnedFd>) -> Resul
 }
 
 fn flush() {
+    // Rust's stderr is unbuffered; only stdout needs flushing.
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }
 
 /// Set in a child while its target runs: the panic hook then prints the
@@ -214,8 +221,10 @@ pub(crate) fn run_target(body: impl FnOnce() -> Result<(), String>) -> i32 {
         }
         Err(_) => 1,
     };
-    logging::info!("process exiting with exitcode {code}");
+    // As CPython's `_bootstrap`: the exit function (join this child's own children) runs
+    // before the final message.
     let _ = panic::catch_unwind(popen::exit_handler);
+    logging::info!("process exiting with exitcode {code}");
     code
 }
 
@@ -259,7 +268,7 @@ pub(crate) unsafe fn fork_child_prelude(
 /// Exit path of a spawn or forkserver child: a normal exit, so that `atexit` handlers the
 /// child registered run (its parent's were never registered in it).
 pub(crate) fn exit_spawned(code: i32) -> ! {
-    flush();
+    // `std::process::exit` flushes stdout (if it was ever used) before calling `exit`.
     std::process::exit(code)
 }
 

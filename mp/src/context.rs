@@ -93,9 +93,20 @@ static EXECUTABLE: Mutex<Option<PathBuf>> = Mutex::new(None);
 /// let ctx = mp::get_context("spawn").unwrap();
 /// assert_eq!(ctx.get_start_method(), mp::StartMethod::Spawn);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Context {
     method: Option<StartMethod>,
+}
+
+impl fmt::Debug for Context {
+    /// The name of Python's context class: `ForkServerContext`, `SpawnContext`,
+    /// `ForkContext`, or `DefaultContext`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.method {
+            Some(m) => write!(f, "{}Context", m.process_prefix()),
+            None => f.write_str("DefaultContext"),
+        }
+    }
 }
 
 /// Returns the context for `method` (`None`: the default context): Python's `get_context`.
@@ -152,6 +163,29 @@ impl Context {
     /// ```
     pub fn get_start_method(&self) -> StartMethod {
         self.method.unwrap_or_else(get_start_method)
+    }
+
+    /// Python's `ctx.get_context(method)`: `None` gives this context itself (the default
+    /// context resolves to the context of the current default method), a name gives that
+    /// method's context.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] for a name that is not a start method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = mp::get_context("spawn").unwrap();
+    /// assert_eq!(ctx.get_context(None).unwrap(), ctx);
+    /// assert_eq!(ctx.get_context(Some("fork")).unwrap(), mp::get_context("fork").unwrap());
+    /// ```
+    pub fn get_context(&self, method: Option<&str>) -> Result<Context> {
+        match method {
+            Some(m) => get_context(m),
+            None if self.method.is_some() => Ok(*self),
+            None => Ok(Context::new(get_start_method())),
+        }
     }
 
     /// Setting the method of a concrete context is an error, as in CPython.

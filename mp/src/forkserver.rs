@@ -7,10 +7,11 @@
 //! (the launcher and its descendants, which get both in their preparation data) connects,
 //! passes the mutual HMAC handshake of `multiprocessing.connection`, and then sends requests:
 //! the encoded [`Prep`], the descriptors the child inherits and, last, one end of a fresh
-//! status socket. The server forks; it writes `Started(pid)` on the status socket, and
-//! `Exited(status)` when it reaps the child. The client keeps the status socket as the child's
-//! sentinel. The server exits when the launcher's end of the bootstrap socket closes; if it
-//! dies, the next start launches a new one.
+//! status socket. The server forks; the child writes `Started(pid)` on the status socket, and
+//! `Finished(code)` when its target returns; the server writes `Exited(status)` when it reaps
+//! the child. The client keeps a pidfd of the child as its sentinel. The server exits when the
+//! launcher's end of the bootstrap socket closes; if it dies, the next start launches a new
+//! one.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
@@ -43,15 +44,20 @@ pub(crate) struct ServerInfo {
     pub(crate) authkey: Vec<u8>,
 }
 
-/// What the server writes on a child's status socket.
+/// What a child's status socket carries, in this order: `Started` and `Finished` from the
+/// child itself (so that neither waits for the server), then `Exited` from the server once it
+/// reaped the child (the authoritative status, the only one after a signal or an `exit()`
+/// inside the task). `Failed` replaces all of them when the server could not fork.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply {
-    /// The child was forked.
+    /// Written by the child first thing after the fork: its pid.
     Started(i32),
     /// The child could not be started.
     Failed(String),
-    /// The child exited with this raw wait status.
+    /// Written by the server after reaping the child: the raw wait status.
     Exited(i32),
+    /// Written by the child when its target returned, just before it exits: the exit code.
+    Finished(i32),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -60,6 +66,8 @@ pub(crate) enum Reply {
 
 struct Client {
     owner: i32,
+    /// The server's pid, when this process launched it.
+    pid: Option<i32>,
     info: ServerInfo,
     conn: Option<Connection>,
     /// The launcher's end of the bootstrap socket: closing it stops the server.
@@ -106,7 +114,8 @@ fn launch() -> Result<Client> {
         )
     };
     conn.send(&cfg).map_err(fail)?;
-    let name: Vec<u8> = conn.recv().map_err(fail)?;
+    let reply: std::result::Result<Vec<u8>, String> = conn.recv().map_err(fail)?;
+    let name = reply.map_err(|msg| fail(Error::new(ErrorKind::ProcessStart, msg)))?;
     // The server is reaped by a thread so that it never stays a zombie.
     let _ = std::thread::Builder::new()
         .name("mp-forkserver-reaper".into())
@@ -116,6 +125,7 @@ fn launch() -> Result<Client> {
     logging::debug!("forkserver started (pid {pid})");
     Ok(Client {
         owner: sys::getpid(),
+        pid: Some(pid),
         info: ServerInfo { name, authkey: key },
         conn: None,
         alive: Some(conn),
@@ -145,7 +155,14 @@ fn request(conn: &Connection, prep: &[u8], fds: &[RawFd]) -> Result<(i32, Connec
     match status.recv::<Reply>() {
         Ok(Reply::Started(pid)) => Ok((pid, status)),
         Ok(Reply::Failed(msg)) => Err(Error::new(ErrorKind::ProcessStart, msg)),
-        Ok(Reply::Exited(_)) => Err(Error::new(
+        Ok(Reply::Exited(st)) => Err(Error::new(
+            ErrorKind::ProcessStart,
+            format!(
+                "the child process died during its bootstrap (exit code {})",
+                sys::exitcode_from_status(st)
+            ),
+        )),
+        Ok(Reply::Finished(_)) => Err(Error::new(
             ErrorKind::ProcessStart,
             "forkserver protocol error",
         )),
@@ -162,11 +179,13 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     if guard.as_ref().is_some_and(|c| c.owner != me) {
         if let Some(mut old) = guard.take() {
             let info = old.info.clone();
+            // Our copies of the parent's connections: closing them leaves the parent's own
+            // (the server keeps serving it).
             old.conn = None;
-            // Forget (without closing the server) the parent's bootstrap socket.
-            std::mem::forget(old.alive.take());
+            old.alive = None;
             *guard = Some(Client {
                 owner: me,
+                pid: None,
                 info,
                 conn: None,
                 alive: None,
@@ -178,6 +197,7 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
         *guard = Some(match inherited {
             Some(info) => Client {
                 owner: me,
+                pid: None,
                 info,
                 conn: None,
                 alive: None,
@@ -187,12 +207,15 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     }
     let mut prep = prep;
     for attempt in 0..2 {
-        let client = guard.as_mut().expect("set above");
+        let Some(client) = guard.as_mut() else {
+            break;
+        };
         prep.forkserver = Some(client.info.clone());
         let bytes = reduction::encode_plain(&prep)?;
-        if client.conn.is_none() {
-            match connect(&client.info) {
-                Ok(c) => client.conn = Some(c),
+        let conn = match client.conn.take() {
+            Some(c) => c,
+            None => match connect(&client.info) {
+                Ok(c) => c,
                 Err(e) if e.kind() == ErrorKind::Authentication => return Err(e),
                 Err(e) => {
                     if attempt == 1 {
@@ -202,11 +225,20 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
                     *guard = Some(launch()?);
                     continue;
                 }
-            }
-        }
-        let conn = client.conn.as_ref().expect("connected above");
+            },
+        };
+        let conn = &*client.conn.insert(conn);
         match request(conn, &bytes, &raw) {
-            Ok((pid, status)) => return Ok((pid, Kind::Server { conn: status })),
+            Ok((pid, status)) => {
+                let pidfd = sys::pidfd_open(pid).ok();
+                return Ok((
+                    pid,
+                    Kind::Server {
+                        conn: status,
+                        pidfd,
+                    },
+                ));
+            }
             Err(e) if e.kind() == ErrorKind::ProcessStart => return Err(e),
             Err(e) => {
                 if attempt == 1 {
@@ -223,10 +255,29 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     ))
 }
 
-/// Test hook: the pid of the server this process launched.
-#[doc(hidden)]
-pub fn server_name_for_tests() -> Option<Vec<u8>> {
-    current_info().map(|i| i.name)
+/// Test hook: the pid of the server this process launched, if it launched one.
+pub(crate) fn server_pid() -> Option<i32> {
+    let me = sys::getpid();
+    CLIENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .filter(|c| c.owner == me)
+        .and_then(|c| c.pid)
+}
+
+/// Test hook: replaces the key this process authenticates to the server with, dropping the
+/// cached connection so that the next start authenticates again; returns the previous key.
+pub(crate) fn swap_authkey(key: Vec<u8>) -> Option<Vec<u8>> {
+    let mut guard = CLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    let client = guard.as_mut()?;
+    client.conn = None;
+    Some(std::mem::replace(&mut client.info.authkey, key))
+}
+
+/// The server's address and key (for a client that wants to authenticate by hand).
+pub(crate) fn address_and_key() -> Option<(Vec<u8>, Vec<u8>)> {
+    current_info().map(|i| (i.name, i.authkey))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,16 +309,23 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
     let cfg: ServerConfig = boot.recv()?;
     logging::child_init(cfg.log_level, cfg.log_stderr);
     if cfg.build_id != crate::registry::build_id() {
-        return Err(Error::new(
-            ErrorKind::ProcessStart,
-            "the forkserver runs a different build",
-        ));
+        let msg = format!(
+            "the forkserver runs a different build of the program than its parent (registry \
+             fingerprint {:016x}, parent's {:016x}); `set_executable` must name a build of the \
+             same program",
+            crate::registry::build_id(),
+            cfg.build_id
+        );
+        let _ = boot.send(&std::result::Result::<Vec<u8>, String>::Err(msg));
+        return Ok(());
     }
-    // The server ignores SIGINT (as CPython's) and takes SIGCHLD through a signalfd.
-    // SAFETY: changing dispositions and the mask of this single-threaded process.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-    }
+    // The server does not die of SIGINT (a Ctrl-C in the terminal is for the program, as in
+    // CPython) and takes SIGCHLD through a signalfd. SIGINT is blocked rather than ignored:
+    // a child inherits the mask, and one interrupted right after fork (before it unblocks)
+    // still dies of it, where an ignored SIGINT would be lost.
+    block_sigint();
+    // Installed once here rather than in every child.
+    bootstrap::install_panic_hook();
     let sigfd = sys::block_sigchld_signalfd().map_err(|e| Error::os("signalfd", e))?;
     let mut name = b"mp-forkserver-".to_vec();
     let mut rnd = [0u8; 12];
@@ -275,7 +333,7 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
     name.extend(rnd.iter().map(|b| b"0123456789abcdef"[(b & 15) as usize]));
     let addr = SocketAddr::from_abstract_name(&name).map_err(|e| Error::os("address", e))?;
     let listener = UnixListener::bind_addr(&addr).map_err(|e| Error::os("bind", e))?;
-    boot.send(&name)?;
+    boot.send(&std::result::Result::<Vec<u8>, String>::Ok(name))?;
 
     let mut clients: Vec<Connection> = Vec::new();
     let mut waiting: Vec<Waiting> = Vec::new();
@@ -318,12 +376,7 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
             if pfds[3 + i].revents == 0 {
                 continue;
             }
-            let keep: Vec<RawFd> = [boot.fileno()?, listener.as_raw_fd(), sigfd.as_raw_fd()]
-                .into_iter()
-                .chain(clients.iter().filter_map(|c| c.fileno().ok()))
-                .chain(waiting.iter().filter_map(|w| w.status.fileno().ok()))
-                .collect();
-            match handle_request(c, &keep) {
+            match handle_request(c) {
                 Ok(Some(w)) => waiting.push(w),
                 Ok(None) => {}
                 Err(_) => dead.push(i),
@@ -353,7 +406,7 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
 
 /// Reads one request and forks its child. `Ok(None)` when the request was refused (the
 /// refusal was reported on its status socket); `Err` when the client connection is gone.
-fn handle_request(conn: &Connection, server_fds: &[RawFd]) -> Result<Option<Waiting>> {
+fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
     let (bytes, mut fds) = conn.recv_raw_with_fds()?;
     let Some(status_fd) = fds.pop() else {
         return Err(Error::value("request without a status socket"));
@@ -373,30 +426,72 @@ fn handle_request(conn: &Connection, server_fds: &[RawFd]) -> Result<Option<Wait
             return Ok(None);
         }
     };
+    // What the child would otherwise do first, on pages it shares with the server.
+    let info = bootstrap::prepare_child(&prep);
     // SAFETY: the server is single-threaded, so the child may do anything after fork.
     let pid = unsafe { libc::fork() };
+    if pid != 0 {
+        // SAFETY: made above; the child has its own copy.
+        drop(unsafe { Box::from_raw(info) });
+    }
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         let _ = status.send(&Reply::Failed(format!("fork failed: {e}")));
         return Ok(None);
     }
     if pid == 0 {
-        // The child keeps only the descriptors it was given.
-        for &fd in server_fds {
-            // SAFETY: closing descriptors of the server that the child must not hold.
-            unsafe { libc::close(fd) };
-        }
-        drop(status);
+        // The child announces itself, then keeps stdio, its status socket and the descriptors
+        // it was given, nothing of the server's.
+        let _ = status.send(&Reply::Started(sys::getpid()));
+        let mut keep: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        keep.extend(status.fileno().ok());
+        keep.sort_unstable();
+        close_all_but(&keep);
         sys::unblock_sigchld();
-        // SAFETY: restoring the default disposition in the child.
-        unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
-        bootstrap::enter_child(&prep);
+        unblock_sigint();
+        crate::process::set_info(info);
         let code = bootstrap::run_child(&prep, || bootstrap::invoke(entry, &prep.args, fds));
+        // The exit code reaches the parent without a detour through the server.
+        let _ = status.send(&Reply::Finished(code));
+        drop(status);
         bootstrap::exit_spawned(code);
     }
     drop(fds);
-    status.send(&Reply::Started(pid))?;
     Ok(Some(Waiting { pid, status }))
+}
+
+fn sigint_mask(how: libc::c_int) {
+    // SAFETY: building a signal set we own and changing this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigprocmask(how, &set, std::ptr::null_mut());
+    }
+}
+
+fn block_sigint() {
+    sigint_mask(libc::SIG_BLOCK);
+}
+
+fn unblock_sigint() {
+    sigint_mask(libc::SIG_UNBLOCK);
+}
+
+/// Closes every descriptor from 3 up, except those in `keep` (sorted).
+fn close_all_but(keep: &[RawFd]) {
+    let mut from: libc::c_uint = 3;
+    for &fd in keep {
+        let fd = fd as libc::c_uint;
+        if fd > from {
+            // SAFETY: closing a range of descriptors that this (single-threaded, freshly
+            // forked) process must not hold; nothing else owns them in the child.
+            unsafe { libc::close_range(from, fd - 1, 0) };
+        }
+        from = from.max(fd + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::close_range(from, libc::c_uint::MAX, 0) };
 }
 
 fn reap(waiting: &mut Vec<Waiting>) {

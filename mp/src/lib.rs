@@ -37,7 +37,10 @@
 //! | `p.terminate()`, `p.kill()`, `p.close()` | [`p.terminate()?`](Process::terminate), [`p.kill()?`](Process::kill), [`p.close()?`](Process::close) |
 //! | `current_process()`, `parent_process()` | [`current_process()`], [`parent_process()`] |
 //! | `active_children()`, `cpu_count()` | [`active_children()`], [`cpu_count()`] |
+//! | `p.interrupt()`, `p.sentinel`, `p.daemon = True` | [`p.interrupt()?`](Process::interrupt), [`p.sentinel()?`](Process::sentinel), [`p.set_daemon(true)?`](Process::set_daemon) |
+//! | `set_executable(path)`, `freeze_support()` | [`set_executable(path)`](set_executable), [`freeze_support()`] (a no-op) |
 //! | `set_start_method('spawn')` | [`set_start_method("spawn", false)?`](set_start_method) |
+//! | `get_start_method()`, `get_all_start_methods()` | [`get_start_method()`], [`get_all_start_methods()`] |
 //! | `get_context('fork')` | [`get_context("fork")?`](get_context) |
 //! | `Pipe()`, `conn.send(x)`, `conn.recv()` | [`Pipe(true)?`](Pipe), [`conn.send(&x)?`](Connection::send), [`conn.recv::<T>()?`](Connection::recv) |
 //! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`conn.send_bytes(b)?`](Connection::send_bytes), [`conn.recv_bytes()?`](Connection::recv_bytes) |
@@ -87,12 +90,12 @@ pub use crate::context::{
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::logging::{get_logger, log_to_stderr};
 pub use crate::process::{
-    ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, Run, active_children,
-    current_process, parent_process,
+    ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, ProcessOutput, Run, Target,
+    active_children, current_process, parent_process,
 };
 pub use crate::queues::{JoinableQueue, Queue, SimpleQueue};
 pub use crate::registry::registered_tasks;
-pub use crate::task::TaskRef;
+pub use crate::task::{Task, TaskRef};
 
 #[cfg(feature = "macros")]
 #[doc(inline)]
@@ -112,12 +115,13 @@ pub use mp_macros::{main, task, test};
 /// # Examples
 ///
 /// ```
-/// fn main() {
-///     mp::init();
-///     let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
-///     p.start().unwrap();
-///     p.join().unwrap();
-/// }
+/// # fn main() -> mp::Result<()> {
+/// mp::init(); // first thing in `main`
+/// let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(()) }
 /// ```
 pub fn init() {
     bootstrap::main_guard();

@@ -100,6 +100,53 @@ impl Logger {
             log::log!(target: TARGET, level, "{args}");
         }
     }
+
+    /// Python's `logger.debug(msg)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::get_logger().debug("details");
+    /// ```
+    pub fn debug(&self, msg: impl std::fmt::Display) {
+        self.log(Level::Debug, format_args!("{msg}"));
+    }
+
+    /// Python's `logger.info(msg)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::get_logger().info("something happened");
+    /// ```
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        self.log(Level::Info, format_args!("{msg}"));
+    }
+
+    /// Python's `logger.warning(msg)`: with [`log_to_stderr`] at `Warn` or below, prints
+    /// `[WARNING/MainProcess] msg`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let logger = mp::log_to_stderr(log::LevelFilter::Warn);
+    /// logger.warning("doomed"); // [WARNING/MainProcess] doomed
+    /// # logger.set_level(log::LevelFilter::Off);
+    /// ```
+    pub fn warning(&self, msg: impl std::fmt::Display) {
+        self.log(Level::Warn, format_args!("{msg}"));
+    }
+
+    /// Python's `logger.error(msg)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::get_logger().error("it broke");
+    /// ```
+    pub fn error(&self, msg: impl std::fmt::Display) {
+        self.log(Level::Error, format_args!("{msg}"));
+    }
 }
 
 /// mp's logger: Python's `multiprocessing.get_logger()`.
@@ -205,6 +252,7 @@ macro_rules! info {
 }
 
 /// Logs at warning level with mp's target. Warnings are emitted at the default level too.
+#[allow(unused_macros)]
 macro_rules! warning {
     ($($arg:tt)*) => {
         log::warn!(target: $crate::logging::TARGET, $($arg)*);

@@ -4,6 +4,7 @@ use std::ffi::{CString, OsString};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,8 +63,12 @@ impl Prep {
 pub(crate) enum Kind {
     /// Our own child (fork, spawn): a pidfd sentinel, reaped with waitpid.
     Child { pidfd: OwnedFd },
-    /// A forkserver grandchild: the server reports its status on this connection.
-    Server { conn: Connection },
+    /// A forkserver grandchild: the server reports its status on this connection. The pidfd
+    /// (opened as soon as the pid is known) makes signals immune to pid reuse.
+    Server {
+        conn: Connection,
+        pidfd: Option<OwnedFd>,
+    },
 }
 
 /// A started child.
@@ -80,7 +85,31 @@ impl Popen {
     pub(crate) fn sentinel(&self) -> RawFd {
         match &self.kind {
             Kind::Child { pidfd } => pidfd.as_raw_fd(),
-            Kind::Server { conn } => conn.fileno().unwrap_or(-1),
+            Kind::Server {
+                pidfd: Some(pidfd), ..
+            } => pidfd.as_raw_fd(),
+            Kind::Server { conn, .. } => conn.fileno().unwrap_or(-1),
+        }
+    }
+
+    /// A forkserver child's exit code from its status socket: `Finished` (from the child) or
+    /// `Exited` (from the server); 255 when the server is gone, as in CPython. `None` when no
+    /// such message is there (yet); with `block`, waits for one.
+    fn server_status(conn: &Connection, block: bool) -> Option<i32> {
+        loop {
+            if !block && !conn.poll().unwrap_or(true) {
+                return None;
+            }
+            let reply = conn
+                .recv_bytes()
+                .and_then(|b| reduction::decode_plain::<forkserver::Reply>(&b));
+            return Some(match reply {
+                Ok(forkserver::Reply::Finished(code)) => code,
+                Ok(forkserver::Reply::Exited(status)) => sys::exitcode_from_status(status),
+                Ok(forkserver::Reply::Started(_)) => continue,
+                // The server died (or spoke nonsense): CPython reports 255 too.
+                _ => 255,
+            });
         }
     }
 
@@ -97,15 +126,17 @@ impl Popen {
                 // ECHILD: somebody else reaped it (e.g. a SIGCHLD=SIG_IGN disposition).
                 Err(_) => *rc = Some(255),
             },
-            Kind::Server { conn } => {
-                if conn.poll().unwrap_or(true) {
-                    *rc = Some(match conn.recv::<forkserver::Reply>() {
-                        Ok(forkserver::Reply::Exited(status)) => sys::exitcode_from_status(status),
-                        // The server died: CPython reports 255 too.
-                        _ => 255,
-                    });
+            Kind::Server {
+                conn,
+                pidfd: Some(pidfd),
+            } => {
+                // Exited (the pidfd says so) and its code arrived: the child's own `Finished`
+                // is written before it exits, the server's `Exited` after it reaps.
+                if sys::poll_readable(pidfd.as_raw_fd(), Some(Duration::ZERO)).unwrap_or(true) {
+                    *rc = Self::server_status(conn, false);
                 }
             }
+            Kind::Server { conn, pidfd: None } => *rc = Self::server_status(conn, false),
         }
         *rc
     }
@@ -120,6 +151,15 @@ impl Popen {
         if !ready {
             return Ok(None);
         }
+        if let Kind::Server { conn, .. } = &self.kind {
+            // The child has exited; its code is there or follows promptly (the server
+            // reports it as soon as it reaps the child, or closes the socket by dying).
+            let mut rc = self.returncode.lock().unwrap_or_else(|e| e.into_inner());
+            if rc.is_none() {
+                *rc = Self::server_status(conn, true);
+            }
+            return Ok(*rc);
+        }
         // A pidfd is readable once the child is a zombie; waitpid cannot block any more.
         Ok(self.poll())
     }
@@ -130,10 +170,12 @@ impl Popen {
         }
         let r = match &self.kind {
             Kind::Child { pidfd } => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig),
-            Kind::Server { .. } => {
-                // SAFETY: kill with integer arguments. The pid cannot have been recycled while
-                // the server has not reported the exit (it reaps only after reporting... and
-                // it reports only after waitpid, so there is a tiny window; see docs).
+            Kind::Server {
+                pidfd: Some(pidfd), ..
+            } => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig),
+            Kind::Server { pidfd: None, .. } => {
+                // SAFETY: kill with integer arguments. Only when no pidfd could be opened: the
+                // child was already gone (and reaped by the server) by then.
                 sys::cvt(unsafe { libc::kill(self.pid, sig) }).map(drop)
             }
         };
@@ -149,10 +191,92 @@ impl Popen {
 // The children table
 // ---------------------------------------------------------------------------------------------
 
-static CHILDREN: Mutex<Vec<Arc<Popen>>> = Mutex::new(Vec::new());
+/// The children of this process. A fork child gets a fresh, empty table (prepared by its
+/// parent before `fork()` and installed with one atomic store), so that it never waits for a
+/// lock another thread of its parent held at the time of the fork.
+pub(crate) struct Table {
+    list: Mutex<Vec<Arc<Popen>>>,
+    /// `list.len()`, readable without the lock (and without writing to shared memory).
+    len: AtomicUsize,
+}
 
-fn children() -> std::sync::MutexGuard<'static, Vec<Arc<Popen>>> {
-    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+static CHILDREN: AtomicPtr<Table> = AtomicPtr::new(std::ptr::null_mut());
+
+fn table() -> &'static Table {
+    let p = CHILDREN.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: tables are leaked from `Box::into_raw` and never freed once installed.
+        return unsafe { &*p };
+    }
+    let fresh = new_table();
+    match CHILDREN.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: as above; we just installed it.
+        Ok(_) => unsafe { &*fresh },
+        Err(current) => {
+            // SAFETY: ours was never shared; the installed one lives forever.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: as above.
+            unsafe { &*current }
+        }
+    }
+}
+
+/// A new empty table, for a fork child to install (see [`install_table`]).
+pub(crate) fn new_table() -> *mut Table {
+    Box::into_raw(Box::new(Table {
+        list: Mutex::new(Vec::new()),
+        len: AtomicUsize::new(0),
+    }))
+}
+
+/// Installs a table made by [`new_table`]. Async-signal-safe (one atomic store).
+pub(crate) fn install_table(t: *mut Table) {
+    CHILDREN.store(t, Ordering::Release);
+}
+
+/// Frees a table made by [`new_table`] that was not installed.
+///
+/// # Safety
+///
+/// `t` must come from [`new_table`] and must not have been installed.
+pub(crate) unsafe fn free_table(t: *mut Table) {
+    // SAFETY: forwarded from the caller.
+    drop(unsafe { Box::from_raw(t) });
+}
+
+struct Children(std::sync::MutexGuard<'static, Vec<Arc<Popen>>>);
+
+impl std::ops::Deref for Children {
+    type Target = Vec<Arc<Popen>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Children {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        table().len.store(self.0.len(), Ordering::Relaxed);
+    }
+}
+
+fn children() -> Children {
+    Children(table().list.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Whether this process has children in its table (no lock, no write).
+fn has_children() -> bool {
+    table().len.load(Ordering::Relaxed) != 0
 }
 
 pub(crate) fn register_child(p: Arc<Popen>) {
@@ -167,11 +291,17 @@ pub(crate) fn unregister_if_done(p: &Arc<Popen>) {
 
 /// Reaps the finished children of this process (Python's `_cleanup`).
 pub(crate) fn reap_finished() {
+    if !has_children() {
+        return;
+    }
     let me = sys::getpid();
     children().retain(|c| c.owner == me && c.poll().is_none());
 }
 
 pub(crate) fn live_children() -> Vec<Arc<Popen>> {
+    if !has_children() {
+        return Vec::new();
+    }
     let me = sys::getpid();
     children()
         .iter()
@@ -182,18 +312,21 @@ pub(crate) fn live_children() -> Vec<Arc<Popen>> {
 
 /// Python's `util._exit_function`: terminate the daemonic children, then join every child.
 pub(crate) fn exit_handler() {
+    crate::logging::info!("process shutting down");
+    crate::logging::debug!("running all \"atexit\" finalizers with priority >= 0");
     let kids = live_children();
     for c in &kids {
         if c.daemon && c.poll().is_none() {
-            log::info!("calling terminate() for daemon {}", c.name);
+            crate::logging::info!("calling terminate() for daemon {}", c.name);
             let _ = c.send_signal(libc::SIGTERM);
         }
     }
     for c in &kids {
-        log::info!("calling join() for process {}", c.name);
+        crate::logging::info!("calling join() for process {}", c.name);
         let _ = c.wait(None);
     }
     reap_finished();
+    crate::logging::debug!("running the remaining \"atexit\" finalizers");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,8 +402,8 @@ fn prepare(spec: &StartSpec, target: &dyn Erased) -> Result<(Prep, Vec<OwnedFd>)
 }
 
 fn flush_stdio() {
+    // Rust's stderr is unbuffered: only stdout can hold output that a fork would duplicate.
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }
 
 fn start_fork(
@@ -319,6 +452,7 @@ fn fork_now(
         StartMethod::Fork,
     )));
     let parent_pid = sys::getpid();
+    let child_table = new_table();
     bootstrap::install_panic_hook();
     // Whatever is buffered now would otherwise be written twice.
     flush_stdio();
@@ -326,13 +460,16 @@ fn fork_now(
     // (`fork_child_prelude`) before it runs the user's target, as CPython does.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        install_table(child_table);
         // SAFETY: we are the child, right after fork; the pointer came from Box::into_raw.
         unsafe { bootstrap::fork_child_prelude(child_info, parent_pid, spec.daemon) };
         let code = bootstrap::run_target(move || target.run());
         bootstrap::exit_child(code);
     }
-    // SAFETY: the parent still owns the allocation; the child has its own copy.
+    // SAFETY: the parent still owns the allocations; the child has its own copies.
     drop(unsafe { Box::from_raw(child_info) });
+    // SAFETY: made above, installed only in the child.
+    unsafe { free_table(child_table) };
     if pid < 0 {
         let e = std::io::Error::last_os_error();
         return Err((Error::os("fork", e), Some(target)));
@@ -402,7 +539,9 @@ pub(crate) fn spawn_self(env_var: &str, extra_env: &[(&str, String)]) -> Result<
             CString::new(kv.into_vec()).ok()
         })
         .collect();
-    env.push(CString::new(format!("{env_var}={SPAWN_FD}")).expect("no NUL"));
+    if let Ok(marker) = CString::new(format!("{env_var}={SPAWN_FD}")) {
+        env.push(marker);
+    }
     for (k, v) in extra_env {
         if let Ok(c) = CString::new(format!("{k}={v}")) {
             env.push(c);
@@ -412,20 +551,31 @@ pub(crate) fn spawn_self(env_var: &str, extra_env: &[(&str, String)]) -> Result<
     envp.push(std::ptr::null_mut());
     let argv: [*mut libc::c_char; 2] = [path.as_ptr() as *mut _, std::ptr::null_mut()];
     let mut pid: libc::pid_t = 0;
-    // SAFETY: the file-actions object is initialised before use and destroyed after; every
-    // pointer handed to posix_spawn outlives the call.
+    // SAFETY: the file-actions and attribute objects are initialised before use and
+    // destroyed after; every pointer handed to posix_spawn outlives the call.
     let rc = unsafe {
         let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         libc::posix_spawn_file_actions_init(&mut fa);
         libc::posix_spawn_file_actions_adddup2(&mut fa, theirs.as_raw_fd(), SPAWN_FD);
+        // The child inherits stdin/stdout/stderr and its bootstrap socket, nothing else: a
+        // descriptor the parent left without close-on-exec does not leak into it.
+        libc::posix_spawn_file_actions_addclosefrom_np(&mut fa, SPAWN_FD + 1);
+        // Nor does the calling thread's signal mask (a runtime thread may block signals).
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::posix_spawnattr_setsigmask(&mut attr, &empty);
+        libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGMASK as libc::c_short);
         let rc = libc::posix_spawn(
             &mut pid,
             path.as_ptr(),
             &fa,
-            std::ptr::null(),
+            &attr,
             argv.as_ptr(),
             envp.as_ptr(),
         );
+        libc::posix_spawnattr_destroy(&mut attr);
         libc::posix_spawn_file_actions_destroy(&mut fa);
         rc
     };
@@ -457,13 +607,16 @@ fn start_spawn((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     let ack: std::result::Result<(), String> = match conn.recv_bytes() {
         Ok(b) => reduction::decode_plain(&b).map_err(fail)?,
         Err(e) => {
-            let rc = sys::waitpid(pid, false)
-                .ok()
-                .flatten()
-                .map(sys::exitcode_from_status);
+            let rc = match sys::waitpid(pid, false) {
+                Ok(Some(st)) => format!("exit code {}", sys::exitcode_from_status(st)),
+                _ => "exit code unknown".to_string(),
+            };
             return Err(Error::new(
                 ErrorKind::ProcessStart,
-                format!("the child process died during its bootstrap (exit code {rc:?}): {e}"),
+                format!(
+                    "the child process died during its bootstrap ({rc}) before it could run its \
+                     task: {e}; is `set_executable` pointing at a program built with mp?"
+                ),
             ));
         }
     };

@@ -29,7 +29,6 @@ pub(crate) struct ProcessInfo {
     pub(crate) parent: Option<(i32, String)>,
     pub(crate) start_method: Option<StartMethod>,
     pub(crate) counter: AtomicU32,
-    pub(crate) pid: AtomicU32,
 }
 
 impl ProcessInfo {
@@ -44,7 +43,6 @@ impl ProcessInfo {
             parent: None,
             start_method: None,
             counter: AtomicU32::new(1),
-            pid: AtomicU32::new(0),
         }
     }
 
@@ -64,7 +62,6 @@ impl ProcessInfo {
             parent: Some(parent),
             start_method: Some(method),
             counter: AtomicU32::new(1),
-            pid: AtomicU32::new(0),
         }
     }
 
@@ -544,7 +541,6 @@ pub struct Process {
     identity: Vec<u32>,
     method: Option<StartMethod>,
     state: Mutex<State>,
-    target_name: &'static str,
 }
 
 /// Builder for a [`Process`]: Python's keyword arguments `name=` and `daemon=`, plus the
@@ -554,7 +550,8 @@ pub struct Process {
 ///
 /// ```
 /// # #[mp::main] fn main() -> mp::Result<()> {
-/// let p = mp::Process::builder(|| {}, ()).name("worker").daemon(true).start()?;
+/// #[mp::task] fn noop() {}
+/// let p = mp::Process::builder(noop, ()).name("worker").daemon(true).start()?;
 /// assert_eq!(p.name(), "worker");
 /// assert!(p.daemon());
 /// p.join()?;
@@ -654,7 +651,6 @@ impl ProcessBuilder {
             daemon: Mutex::new(self.daemon.unwrap_or(me.daemon)),
             identity,
             method: self.method,
-            target_name: self.target.target_name(),
             state: Mutex::new(State::Initial(self.target)),
         }
     }
@@ -669,7 +665,8 @@ impl ProcessBuilder {
     ///
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// #[mp::task] fn noop() {}
+    /// let p = mp::Process::builder(noop, ()).start()?;
     /// p.join()?;
     /// # Ok(()) }
     /// ```
@@ -765,9 +762,9 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Assertion`] when started twice or from a daemonic process;
-    /// [`ErrorKind::ProcessStart`] when the target is not registered under spawn/forkserver,
-    /// or the child dies during its bootstrap; [`ErrorKind::Value`] after `close`.
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) when started twice or from a daemonic process;
+    /// [`ErrorKind::ProcessStart`](crate::ErrorKind::ProcessStart) when the target is not registered under spawn/forkserver,
+    /// or the child dies during its bootstrap; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
     ///
     /// # Examples
     ///
@@ -806,7 +803,6 @@ impl Process {
         match popen::start(spec, target) {
             Ok(p) => {
                 popen::register_child(p.clone());
-                log::info!("started {} (pid {})", self.name(), p.pid);
                 *st = State::Started(p);
                 Ok(())
             }
@@ -825,13 +821,14 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Assertion`] before `start`; [`ErrorKind::Value`] after `close`.
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) before `start`; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// #[mp::task] fn noop() {}
+    /// let p = mp::Process::builder(noop, ()).start()?;
     /// p.join()?;
     /// p.join()?; // a second join is harmless
     /// # Ok(()) }
@@ -893,7 +890,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Value`] after `close`.
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
     ///
     /// # Examples
     ///
@@ -985,13 +982,14 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Value`] if the child is still running.
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) if the child is still running.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// let p = mp::Process::builder(|| {}, ()).start()?;
+    /// #[mp::task] fn noop() {}
+    /// let p = mp::Process::builder(noop, ()).start()?;
     /// p.join()?;
     /// p.close()?;
     /// assert!(p.join().is_err());
@@ -1054,7 +1052,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Assertion`] after `start`.
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) after `start`.
     ///
     /// # Examples
     ///
@@ -1120,11 +1118,11 @@ impl Process {
         info().authkey()
     }
 
-    /// A descriptor that becomes readable when the child exits (for [`crate::connection::wait`]).
+    /// A descriptor that becomes readable when the child exits (for `mp::connection::wait`).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Value`] before `start` or after `close`.
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) before `start` or after `close`.
     ///
     /// # Examples
     ///
@@ -1144,6 +1142,8 @@ fn closed_err() -> Error {
 }
 
 impl fmt::Debug for Process {
+    /// Python's `repr`: `<Process(Process-1, initial)>`, `<Process(Process-1, started daemon)>`,
+    /// `<Process(Process-1, stopped[SIGTERM])>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = match &*self.lock() {
             State::Initial(_) => "initial".to_string(),
@@ -1151,18 +1151,42 @@ impl fmt::Debug for Process {
             State::Started(p) => match p.poll() {
                 None => "started".to_string(),
                 Some(0) => "stopped".to_string(),
-                Some(c) => format!("stopped exitcode={c}"),
+                Some(c) => match signal_name(-c) {
+                    Some(sig) if c < 0 => format!("stopped[{sig}]"),
+                    _ => format!("stopped[{c}]"),
+                },
             },
         };
         write!(
             f,
-            "<Process name='{}' target={} {}{}>",
+            "<Process({}, {}{})>",
             self.name(),
-            self.target_name,
             status,
             if self.daemon() { " daemon" } else { "" }
         )
     }
+}
+
+/// The name of a signal, as Python's `_exitcode_to_name` gives it.
+fn signal_name(sig: i32) -> Option<&'static str> {
+    Some(match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        _ => return None,
+    })
 }
 
 /// The started children that are still running: Python's `active_children()`. Finished

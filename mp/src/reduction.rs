@@ -2,7 +2,7 @@
 //!
 //! Python's `multiprocessing.reduction` pickles objects and passes file descriptors with
 //! `SCM_RIGHTS`. mp does the same with serde: while a value is encoded for a transport that can
-//! carry descriptors (a [`Connection`](crate::Connection), a [`Queue`](crate::Queue), a process
+//! carry descriptors (a [`Connection`](crate::Connection), a `Queue`, a process
 //! start), every handle inside it puts a duplicate of its descriptor into a side table and
 //! writes only the table index into the bytes. The transport sends the table in the same
 //! message. Encoding a handle anywhere else is a clear error, never a dangling number.
@@ -39,19 +39,48 @@ pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> 
     })
 }
 
-/// Decodes a value that carries no handles.
+/// Decodes a value that carries no handles. Touches no thread-local state, so it also works
+/// in an `atexit` handler, after the thread's locals are gone.
 pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    decode(bytes, Vec::new())
+    let (value, used) = decode_bytes::<T>(bytes).map_err(|e| decode_error::<T>(e))?;
+    if used != bytes.len() {
+        return Err(trailing::<T>(bytes.len() - used));
+    }
+    Ok(value)
 }
+
+/// The one call into the codec's decoder (every decode goes through here).
+fn decode_bytes<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    bincode::serde::decode_from_slice::<T, _>(bytes, config())
+}
+
+fn decode_error<T>(e: impl std::fmt::Display) -> Error {
+    Error::ser(format!(
+        "cannot deserialize `{}`: {e}",
+        std::any::type_name::<T>()
+    ))
+}
+
+fn trailing<T>(n: usize) -> Error {
+    Error::ser(format!(
+        "cannot deserialize `{}`: {n} trailing bytes",
+        std::any::type_name::<T>()
+    ))
+}
+
+const NO_TRANSPORT_SER: &str = "an mp handle can only be serialized by an mp transport (a \
+    Connection, a Queue or a process start), which passes its descriptor along";
+const NO_TRANSPORT_DE: &str = "an mp handle can only be deserialized from an mp transport \
+    that carried its descriptor";
 
 /// Encodes `value`, collecting duplicates of the descriptors of the handles inside it.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    // `try_with`: at process exit (atexit handlers) the thread-local may already be gone;
-    // plain values still encode then, handles report that no transport carries them.
-    let outer = ENCODE_FDS
-        .try_with(|t| t.borrow_mut().replace(Vec::new()))
-        .ok()
-        .flatten();
+    let Ok(outer) = ENCODE_FDS.try_with(|t| t.borrow_mut().replace(Vec::new())) else {
+        // This thread's locals are gone (an `atexit` handler): only plain values can go.
+        return encode_plain(value).map(|b| (b, Vec::new()));
+    };
     let res = bincode::serde::encode_to_vec(value, config());
     let fds = ENCODE_FDS
         .try_with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
@@ -76,26 +105,18 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<O
 
 /// Decodes a value, handing it the descriptors that arrived with its bytes.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+    if fds.is_empty() {
+        return decode_plain(bytes);
+    }
     let table = fds.into_iter().map(Some).collect();
-    // `try_with`: see `encode`.
     let outer = DECODE_FDS
         .try_with(|t| t.borrow_mut().replace(table))
-        .ok()
-        .flatten();
-    let res = bincode::serde::decode_from_slice::<T, _>(bytes, config());
+        .map_err(|_| Error::ser(NO_TRANSPORT_DE))?;
+    let res = decode_bytes::<T>(bytes);
     let _ = DECODE_FDS.try_with(|t| *t.borrow_mut() = outer);
-    let (value, used) = res.map_err(|e| {
-        Error::ser(format!(
-            "cannot deserialize `{}`: {e}",
-            std::any::type_name::<T>()
-        ))
-    })?;
+    let (value, used) = res.map_err(|e| decode_error::<T>(e))?;
     if used != bytes.len() {
-        return Err(Error::ser(format!(
-            "cannot deserialize `{}`: {} trailing bytes",
-            std::any::type_name::<T>(),
-            bytes.len() - used
-        )));
+        return Err(trailing::<T>(bytes.len() - used));
     }
     Ok(value)
 }
@@ -104,16 +125,15 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Re
 pub(crate) fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::Error as _;
     let dup = sys::dup(fd.as_raw_fd()).map_err(S::Error::custom)?;
-    let index = ENCODE_FDS.with(|t| match t.borrow_mut().as_mut() {
-        Some(v) => {
-            v.push(dup);
-            Ok(v.len() as u32 - 1)
-        }
-        None => Err(S::Error::custom(
-            "an mp handle can only be serialized by an mp transport (a Connection, a Queue or \
-             a process start), which passes its descriptor along",
-        )),
-    })?;
+    let index = ENCODE_FDS
+        .try_with(|t| match t.borrow_mut().as_mut() {
+            Some(v) => {
+                v.push(dup);
+                Ok(v.len() as u32 - 1)
+            }
+            None => Err(S::Error::custom(NO_TRANSPORT_SER)),
+        })
+        .map_err(|_| S::Error::custom(NO_TRANSPORT_SER))??;
     s.serialize_newtype_struct("__mp_fd", &index)
 }
 
@@ -124,16 +144,15 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd,
     #[serde(rename = "__mp_fd")]
     struct Index(u32);
     let Index(i) = Index::deserialize(d)?;
-    DECODE_FDS.with(|t| match t.borrow_mut().as_mut() {
-        Some(v) => v
-            .get_mut(i as usize)
-            .and_then(Option::take)
-            .ok_or_else(|| D::Error::custom(format!("handle #{i} missing from the message"))),
-        None => Err(D::Error::custom(
-            "an mp handle can only be deserialized from an mp transport that carried its \
-             descriptor",
-        )),
-    })
+    DECODE_FDS
+        .try_with(|t| match t.borrow_mut().as_mut() {
+            Some(v) => v
+                .get_mut(i as usize)
+                .and_then(Option::take)
+                .ok_or_else(|| D::Error::custom(format!("handle #{i} missing from the message"))),
+            None => Err(D::Error::custom(NO_TRANSPORT_DE)),
+        })
+        .map_err(|_| D::Error::custom(NO_TRANSPORT_DE))?
 }
 
 /// A file descriptor that can travel inside a message: Python's `reduction.DupFd`.
@@ -148,7 +167,7 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd,
 /// use std::io::{Read, Write};
 /// use mp::reduction::Handle;
 /// let (a, b) = mp::Pipe(true)?;
-/// let (mut r, mut w) = std::io::pipe()?;
+/// let (mut r, w) = std::io::pipe()?;
 /// a.send(&Handle::new(w.try_clone()?.into()))?;
 /// let h: Handle = b.recv()?;
 /// let mut w2 = std::fs::File::from(h.into_owned_fd());

@@ -10,12 +10,9 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use crate::process::Run;
 use crate::reduction;
-use crate::task::Task;
+use crate::task::{Portable, Task};
 
 /// How a task invocation failed.
 #[derive(Debug)]
@@ -30,8 +27,7 @@ pub enum InvokeError {
 }
 
 /// Decodes the arguments, runs the task, and (when asked) encodes what it returned.
-#[doc(hidden)]
-pub type Invoke = fn(&[u8], Vec<OwnedFd>, bool) -> Result<Option<Vec<u8>>, InvokeError>;
+pub(crate) type Invoke = fn(&[u8], Vec<OwnedFd>, bool) -> Result<Option<Vec<u8>>, InvokeError>;
 
 /// One registered task. Built by `#[mp::task]`; not meant to be written by hand.
 #[doc(hidden)]
@@ -51,25 +47,24 @@ pub struct TaskEntry {
     pub erased: fn() -> Box<dyn Any + Send + Sync>,
 }
 
-fn invoke_task<T>(
+fn invoke_task<T: Task>(
     bytes: &[u8],
     fds: Vec<OwnedFd>,
     want: bool,
-) -> Result<Option<Vec<u8>>, InvokeError>
-where
-    T: Task,
-    T::Args: DeserializeOwned,
-    T::Value: Serialize,
-{
-    let args: T::Args =
-        reduction::decode(bytes, fds).map_err(|e| InvokeError::Decode(e.to_string()))?;
+) -> Result<Option<Vec<u8>>, InvokeError> {
+    let args = <T::Args as Portable>::mp_decode(bytes, fds)
+        .map_err(|e| InvokeError::Decode(e.to_string()))?;
     let value = T::into_value(T::run(args)).map_err(InvokeError::Failed)?;
     if !want {
         return Ok(None);
     }
-    reduction::encode_plain(&value)
-        .map(Some)
-        .map_err(|e| InvokeError::Encode(e.to_string()))
+    match value.mp_encode() {
+        Ok((bytes, fds)) if fds.is_empty() => Ok(Some(bytes)),
+        Ok(_) => Err(InvokeError::Encode(
+            "a task's return value cannot carry handles (descriptors)".into(),
+        )),
+        Err(e) => Err(InvokeError::Encode(e.to_string())),
+    }
 }
 
 fn invoke_run<T: Run>(
@@ -101,12 +96,7 @@ fn signature_run<T: Run>() -> &'static str {
 
 impl TaskEntry {
     /// The entry of a `#[mp::task]` fn.
-    pub const fn of<T>(file: &'static str, line: u32) -> TaskEntry
-    where
-        T: Task,
-        T::Args: DeserializeOwned,
-        T::Value: Serialize,
-    {
+    pub const fn of<T: Task>(file: &'static str, line: u32) -> TaskEntry {
         TaskEntry {
             name: T::NAME,
             file,
@@ -168,6 +158,11 @@ fn index() -> &'static Index {
             }
         };
         feed(env!("CARGO_PKG_VERSION").as_bytes());
+        // The linker's build id of the program: two builds with the same tasks still differ.
+        if let Some(id) = elf_build_id() {
+            feed(b"elf-build-id\0");
+            feed(id);
+        }
         for (n, s) in sigs {
             feed(n.as_bytes());
             feed(b"\0");
@@ -180,6 +175,66 @@ fn index() -> &'static Index {
             build_id: h,
         }
     })
+}
+
+/// The GNU build id (`.note.gnu.build-id`) of the main program, if the linker wrote one.
+fn elf_build_id() -> Option<&'static [u8]> {
+    struct Found(Option<&'static [u8]>);
+
+    unsafe extern "C" fn callback(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid `dl_phdr_info` and our `data` pointer; the
+        // first object it reports is the main program, whose segments stay mapped for the
+        // life of the process, so the note bytes are 'static.
+        unsafe {
+            let found = &mut *data.cast::<Found>();
+            let info = &*info;
+            for i in 0..info.dlpi_phnum as usize {
+                let ph = &*info.dlpi_phdr.add(i);
+                if ph.p_type != libc::PT_NOTE {
+                    continue;
+                }
+                let start = (info.dlpi_addr as usize + ph.p_vaddr as usize) as *const u8;
+                let notes = std::slice::from_raw_parts(start, ph.p_memsz as usize);
+                if let Some(id) = find_gnu_build_id(notes) {
+                    found.0 = Some(id);
+                    break;
+                }
+            }
+        }
+        1 // stop after the main program
+    }
+
+    static ID: OnceLock<Option<&'static [u8]>> = OnceLock::new();
+    *ID.get_or_init(|| {
+        let mut found = Found(None);
+        // SAFETY: the callback only reads what the loader hands it and writes into `found`,
+        // which outlives the call.
+        unsafe { libc::dl_iterate_phdr(Some(callback), (&mut found as *mut Found).cast()) };
+        found.0
+    })
+}
+
+/// Walks ELF notes (4-byte aligned name and descriptor) for `NT_GNU_BUILD_ID` owned by "GNU".
+fn find_gnu_build_id(mut notes: &'static [u8]) -> Option<&'static [u8]> {
+    const NT_GNU_BUILD_ID: u32 = 3;
+    let word = |b: &[u8]| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    while notes.len() >= 12 {
+        let (namesz, descsz, kind) = (word(&notes[0..]), word(&notes[4..]), word(&notes[8..]));
+        let name_end = 12usize.checked_add(namesz.next_multiple_of(4))?;
+        let desc_end = name_end.checked_add(descsz.next_multiple_of(4))?;
+        if desc_end > notes.len() {
+            return None;
+        }
+        if kind as u32 == NT_GNU_BUILD_ID && notes[12..12 + namesz].starts_with(b"GNU") {
+            return Some(&notes[name_end..name_end + descsz]);
+        }
+        notes = &notes[desc_end..];
+    }
+    None
 }
 
 /// Looks a task up by its registry name.

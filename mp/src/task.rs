@@ -34,13 +34,13 @@ use crate::registry;
 /// assert_eq!(<square as Task>::run((4,)), 16);
 /// ```
 pub trait Task: Copy + Send + Sync + 'static {
-    /// The argument tuple (`(u64,)` for `fn square(x: u64)`).
-    type Args: Send + 'static;
+    /// The argument tuple (`(u64,)` for `fn square(x: u64)`): serializable, owned data.
+    type Args: Portable;
     /// What the fn returns.
     type Output: 'static;
     /// The value a caller in another process receives: the `Ok` type for a fn returning
-    /// `Result`, the return type otherwise.
-    type Value: 'static;
+    /// `Result`, the return type otherwise. Serializable, owned data.
+    type Value: Portable;
     /// The registry name: `module_path!()::name`.
     const NAME: &'static str;
     /// Calls the fn.
@@ -216,12 +216,43 @@ impl<'de, A: Send + 'static, R: 'static> Deserialize<'de> for TaskRef<A, R> {
     }
 }
 
-/// Bound used by generated code: argument and return types must be serializable.
+/// What a task's argument tuple and value must be: serializable, owned data.
+///
+/// Implemented for every `Serialize + DeserializeOwned + Send + 'static` type. It has no
+/// supertraits on purpose: a type that is not serializable then fails this one bound, which
+/// rustc reports once with the message below, instead of one error per missing serde trait.
+/// Generic code reaches the codec through its methods.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot cross a process boundary: it is not serializable",
     label = "not `Serialize + DeserializeOwned + Send + 'static`",
     note = "derive `serde::Serialize` and `serde::Deserialize` for it, or pass plain data"
 )]
-pub trait Portable: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
+pub trait Portable: Sized + Send + 'static {
+    /// Encodes the value (handles inside it go to the returned descriptor table).
+    fn mp_encode(&self) -> Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>;
+    /// Decodes a value from bytes and the descriptors that came with them.
+    fn mp_decode(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Self>;
+    /// Encodes a sequence of values (the same bytes as encoding a `Vec<Self>`).
+    fn mp_encode_seq(items: &[Self]) -> Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>;
+    /// Decodes a `Vec<Self>`.
+    fn mp_decode_seq(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Vec<Self>>;
+}
+
+// Not recommended: when a type is not `Portable`, rustc reports that once, with the message
+// above, instead of listing each missing serde trait as an error of its own.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {
+    fn mp_encode(&self) -> Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)> {
+        crate::reduction::encode(self)
+    }
+    fn mp_decode(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Self> {
+        crate::reduction::decode(bytes, fds)
+    }
+    fn mp_encode_seq(items: &[Self]) -> Result<(Vec<u8>, Vec<std::os::fd::OwnedFd>)> {
+        crate::reduction::encode(items)
+    }
+    fn mp_decode_seq(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Vec<Self>> {
+        crate::reduction::decode(bytes, fds)
+    }
+}

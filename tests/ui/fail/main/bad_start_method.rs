@@ -1,0 +1,2 @@
+#[mp::main(start_method = "Fork")]
+fn main() {}

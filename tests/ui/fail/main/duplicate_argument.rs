@@ -1,0 +1,2 @@
+#[mp::main(start_method = "spawn", start_method = "fork")]
+fn main() {}

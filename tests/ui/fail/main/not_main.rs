@@ -1,0 +1,4 @@
+#[mp::main]
+fn start() {}
+
+fn main() {}

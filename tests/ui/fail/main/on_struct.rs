@@ -1,0 +1,4 @@
+#[mp::main]
+struct Main;
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[mp::main(start = "spawn")]
+fn main() {}

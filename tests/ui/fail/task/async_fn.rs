@@ -1,0 +1,6 @@
+#[mp::task]
+async fn fetch(url: String) -> String {
+    url
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[mp::task]
+fn greet(name: &str) {
+    println!("hello {name}");
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[mp::task]
+fn identity<T>(x: T) -> T {
+    x
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+struct NotSerde;
+
+#[mp::task]
+fn consume(x: NotSerde) {
+    let _ = x;
+}
+
+fn main() {}

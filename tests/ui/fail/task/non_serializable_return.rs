@@ -1,0 +1,8 @@
+struct NotSerde;
+
+#[mp::task]
+fn produce() -> NotSerde {
+    NotSerde
+}
+
+fn main() {}

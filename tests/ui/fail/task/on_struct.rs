@@ -1,0 +1,6 @@
+#[mp::task]
+struct Job {
+    n: u32,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[mp::task(name = "other")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[mp::test]
+async fn t() {}
+
+fn main() {}

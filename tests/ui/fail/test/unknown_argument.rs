@@ -1,0 +1,4 @@
+#[mp::test(timeout = "5")]
+fn t() {}
+
+fn main() {}
