@@ -67,6 +67,32 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<O
     Ok((bytes, fds))
 }
 
+/// Like [`encode`], but appends the bytes to `buf` (so that a caller can reuse one buffer).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>> {
+    let outer = ENCODE_FDS.with(|t| t.borrow_mut().replace(Vec::new()));
+    let res = bincode::serde::encode_into_std_write(value, buf, config());
+    let fds = ENCODE_FDS
+        .with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+        .unwrap_or_default();
+    res.map_err(|e| {
+        Error::ser(format!(
+            "cannot serialize `{}`: {e}",
+            std::any::type_name::<T>()
+        ))
+    })?;
+    if fds.len() > sys::MAX_FDS {
+        return Err(Error::value(format!(
+            "a message may carry at most {} handles, this one has {}",
+            sys::MAX_FDS,
+            fds.len()
+        )));
+    }
+    Ok(fds)
+}
+
 /// Decodes a value, handing it the descriptors that arrived with its bytes.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
     let table = fds.into_iter().map(Some).collect();
