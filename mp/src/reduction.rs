@@ -97,7 +97,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
     let table = fds.into_iter().map(Some).collect();
     let outer = DECODE_FDS.with(|t| t.borrow_mut().replace(table));
-    let res = bincode::serde::decode_from_slice::<T, _>(bytes, config());
+    let res = decode_bounded::<T>(bytes);
     DECODE_FDS.with(|t| *t.borrow_mut() = outer);
     let (value, used) = res.map_err(|e| {
         Error::ser(format!(
@@ -113,6 +113,34 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Re
         )));
     }
     Ok(value)
+}
+
+/// Decodes with a limit on what the decoder may allocate, proportional to the input.
+///
+/// bincode allocates a string or byte buffer as soon as it reads its length, so without a
+/// limit a 10-byte message announcing a 2^60-byte string aborts the process. Every value
+/// claims at most 16 bytes of memory per input byte (a 1-byte varint decoding to a `u128`),
+/// plus whatever serde preallocates with its own cautious caps, so a limit of 16 x the input
+/// never refuses real data. bincode's limit is a const generic: the input size picks one of a
+/// few buckets (the limit is at most 256 x the input, and at least 1 MiB).
+fn decode_bounded<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    use bincode::serde::decode_from_slice as d;
+    let need = bytes.len().saturating_mul(16);
+    if need <= 1 << 20 {
+        d(bytes, config().with_limit::<{ 1 << 20 }>())
+    } else if need <= 1 << 24 {
+        d(bytes, config().with_limit::<{ 1 << 24 }>())
+    } else if need <= 1 << 28 {
+        d(bytes, config().with_limit::<{ 1 << 28 }>())
+    } else if need <= 1 << 32 {
+        d(bytes, config().with_limit::<{ 1 << 32 }>())
+    } else if need <= 1 << 36 {
+        d(bytes, config().with_limit::<{ 1 << 36 }>())
+    } else {
+        d(bytes, config().with_limit::<{ usize::MAX }>())
+    }
 }
 
 /// Serializes a descriptor into the active side table (used by handle types' `Serialize`).

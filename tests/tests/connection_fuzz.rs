@@ -196,3 +196,27 @@ fn random_handshake_messages_fail_cleanly() {
         assert!(deliver_challenge(&a, b"key").is_err());
     }
 }
+
+#[test]
+fn announced_lengths_inside_values_do_not_allocate() {
+    // A typed message whose string claims 2^60 bytes: an error, not an abort.
+    let (a, b) = mp::Pipe(true).unwrap();
+    let mut bytes = vec![0x05]; // u32 5
+    bytes.push(0xff); // varint marker for a u64 length
+    bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    bytes.extend_from_slice(b"abc");
+    a.send_bytes(&bytes).unwrap();
+    let err = b.recv::<(u32, String)>().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Serialization, "{err}");
+    // Real data of every size still decodes (sent from a thread: bigger than the buffer).
+    let big = "x".repeat(3 << 20);
+    let nums: Vec<u128> = vec![0; 100_000];
+    let (big2, nums2) = (big.clone(), nums.clone());
+    let t = std::thread::spawn(move || {
+        a.send(&(7u32, big2)).unwrap();
+        a.send(&nums2).unwrap();
+    });
+    assert_eq!(b.recv::<(u32, String)>().unwrap(), (7, big));
+    assert_eq!(b.recv::<Vec<u128>>().unwrap(), nums);
+    t.join().unwrap();
+}

@@ -447,3 +447,46 @@ impl Reader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_use_the_64_bit_form_only_above_2_gib() {
+        let (h, n) = header(0);
+        assert_eq!(&h[..n], &[0, 0, 0, 0]);
+        let (h, n) = header(0x7fff_ffff);
+        assert_eq!(&h[..n], &[0x7f, 0xff, 0xff, 0xff]);
+        let (h, n) = header(0x8000_0000);
+        assert_eq!(
+            &h[..n],
+            &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x80, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn packet_records_keep_messages_whole() {
+        let (a, b) = packet_pair().unwrap();
+        use std::os::fd::AsRawFd;
+        let big = vec![3u8; 3 * PACKET_SMALL];
+        send_frame(a.as_raw_fd(), Transport::Packet, b"small", &[]).unwrap();
+        send_frame(a.as_raw_fd(), Transport::Packet, &big, &[]).unwrap();
+        let mut r = Reader {
+            fd: b.as_raw_fd(),
+            transport: Transport::Packet,
+            deadline: None,
+            fds: Vec::new(),
+        };
+        let mut scratch = vec![0u8; PACKET_SMALL];
+        // One record holds header and payload of the small message.
+        assert_eq!(r.begin(&mut scratch).unwrap(), (5, 5, 4));
+        assert_eq!(&scratch[4..9], b"small");
+        // The big one: a header record, then the payload.
+        let (len, have, _) = r.begin(&mut scratch).unwrap();
+        assert_eq!((len as usize, have), (big.len(), 0));
+        let mut v = Vec::new();
+        r.fill_vec(&mut v, big.len()).unwrap();
+        assert_eq!(v, big);
+    }
+}

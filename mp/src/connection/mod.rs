@@ -84,6 +84,8 @@ const KEEP_SEND_BUFFER: usize = 1 << 20;
 pub struct Connection {
     fd: Option<OwnedFd>,
     readable: AtomicBool,
+    /// Set when an over-long message made the connection unreadable.
+    poisoned: AtomicBool,
     writable: bool,
     transport: Transport,
     max_message: AtomicU64,
@@ -209,6 +211,7 @@ impl Connection {
         Connection {
             fd: Some(fd),
             readable: AtomicBool::new(readable),
+            poisoned: AtomicBool::new(false),
             writable,
             transport,
             max_message: AtomicU64::new(u64::MAX),
@@ -263,6 +266,12 @@ impl Connection {
     fn check_readable(&self) -> Result<RawFd> {
         let fd = self.raw()?;
         if !self.readable.load(Ordering::Relaxed) {
+            if self.poisoned.load(Ordering::Relaxed) {
+                return Err(Error::new(
+                    ErrorKind::Os,
+                    "connection is no longer readable: a message was over the length limit",
+                ));
+            }
             return Err(Error::new(ErrorKind::Os, "connection is write-only"));
         }
         Ok(fd)
@@ -514,6 +523,7 @@ impl Connection {
             .min(self.max_message.load(Ordering::Relaxed));
         if len > cap {
             // As CPython: the payload is left unread and the connection becomes unreadable.
+            self.poisoned.store(true, Ordering::Relaxed);
             self.readable.store(false, Ordering::Relaxed);
             return Err(Error::new(
                 ErrorKind::Os,
