@@ -118,6 +118,44 @@ fn throughput(
     finish(p);
 }
 
+/// A typed 1 MiB `Vec<u8>` through `send`/`recv` (serde + codec), per message.
+fn send_vec(c: &mut Criterion) {
+    const SIZE: usize = 1 << 20;
+    let (sender, receiver) = Pipe(true).unwrap();
+    let p = fork(move || {
+        loop {
+            let n: u64 = receiver.recv().unwrap();
+            if n == 0 {
+                break;
+            }
+            for _ in 0..n {
+                let v: Vec<u8> = receiver.recv().unwrap();
+                assert_eq!(v.len(), SIZE);
+            }
+            receiver.send(&n).unwrap();
+        }
+    });
+    let msg = vec![7u8; SIZE];
+    let mut g = c.benchmark_group("pipe");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    g.throughput(criterion::Throughput::Bytes(SIZE as u64));
+    g.bench_function("send_vec_1mib", |bench| {
+        bench.iter_custom(|iters| {
+            let t = Instant::now();
+            sender.send(&iters).unwrap();
+            for _ in 0..iters {
+                sender.send(&msg).unwrap();
+            }
+            let n: u64 = sender.recv().unwrap();
+            assert_eq!(n, iters);
+            t.elapsed()
+        })
+    });
+    g.finish();
+    sender.send(&0u64).unwrap();
+    finish(p);
+}
+
 fn send_bytes(c: &mut Criterion) {
     let (a, b) = Pipe(true).unwrap();
     throughput(c, "pipe", "send_bytes_1mib", 1 << 20, a, b);
@@ -218,6 +256,7 @@ criterion_group!(
     roundtrip_pinned,
     roundtrip_unpinned,
     send_bytes,
+    send_vec,
     connect_auth,
     listener_roundtrips
 );

@@ -81,6 +81,33 @@ def throughput(name, size, n, pinned=False):
     os.sched_setaffinity(0, old)
 
 
+def typed_sink(conn):
+    while True:
+        n = conn.recv()
+        if n == 0:
+            break
+        for _ in range(n):
+            conn.recv()
+        conn.send(n)
+
+
+def send_vec():
+    a, b = mp.Pipe()
+    p = mp.Process(target=typed_sink, args=(b,))
+    p.start()
+    msg = b'\x07' * (1 << 20)
+
+    def run(k):
+        a.send(k)
+        for _ in range(k):
+            a.send(msg)
+        assert a.recv() == k
+    run(10)
+    print(f'BENCH pipe/send_vec_1mib {median(run, 300):.9f}', flush=True)
+    a.send(0)
+    p.join()
+
+
 def server(listener):
     while True:
         conn = listener.accept()
@@ -148,6 +175,7 @@ if __name__ == '__main__':
     throughput('send_bytes_1mib', 1 << 20, 300)
     throughput('send_bytes_1mib_pinned', 1 << 20, 300, pinned=True)
     throughput('send_bytes_64b', 64, 100000)
+    send_vec()
     connect_auth('connect_auth', False)
     connect_auth('connect_auth_pinned', True)
     socket_roundtrip('roundtrip_unix_pinned', f'/tmp/mp-bench-py-{os.getpid()}.sock')

@@ -445,3 +445,31 @@ fn a_listener_can_be_passed_to_a_child() {
         assert_eq!(p.exitcode(), Some(0), "{method}");
     }
 }
+
+/// SO_REUSEADDR: a listener can be bound again on the same TCP port right after the previous
+/// one (with a served connection in TIME_WAIT) was closed, as a restarting manager does.
+#[test]
+fn rapid_restart_on_the_same_tcp_address() {
+    let l = Listener::builder()
+        .address(("127.0.0.1", 0))
+        .authkey(b"k")
+        .bind()
+        .unwrap();
+    let address = l.address().clone();
+    let a2 = address.clone();
+    let t = std::thread::spawn(move || {
+        Client::builder(&a2)
+            .authkey(b"k")
+            .connect()
+            .unwrap()
+            .send_bytes(b"x")
+    });
+    let c = l.accept().unwrap();
+    assert_eq!(c.recv_bytes().unwrap(), b"x");
+    t.join().unwrap().unwrap();
+    drop(c); // the server closes first: its side goes to TIME_WAIT
+    l.close();
+    drop(l);
+    let again = Listener::builder().address(&address).authkey(b"k").bind();
+    assert!(again.is_ok(), "{:?}", again.err());
+}

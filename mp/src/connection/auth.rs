@@ -165,21 +165,59 @@ pub fn deliver_challenge_timeout(
 }
 
 pub(crate) fn deliver(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {
+    let (message, frame) = new_challenge();
+    conn.send_bytes(&frame)?;
+    check_response(conn, authkey, &message, deadline)
+}
+
+/// A fresh challenge: (the message the HMAC covers, the frame to send).
+fn new_challenge() -> (Vec<u8>, Vec<u8>) {
     let mut random = [0u8; MESSAGE_LENGTH];
     sys::random_bytes(&mut random);
     let mut message = format!("{{{DEFAULT_DIGEST}}}").into_bytes();
     message.extend_from_slice(&random);
     let mut frame = CHALLENGE.to_vec();
     frame.extend_from_slice(&message);
-    conn.send_bytes(&frame)?;
+    (message, frame)
+}
+
+/// Reads the peer's response to `message` and welcomes or rejects it.
+fn check_response(
+    conn: &Connection,
+    authkey: &[u8],
+    message: &[u8],
+    deadline: Option<Instant>,
+) -> Result<()> {
     let response = recv_small(conn, deadline)?;
-    if verify(authkey, &message, &response) {
+    if verify(authkey, message, &response) {
         conn.send_bytes(WELCOME)?;
         Ok(())
     } else {
         let _ = conn.send_bytes(FAILURE);
         Err(auth_err("digest received was wrong"))
     }
+}
+
+// The client must not send its own challenge before the server's verdict (to save a round
+// trip): a server that rejects the key closes the connection with that challenge unread,
+// and the kernel then resets the connection, so the client would see ECONNRESET instead of
+// `#FAILURE#` (tried, and caught by `wrong_key_fails_on_both_sides`).
+
+/// Parses a challenge frame and computes the answer.
+fn response_to(authkey: &[u8], frame: &[u8]) -> Result<Vec<u8>> {
+    let message = frame.strip_prefix(CHALLENGE).ok_or_else(|| {
+        auth_err(format!(
+            "protocol error: expected a challenge, got {} bytes",
+            frame.len()
+        ))
+    })?;
+    if message.len() < 20 {
+        return Err(auth_err(format!(
+            "challenge too short: {} bytes",
+            message.len()
+        )));
+    }
+    create_response(authkey, message)
 }
 
 /// The answering side of the handshake: Python's `answer_challenge(connection, authkey)`.
@@ -223,19 +261,7 @@ pub fn answer_challenge_timeout(
 
 pub(crate) fn answer(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {
     let frame = recv_small(conn, deadline)?;
-    let message = frame.strip_prefix(CHALLENGE).ok_or_else(|| {
-        auth_err(format!(
-            "protocol error: expected a challenge, got {} bytes",
-            frame.len()
-        ))
-    })?;
-    if message.len() < 20 {
-        return Err(auth_err(format!(
-            "challenge too short: {} bytes",
-            message.len()
-        )));
-    }
-    let response = create_response(authkey, message)?;
+    let response = response_to(authkey, &frame)?;
     conn.send_bytes(&response)?;
     let reply = recv_small(conn, deadline)?;
     if reply != WELCOME {
