@@ -44,6 +44,8 @@
 //! | `get_context('fork')` | [`get_context("fork")?`](get_context) |
 //! | `Pipe()`, `conn.send(x)`, `conn.recv()` | [`Pipe(true)?`](Pipe), [`conn.send(&x)?`](Connection::send), [`conn.recv::<T>()?`](Connection::recv) |
 //! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`conn.send_bytes(b)?`](Connection::send_bytes), [`conn.recv_bytes()?`](Connection::recv_bytes) |
+//! | `connection.Listener(address, authkey=k)`, `Client(address, authkey=k)` | [`Listener::builder().address(a).authkey(k).bind()?`](Listener::builder), [`Client::builder(a).authkey(k).connect()?`](Client::builder) |
+//! | `connection.wait(objects, timeout)` | [`connection::wait(&objects, timeout)?`](connection::wait()) |
 //! | `reduction.send_handle`, `recv_handle` | [`reduction::send_handle`], [`reduction::recv_handle`] |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
@@ -82,7 +84,7 @@ mod task;
 #[doc(hidden)]
 pub mod __private;
 
-pub use crate::connection::{Connection, Pipe};
+pub use crate::connection::{Client, Connection, Listener, Pipe};
 pub use crate::context::{
     Context, StartMethod, cpu_count, default_context, freeze_support, get_all_start_methods,
     get_context, get_start_method, get_start_method_allow_none, set_executable, set_start_method,

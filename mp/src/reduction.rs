@@ -53,7 +53,7 @@ pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 fn decode_bytes<T: DeserializeOwned>(
     bytes: &[u8],
 ) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
-    bincode::serde::decode_from_slice::<T, _>(bytes, config())
+    decode_bounded::<T>(bytes)
 }
 
 fn decode_error<T>(e: impl std::fmt::Display) -> Error {
@@ -103,6 +103,32 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<O
     Ok((bytes, fds))
 }
 
+/// Like [`encode`], but appends the bytes to `buf` (so that a caller can reuse one buffer).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>> {
+    let outer = ENCODE_FDS.with(|t| t.borrow_mut().replace(Vec::new()));
+    let res = bincode::serde::encode_into_std_write(value, buf, config());
+    let fds = ENCODE_FDS
+        .with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+        .unwrap_or_default();
+    res.map_err(|e| {
+        Error::ser(format!(
+            "cannot serialize `{}`: {e}",
+            std::any::type_name::<T>()
+        ))
+    })?;
+    if fds.len() > sys::MAX_FDS {
+        return Err(Error::value(format!(
+            "a message may carry at most {} handles, this one has {}",
+            sys::MAX_FDS,
+            fds.len()
+        )));
+    }
+    Ok(fds)
+}
+
 /// Decodes a value, handing it the descriptors that arrived with its bytes.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
     if fds.is_empty() {
@@ -119,6 +145,34 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Re
         return Err(trailing::<T>(bytes.len() - used));
     }
     Ok(value)
+}
+
+/// Decodes with a limit on what the decoder may allocate, proportional to the input.
+///
+/// bincode allocates a string or byte buffer as soon as it reads its length, so without a
+/// limit a 10-byte message announcing a 2^60-byte string aborts the process. Every value
+/// claims at most 16 bytes of memory per input byte (a 1-byte varint decoding to a `u128`),
+/// plus whatever serde preallocates with its own cautious caps, so a limit of 16 x the input
+/// never refuses real data. bincode's limit is a const generic: the input size picks one of a
+/// few buckets (the limit is at most 256 x the input, and at least 1 MiB).
+fn decode_bounded<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    use bincode::serde::decode_from_slice as d;
+    let need = bytes.len().saturating_mul(16);
+    if need <= 1 << 20 {
+        d(bytes, config().with_limit::<{ 1 << 20 }>())
+    } else if need <= 1 << 24 {
+        d(bytes, config().with_limit::<{ 1 << 24 }>())
+    } else if need <= 1 << 28 {
+        d(bytes, config().with_limit::<{ 1 << 28 }>())
+    } else if need <= 1 << 32 {
+        d(bytes, config().with_limit::<{ 1 << 32 }>())
+    } else if need <= 1 << 36 {
+        d(bytes, config().with_limit::<{ 1 << 36 }>())
+    } else {
+        d(bytes, config().with_limit::<{ usize::MAX }>())
+    }
 }
 
 /// Serializes a descriptor into the active side table (used by handle types' `Serialize`).

@@ -606,9 +606,7 @@ trait CloneHandle {
 
 impl CloneHandle for Connection {
     fn clone_handle(&self) -> Connection {
-        use std::os::fd::AsFd;
-        let fd = self.as_fd().try_clone_to_owned().unwrap();
-        Connection::from_fd(fd, true, true).unwrap()
+        self.try_clone().unwrap()
     }
 }
 

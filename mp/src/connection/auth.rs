@@ -5,6 +5,8 @@
 //! `#WELCOME#` or `#FAILURE#`. The legacy form of CPython 3.11 and older: a bare 20-byte
 //! challenge answered with a raw 16-byte HMAC-MD5. Every handshake message is capped at 256 bytes.
 
+use std::time::{Duration, Instant};
+
 use hmac::{Hmac, Mac};
 
 use super::Connection;
@@ -23,9 +25,14 @@ const ACCEPTED: [&str; 5] = ["md5", "sha256", "sha384", "sha3_256", "sha3_384"];
 
 fn hmac_digest(name: &str, key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
     fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
-        let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("hmac takes any key");
-        m.update(msg);
-        m.finalize().into_bytes().to_vec()
+        match <M as hmac::digest::KeyInit>::new_from_slice(key) {
+            Ok(mut m) => {
+                m.update(msg);
+                m.finalize().into_bytes().to_vec()
+            }
+            // HMAC accepts keys of any length; an empty digest never verifies.
+            Err(_) => Vec::new(),
+        }
     }
     Some(match name {
         "md5" => run::<Hmac<md5::Md5>>(key, msg),
@@ -93,13 +100,20 @@ fn verify(key: &[u8], message: &[u8], response: &[u8]) -> bool {
         }
     };
     match hmac_digest(name, key, message) {
-        Some(expected) => ct_eq(&expected, mac),
-        None => false,
+        Some(expected) if !expected.is_empty() => ct_eq(&expected, mac),
+        _ => false,
     }
 }
 
-fn recv_small(conn: &Connection) -> Result<Vec<u8>> {
-    conn.recv_bytes_max(MAX_HANDSHAKE)
+fn recv_small(conn: &Connection, deadline: Option<Instant>) -> Result<Vec<u8>> {
+    conn.recv_bytes_until(MAX_HANDSHAKE, deadline)
+        .map_err(|e| match e.kind() {
+            ErrorKind::Timeout => Error::new(
+                ErrorKind::Timeout,
+                "authentication timed out: the peer did not answer in time",
+            ),
+            _ => e,
+        })
 }
 
 /// The challenging side of the handshake: Python's `deliver_challenge(connection, authkey)`.
@@ -121,21 +135,89 @@ fn recv_small(conn: &Connection) -> Result<Vec<u8>> {
 /// # Ok(()) }
 /// ```
 pub fn deliver_challenge(conn: &Connection, authkey: &[u8]) -> Result<()> {
+    deliver(conn, authkey, None)
+}
+
+/// [`deliver_challenge`] that gives up after `timeout` (an [`ErrorKind::Timeout`] error), so
+/// that a silent peer cannot block the caller forever.
+///
+/// # Errors
+///
+/// As [`deliver_challenge`], plus [`ErrorKind::Timeout`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// use std::time::Duration;
+/// let (a, _silent) = mp::Pipe(true)?;
+/// let err = mp::connection::auth::deliver_challenge_timeout(&a, b"key", Duration::from_millis(50))
+///     .unwrap_err();
+/// assert_eq!(err.kind(), mp::ErrorKind::Timeout);
+/// # Ok(()) }
+/// ```
+pub fn deliver_challenge_timeout(
+    conn: &Connection,
+    authkey: &[u8],
+    timeout: Duration,
+) -> Result<()> {
+    deliver(conn, authkey, Some(Instant::now() + timeout))
+}
+
+pub(crate) fn deliver(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {
+    let (message, frame) = new_challenge();
+    conn.send_bytes(&frame)?;
+    check_response(conn, authkey, &message, deadline)
+}
+
+/// A fresh challenge: (the message the HMAC covers, the frame to send).
+fn new_challenge() -> (Vec<u8>, Vec<u8>) {
     let mut random = [0u8; MESSAGE_LENGTH];
     sys::random_bytes(&mut random);
     let mut message = format!("{{{DEFAULT_DIGEST}}}").into_bytes();
     message.extend_from_slice(&random);
     let mut frame = CHALLENGE.to_vec();
     frame.extend_from_slice(&message);
-    conn.send_bytes(&frame)?;
-    let response = recv_small(conn)?;
-    if verify(authkey, &message, &response) {
+    (message, frame)
+}
+
+/// Reads the peer's response to `message` and welcomes or rejects it.
+fn check_response(
+    conn: &Connection,
+    authkey: &[u8],
+    message: &[u8],
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let response = recv_small(conn, deadline)?;
+    if verify(authkey, message, &response) {
         conn.send_bytes(WELCOME)?;
         Ok(())
     } else {
         let _ = conn.send_bytes(FAILURE);
         Err(auth_err("digest received was wrong"))
     }
+}
+
+// The client must not send its own challenge before the server's verdict (to save a round
+// trip): a server that rejects the key closes the connection with that challenge unread,
+// and the kernel then resets the connection, so the client would see ECONNRESET instead of
+// `#FAILURE#` (tried, and caught by `wrong_key_fails_on_both_sides`).
+
+/// Parses a challenge frame and computes the answer.
+fn response_to(authkey: &[u8], frame: &[u8]) -> Result<Vec<u8>> {
+    let message = frame.strip_prefix(CHALLENGE).ok_or_else(|| {
+        auth_err(format!(
+            "protocol error: expected a challenge, got {} bytes",
+            frame.len()
+        ))
+    })?;
+    if message.len() < 20 {
+        return Err(auth_err(format!(
+            "challenge too short: {} bytes",
+            message.len()
+        )));
+    }
+    create_response(authkey, message)
 }
 
 /// The answering side of the handshake: Python's `answer_challenge(connection, authkey)`.
@@ -149,22 +231,39 @@ pub fn deliver_challenge(conn: &Connection, authkey: &[u8]) -> Result<()> {
 ///
 /// See [`deliver_challenge`].
 pub fn answer_challenge(conn: &Connection, authkey: &[u8]) -> Result<()> {
-    let frame = recv_small(conn)?;
-    let message = frame.strip_prefix(CHALLENGE).ok_or_else(|| {
-        auth_err(format!(
-            "protocol error: expected a challenge, got {} bytes",
-            frame.len()
-        ))
-    })?;
-    if message.len() < 20 {
-        return Err(auth_err(format!(
-            "challenge too short: {} bytes",
-            message.len()
-        )));
-    }
-    let response = create_response(authkey, message)?;
+    answer(conn, authkey, None)
+}
+
+/// [`answer_challenge`] that gives up after `timeout` (an [`ErrorKind::Timeout`] error).
+///
+/// # Errors
+///
+/// As [`answer_challenge`], plus [`ErrorKind::Timeout`].
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// use std::time::Duration;
+/// let (a, _silent) = mp::Pipe(true)?;
+/// let err = mp::connection::auth::answer_challenge_timeout(&a, b"key", Duration::from_millis(50))
+///     .unwrap_err();
+/// assert_eq!(err.kind(), mp::ErrorKind::Timeout);
+/// # Ok(()) }
+/// ```
+pub fn answer_challenge_timeout(
+    conn: &Connection,
+    authkey: &[u8],
+    timeout: Duration,
+) -> Result<()> {
+    answer(conn, authkey, Some(Instant::now() + timeout))
+}
+
+pub(crate) fn answer(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {
+    let frame = recv_small(conn, deadline)?;
+    let response = response_to(authkey, &frame)?;
     conn.send_bytes(&response)?;
-    let reply = recv_small(conn)?;
+    let reply = recv_small(conn, deadline)?;
     if reply != WELCOME {
         return Err(auth_err("digest sent was rejected"));
     }

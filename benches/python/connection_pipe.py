@@ -1,0 +1,182 @@
+"""CPython baseline for benches/benches/connection_pipe.rs (same ids, same work).
+
+python3 benches/python/connection_pipe.py
+Prints `BENCH group/name <seconds per op>` (median of several repetitions).
+"""
+import multiprocessing as mp
+import os
+import statistics
+import time
+from multiprocessing.connection import Client, Listener
+
+mp.set_start_method('fork', force=True)
+REPS = 5
+
+
+def median(f, n):
+    times = []
+    for _ in range(REPS):
+        t = time.perf_counter()
+        f(n)
+        times.append((time.perf_counter() - t) / n)
+    return statistics.median(times)
+
+
+def echo(conn):
+    while True:
+        v = conn.recv()
+        if v is None:
+            break
+        conn.send(v)
+
+
+def roundtrip(name, pinned):
+    old = os.sched_getaffinity(0)
+    if pinned:
+        os.sched_setaffinity(0, {0})
+    a, b = mp.Pipe()
+    p = mp.Process(target=echo, args=(b,))
+    p.start()
+
+    def run(n):
+        for i in range(n):
+            a.send(i)
+            a.recv()
+    run(1000)
+    print(f'BENCH pipe/{name} {median(run, 20000):.9f}', flush=True)
+    a.send(None)
+    p.join()
+    os.sched_setaffinity(0, old)
+
+
+def sink(conn, size):
+    buf = bytearray(size)
+    while True:
+        n = conn.recv()
+        if n == 0:
+            break
+        for _ in range(n):
+            conn.recv_bytes_into(buf)
+        conn.send(n)
+
+
+def throughput(name, size, n, pinned=False):
+    old = os.sched_getaffinity(0)
+    if pinned:
+        os.sched_setaffinity(0, {0})
+    a, b = mp.Pipe()
+    p = mp.Process(target=sink, args=(b, size))
+    p.start()
+    msg = b'\x07' * size
+
+    def run(k):
+        a.send(k)
+        for _ in range(k):
+            a.send_bytes(msg)
+        assert a.recv() == k
+    run(10)
+    print(f'BENCH pipe/{name} {median(run, n):.9f}', flush=True)
+    a.send(0)
+    p.join()
+    os.sched_setaffinity(0, old)
+
+
+def typed_sink(conn):
+    while True:
+        n = conn.recv()
+        if n == 0:
+            break
+        for _ in range(n):
+            conn.recv()
+        conn.send(n)
+
+
+def send_vec():
+    a, b = mp.Pipe()
+    p = mp.Process(target=typed_sink, args=(b,))
+    p.start()
+    msg = b'\x07' * (1 << 20)
+
+    def run(k):
+        a.send(k)
+        for _ in range(k):
+            a.send(msg)
+        assert a.recv() == k
+    run(10)
+    print(f'BENCH pipe/send_vec_1mib {median(run, 300):.9f}', flush=True)
+    a.send(0)
+    p.join()
+
+
+def server(listener):
+    while True:
+        conn = listener.accept()
+        try:
+            if conn.recv_bytes() == b'stop':
+                break
+        except EOFError:
+            pass
+
+
+def connect_auth(name, pinned):
+    import threading
+    old = os.sched_getaffinity(0)
+    if pinned:
+        os.sched_setaffinity(0, {0})
+    listener = Listener(authkey=b'bench key')
+    t = threading.Thread(target=server, args=(listener,))
+    t.start()
+
+    def run(n):
+        for _ in range(n):
+            Client(listener.address, authkey=b'bench key').close()
+    run(20)
+    print(f'BENCH listener/{name} {median(run, 300):.9f}', flush=True)
+    c = Client(listener.address, authkey=b'bench key')
+    c.send_bytes(b'stop')
+    t.join()
+    listener.close()
+    os.sched_setaffinity(0, old)
+
+
+def echo_client(address):
+    conn = Client(address, authkey=b'k')
+    while True:
+        b = conn.recv_bytes()
+        if not b:
+            break
+        conn.send_bytes(b)
+
+
+def socket_roundtrip(name, address):
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    listener = Listener(address, authkey=b'k')
+    p = mp.Process(target=echo_client, args=(listener.address,))
+    p.start()
+    conn = listener.accept()
+    buf = bytearray(64)
+
+    def run(n):
+        for _ in range(n):
+            conn.send_bytes(b'ping-ping')
+            conn.recv_bytes_into(buf)
+    run(1000)
+    print(f'BENCH listener/{name} {median(run, 20000):.9f}', flush=True)
+    conn.send_bytes(b'')
+    p.join()
+    listener.close()
+    os.sched_setaffinity(0, old)
+
+
+if __name__ == '__main__':
+    roundtrip('roundtrip_u64_pinned', True)
+    roundtrip('roundtrip_u64', False)
+    throughput('send_bytes_1mib', 1 << 20, 300)
+    throughput('send_bytes_1mib_pinned', 1 << 20, 300, pinned=True)
+    throughput('send_bytes_64b', 64, 100000)
+    send_vec()
+    connect_auth('connect_auth', False)
+    connect_auth('connect_auth_pinned', True)
+    socket_roundtrip('roundtrip_unix_pinned', f'/tmp/mp-bench-py-{os.getpid()}.sock')
+    socket_roundtrip('roundtrip_tcp_pinned', ('127.0.0.1', 0))
