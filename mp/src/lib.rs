@@ -43,6 +43,7 @@
 //! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`conn.send_bytes(b)?`](Connection::send_bytes), [`conn.recv_bytes()?`](Connection::recv_bytes) |
 //! | `reduction.send_handle`, `recv_handle` | [`reduction::send_handle`], [`reduction::recv_handle`] |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
+//! | `Pool(4)`, `pool.map(f, xs)`, `pool.apply_async(f, args)` | [`Pool::new(4)?`](Pool::new), [`pool.map(f, xs)?`](Pool::map), [`pool.apply_async(f, args)?`](Pool::apply_async) (see [`pool`]) |
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
 //!
 //! # Start methods
@@ -65,6 +66,7 @@ mod error;
 mod forkserver;
 mod futex;
 pub mod logging;
+pub mod pool;
 mod popen;
 pub mod process;
 pub mod reduction;
@@ -83,6 +85,7 @@ pub use crate::context::{
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::logging::{get_logger, log_to_stderr};
+pub use crate::pool::{AsyncResult, IMapIterator, Pool, PoolBuilder};
 pub use crate::process::{
     ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, Run, active_children,
     current_process, parent_process,

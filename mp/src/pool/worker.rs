@@ -1,0 +1,338 @@
+//! The worker process: the built-in `mp::pool::worker` task every pool worker runs, whatever
+//! the start method, and the typed chunk runner each `#[mp::task]` gets in the registry.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::wire::{self, Reader};
+use crate::process::Target;
+use crate::reduction::{self, Handle};
+use crate::registry::{self, TaskEntry};
+use crate::task::Task;
+
+/// How a chunk failed, as it travels back to the parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WireFailure {
+    pub(crate) what: FailureKind,
+    /// Index of the failing item within its chunk.
+    pub(crate) index: usize,
+    pub(crate) message: String,
+    pub(crate) location: Option<String>,
+    pub(crate) backtrace: Option<String>,
+}
+
+/// What kind of failure a [`WireFailure`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum FailureKind {
+    /// The task panicked.
+    Panic,
+    /// The task returned `Err`.
+    Error,
+    /// The arguments did not decode.
+    Decode,
+    /// The values did not encode.
+    Encode,
+    /// The task is not registered in the worker, or is not a pool task.
+    Lookup,
+}
+
+/// Runs a chunk: decodes a `Vec<Args>`, runs each, encodes the `Vec<Value>`.
+pub(crate) type PoolInvoke =
+    fn(&[u8], Vec<OwnedFd>, &Cell<usize>) -> Result<(Vec<u8>, Vec<OwnedFd>), WireFailure>;
+
+fn failure(what: FailureKind, index: usize, message: String) -> WireFailure {
+    WireFailure {
+        what,
+        index,
+        message,
+        location: None,
+        backtrace: None,
+    }
+}
+
+/// The [`PoolInvoke`] of a `#[mp::task]` fn.
+pub(crate) fn invoke_chunk<T>(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+    progress: &Cell<usize>,
+) -> Result<(Vec<u8>, Vec<OwnedFd>), WireFailure>
+where
+    T: Task,
+    T::Args: DeserializeOwned,
+    T::Value: Serialize,
+{
+    let args: Vec<T::Args> = reduction::decode(bytes, fds).map_err(|e| {
+        failure(
+            FailureKind::Decode,
+            0,
+            format!("cannot decode the arguments of `{}`: {e}", T::NAME),
+        )
+    })?;
+    let mut out: Vec<T::Value> = Vec::with_capacity(args.len());
+    for (i, a) in args.into_iter().enumerate() {
+        progress.set(i);
+        match T::into_value(T::run(a)) {
+            Ok(v) => out.push(v),
+            Err(m) => return Err(failure(FailureKind::Error, i, m)),
+        }
+    }
+    reduction::encode(&out).map_err(|e| {
+        failure(
+            FailureKind::Encode,
+            0,
+            format!(
+                "error sending the result of `{}`: cannot serialize `{}`: {}",
+                T::NAME,
+                std::any::type_name::<T::Value>(),
+                e
+            ),
+        )
+    })
+}
+
+/// The [`PoolInvoke`] of a `Run` registration, which cannot be a pool task.
+pub(crate) fn invoke_not_a_task(
+    _: &[u8],
+    _: Vec<OwnedFd>,
+    _: &Cell<usize>,
+) -> Result<(Vec<u8>, Vec<OwnedFd>), WireFailure> {
+    Err(failure(
+        FailureKind::Lookup,
+        0,
+        "a `Run` type is not a pool task".into(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Panic capture
+// ---------------------------------------------------------------------------------------------
+
+struct Captured {
+    message: String,
+    location: Option<String>,
+    backtrace: Option<String>,
+}
+
+thread_local! {
+    static CAPTURING: Cell<bool> = const { Cell::new(false) };
+    static CAPTURED: RefCell<Option<Captured>> = const { RefCell::new(None) };
+}
+
+/// Installs (once per process) a panic hook that, while [`capture`] runs a task, records the
+/// panic's message, location and backtrace instead of printing them: the parent gets them.
+fn install_capture_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let prev = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if CAPTURING.with(Cell::get) {
+                let message = info
+                    .payload_as_str()
+                    .unwrap_or("Box<dyn Any>")
+                    .to_string();
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let bt = std::backtrace::Backtrace::capture();
+                let backtrace = (bt.status() == std::backtrace::BacktraceStatus::Captured)
+                    .then(|| bt.to_string());
+                CAPTURED.with(|c| {
+                    *c.borrow_mut() = Some(Captured {
+                        message,
+                        location,
+                        backtrace,
+                    })
+                });
+            } else {
+                prev(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, turning a panic into a [`WireFailure`] with the panic's message and location.
+fn capture<R>(
+    progress: &Cell<usize>,
+    f: impl FnOnce() -> Result<R, WireFailure>,
+) -> Result<R, WireFailure> {
+    CAPTURING.with(|c| c.set(true));
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    CAPTURING.with(|c| c.set(false));
+    match r {
+        Ok(r) => r,
+        Err(payload) => {
+            let cap = CAPTURED.with(|c| c.borrow_mut().take());
+            // Dropping a payload can itself panic; keep the worker alive whatever it does.
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            let (message, location, backtrace) = match cap {
+                Some(c) => (c.message, c.location, c.backtrace),
+                None => ("panic".to_string(), None, None),
+            };
+            Err(WireFailure {
+                what: FailureKind::Panic,
+                index: progress.get(),
+                message,
+                location,
+                backtrace,
+            })
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker task
+// ---------------------------------------------------------------------------------------------
+
+/// What the pool gives each worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WorkerArgs {
+    pub(crate) sock: Handle,
+    pub(crate) init: Option<InitArgs>,
+    pub(crate) maxtasks: Option<usize>,
+}
+
+/// The initializer and its encoded arguments.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct InitArgs {
+    pub(crate) name: String,
+    pub(crate) args: Vec<u8>,
+    pub(crate) fds: Vec<Handle>,
+}
+
+/// The built-in task every pool worker runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkerTask;
+
+impl Task for WorkerTask {
+    type Args = (WorkerArgs,);
+    type Output = ();
+    type Value = ();
+    const NAME: &'static str = "mp::pool::worker";
+    fn run((args,): (WorkerArgs,)) {
+        worker_main(args)
+    }
+    fn into_value(_: ()) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Target<(WorkerArgs,)> for WorkerTask {
+    type Output = ();
+    fn call(self, args: (WorkerArgs,)) {
+        <WorkerTask as Task>::run(args)
+    }
+    fn task_name(&self) -> Option<&'static str> {
+        Some(<WorkerTask as Task>::NAME)
+    }
+}
+
+#[linkme::distributed_slice(crate::registry::MP_TASK_REGISTRY)]
+#[linkme(crate = linkme)]
+pub(crate) static WORKER_ENTRY: TaskEntry = TaskEntry::of::<WorkerTask>(file!(), line!());
+
+fn send(fd: RawFd, kind: u8, seq: u64, aux: u32, body: &[u8], fds: &[RawFd]) -> bool {
+    match wire::frame(kind, seq, fds.len() as u32, "", body) {
+        Ok(mut f) => {
+            // `aux` sits in the last 4 bytes of the fixed header.
+            f[4 + 13..4 + 17].copy_from_slice(&aux.to_le_bytes());
+            wire::send_blocking(fd, &f, fds).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+fn send_failure(fd: RawFd, kind: u8, seq: u64, f: &WireFailure) -> bool {
+    let body = reduction::encode_plain(f).unwrap_or_default();
+    send(fd, kind, seq, 0, &body, &[])
+}
+
+fn worker_main(args: WorkerArgs) {
+    let sock: OwnedFd = args.sock.into_owned_fd();
+    let fd = sock.as_raw_fd();
+    install_capture_hook();
+    crate::logging::debug!("worker started");
+    let progress = Cell::new(0);
+    if let Some(init) = args.init {
+        let fds: Vec<OwnedFd> = init.fds.into_iter().map(Handle::into_owned_fd).collect();
+        let r = capture(&progress, || match registry::lookup(&init.name) {
+            None => Err(failure(
+                FailureKind::Lookup,
+                0,
+                format!("initializer `{}` is not registered in the worker", init.name),
+            )),
+            Some(entry) => crate::bootstrap::invoke(entry, &init.args, fds)
+                .map_err(|m| failure(FailureKind::Error, 0, m)),
+        });
+        if let Err(f) = r {
+            send_failure(fd, wire::INIT_FAILED, 0, &f);
+            return;
+        }
+    }
+    if !send(fd, wire::READY, 0, 0, &[], &[]) {
+        return;
+    }
+    let mut reader = Reader::new();
+    let mut done = 0usize;
+    let mut cached: Option<&'static TaskEntry> = None;
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                if reader.eof {
+                    break;
+                }
+                match reader.fill(fd, false) {
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+            Err(_) => break,
+        };
+        match frame.kind {
+            wire::TASK => {}
+            _ => break, // STOP, or anything unexpected
+        }
+        let seq = frame.seq;
+        let name = reader.name(&frame);
+        let entry = match cached {
+            Some(e) if e.name == name => Some(e),
+            _ => registry::lookup(name),
+        };
+        cached = entry.or(cached);
+        let t0 = Instant::now();
+        progress.set(0);
+        let result = match entry {
+            None => Err(failure(
+                FailureKind::Lookup,
+                0,
+                format!("task `{name}` is not registered in the worker's binary"),
+            )),
+            Some(e) => {
+                let body = reader.body(&frame);
+                capture(&progress, || (e.pool_invoke)(body, frame.fds, &progress))
+            }
+        };
+        let micros = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        let sent = match result {
+            Ok((bytes, fds)) => {
+                let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+                send(fd, wire::OK, seq, micros, &bytes, &raw)
+            }
+            Err(f) => send_failure(fd, wire::ERR, seq, &f),
+        };
+        if !sent {
+            break;
+        }
+        done += 1;
+        if args.maxtasks.is_some_and(|m| done >= m) {
+            crate::logging::debug!("worker exiting after {done} tasks");
+            break;
+        }
+    }
+}
