@@ -13,7 +13,11 @@ use mp::{ErrorKind, Pool, StartMethod};
 const LONG: Duration = Duration::from_secs(60);
 
 fn pool(m: StartMethod, n: usize) -> Pool {
-    Pool::builder().processes(n).start_method(m).build().expect("pool")
+    Pool::builder()
+        .processes(n)
+        .start_method(m)
+        .build()
+        .expect("pool")
 }
 
 #[mp::task]
@@ -67,7 +71,9 @@ struct Unserializable;
 
 impl serde::Serialize for Unserializable {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("this type refuses to be serialized"))
+        Err(serde::ser::Error::custom(
+            "this type refuses to be serialized",
+        ))
     }
 }
 
@@ -93,11 +99,10 @@ fn remote(e: &mp::Error) -> &RemoteTraceback {
 
 /// An iterator that panics at item `at` (Python's `SayWhenError` iterable).
 fn say_when(n: u32, at: u32) -> impl Iterator<Item = u32> + Send + 'static {
-    (0..n).map(move |i| {
+    (0..n).inspect(move |&i| {
         if i == at {
             panic!("SayWhenError from the input at {i}");
         }
-        i
     })
 }
 
@@ -116,9 +121,16 @@ fn apply_map_starmap_equal_serial() {
         let serial: Vec<i64> = pairs.iter().map(|(a, b)| a * b).collect();
         assert_eq!(p.starmap(mul, pairs.clone()).unwrap(), serial);
         assert_eq!(p.chunksize(3).starmap(mul, pairs.clone()).unwrap(), serial);
-        assert_eq!(p.starmap_async(mul, pairs.clone()).unwrap().get().unwrap(), serial);
         assert_eq!(
-            p.chunksize(3).starmap_async(mul, pairs).unwrap().get().unwrap(),
+            p.starmap_async(mul, pairs.clone()).unwrap().get().unwrap(),
+            serial
+        );
+        assert_eq!(
+            p.chunksize(3)
+                .starmap_async(mul, pairs)
+                .unwrap()
+                .get()
+                .unwrap(),
             serial
         );
     }
@@ -139,7 +151,10 @@ fn map_async_callbacks() {
                 ec2.fetch_add(1, Ordering::SeqCst);
             })
             .wait();
-        assert_eq!(*calls.lock().unwrap(), vec![(0..10).map(|x| x * x).collect::<Vec<i64>>()]);
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![(0..10).map(|x| x * x).collect::<Vec<i64>>()]
+        );
         assert_eq!(ec.load(Ordering::SeqCst), 0);
 
         let (tx, rx) = mpsc::channel();
@@ -170,7 +185,9 @@ fn unserializable_arguments_fail_fast() {
     for m in mp::get_all_start_methods() {
         let p = pool(m, 2);
         let t = Instant::now();
-        let e = p.map(takes_bad, vec![Unserializable, Unserializable]).unwrap_err();
+        let e = p
+            .map(takes_bad, vec![Unserializable, Unserializable])
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Serialization);
         assert!(e.to_string().contains("refuses"), "{e}");
         let e = p.apply(takes_bad, (Unserializable,)).unwrap_err();
@@ -207,9 +224,16 @@ fn input_iterator_panic_propagates_from_map() {
             let e = p.map(raise_at_5, say_when(10, at)).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Runtime, "{e}");
             assert!(e.to_string().contains("SayWhenError"), "{e}");
-            assert!(e.source().is_none(), "the caller's own error is not a remote one");
+            assert!(
+                e.source().is_none(),
+                "the caller's own error is not a remote one"
+            );
         }
-        assert_eq!(p.map(sqr, 0..3).unwrap(), [0, 1, 4], "the pool stays usable");
+        assert_eq!(
+            p.map(sqr, 0..3).unwrap(),
+            [0, 1, 4],
+            "the pool stays usable"
+        );
     }
 }
 
@@ -269,7 +293,10 @@ fn imap_failing_input() {
             .collect();
         assert_eq!(got.len(), 5);
         assert_eq!(
-            got[..4].iter().map(|r| *r.as_ref().unwrap()).collect::<Vec<_>>(),
+            got[..4]
+                .iter()
+                .map(|r| *r.as_ref().unwrap())
+                .collect::<Vec<_>>(),
             [0, 1, 2, 3]
         );
         assert!(got[4].is_err());
@@ -316,8 +343,14 @@ fn imap_unordered_all_results() {
         got.sort();
         assert_eq!(got.len(), 50);
         // A failing input eventually surfaces.
-        let got: Vec<_> = p.imap_unordered(raise_at_5, say_when(10, 7)).unwrap().collect();
-        assert!(got.iter().any(|r| r.as_ref().is_err_and(|e| e.kind() == ErrorKind::Runtime)));
+        let got: Vec<_> = p
+            .imap_unordered(raise_at_5, say_when(10, 7))
+            .unwrap()
+            .collect();
+        assert!(
+            got.iter()
+                .any(|r| r.as_ref().is_err_and(|e| e.kind() == ErrorKind::Runtime))
+        );
         // Items 0..7 ran (item 5 fails in the task), then the input failed.
         assert_eq!(got.len(), 8);
         assert_eq!(got.iter().filter(|r| r.is_ok()).count(), 6);
@@ -334,8 +367,15 @@ fn make_pool() {
         p.close().unwrap();
         p.join().unwrap();
     }
-    let p = Pool::builder().start_method(StartMethod::Fork).build().unwrap();
-    assert_eq!(p.processes(), mp::cpu_count(), "default processes is cpu_count()");
+    let p = Pool::builder()
+        .start_method(StartMethod::Fork)
+        .build()
+        .unwrap();
+    assert_eq!(
+        p.processes(),
+        mp::cpu_count(),
+        "default processes is cpu_count()"
+    );
 }
 
 #[mp::test]
@@ -354,7 +394,10 @@ fn large_pool() {
 fn terminate_with_long_tasks_queued() {
     for m in mp::get_all_start_methods() {
         let p = pool(m, 2);
-        let r = p.chunksize(1).map_async(nap, vec![10_000u64; 2000]).unwrap();
+        let r = p
+            .chunksize(1)
+            .map_async(nap, vec![10_000u64; 2000])
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let pids = p.worker_pids();
         let t = Instant::now();
@@ -379,12 +422,18 @@ fn drop_terminates_and_submissions_fail_after() {
         drop(p);
         for pid in pids {
             // SAFETY: signal 0 only checks for existence.
-            assert!(unsafe { libc::kill(pid, 0) } != 0, "worker {pid} left behind");
+            assert!(
+                unsafe { libc::kill(pid, 0) } != 0,
+                "worker {pid} left behind"
+            );
         }
         let p = pool(m, 2);
         p.terminate().unwrap();
         let e = p.map_async(sqr, [1]).unwrap_err();
-        assert_eq!((e.kind(), e.to_string().as_str()), (ErrorKind::Value, "Pool not running"));
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (ErrorKind::Value, "Pool not running")
+        );
         p.join().unwrap();
     }
 }
@@ -495,7 +544,11 @@ fn map_does_not_fail_fast() {
         p.close().unwrap();
         p.join().unwrap();
         // The failing item is first; join still waited for the 5 naps of 200 ms on 2 workers.
-        assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
         assert!(done.ready());
         assert!(!done.successful().unwrap());
     }
@@ -538,13 +591,18 @@ fn maxtasksperchild_replaces_every_worker() {
             .build()
             .unwrap();
         let before = p.worker_pids();
-        let rs: Vec<_> = (0..100).map(|_| p.apply_async(my_pid, ()).unwrap()).collect();
+        let rs: Vec<_> = (0..100)
+            .map(|_| p.apply_async(my_pid, ()).unwrap())
+            .collect();
         for r in &rs {
             assert!(r.get_timeout(LONG).unwrap() > 0);
         }
         let after = p.worker_pids();
         assert_eq!(after.len(), 3);
-        assert!(after.iter().all(|pid| *pid > 0 && !before.contains(pid)), "{before:?} {after:?}");
+        assert!(
+            after.iter().all(|pid| *pid > 0 && !before.contains(pid)),
+            "{before:?} {after:?}"
+        );
     }
 }
 
@@ -557,7 +615,9 @@ fn maxtasksperchild_one_with_early_close() {
             .start_method(m)
             .build()
             .unwrap();
-        let rs: Vec<_> = (0..6).map(|i| p.apply_async(sqr_slow, (i, 20)).unwrap()).collect();
+        let rs: Vec<_> = (0..6)
+            .map(|i| p.apply_async(sqr_slow, (i, 20)).unwrap())
+            .collect();
         p.close().unwrap();
         p.join().unwrap();
         for (i, r) in rs.iter().enumerate() {
@@ -628,7 +688,10 @@ fn async_result_states() {
         let r = p.apply_async(nap, (300,)).unwrap();
         let t = Instant::now();
         assert!(!r.ready());
-        assert!(t.elapsed() < Duration::from_millis(100), "ready() does not block");
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "ready() does not block"
+        );
         assert_eq!(r.successful().unwrap_err().kind(), ErrorKind::Value);
         assert!(!r.wait_timeout(Duration::from_millis(10)));
         r.wait();
@@ -644,18 +707,27 @@ fn imap_next_timeout_and_bad_chunksize() {
         let p = pool(m, 1);
         let mut it = p.imap(nap, [500, 0]).unwrap();
         let t = Instant::now();
-        let e = it.next_timeout(Duration::from_millis(50)).unwrap().unwrap_err();
+        let e = it
+            .next_timeout(Duration::from_millis(50))
+            .unwrap()
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert!(t.elapsed() >= Duration::from_millis(50));
         assert_eq!(it.next_timeout(LONG).unwrap().unwrap(), 500);
         assert_eq!(it.next_timeout(LONG).unwrap().unwrap(), 0);
         assert!(it.next_timeout(LONG).is_none());
-        assert_eq!(p.chunksize(0).imap(sqr, [1]).unwrap_err().kind(), ErrorKind::Value);
+        assert_eq!(
+            p.chunksize(0).imap(sqr, [1]).unwrap_err().kind(),
+            ErrorKind::Value
+        );
         assert_eq!(
             p.chunksize(0).imap_unordered(sqr, [1]).unwrap_err().kind(),
             ErrorKind::Value
         );
-        assert_eq!(p.chunksize(0).map(sqr, [1]).unwrap_err().kind(), ErrorKind::Value);
+        assert_eq!(
+            p.chunksize(0).map(sqr, [1]).unwrap_err().kind(),
+            ErrorKind::Value
+        );
     }
 }
 
@@ -738,7 +810,11 @@ fn pool_methods_from_another_process_are_errors() {
             let e = p2.apply(sqr, (2,)).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Value);
             assert!(p2.close().is_err() && p2.terminate().is_err());
-            std::process::exit(if e.to_string().contains("process that created") { 7 } else { 1 });
+            std::process::exit(if e.to_string().contains("process that created") {
+                7
+            } else {
+                1
+            });
         },
         (),
     )
@@ -747,7 +823,11 @@ fn pool_methods_from_another_process_are_errors() {
     .unwrap();
     child.join_timeout(LONG).unwrap();
     assert_eq!(child.exitcode(), Some(7));
-    assert_eq!(p.apply(sqr, (3,)).unwrap(), 9, "the creator's pool is intact");
+    assert_eq!(
+        p.apply(sqr, (3,)).unwrap(),
+        9,
+        "the creator's pool is intact"
+    );
 }
 
 #[mp::task]
@@ -764,7 +844,10 @@ fn leak_a_pool() {
 #[mp::test]
 fn a_pool_left_open_at_exit_does_not_hang() {
     for m in mp::get_all_start_methods() {
-        let child = mp::Process::builder(leak_a_pool, ()).start_method(m).start().unwrap();
+        let child = mp::Process::builder(leak_a_pool, ())
+            .start_method(m)
+            .start()
+            .unwrap();
         child.join_timeout(LONG).unwrap();
         assert_eq!(child.exitcode(), Some(0), "{m}");
     }
@@ -777,7 +860,9 @@ fn callbacks_run_before_join_returns() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         for i in 0..7 {
             let s = seen.clone();
-            p.apply_async(sqr_slow, (i, 30)).unwrap().callback(move |v| s.lock().unwrap().push(*v));
+            p.apply_async(sqr_slow, (i, 30))
+                .unwrap()
+                .callback(move |v| s.lock().unwrap().push(*v));
         }
         p.close().unwrap();
         p.join().unwrap();

@@ -70,7 +70,11 @@ fn is_zombie_free() -> bool {
 fn a_dead_worker_loses_only_its_task() {
     for m in mp::get_all_start_methods() {
         for how in [Death::Kill, Death::Abort, Death::Segfault, Death::Exit] {
-            let p = Pool::builder().processes(2).start_method(m).build().unwrap();
+            let p = Pool::builder()
+                .processes(2)
+                .start_method(m)
+                .build()
+                .unwrap();
             let before = p.worker_pids();
             let rs: Vec<_> = (0..20)
                 .map(|i| p.apply_async(maybe_die, (i, 7, how)).unwrap())
@@ -88,7 +92,11 @@ fn a_dead_worker_loses_only_its_task() {
             // A replacement took the dead worker's place.
             let after = p.worker_pids();
             assert_eq!(after.len(), 2);
-            assert_eq!(after.iter().filter(|p| !before.contains(p)).count(), 1, "{m} {how:?}");
+            assert_eq!(
+                after.iter().filter(|p| !before.contains(p)).count(),
+                1,
+                "{m} {how:?}"
+            );
             assert_eq!(p.map(ident, 0..100).unwrap().len(), 100);
             p.close().unwrap();
             p.join().unwrap();
@@ -103,17 +111,18 @@ fn a_dead_worker_loses_only_its_task() {
 #[mp::test]
 fn a_dead_worker_in_a_map_fails_the_map_not_the_pool() {
     for m in mp::get_all_start_methods() {
-        let p = Pool::builder().processes(2).start_method(m).build().unwrap();
+        let p = Pool::builder()
+            .processes(2)
+            .start_method(m)
+            .build()
+            .unwrap();
         let e = p
             .chunksize(1)
             .starmap(maybe_die, (0..30).map(|i| (i, 13, Death::Kill)))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::WorkerLost);
         // imap shows the loss at its position and everything else.
-        let got: Vec<_> = p
-            .imap(kill_at_4, 0..10u32)
-            .unwrap()
-            .collect();
+        let got: Vec<_> = p.imap(kill_at_4, 0..10u32).unwrap().collect();
         assert_eq!(got.len(), 10);
         for (i, r) in got.iter().enumerate() {
             match i {
@@ -132,8 +141,14 @@ fn kill_at_4(x: u32) -> u32 {
 #[mp::test]
 fn killed_from_outside_while_busy() {
     for m in mp::get_all_start_methods() {
-        let p = Pool::builder().processes(2).start_method(m).build().unwrap();
-        let rs: Vec<_> = (0..6).map(|_| p.apply_async(sleepy, (300,)).unwrap()).collect();
+        let p = Pool::builder()
+            .processes(2)
+            .start_method(m)
+            .build()
+            .unwrap();
+        let rs: Vec<_> = (0..6)
+            .map(|_| p.apply_async(sleepy, (300,)).unwrap())
+            .collect();
         std::thread::sleep(Duration::from_millis(100));
         let victim = p.worker_pids()[0];
         // SAFETY: killing our own pool worker.
@@ -156,14 +171,25 @@ fn killed_from_outside_while_busy() {
 #[mp::test]
 fn terminate_while_tasks_run_leaves_nothing_behind() {
     for m in mp::get_all_start_methods() {
-        let p = Pool::builder().processes(3).start_method(m).build().unwrap();
-        let r = p.chunksize(1).map_async(sleepy, vec![5_000u64; 500]).unwrap();
+        let p = Pool::builder()
+            .processes(3)
+            .start_method(m)
+            .build()
+            .unwrap();
+        let r = p
+            .chunksize(1)
+            .map_async(sleepy, vec![5_000u64; 500])
+            .unwrap();
         std::thread::sleep(Duration::from_millis(200));
         let pids = p.worker_pids();
         let t = Instant::now();
         p.terminate().unwrap();
         p.join().unwrap();
-        assert!(t.elapsed() < Duration::from_secs(5), "{m}: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{m}: {:?}",
+            t.elapsed()
+        );
         assert_eq!(r.get_timeout(LONG).unwrap_err().kind(), ErrorKind::ShutDown);
         for pid in pids {
             assert!(!alive(pid), "worker {pid} left behind");
@@ -201,14 +227,26 @@ fn large_map_under_maxtasksperchild() {
 #[mp::test]
 fn no_fd_leak_across_pools() {
     fn count() -> usize {
-        std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
     for m in mp::get_all_start_methods() {
         // Warm up (the forkserver keeps a connection).
-        drop(Pool::builder().processes(1).start_method(m).build().unwrap());
+        drop(
+            Pool::builder()
+                .processes(1)
+                .start_method(m)
+                .build()
+                .unwrap(),
+        );
         let before = count();
         for _ in 0..3 {
-            let p = Pool::builder().processes(2).start_method(m).build().unwrap();
+            let p = Pool::builder()
+                .processes(2)
+                .start_method(m)
+                .build()
+                .unwrap();
             assert_eq!(p.map(ident, 0..10).unwrap().len(), 10);
             let _ = p.apply(maybe_die, (1, 1, Death::Kill));
             p.close().unwrap();
@@ -222,7 +260,11 @@ fn no_fd_leak_across_pools() {
 fn segfaulting_workers_do_not_stop_a_big_job() {
     // Every 50th item kills its worker; with chunksize 1 each loss costs exactly one item.
     let m = StartMethod::Fork;
-    let p = Pool::builder().processes(2).start_method(m).build().unwrap();
+    let p = Pool::builder()
+        .processes(2)
+        .start_method(m)
+        .build()
+        .unwrap();
     let got: Vec<_> = p.imap(segv_every_50, 0..500u32).unwrap().collect();
     assert_eq!(got.len(), 500);
     for (i, r) in got.iter().enumerate() {

@@ -51,7 +51,7 @@ pub(super) struct TaskRec {
 pub(super) struct Config {
     pub(super) processes: usize,
     pub(super) method: StartMethod,
-    pub(super) init: Option<(String, Vec<u8>, Vec<OwnedFd>)>,
+    pub(super) init: Option<super::InitSpec>,
     pub(super) maxtasks: Option<usize>,
 }
 
@@ -455,7 +455,11 @@ impl State {
             failed.extend(w.inflight.drain(..));
         }
         for r in failed {
-            done.push((r.job, r.chunk, Outcome::Err(Error::new(err.0, err.1.clone()))));
+            done.push((
+                r.job,
+                r.chunk,
+                Outcome::Err(Error::new(err.0, err.1.clone())),
+            ));
         }
     }
 
@@ -645,8 +649,10 @@ pub(super) fn run(shared: Arc<Shared>) {
                     revents: 0,
                 });
             }
-            st.term_deadline
-                .map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)))
+            st.term_deadline.map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(10))
+            })
         };
         if let Err(e) = sys::poll(&mut pfds, timeout) {
             crate::logging::warning!("pool thread: poll failed: {e}");
@@ -707,11 +713,12 @@ pub(super) fn run(shared: Arc<Shared>) {
                 shared.dispatch(&mut st);
                 let work = st.outstanding();
                 if st.broken.is_none() && (st.status == Status::Running || work) {
-                    let active = st.workers.iter().filter(|w| !w.retiring && !w.faulty).count();
-                    to_start = shared
-                        .cfg
-                        .processes
-                        .saturating_sub(active + st.starting);
+                    let active = st
+                        .workers
+                        .iter()
+                        .filter(|w| !w.retiring && !w.faulty)
+                        .count();
+                    to_start = shared.cfg.processes.saturating_sub(active + st.starting);
                     st.starting += to_start;
                 }
                 let mut stopping = false;

@@ -50,9 +50,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::ser::{SerializeSeq, Serializer};
-use serde::Serialize;
 
 use crate::context::{Context, StartMethod};
 use crate::error::{Error, ErrorKind, Result};
@@ -65,8 +65,8 @@ mod wire;
 mod worker;
 
 use engine::{Config, JobSink, Shared, Status};
-pub use result::{AsyncResult, IMapIterator};
 use result::{ApplySink, IMapSink, MapSink, Slot};
+pub use result::{AsyncResult, IMapIterator};
 pub(crate) use worker::{PoolInvoke, invoke_chunk, invoke_not_a_task};
 
 /// The remote side of a task's failure: Python's `RemoteTraceback`, which CPython chains to
@@ -264,6 +264,9 @@ impl fmt::Debug for Pool {
     }
 }
 
+/// The initializer's name, encoded arguments and the descriptors inside them.
+type InitSpec = (String, Vec<u8>, Vec<OwnedFd>);
+
 /// Builder for a [`Pool`]: Python's `Pool(processes, initializer, initargs,
 /// maxtasksperchild, context)`.
 ///
@@ -288,7 +291,7 @@ impl fmt::Debug for Pool {
 #[must_use]
 pub struct PoolBuilder {
     processes: Option<usize>,
-    init: Option<Result<(String, Vec<u8>, Vec<OwnedFd>)>>,
+    init: Option<Result<InitSpec>>,
     maxtasks: Option<usize>,
     method: Option<StartMethod>,
 }
@@ -299,7 +302,10 @@ impl fmt::Debug for PoolBuilder {
             .field("processes", &self.processes)
             .field(
                 "initializer",
-                &self.init.as_ref().map(|i| i.as_ref().map(|x| x.0.clone()).ok()),
+                &self
+                    .init
+                    .as_ref()
+                    .map(|i| i.as_ref().map(|x| x.0.clone()).ok()),
             )
             .field("maxtasksperchild", &self.maxtasks)
             .field("method", &self.method)
@@ -337,9 +343,8 @@ impl PoolBuilder {
         T::Args: Serialize,
     {
         let _ = f;
-        self.init = Some(
-            reduction::encode(&args).map(|(bytes, fds)| (T::NAME.to_string(), bytes, fds)),
-        );
+        self.init =
+            Some(reduction::encode(&args).map(|(bytes, fds)| (T::NAME.to_string(), bytes, fds)));
         self
     }
 
@@ -486,10 +491,7 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn pool(&self, processes: usize) -> Result<Pool> {
-        Pool::builder()
-            .processes(processes)
-            .context(*self)
-            .build()
+        Pool::builder().processes(processes).context(*self).build()
     }
 }
 
@@ -829,7 +831,8 @@ impl Pool {
         T::Value: DeserializeOwned + Send,
     {
         let _ = f;
-        self.map_impl::<T, T::Args, _>(iterable, None, AsTuples)?.get()
+        self.map_impl::<T, T::Args, _>(iterable, None, AsTuples)?
+            .get()
     }
 
     /// [`starmap`](Pool::starmap) without waiting: Python's `starmap_async`.
@@ -1114,11 +1117,7 @@ impl Pool {
                 "cannot join a pool from its own result thread (a callback)",
             ));
         }
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(h) = handle {
             let _ = h.join();
         }

@@ -414,9 +414,8 @@ pub(super) struct ApplySink<V> {
 impl<V: DeserializeOwned + Send> JobSink for ApplySink<V> {
     fn complete(&self, _chunk: usize, outcome: Outcome) {
         let v = decode::<V>(outcome).and_then(|mut v| {
-            v.pop().ok_or_else(|| {
-                Error::new(ErrorKind::Serialization, "a pool result arrived empty")
-            })
+            v.pop()
+                .ok_or_else(|| Error::new(ErrorKind::Serialization, "a pool result arrived empty"))
         });
         self.slot.set(v);
     }
@@ -472,7 +471,11 @@ impl<V: DeserializeOwned + Send> JobSink for MapSink<V> {
         let result = match st.error.take() {
             Some(e) => Err(e),
             None => {
-                let total = st.chunks.iter().map(|c| c.as_ref().map_or(0, Vec::len)).sum();
+                let total = st
+                    .chunks
+                    .iter()
+                    .map(|c| c.as_ref().map_or(0, Vec::len))
+                    .sum();
                 let mut all = Vec::with_capacity(total);
                 for c in st.chunks.drain(..) {
                     all.extend(c.unwrap_or_default());
@@ -617,7 +620,9 @@ impl<V> IMapIterator<V> {
                     return None;
                 }
                 let key = if self.ordered {
-                    st.done.contains_key(&self.next_chunk).then_some(self.next_chunk)
+                    st.done
+                        .contains_key(&self.next_chunk)
+                        .then_some(self.next_chunk)
                 } else {
                     st.done.keys().next().copied()
                 };

@@ -149,7 +149,9 @@ impl Reader {
         let want = if self.buf.len() - self.start >= 4 {
             let s = self.start;
             let len = u32::from_le_bytes(self.buf[s..s + 4].try_into().unwrap_or([0; 4])) as usize;
-            (4 + len).saturating_sub(self.buf.len() - s).clamp(64 * 1024, READ_STEP)
+            (4 + len)
+                .saturating_sub(self.buf.len() - s)
+                .clamp(64 * 1024, READ_STEP)
         } else {
             64 * 1024
         };
@@ -186,8 +188,7 @@ impl Reader {
         unsafe {
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
             while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS
-                {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                     let data = libc::CMSG_DATA(cmsg);
                     let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
                     for i in 0..len / mem::size_of::<RawFd>() {
@@ -303,13 +304,16 @@ fn sendmsg(fd: RawFd, iovs: &[libc::iovec], fds: &[RawFd]) -> io::Result<usize> 
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
             (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), fd_bytes);
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr().cast::<u8>(),
+                libc::CMSG_DATA(cmsg),
+                fd_bytes,
+            );
         }
     }
     // SAFETY: `msg` describes live buffers.
-    match sys::cvt_r(|| unsafe {
-        libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-    }) {
+    match sys::cvt_r(|| unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) })
+    {
         Ok(n) => Ok(n as usize),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
         Err(e) => Err(e),

@@ -132,10 +132,12 @@ fn install_capture_hook() {
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if CAPTURING.with(Cell::get) {
-                let message = info
-                    .payload_as_str()
-                    .unwrap_or("Box<dyn Any>")
-                    .to_string();
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "Box<dyn Any>".to_string());
                 let location = info
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
@@ -264,7 +266,10 @@ fn worker_main(args: WorkerArgs) {
             None => Err(failure(
                 FailureKind::Lookup,
                 0,
-                format!("initializer `{}` is not registered in the worker", init.name),
+                format!(
+                    "initializer `{}` is not registered in the worker",
+                    init.name
+                ),
             )),
             Some(entry) => crate::bootstrap::invoke(entry, &init.args, fds)
                 .map_err(|m| failure(FailureKind::Error, 0, m)),
