@@ -422,10 +422,8 @@ fn drop_terminates_and_submissions_fail_after() {
         drop(p);
         for pid in pids {
             // SAFETY: signal 0 only checks for existence.
-            assert!(
-                unsafe { libc::kill(pid, 0) } != 0,
-                "worker {pid} left behind"
-            );
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            assert!(!alive, "worker {pid} left behind");
         }
         let p = pool(m, 2);
         p.terminate().unwrap();
