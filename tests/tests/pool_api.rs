@@ -595,7 +595,13 @@ fn maxtasksperchild_replaces_every_worker() {
         for r in &rs {
             assert!(r.get_timeout(LONG).unwrap() > 0);
         }
-        let after = p.worker_pids();
+        // Replacements start as workers retire: wait (bounded) until the pool is full again.
+        let deadline = Instant::now() + LONG;
+        let mut after = p.worker_pids();
+        while after.len() != 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            after = p.worker_pids();
+        }
         assert_eq!(after.len(), 3);
         assert!(
             after.iter().all(|pid| *pid > 0 && !before.contains(pid)),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::RemoteTraceback;
 use super::wire::{self, OutQueue, Outgoing, Reader};
-use super::worker::{self, FailureKind, InitArgs, WireFailure, WorkerArgs, WorkerTask};
+use super::worker::{self, FailureKind, InitArgs, Progress, WireFailure, WorkerArgs, WorkerTask};
 use crate::context::StartMethod;
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::Process;
@@ -72,6 +72,12 @@ pub(super) struct Worker {
     out: OutQueue,
     inflight: VecDeque<TaskRec>,
     sent: usize,
+    /// Results received.
+    acked: u64,
+    /// The worker's count of tasks started.
+    progress: Progress,
+    /// The socket is full: wait for POLLOUT.
+    blocked: bool,
     ready: bool,
     /// Got its last task (maxtasksperchild) or STOP: it will exit by itself.
     retiring: bool,
@@ -181,7 +187,7 @@ impl Shared {
             return Err(Error::new(*kind, msg.clone()));
         }
         st.pending.extend(recs);
-        let wake = self.dispatch(&mut st);
+        let wake = self.dispatch(&mut st, false);
         drop(st);
         if wake {
             self.wake();
@@ -203,14 +209,8 @@ impl Shared {
 
     /// Moves pending tasks to workers with room and writes what the sockets take. Returns
     /// whether the pool thread has to act (a socket is full, a worker retires or failed).
-    fn dispatch(&self, st: &mut State) -> bool {
-        let ahead = match st.ewma_us {
-            None => 0,
-            Some(us) if us < 200.0 => 3,
-            Some(us) if us < 20_000.0 => 1,
-            Some(_) => 0,
-        };
-        let limit = 1 + ahead;
+    fn dispatch(&self, st: &mut State, force: bool) -> bool {
+        let limit = ahead_limit(st.ewma_us);
         let mut touched = Vec::new();
         let mut wake = false;
         while !st.pending.is_empty() {
@@ -248,14 +248,14 @@ impl Shared {
         }
         for i in touched {
             let w = &mut st.workers[i];
-            match w.out.flush(w.sock.as_raw_fd()) {
-                Ok(true) => {}
-                Ok(false) => wake = true,
-                Err(e) => {
-                    crate::logging::debug!("cannot write to pool worker {}: {e}", w.name);
-                    fault(w);
-                    wake = true;
-                }
+            // A worker with plenty of work delivered gets the rest later, in one write, from
+            // the pool thread when its results come in.
+            let delivered = w.inflight.len().saturating_sub(w.out.len());
+            if !force && delivered >= limit.div_ceil(2) {
+                continue;
+            }
+            if flush_worker(w) {
+                wake = true;
             }
         }
         wake
@@ -316,6 +316,39 @@ impl Shared {
     }
 }
 
+/// How many tasks a worker may hold (running plus queued) given the recent task run time:
+/// tiny tasks are sent far ahead so that workers never wait for the parent, long ones one at
+/// a time so that a free worker takes the next (as in CPython, where workers pull).
+fn ahead_limit(ewma_us: Option<f64>) -> usize {
+    match ewma_us {
+        None => 1,
+        Some(us) if us < 50.0 => 64,
+        Some(us) if us < 1000.0 => 8,
+        Some(us) if us < 20_000.0 => 2,
+        Some(_) => 1,
+    }
+}
+
+/// Writes what the socket takes; true if the pool thread must wait for POLLOUT or the worker
+/// failed.
+fn flush_worker(w: &mut Worker) -> bool {
+    match w.out.flush(w.sock.as_raw_fd()) {
+        Ok(true) => {
+            w.blocked = false;
+            false
+        }
+        Ok(false) => {
+            w.blocked = true;
+            true
+        }
+        Err(e) => {
+            crate::logging::debug!("cannot write to pool worker {}: {e}", w.name);
+            fault(w);
+            true
+        }
+    }
+}
+
 fn fault(w: &mut Worker) {
     if !w.faulty {
         w.faulty = true;
@@ -356,8 +389,11 @@ pub(super) fn start_worker(cfg: &Config) -> Result<Worker> {
             })
         }
     };
+    let progress = Progress::new()?;
+    let ours_progress = progress.try_clone()?;
     let args = WorkerArgs {
         sock: Handle::new(theirs),
+        progress,
         init,
         maxtasks: cfg.maxtasks,
     };
@@ -385,6 +421,9 @@ pub(super) fn start_worker(cfg: &Config) -> Result<Worker> {
         out: OutQueue::default(),
         inflight: VecDeque::new(),
         sent: 0,
+        acked: 0,
+        progress: ours_progress,
+        blocked: false,
         ready: false,
         retiring: false,
         stop_sent: false,
@@ -539,6 +578,7 @@ fn handle_frames(st: &mut State, i: usize, done: &mut Vec<Completion>) -> io::Re
                         });
                     Outcome::Err(remote_error(rec.name, &w.name, f))
                 };
+                w.acked += 1;
                 done.push((rec.job, rec.chunk, outcome));
                 st.update_ewma(frame.aux);
             }
@@ -590,7 +630,16 @@ fn handle_death(st: &mut State, i: usize, done: &mut Vec<Completion>) {
         }
         return;
     }
-    if let Some(rec) = w.inflight.pop_front() {
+    // The worker runs its tasks in the order it got them: the one it started last and did not
+    // answer was running; the ones before it finished but their results were still in the
+    // worker's batch (they run again); the ones after it never started.
+    let started = w.progress.started();
+    let running = started
+        .checked_sub(w.acked + 1)
+        .map(|i| i as usize)
+        .filter(|&i| i < w.inflight.len());
+    let lost = running.and_then(|i| w.inflight.remove(i));
+    if let Some(rec) = lost {
         let short = rec.name.rsplit("::").next().unwrap_or(rec.name);
         let e = Error::new(
             ErrorKind::WorkerLost,
@@ -635,7 +684,7 @@ pub(super) fn run(shared: Arc<Shared>) {
             });
             for w in &st.workers {
                 let mut ev = libc::POLLIN;
-                if !w.out.is_empty() {
+                if w.blocked {
                     ev |= libc::POLLOUT;
                 }
                 pfds.push(libc::pollfd {
@@ -678,10 +727,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                     read_worker(&mut st, i, &mut done);
                 }
                 if sock_ev & libc::POLLOUT != 0 {
-                    let w = &mut st.workers[i];
-                    if w.out.flush(w.sock.as_raw_fd()).is_err() {
-                        fault(w);
-                    }
+                    flush_worker(&mut st.workers[i]);
                 }
                 if sent_ev != 0 {
                     dead.push(i);
@@ -710,7 +756,12 @@ pub(super) fn run(shared: Arc<Shared>) {
                 if let Some(err) = st.broken.clone() {
                     st.fail_all(&err, &mut done);
                 }
-                shared.dispatch(&mut st);
+                shared.dispatch(&mut st, true);
+                for w in &mut st.workers {
+                    if !w.out.is_empty() && !w.blocked {
+                        flush_worker(w);
+                    }
+                }
                 let work = st.outstanding();
                 if st.broken.is_none() && (st.status == Status::Running || work) {
                     let active = st
@@ -733,9 +784,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                                     bytes: f,
                                     fds: Vec::new(),
                                 }));
-                                if w.out.flush(w.sock.as_raw_fd()).is_err() {
-                                    fault(w);
-                                }
+                                flush_worker(w);
                             }
                         }
                     }
@@ -761,7 +810,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                         let _ = w.process.kill();
                     }
                     st.workers.push(w);
-                    shared.dispatch(&mut st);
+                    shared.dispatch(&mut st, true);
                 }
                 Err(e) => {
                     let err = (

@@ -56,6 +56,46 @@ pub(super) fn frame(kind: u8, seq: u64, nfds: u32, name: &str, body: &[u8]) -> i
     Ok(v)
 }
 
+/// Builds a frame with an `aux` field (the run time of a result, in microseconds).
+pub(super) fn frame_aux(
+    kind: u8,
+    seq: u64,
+    nfds: u32,
+    aux: u32,
+    body: &[u8],
+) -> io::Result<Vec<u8>> {
+    let mut v = Vec::with_capacity(4 + HEADER + body.len());
+    if append_frame(&mut v, kind, seq, nfds, aux, body) {
+        Ok(v)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a pool message is limited to 4 GiB",
+        ))
+    }
+}
+
+/// Appends a frame without a name; false if it is too large for the format.
+pub(super) fn append_frame(
+    v: &mut Vec<u8>,
+    kind: u8,
+    seq: u64,
+    nfds: u32,
+    aux: u32,
+    body: &[u8],
+) -> bool {
+    let Ok(len32) = u32::try_from(HEADER + body.len()) else {
+        return false;
+    };
+    v.extend_from_slice(&len32.to_le_bytes());
+    v.push(kind);
+    v.extend_from_slice(&seq.to_le_bytes());
+    v.extend_from_slice(&nfds.to_le_bytes());
+    v.extend_from_slice(&aux.to_le_bytes());
+    v.extend_from_slice(body);
+    true
+}
+
 /// A parsed frame; its name and body are ranges into the reader's buffer.
 #[derive(Debug)]
 pub(super) struct Frame {
@@ -95,6 +135,17 @@ impl Reader {
     /// The body of a frame returned by [`Reader::next_frame`].
     pub(super) fn body(&self, f: &Frame) -> &[u8] {
         &self.buf[f.body.clone()]
+    }
+
+    /// Whether a complete frame is buffered.
+    pub(super) fn has_frame(&self) -> bool {
+        let avail = self.buf.len() - self.start;
+        if avail < 4 {
+            return false;
+        }
+        let s = self.start;
+        let len = u32::from_le_bytes(self.buf[s..s + 4].try_into().unwrap_or([0; 4])) as usize;
+        avail >= 4 + len
     }
 
     /// The next complete frame in the buffer. The previous frame's ranges become invalid.
@@ -233,6 +284,11 @@ impl OutQueue {
 
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Frames not completely written.
+    pub(super) fn len(&self) -> usize {
+        self.queue.len()
     }
 
     /// Writes as much as the socket takes without blocking. `Ok(true)` when everything went.

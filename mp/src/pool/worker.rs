@@ -5,7 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use super::wire::{self, Reader};
 use crate::process::Target;
 use crate::reduction::{self, Handle};
 use crate::registry::{self, TaskEntry};
+use crate::shm::{self, Region, RegionFd};
 use crate::task::Task;
 
 /// How a chunk failed, as it travels back to the parent.
@@ -195,8 +197,60 @@ fn capture<R>(
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WorkerArgs {
     pub(crate) sock: Handle,
+    pub(crate) progress: Progress,
     pub(crate) init: Option<InitArgs>,
     pub(crate) maxtasks: Option<usize>,
+}
+
+const PROGRESS_LAYOUT: u64 = 0x706f_6f6c_0001; // "pool", version 1
+
+/// A shared counter of the tasks a worker has started: after the worker dies, the parent
+/// compares it with the results it received to know exactly which task was running.
+#[derive(Debug)]
+pub(crate) struct Progress(Region);
+
+impl Progress {
+    pub(crate) fn new() -> crate::error::Result<Progress> {
+        Region::new(64, shm::kind::POOL, PROGRESS_LAYOUT).map(Progress)
+    }
+
+    fn counter(&self) -> &AtomicU64 {
+        // SAFETY: offset 0 of a 64-byte payload, 64-byte aligned; an AtomicU64 is valid for any
+        // bit pattern.
+        unsafe { self.0.at::<AtomicU64>(0) }
+    }
+
+    /// A second view of the same counter (for the parent, whose first one goes to the worker).
+    pub(crate) fn try_clone(&self) -> crate::error::Result<Progress> {
+        use std::os::fd::AsFd;
+        let fd = crate::sys::dup(self.0.as_fd().as_raw_fd())
+            .map_err(|e| crate::error::Error::os("dup", e))?;
+        Region::attach(fd, shm::kind::POOL, PROGRESS_LAYOUT).map(Progress)
+    }
+
+    /// The number of tasks started.
+    pub(crate) fn started(&self) -> u64 {
+        self.counter().load(Ordering::Acquire)
+    }
+
+    fn set_started(&self, n: u64) {
+        self.counter().store(n, Ordering::Release);
+    }
+}
+
+impl Serialize for Progress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Progress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Progress, D::Error> {
+        let RegionFd(fd) = RegionFd::deserialize(d)?;
+        Region::attach(fd, shm::kind::POOL, PROGRESS_LAYOUT)
+            .map(Progress)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The initializer and its encoded arguments.
@@ -239,12 +293,8 @@ impl Target<(WorkerArgs,)> for WorkerTask {
 pub(crate) static WORKER_ENTRY: TaskEntry = TaskEntry::of::<WorkerTask>(file!(), line!());
 
 fn send(fd: RawFd, kind: u8, seq: u64, aux: u32, body: &[u8], fds: &[RawFd]) -> bool {
-    match wire::frame(kind, seq, fds.len() as u32, "", body) {
-        Ok(mut f) => {
-            // `aux` sits in the last 4 bytes of the fixed header.
-            f[4 + 13..4 + 17].copy_from_slice(&aux.to_le_bytes());
-            wire::send_blocking(fd, &f, fds).is_ok()
-        }
+    match wire::frame_aux(kind, seq, fds.len() as u32, aux, body) {
+        Ok(f) => wire::send_blocking(fd, &f, fds).is_ok(),
         Err(_) => false,
     }
 }
@@ -252,6 +302,54 @@ fn send(fd: RawFd, kind: u8, seq: u64, aux: u32, body: &[u8], fds: &[RawFd]) -> 
 fn send_failure(fd: RawFd, kind: u8, seq: u64, f: &WireFailure) -> bool {
     let body = reduction::encode_plain(f).unwrap_or_default();
     send(fd, kind, seq, 0, &body, &[])
+}
+
+/// Results not sent yet: a worker with more tasks already received sends its results in
+/// batches (bounded in size and age), one `sendmsg` for many.
+struct Batch {
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    since: Option<Instant>,
+}
+
+/// Results older than this are sent even if more tasks are waiting.
+const BATCH_AGE: Duration = Duration::from_micros(200);
+const BATCH_BYTES: usize = 64 * 1024;
+
+impl Batch {
+    fn add(&mut self, kind: u8, seq: u64, aux: u32, body: &[u8], fds: Vec<OwnedFd>) {
+        if !wire::append_frame(&mut self.bytes, kind, seq, fds.len() as u32, aux, body) {
+            // Over 4 GiB: report that instead.
+            let f = failure(
+                FailureKind::Encode,
+                0,
+                "a pool result is limited to 4 GiB".into(),
+            );
+            let body = reduction::encode_plain(&f).unwrap_or_default();
+            wire::append_frame(&mut self.bytes, wire::ERR, seq, 0, 0, &body);
+        } else {
+            self.fds.extend(fds);
+        }
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    fn due(&self) -> bool {
+        self.bytes.len() >= BATCH_BYTES
+            || self.fds.len() >= 64
+            || self.since.is_some_and(|t| t.elapsed() >= BATCH_AGE)
+    }
+
+    fn flush(&mut self, fd: RawFd) -> bool {
+        if self.bytes.is_empty() {
+            return true;
+        }
+        let raw: Vec<RawFd> = self.fds.iter().map(|f| f.as_raw_fd()).collect();
+        let ok = wire::send_blocking(fd, &self.bytes, &raw).is_ok();
+        self.bytes.clear();
+        self.fds.clear();
+        self.since = None;
+        ok
+    }
 }
 
 fn worker_main(args: WorkerArgs) {
@@ -283,13 +381,19 @@ fn worker_main(args: WorkerArgs) {
         return;
     }
     let mut reader = Reader::new();
+    let mut batch = Batch {
+        bytes: Vec::new(),
+        fds: Vec::new(),
+        since: None,
+    };
     let mut done = 0usize;
     let mut cached: Option<&'static TaskEntry> = None;
     loop {
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => {
-                if reader.eof {
+                // About to wait for work: what is done goes out first.
+                if !batch.flush(fd) || reader.eof {
                     break;
                 }
                 match reader.fill(fd, false) {
@@ -312,6 +416,7 @@ fn worker_main(args: WorkerArgs) {
         cached = entry.or(cached);
         let t0 = Instant::now();
         progress.set(0);
+        args.progress.set_started(done as u64 + 1);
         let result = match entry {
             None => Err(failure(
                 FailureKind::Lookup,
@@ -324,18 +429,24 @@ fn worker_main(args: WorkerArgs) {
             }
         };
         let micros = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
-        let sent = match result {
-            Ok((bytes, fds)) => {
-                let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-                send(fd, wire::OK, seq, micros, &bytes, &raw)
-            }
-            Err(f) => send_failure(fd, wire::ERR, seq, &f),
+        let (kind, body, fds) = match result {
+            Ok((bytes, fds)) => (wire::OK, bytes, fds),
+            Err(f) => (
+                wire::ERR,
+                reduction::encode_plain(&f).unwrap_or_default(),
+                Vec::new(),
+            ),
         };
-        if !sent {
+        if batch.fds.len() + fds.len() > crate::sys::MAX_FDS && !batch.flush(fd) {
             break;
         }
+        batch.add(kind, seq, micros, &body, fds);
         done += 1;
-        if args.maxtasks.is_some_and(|m| done >= m) {
+        let last = args.maxtasks.is_some_and(|m| done >= m);
+        if (last || batch.due() || !reader.has_frame()) && !batch.flush(fd) {
+            break;
+        }
+        if last {
             crate::logging::debug!("worker exiting after {done} tasks");
             break;
         }
