@@ -125,7 +125,7 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
     let (value_ty, into_value, value_checks) = if fallible {
         (
             quote!(<#ret as #krate::__private::ResultParts>::Ok),
-            quote!(#krate::__private::split_result(out)),
+            quote!(#krate::__private::split_result(__mp_out)),
             quote_spanned! {ret_span=>
                 #krate::__private::assert_portable::<<#ret as #krate::__private::ResultParts>::Ok>();
                 #krate::__private::assert_task_error::<<#ret as #krate::__private::ResultParts>::Err>();
@@ -134,7 +134,7 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
     } else {
         (
             ret.clone(),
-            quote!(::core::result::Result::Ok(out)),
+            quote!(::core::result::Result::Ok(__mp_out)),
             quote_spanned! {ret_span=> #krate::__private::assert_portable::<#ret>(); },
         )
     };
@@ -168,8 +168,8 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
             };
 
             impl ::core::fmt::Debug for #name {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(<Self as #krate::__private::Task>::NAME)
+                fn fmt(&self, __mp_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __mp_f.write_str(<Self as #krate::__private::Task>::NAME)
                 }
             }
 
@@ -183,8 +183,8 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
 
             impl #krate::__private::Target<#arg_tuple> for #name {
                 type Output = #ret;
-                fn call(self, args: #arg_tuple) -> #ret {
-                    <Self as #krate::__private::Task>::run(args)
+                fn call(self, __mp_args: #arg_tuple) -> #ret {
+                    <Self as #krate::__private::Task>::run(__mp_args)
                 }
                 fn task_name(&self) -> ::core::option::Option<&'static str> {
                     ::core::option::Option::Some(<Self as #krate::__private::Task>::NAME)
@@ -197,11 +197,11 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
                 type Value = #value_ty;
                 const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name));
                 #[allow(unused_variables, clippy::unused_unit)]
-                fn run(args: #arg_tuple) -> #ret {
-                    let (#(#arg_names,)*) = args;
+                fn run(__mp_args: #arg_tuple) -> #ret {
+                    let (#(#arg_names,)*) = __mp_args;
                     __mp_task_impl(#(#arg_names),*)
                 }
-                fn into_value(out: #ret) -> ::core::result::Result<#value_ty, ::std::string::String> {
+                fn into_value(__mp_out: #ret) -> ::core::result::Result<#value_ty, ::std::string::String> {
                     #into_value
                 }
             }
