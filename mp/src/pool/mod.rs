@@ -274,10 +274,12 @@ type InitSpec = (String, Vec<u8>, Vec<OwnedFd>);
 ///
 /// ```
 /// # #[mp::main] fn main() -> mp::Result<()> {
+/// static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+///
 /// #[mp::task]
-/// fn init(tag: String) { std::env::set_var("POOL_TAG", tag) }
+/// fn init(text: String) { let _ = TAG.set(text); }
 /// #[mp::task]
-/// fn tag() -> String { std::env::var("POOL_TAG").unwrap_or_default() }
+/// fn tag() -> String { TAG.get().cloned().unwrap_or_default() }
 ///
 /// let pool = mp::Pool::builder()
 ///     .processes(2)
