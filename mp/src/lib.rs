@@ -91,7 +91,7 @@ pub use crate::process::{
     current_process, parent_process,
 };
 pub use crate::registry::registered_tasks;
-pub use crate::task::TaskRef;
+pub use crate::task::{Task, TaskRef};
 
 #[cfg(feature = "macros")]
 #[doc(inline)]
