@@ -300,6 +300,24 @@ impl Shared {
         );
     }
 
+    /// The pool thread panicked (a bug): fail everything and stop the workers rather than
+    /// leave callers waiting forever.
+    pub(super) fn thread_died(&self) {
+        let mut st = self.lock();
+        let err = (
+            ErrorKind::Runtime,
+            "the pool's result thread panicked; the pool is broken".to_string(),
+        );
+        let mut done = Vec::new();
+        st.fail_all(&err, &mut done);
+        st.broken = Some(err);
+        st.status = Status::Terminated;
+        let workers = std::mem::take(&mut st.workers);
+        drop(st);
+        run_completions(done);
+        kill_all(workers);
+    }
+
     /// A feeder started or finished.
     pub(super) fn feeder(&self, delta: isize) {
         let mut st = self.lock();

@@ -456,7 +456,12 @@ impl PoolBuilder {
         let s2 = shared.clone();
         let thread = std::thread::Builder::new()
             .name("mp-pool".into())
-            .spawn(move || engine::run(s2));
+            .spawn(move || {
+                let s3 = s2.clone();
+                if panic::catch_unwind(AssertUnwindSafe(|| engine::run(s2))).is_err() {
+                    s3.thread_died();
+                }
+            });
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
