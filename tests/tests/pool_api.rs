@@ -700,7 +700,7 @@ fn async_result_states() {
         assert!(!r.wait_timeout(Duration::from_millis(10)));
         r.wait();
         assert!(r.ready() && r.successful().unwrap());
-        assert_eq!(r.get().unwrap(), 300);
+        assert_eq!(r.get().unwrap(), 1000);
         assert_eq!(r.get().unwrap_err().kind(), ErrorKind::Value, "taken");
     }
 }
@@ -738,7 +738,7 @@ fn imap_next_timeout_and_bad_chunksize() {
 #[mp::test]
 fn map_result_keeps_the_first_failure_and_waits_for_all_chunks() {
     for m in mp::get_all_start_methods() {
-        let p = pool(m, 2);
+        let p = pool(m, 4);
         let called = Arc::new(AtomicUsize::new(0));
         let c = called.clone();
         let r = p
@@ -749,7 +749,7 @@ fn map_result_keeps_the_first_failure_and_waits_for_all_chunks() {
                 assert!(e.to_string().contains("item 0"), "{e}");
                 c.fetch_add(1, Ordering::SeqCst);
             });
-        // Item 0 fails at once, the others take 300 ms: not ready before they finish.
+        // Item 0 fails at once, the others take 1 s: not ready before they finish.
         std::thread::sleep(Duration::from_millis(100));
         assert!(!r.ready());
         assert_eq!(called.load(Ordering::SeqCst), 0);
@@ -764,7 +764,7 @@ fn first_fails_fast_others_slow(x: u32) -> Result<u32, String> {
     if x == 0 {
         return Err("item 0".into());
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1000));
     Err(format!("item {x}"))
 }
 

@@ -6,7 +6,9 @@
 use mp::Pool;
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn set_nofile(n: u64) -> u64 {
@@ -30,7 +32,11 @@ fn one() -> u8 {
 fn a_failed_worker_start_releases_the_started_ones() {
     for m in mp::get_all_start_methods() {
         // Warm up (the forkserver, the launcher thread...).
-        let p = Pool::builder().processes(1).start_method(m).build().unwrap();
+        let p = Pool::builder()
+            .processes(1)
+            .start_method(m)
+            .build()
+            .unwrap();
         assert_eq!(p.apply(one, ()).unwrap(), 1);
         drop(p);
         let base = open_fds() as u64 + 4;
@@ -53,7 +59,10 @@ fn a_failed_worker_start_releases_the_started_ones() {
         set_nofile(old);
         let e = r.expect_err("three workers need more descriptors");
         eprintln!("{m}: {e}");
-        assert!(mp::active_children().is_empty(), "{m}: started workers left behind");
+        assert!(
+            mp::active_children().is_empty(),
+            "{m}: started workers left behind"
+        );
         assert!(open_fds() as u64 <= base, "{m}: descriptors leaked");
     }
 }
