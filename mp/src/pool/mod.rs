@@ -242,6 +242,14 @@ impl std::error::Error for RemoteTraceback {}
 /// pool.join()?;
 /// # Ok(()) }
 /// ```
+///
+/// A pool cannot be sent to another process (CPython raises `NotImplementedError` when one is
+/// pickled): it is not `Serialize`.
+///
+/// ```compile_fail
+/// fn portable<T: serde::Serialize>() {}
+/// portable::<mp::Pool>();
+/// ```
 pub struct Pool {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
