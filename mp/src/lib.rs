@@ -48,6 +48,7 @@
 //! | `connection.wait(objects, timeout)` | [`connection::wait(&objects, timeout)?`](connection::wait()) |
 //! | `reduction.send_handle`, `recv_handle` | [`reduction::send_handle`], [`reduction::recv_handle`] |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
+//! | `Pool(4)`, `pool.map(f, xs)`, `pool.apply_async(f, args)` | [`Pool::new(4)?`](Pool::new), [`pool.map(f, xs)?`](Pool::map), [`pool.apply_async(f, args)?`](Pool::apply_async) (see [`pool`]) |
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
 //! | `Queue(maxsize)`, `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`Queue::new(maxsize)?`](Queue::new), [`q.put(x)?`](Queue::put), [`q.get()?`](Queue::get), [`q.get_timeout(t)?`](Queue::get_timeout) |
 //! | `JoinableQueue()`, `SimpleQueue()`, `queue.Full`/`queue.Empty` | [`JoinableQueue`], [`SimpleQueue`], [`queues::TryPutError::Full`]/[`queues::TryGetError::Empty`] |
@@ -72,6 +73,7 @@ mod error;
 mod forkserver;
 mod futex;
 pub mod logging;
+pub mod pool;
 mod popen;
 pub mod process;
 pub mod queues;
@@ -91,6 +93,7 @@ pub use crate::context::{
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::logging::{get_logger, log_to_stderr};
+pub use crate::pool::{AsyncResult, IMapIterator, Pool, PoolBuilder};
 pub use crate::process::{
     ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, ProcessOutput, Run, Target,
     active_children, current_process, parent_process,

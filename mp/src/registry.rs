@@ -45,6 +45,8 @@ pub struct TaskEntry {
     pub invoke: Invoke,
     /// The task as a `fn(Args) -> Output` pointer, boxed as `Any` (for `TaskRef`).
     pub erased: fn() -> Box<dyn Any + Send + Sync>,
+    /// Runs a whole chunk of argument tuples in a pool worker (see `pool::worker`).
+    pub(crate) pool_invoke: crate::pool::PoolInvoke,
 }
 
 fn invoke_task<T: Task>(
@@ -104,6 +106,7 @@ impl TaskEntry {
             signature: signature_task::<T>,
             invoke: invoke_task::<T>,
             erased: erased_task::<T>,
+            pool_invoke: crate::pool::invoke_chunk::<T>,
         }
     }
 
@@ -116,6 +119,7 @@ impl TaskEntry {
             signature: signature_run::<T>,
             invoke: invoke_run::<T>,
             erased: erased_run::<T>,
+            pool_invoke: crate::pool::invoke_not_a_task,
         }
     }
 }
