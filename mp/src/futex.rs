@@ -9,11 +9,54 @@
 //! marked *abandoned*: every waiter and every later `lock` gets [`OwnerDied`] until somebody
 //! calls [`RawMutex::recover`]. CPython hangs forever in that case.
 
+use std::cell::Cell;
+use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::shm::pid_alive;
 use crate::sys;
+
+/// Bumped in a fork child (by a `pthread_atfork` handler) so that the cached ids below are
+/// recomputed there.
+static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
+
+thread_local! {
+    /// (generation, pid, tid) of the calling thread, as of `generation`.
+    static IDS: Cell<(u32, i32, i32)> = const { Cell::new((0, 0, 0)) };
+}
+
+extern "C" fn after_fork_in_child() {
+    // Async-signal-safe: one atomic add.
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The calling thread's `(pid, tid)`, without a system call on the fast path: `getpid` and
+/// `gettid` are real system calls in glibc, too slow for a lock that aims at a few
+/// nanoseconds. Cached per thread and invalidated in fork children.
+#[inline]
+pub(crate) fn ids() -> (i32, i32) {
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    let (g, pid, tid) = IDS.with(Cell::get);
+    if g == generation {
+        return (pid, tid);
+    }
+    ids_slow()
+}
+
+#[cold]
+fn ids_slow() -> (i32, i32) {
+    static ATFORK: Once = Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registers a plain extern "C" fn taking no arguments as the child handler.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+    // Read the generation after registering, so that a fork after this point is seen.
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    let ids = (sys::getpid(), sys::gettid() as i32);
+    IDS.with(|c| c.set((generation, ids.0, ids.1)));
+    ids
+}
 
 /// Sleeps while `*word == expected`, at most `timeout`. Returns false on timeout.
 /// Spurious returns are possible; callers loop.
@@ -75,8 +118,8 @@ pub(crate) struct OwnerDied {
 
 /// How long a waiter sleeps before it first checks that the holder is alive; the interval
 /// doubles up to [`MAX_CHECK`].
-const FIRST_CHECK: Duration = Duration::from_millis(20);
-const MAX_CHECK: Duration = Duration::from_millis(500);
+pub(crate) const FIRST_CHECK: Duration = Duration::from_millis(20);
+pub(crate) const MAX_CHECK: Duration = Duration::from_millis(500);
 /// Spins before sleeping: a holder on another CPU usually releases within this.
 const SPINS: u32 = 100;
 
@@ -97,13 +140,14 @@ pub(crate) struct RawMutex {
 }
 
 impl RawMutex {
+    #[inline]
     fn set_owner(&self) {
-        self.owner_pid
-            .store(sys::getpid() as u32, Ordering::Relaxed);
-        self.owner_tid
-            .store(sys::gettid() as u32, Ordering::Relaxed);
+        let (pid, tid) = ids();
+        self.owner_pid.store(pid as u32, Ordering::Relaxed);
+        self.owner_tid.store(tid as u32, Ordering::Relaxed);
     }
 
+    #[inline]
     fn check_abandoned(&self) -> Result<(), OwnerDied> {
         match self.abandoned.load(Ordering::Acquire) {
             0 => Ok(()),
@@ -112,6 +156,7 @@ impl RawMutex {
     }
 
     /// Takes the lock if it is free. `Ok(false)` if it is held.
+    #[inline]
     pub(crate) fn try_lock(&self) -> Result<bool, OwnerDied> {
         self.check_abandoned()?;
         if self
@@ -170,6 +215,7 @@ impl RawMutex {
     }
 
     /// Releases the lock (by anyone). Returns false if it was not held.
+    #[inline]
     pub(crate) fn unlock(&self) -> bool {
         self.owner_pid.store(0, Ordering::Relaxed);
         self.owner_tid.store(0, Ordering::Relaxed);
@@ -184,6 +230,7 @@ impl RawMutex {
     }
 
     /// Whether the lock is held.
+    #[inline]
     pub(crate) fn is_locked(&self) -> bool {
         self.state.load(Ordering::Relaxed) != UNLOCKED
     }
@@ -196,7 +243,7 @@ impl RawMutex {
 
     /// Whether the calling thread holds the lock.
     pub(crate) fn held_by_me(&self) -> bool {
-        self.owner() == Some((sys::getpid(), sys::gettid() as i32))
+        self.owner() == Some(ids())
     }
 
     /// The pid of a holder that died holding the lock.

@@ -69,7 +69,11 @@ mod popen;
 pub mod process;
 pub mod reduction;
 mod registry;
+pub mod resource_tracker;
+pub mod shared_memory;
+pub mod sharedctypes;
 mod shm;
+pub mod synchronize;
 mod sys;
 mod task;
 
@@ -88,11 +92,13 @@ pub use crate::process::{
     current_process, parent_process,
 };
 pub use crate::registry::registered_tasks;
+pub use crate::sharedctypes::{Array, Value};
+pub use crate::synchronize::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 pub use crate::task::TaskRef;
 
 #[cfg(feature = "macros")]
 #[doc(inline)]
-pub use mp_macros::{main, task, test};
+pub use mp_macros::{main, shared, task, test};
 
 /// The `__main__` guard without the macro: call it first thing in `main`.
 ///
