@@ -138,7 +138,11 @@ fn lock_acquire_timeout() {
     l.acquire().unwrap();
     let t = Instant::now();
     assert!(!l.acquire_timeout(Duration::from_millis(200)).unwrap());
-    assert!(t.elapsed() >= Duration::from_millis(190), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(190),
+        "{:?}",
+        t.elapsed()
+    );
     // Zero (Python's negative timeout) returns at once.
     let t = Instant::now();
     assert!(!l.acquire_timeout(Duration::ZERO).unwrap());
@@ -392,7 +396,10 @@ fn rlock_repr() {
     l.acquire().unwrap();
     l.acquire().unwrap();
     let me = format!("{l:?}");
-    assert!(me.starts_with("<RLock(MainProcess") && me.ends_with(", 3)>"), "{me}");
+    assert!(
+        me.starts_with("<RLock(MainProcess") && me.ends_with(", 3)>"),
+        "{me}"
+    );
     let l2 = l.clone();
     let other = std::thread::spawn(move || format!("{l2:?}"))
         .join()
