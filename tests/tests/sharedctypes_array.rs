@@ -50,8 +50,15 @@ fn array_basics() {
     assert_eq!(a.get(10).unwrap_err().kind(), ErrorKind::Index);
     assert_eq!(a.set(10, 0).unwrap_err().kind(), ErrorKind::Index);
     assert_eq!(a.get_range(5..11).unwrap_err().kind(), ErrorKind::Index);
-    assert_eq!(a.set_range(9, &[1, 2]).unwrap_err().kind(), ErrorKind::Index);
-    assert_eq!(a.get(9).unwrap(), seq[9], "a failed slice assignment changes nothing");
+    assert_eq!(
+        a.set_range(9, &[1, 2]).unwrap_err().kind(),
+        ErrorKind::Index
+    );
+    assert_eq!(
+        a.get(9).unwrap(),
+        seq[9],
+        "a failed slice assignment changes nothing"
+    );
     let empty = Array::<i32>::new(0).unwrap();
     assert!(empty.is_empty());
     assert!(empty.to_vec().unwrap().is_empty());
@@ -65,7 +72,9 @@ fn a_child_updates_arrays_in_place() {
         let r = RawArray::from_slice(&seq).unwrap();
         let d = Array::from_values([1.5, 2.25]).unwrap();
         let ps = [
-            Process::builder(negate, (a.clone(),)).start_method(m).build(),
+            Process::builder(negate, (a.clone(),))
+                .start_method(m)
+                .build(),
             Process::builder(negate_raw, (r.clone(),))
                 .start_method(m)
                 .build(),
@@ -104,7 +113,10 @@ fn array_lock_semantics_mirror_value() {
     let a = Array::<i16>::new(3).unwrap();
     assert!(matches!(a.get_lock(), AnyLock::RLock(_)));
     let l = Lock::new().unwrap();
-    let b = Array::builder(vec![1i16, 2]).lock(l.clone()).build().unwrap();
+    let b = Array::builder(vec![1i16, 2])
+        .lock(l.clone())
+        .build()
+        .unwrap();
     assert_eq!(*b.get_lock(), AnyLock::from(l.clone()));
     {
         let mut g = b.lock().unwrap();

@@ -87,7 +87,10 @@ fn the_sharedctypes_modify_example() {
         let lock = Lock::new().unwrap();
         let n = Value::new(7i32).unwrap();
         let x = RawValue::new(1.0f64 / 3.0).unwrap();
-        let s = Array::builder(b"hello world").lock(lock.clone()).build().unwrap();
+        let s = Array::builder(b"hello world")
+            .lock(lock.clone())
+            .build()
+            .unwrap();
         let a = Array::builder(vec![
             Point { x: 1.875, y: -6.25 },
             Point { x: -5.75, y: 2.0 },

@@ -150,7 +150,10 @@ fn a_guard_is_exclusive_even_in_its_own_thread() {
     assert_eq!(v.lock().unwrap_err().kind(), ErrorKind::Runtime);
     assert_eq!(v.get().unwrap_err().kind(), ErrorKind::Runtime);
     assert_eq!(v.get_obj().get().unwrap_err().kind(), ErrorKind::Runtime);
-    assert!(v.get_lock().is_mine(), "the failed attempts released what they took");
+    assert!(
+        v.get_lock().is_mine(),
+        "the failed attempts released what they took"
+    );
     drop(g);
     assert!(!v.get_lock().locked());
     assert_eq!(v.get().unwrap(), 5);
