@@ -50,6 +50,10 @@ const RTYPES: [&str; 1] = ["shared_memory"];
 struct Client {
     conn: Connection,
     tracker_pid: i32,
+    /// The process that made the connection. A fork child makes its own (replies must not be
+    /// read by the wrong process), keeping the inherited one open so that the tracker still
+    /// counts the parent's family as alive.
+    owner: i32,
 }
 
 /// A lock that a fork child can always take: the holder is recorded by pid, and a holder from
@@ -104,6 +108,8 @@ impl<T> ForkSafe<T> {
 }
 
 static CLIENT: ForkSafe<Option<Client>> = ForkSafe::new(None);
+/// Connections inherited from the parent (fork): kept open, never used.
+static INHERITED: ForkSafe<Vec<Client>> = ForkSafe::new(Vec::new());
 
 /// The tracker's abstract socket name for this program (derived from the authkey).
 fn address_name() -> String {
@@ -128,6 +134,7 @@ fn connect_existing() -> Option<Client> {
     Some(Client {
         conn,
         tracker_pid: pid,
+        owner: sys::getpid(),
     })
 }
 
@@ -158,6 +165,7 @@ fn start_tracker() -> Result<Client> {
     Ok(Client {
         conn,
         tracker_pid: got,
+        owner: sys::getpid(),
     })
 }
 
@@ -173,13 +181,31 @@ fn send(line: &str) -> Result<()> {
         return Err(Error::value("msg too long"));
     }
     CLIENT.with(|slot| {
+        let me = sys::getpid();
+        if slot.as_ref().is_some_and(|c| c.owner != me) {
+            if let Some(old) = slot.take() {
+                INHERITED.with(|v| v.push(old));
+            }
+        }
         let mut restarted = false;
         loop {
             if slot.is_none() {
                 *slot = Some(connect()?);
             }
             let c = slot.as_ref().ok_or_else(|| Error::value("no tracker"))?;
-            match c.conn.send_bytes(line.as_bytes()) {
+            // Each message is acknowledged, so that registrations made by different processes
+            // reach the tracker in the order the program made them (a child's registration
+            // before its parent's later unregistration).
+            let sent = c.conn.send_bytes(line.as_bytes()).and_then(|()| {
+                match c.conn.recv_bytes_max(16)?.as_slice() {
+                    b"OK" => Ok(()),
+                    other => Err(Error::new(
+                        ErrorKind::Runtime,
+                        format!("resource tracker answered {other:?}"),
+                    )),
+                }
+            });
+            match sent {
                 Ok(()) => return Ok(()),
                 Err(e) if !restarted => {
                     eprintln!(
@@ -356,7 +382,12 @@ pub(crate) fn serve() -> ! {
                 continue;
             }
             match c.recv_bytes_max(MAX_MESSAGE) {
-                Ok(msg) => handle(&msg, &mut cache),
+                Ok(msg) => {
+                    handle(&msg, &mut cache);
+                    if c.send_bytes(b"OK").is_err() {
+                        gone.push(i);
+                    }
+                }
                 Err(_) => gone.push(i),
             }
         }

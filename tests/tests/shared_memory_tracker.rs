@@ -120,6 +120,13 @@ fn the_tracker_ignores_sigint_and_sigterm() {
     assert!(!err.contains("died"), "{err}");
 }
 
+#[test]
+fn a_segment_unlinked_after_children_registered_it_is_not_reported() {
+    let (out, err) = run_leaker("children");
+    assert_eq!(out.trim(), "DONE");
+    assert!(!err.contains("leaked"), "{err}");
+}
+
 #[mp::task]
 fn tracker_pid(out: RawValue<i32>) -> mp::Result<()> {
     mp::resource_tracker::ensure_running()?;

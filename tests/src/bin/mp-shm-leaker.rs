@@ -9,6 +9,8 @@
 //!   prints `PIDS <old> <new>`, unlinks the segment and exits.
 //! - `signals`: starts the tracker, sends it SIGINT and SIGTERM, prints `ALIVE` if it is still
 //!   running half a second later (`DEAD` otherwise).
+//! - `children`: creates a segment that children of every start method attach to (and so
+//!   register too), unlinks it after joining them, and exits: no leak may be reported.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -18,6 +20,12 @@ use mp::shared_memory::SharedMemory;
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[mp::task]
+fn attach_and_write(name: String) -> mp::Result<()> {
+    let shm = SharedMemory::attach(&name)?;
+    shm.write(0, b"child")
 }
 
 fn main() -> mp::Result<()> {
@@ -68,6 +76,19 @@ fn main() -> mp::Result<()> {
                 "PID {pid} {}",
                 mp::resource_tracker::pid().unwrap_or(0)
             )?;
+        }
+        "children" => {
+            let shm = SharedMemory::create(64)?;
+            for m in mp::get_all_start_methods() {
+                let p = mp::Process::builder(attach_and_write, (shm.name().to_string(),))
+                    .start_method(m)
+                    .build();
+                p.start()?;
+                p.join()?;
+                assert_eq!(p.exitcode(), Some(0));
+            }
+            shm.unlink()?;
+            writeln!(out, "DONE")?;
         }
         other => {
             eprintln!("unknown mode {other:?}");
