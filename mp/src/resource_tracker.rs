@@ -21,7 +21,7 @@
 //! with the last process that maps it.
 
 use std::cell::UnsafeCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
@@ -193,18 +193,7 @@ fn send(line: &str) -> Result<()> {
                 *slot = Some(connect()?);
             }
             let c = slot.as_ref().ok_or_else(|| Error::value("no tracker"))?;
-            // Each message is acknowledged, so that registrations made by different processes
-            // reach the tracker in the order the program made them (a child's registration
-            // before its parent's later unregistration).
-            let sent = c.conn.send_bytes(line.as_bytes()).and_then(|()| {
-                match c.conn.recv_bytes_max(16)?.as_slice() {
-                    b"OK" => Ok(()),
-                    other => Err(Error::new(
-                        ErrorKind::Runtime,
-                        format!("resource tracker answered {other:?}"),
-                    )),
-                }
-            });
+            let sent = c.conn.send_bytes(line.as_bytes());
             match sent {
                 Ok(()) => return Ok(()),
                 Err(e) if !restarted => {
@@ -221,13 +210,27 @@ fn send(line: &str) -> Result<()> {
     })
 }
 
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process of the machine, so that the
+/// tracker can order messages that different processes sent on different connections.
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
 fn check(name: &str, rtype: &str) -> Result<()> {
     if !RTYPES.contains(&rtype) {
         return Err(Error::value(format!(
             "Cannot register {name} for automatic cleanup: unknown resource type {rtype}"
         )));
     }
-    if name.contains('\0') || name.contains('\n') || name.contains(':') {
+    if name.is_empty() || name.contains('\0') || name.contains('\n') {
         return Err(Error::value(format!("bad resource name {name:?}")));
     }
     Ok(())
@@ -249,7 +252,7 @@ fn check(name: &str, rtype: &str) -> Result<()> {
 /// # Ok(()) }
 /// ```
 pub fn ensure_running() -> Result<()> {
-    send("PROBE:-:shared_memory")
+    send(&format!("PROBE:shared_memory:{}:-", now_ns()))
 }
 
 /// The pid of the tracker this process talks to, if it has connected to one.
@@ -267,8 +270,8 @@ pub fn pid() -> Option<i32> {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Value`] for an unknown type or a name that cannot be sent (over 512 bytes, or
-/// containing `:`, a newline or NUL); [`ErrorKind::ProcessStart`] if no tracker can be started.
+/// [`ErrorKind::Value`] for an unknown type or a name that cannot be sent (empty, over 512
+/// bytes, or containing a newline or NUL); [`ErrorKind::ProcessStart`] if no tracker can be started.
 ///
 /// # Examples
 ///
@@ -282,7 +285,7 @@ pub fn pid() -> Option<i32> {
 /// ```
 pub fn register(name: &str, rtype: &str) -> Result<()> {
     check(name, rtype)?;
-    send(&format!("REGISTER:{name}:{rtype}"))
+    send(&format!("REGISTER:{rtype}:{}:{name}", now_ns()))
 }
 
 /// Forgets a registration (the segment was unlinked, or must survive the program): Python's
@@ -297,7 +300,7 @@ pub fn register(name: &str, rtype: &str) -> Result<()> {
 /// See [`register`].
 pub fn unregister(name: &str, rtype: &str) -> Result<()> {
     check(name, rtype)?;
-    send(&format!("UNREGISTER:{name}:{rtype}"))
+    send(&format!("UNREGISTER:{rtype}:{}:{name}", now_ns()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,7 +350,7 @@ pub(crate) fn serve() -> ! {
         .and_then(|n| SocketAddr::from_abstract_name(n.as_bytes()).ok())
         .and_then(|a| UnixListener::bind_addr(&a).ok());
     let mut clients = vec![first];
-    let mut cache: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut cache = Cache::default();
     while !clients.is_empty() {
         let mut pfds: Vec<libc::pollfd> = clients
             .iter()
@@ -382,12 +385,7 @@ pub(crate) fn serve() -> ! {
                 continue;
             }
             match c.recv_bytes_max(MAX_MESSAGE) {
-                Ok(msg) => {
-                    handle(&msg, &mut cache);
-                    if c.send_bytes(b"OK").is_err() {
-                        gone.push(i);
-                    }
-                }
+                Ok(msg) => handle(&msg, &mut cache),
                 Err(_) => gone.push(i),
             }
         }
@@ -396,9 +394,10 @@ pub(crate) fn serve() -> ! {
         }
     }
     drop(listener);
-    let leaked = !cache.is_empty();
+    let registered = cache.registered();
+    let leaked = !registered.is_empty();
     for rtype in RTYPES {
-        let names: Vec<&String> = cache
+        let names: Vec<&String> = registered
             .iter()
             .filter(|(t, _)| t == rtype)
             .map(|(_, n)| n)
@@ -434,12 +433,62 @@ fn welcome(stream: UnixStream, authkey: &[u8]) -> Option<Connection> {
     Some(conn)
 }
 
-fn handle(msg: &[u8], cache: &mut BTreeSet<(String, String)>) {
+/// What the tracker knows: per (type, name), whether it is registered and the timestamp of
+/// the latest message about it. A message older than that is stale (it was overtaken on another
+/// connection) and ignored: a child's registration that arrives after its parent's later
+/// unregistration does not resurrect the name.
+#[derive(Default)]
+struct Cache {
+    entries: BTreeMap<(String, String), (bool, u64)>,
+    /// Unregistered entries, oldest first, so that the map does not grow without bound.
+    tombstones: VecDeque<((String, String), u64)>,
+}
+
+const MAX_TOMBSTONES: usize = 4096;
+
+impl Cache {
+    fn apply(&mut self, key: (String, String), register: bool, ts: u64) {
+        if let Some(&(_, last)) = self.entries.get(&key) {
+            if ts < last {
+                return;
+            }
+        }
+        if register {
+            self.entries.insert(key, (true, ts));
+        } else {
+            self.entries.insert(key.clone(), (false, ts));
+            self.tombstones.push_back((key, ts));
+            while self.tombstones.len() > MAX_TOMBSTONES {
+                if let Some((old, ts)) = self.tombstones.pop_front() {
+                    if self.entries.get(&old) == Some(&(false, ts)) {
+                        self.entries.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+
+    fn registered(&self) -> BTreeSet<(String, String)> {
+        self.entries
+            .iter()
+            .filter(|(_, (reg, _))| *reg)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
+fn handle(msg: &[u8], cache: &mut Cache) {
     let Ok(s) = std::str::from_utf8(msg) else {
         return;
     };
-    let mut parts = s.splitn(3, ':');
-    let (Some(cmd), Some(name), Some(rtype)) = (parts.next(), parts.next(), parts.next()) else {
+    let mut parts = s.splitn(4, ':');
+    let (Some(cmd), Some(rtype), Some(ts), Some(name)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        stderr_line(&format!("resource_tracker: bad message {s:?}"));
+        return;
+    };
+    let Ok(ts) = ts.parse::<u64>() else {
         stderr_line(&format!("resource_tracker: bad message {s:?}"));
         return;
     };
@@ -449,14 +498,61 @@ fn handle(msg: &[u8], cache: &mut BTreeSet<(String, String)>) {
         ));
         return;
     }
+    let key = (rtype.to_string(), name.to_string());
     match cmd {
-        "REGISTER" => {
-            cache.insert((rtype.to_string(), name.to_string()));
-        }
-        "UNREGISTER" => {
-            cache.remove(&(rtype.to_string(), name.to_string()));
-        }
+        "REGISTER" => cache.apply(key, true, ts),
+        "UNREGISTER" => cache.apply(key, false, ts),
         "PROBE" => {}
         _ => stderr_line(&format!("resource_tracker: unrecognized command {cmd:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: &str) -> (String, String) {
+        ("shared_memory".into(), n.into())
+    }
+
+    #[test]
+    fn stale_messages_are_ignored() {
+        let mut c = Cache::default();
+        // A child's registration (t=1) arrives after the parent's unregistration (t=2).
+        c.apply(key("a"), false, 2);
+        c.apply(key("a"), true, 1);
+        assert!(c.registered().is_empty());
+        // A late unregistration (t=3) after a re-creation (t=4).
+        c.apply(key("b"), true, 4);
+        c.apply(key("b"), false, 3);
+        assert_eq!(c.registered().len(), 1);
+        // In order, the last one wins.
+        c.apply(key("b"), false, 5);
+        c.apply(key("b"), true, 6);
+        c.apply(key("b"), true, 6);
+        assert_eq!(c.registered().len(), 1);
+    }
+
+    #[test]
+    fn tombstones_are_bounded() {
+        let mut c = Cache::default();
+        for i in 0..(MAX_TOMBSTONES as u64 + 100) {
+            c.apply(key(&i.to_string()), true, i);
+            c.apply(key(&i.to_string()), false, i);
+        }
+        assert!(c.entries.len() <= MAX_TOMBSTONES);
+        assert!(c.registered().is_empty());
+    }
+
+    #[test]
+    fn messages_parse() {
+        let mut c = Cache::default();
+        handle(b"REGISTER:shared_memory:10:/psm_a:b", &mut c);
+        assert_eq!(c.registered().len(), 1, "names may contain ':'");
+        handle(b"UNREGISTER:shared_memory:11:/psm_a:b", &mut c);
+        assert!(c.registered().is_empty());
+        handle(b"REGISTER:semaphore:12:/x", &mut c);
+        handle(b"garbage", &mut c);
+        assert!(c.registered().is_empty());
     }
 }
