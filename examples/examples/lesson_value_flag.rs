@@ -49,7 +49,8 @@ struct ProducerHandle {
     to_stop: Value<bool>,
 }
 
-impl Producer {
+impl ProducerHandle {
+    /// Python's `Producer(conn)`: the object the main program keeps.
     fn new(conn: Connection) -> mp::Result<ProducerHandle> {
         let to_stop = Value::new(false)?;
         let producer = Producer {
@@ -61,9 +62,7 @@ impl Producer {
             to_stop,
         })
     }
-}
 
-impl ProducerHandle {
     fn stop(&self) -> mp::Result<()> {
         self.to_stop.set(true)
     }
@@ -86,7 +85,7 @@ impl mp::Run for Producer {
 #[mp::main]
 fn main() -> mp::Result<()> {
     let (ours, theirs) = mp::Pipe(true)?;
-    let producer = Producer::new(theirs)?;
+    let producer = ProducerHandle::new(theirs)?;
     producer.process.start()?;
     for i in 1..=10 {
         let msg: String = ours.recv()?;

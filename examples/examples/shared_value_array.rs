@@ -22,6 +22,8 @@
 use mp::{Array, Process, Value};
 
 #[mp::task]
+// The program's own literal (it prints 3.1415927), not an approximation of π.
+#[allow(clippy::approx_constant)]
 fn f(n: Value<f64>, a: Array<i32>) -> mp::Result<()> {
     n.set(3.1415927)?;
     for i in 0..a.len() {
@@ -31,6 +33,7 @@ fn f(n: Value<f64>, a: Array<i32>) -> mp::Result<()> {
 }
 
 #[mp::main]
+#[allow(clippy::approx_constant)]
 fn main() -> mp::Result<()> {
     let num = Value::new(0.0f64)?;
     let arr = Array::from_values(0..10)?;

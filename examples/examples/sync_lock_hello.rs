@@ -23,10 +23,11 @@ use mp::{Lock, Process};
 #[mp::task]
 fn f(l: Lock, i: usize, printed: RawArray<u8>) -> mp::Result<()> {
     l.acquire()?;
-    let r = (|| {
+    // try: print(...) finally: l.release()
+    let r = {
         println!("hello world {i}");
         printed.set(i, 1)
-    })();
+    };
     l.release()?;
     r
 }

@@ -28,10 +28,10 @@ static ACTION_COUNTER: OnceLock<Value<u32>> = OnceLock::new();
 
 #[mp::task]
 fn count_round() {
-    if let Some(c) = ACTION_COUNTER.get() {
-        if let Ok(mut g) = c.lock() {
-            *g += 1;
-        }
+    if let Some(c) = ACTION_COUNTER.get()
+        && let Ok(mut g) = c.lock()
+    {
+        *g += 1;
     }
 }
 
