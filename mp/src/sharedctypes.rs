@@ -753,8 +753,24 @@ impl<T: Shareable + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
     }
 }
 
+/// A plain `Lock` already held by this thread would deadlock (CPython hangs there): an error
+/// instead.
+fn check_not_relocking(lock: &AnyLock) -> Result<()> {
+    if let AnyLock::Lock(l) = lock
+        && l.is_mine()
+    {
+        return Err(Error::new(
+            ErrorKind::Runtime,
+            "this thread already holds the object's Lock, which is not recursive: use the \
+             guard you hold, or give the object an RLock",
+        ));
+    }
+    Ok(())
+}
+
 /// Acquires `lock`, then the borrow flag; on failure releases what was taken.
 fn lock_then_excl<'a, T: Shareable>(obj: &'a Obj<T>, lock: &'a AnyLock) -> Result<Excl<'a>> {
+    check_not_relocking(lock)?;
     lock.acquire()?;
     match obj.excl() {
         Ok(x) => Ok(x),
@@ -1056,7 +1072,9 @@ impl<T: Shareable> Value<T> {
     /// # Errors
     ///
     /// [`ErrorKind::OwnerDied`] if the lock's holder died; [`ErrorKind::Runtime`] if this
-    /// thread holds a [`ValueGuard`] of this value (the lock is recursive, the data is not).
+    /// thread holds a [`ValueGuard`] of this value (the lock is recursive, the data is not), or
+    /// holds the value's lock when it is a plain (non-recursive) [`Lock`], where CPython would
+    /// deadlock.
     ///
     /// # Examples
     ///
@@ -1797,6 +1815,7 @@ impl<T: Shareable> Array<T> {
     }
 
     fn guarded<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        check_not_relocking(&self.lock)?;
         self.lock.acquire()?;
         let r = f();
         let released = self.lock.release();

@@ -254,3 +254,21 @@ fn a_value_whose_holder_died_is_recoverable() {
         assert_eq!(v.get().unwrap(), 8);
     }
 }
+
+#[test]
+fn relocking_a_plain_lock_is_an_error_not_a_hang() {
+    let l = Lock::new().unwrap();
+    let v = Value::with_lock(1u8, l.clone()).unwrap();
+    let a = mp::Array::builder(vec![1u8])
+        .lock(l.clone())
+        .build()
+        .unwrap();
+    let g = v.lock().unwrap();
+    assert_eq!(v.get().unwrap_err().kind(), ErrorKind::Runtime);
+    assert_eq!(a.get(0).unwrap_err().kind(), ErrorKind::Runtime);
+    assert_eq!(a.lock().unwrap_err().kind(), ErrorKind::Runtime);
+    assert!(l.locked(), "the guard still holds it");
+    drop(g);
+    assert!(!l.locked());
+    assert_eq!(a.get(0).unwrap(), 1);
+}
