@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `Value('d', 0.0)` | [`Value::new(0.0f64)?`](Value::new) (with a new `RLock`) |
 //! | `Value('i', 7, lock=lock)` | [`Value::with_lock(7i32, lock)?`](Value::with_lock) |
-//! | `Value(c_double, x, lock=False)`, `RawValue('d', x)` | [`RawValue::new(x)?`](RawValue::new) |
+//! | `Value(c_double, x, lock=False)`, `RawValue('d', x)` | [`Value::builder(x).raw()?`](ValueBuilder::raw), [`RawValue::new(x)?`](RawValue::new) |
 //! | `v.value`, `v.value = x` | [`v.get()?`](Value::get), [`v.set(x)?`](Value::set) |
 //! | `with v.get_lock(): v.value += 1` | [`*v.lock()? += 1`](Value::lock) |
 //! | `v.get_lock()`, `v.get_obj()` | [`v.get_lock()`](Value::get_lock), [`v.get_obj()`](Value::get_obj) |
@@ -970,8 +970,8 @@ impl<T: Shareable> Clone for Value<T> {
     }
 }
 
-/// Builder of a [`Value`]: Python's `Value(type, x, lock=...)`. (`lock=False` is a
-/// [`RawValue`].)
+/// Builder of a [`Value`]: Python's `Value(type, x, lock=...)`: [`lock`](ValueBuilder::lock)
+/// for a given Lock or RLock, [`raw`](ValueBuilder::raw) for `lock=False` (a [`RawValue`]).
 ///
 /// # Examples
 ///
@@ -997,6 +997,27 @@ impl<T: Shareable> ValueBuilder<T> {
     pub fn lock(mut self, lock: impl Into<AnyLock>) -> Self {
         self.lock = Some(lock.into());
         self
+    }
+
+    /// Python's `lock=False`: creates the value without a lock, as a [`RawValue`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] if a lock was given too (Python's `lock=` takes one or the other);
+    /// [`ErrorKind::Os`] if the shared memory cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let x = mp::Value::builder(1.0f64 / 3.0).raw()?; // Value(c_double, 1/3, lock=False)
+    /// x.set(x.get()?.powi(2))?;
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn raw(self) -> Result<RawValue<T>> {
+        if self.lock.is_some() {
+            return Err(Error::value("a value cannot have a lock and lock=False"));
+        }
+        RawValue::new(self.value)
     }
 
     /// Creates the value.
@@ -1603,7 +1624,9 @@ impl<T: Clone, const N: usize> From<&[T; N]> for ArrayInit<T> {
     }
 }
 
-/// Builder of an [`Array`]: Python's `Array(type, size_or_initializer, lock=...)`.
+/// Builder of an [`Array`]: Python's `Array(type, size_or_initializer, lock=...)`:
+/// [`lock`](ArrayBuilder::lock) for a given Lock or RLock, [`raw`](ArrayBuilder::raw) for
+/// `lock=False` (a [`RawArray`]).
 ///
 /// # Examples
 ///
@@ -1629,6 +1652,30 @@ impl<T: Shareable> ArrayBuilder<T> {
     pub fn lock(mut self, lock: impl Into<AnyLock>) -> Self {
         self.lock = Some(lock.into());
         self
+    }
+
+    /// Python's `lock=False`: creates the array without a lock, as a [`RawArray`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] if a lock was given too, or if the size overflows;
+    /// [`ErrorKind::Os`] if the shared memory cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = mp::Array::builder(vec![9i32, 2, 8]).raw()?; // Array('i', (9, 2, 8), lock=False)
+    /// assert_eq!(a.to_vec()?, [9, 2, 8]);
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn raw(self) -> Result<RawArray<T>> {
+        if self.lock.is_some() {
+            return Err(Error::value("an array cannot have a lock and lock=False"));
+        }
+        match self.init {
+            ArrayInit::Zeroed(n) => RawArray::new(n),
+            ArrayInit::Values(v) => RawArray::from_slice(&v),
+        }
     }
 
     /// Creates the array.

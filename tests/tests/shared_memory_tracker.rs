@@ -147,3 +147,22 @@ fn children_reuse_the_parent_tracker() {
         assert_eq!(out.get().unwrap(), mine, "{m}");
     }
 }
+
+#[mp::test]
+fn registrations_are_checked() {
+    use mp::resource_tracker::{register, unregister};
+    let long = format!("/{}", "x".repeat(600));
+    assert_eq!(
+        register(&long, "shared_memory").unwrap_err().kind(),
+        mp::ErrorKind::Value,
+        "a registration line over 512 bytes"
+    );
+    assert_eq!(
+        register("/x", "semaphore").unwrap_err().kind(),
+        mp::ErrorKind::Value,
+        "an unknown resource type"
+    );
+    assert!(register("/a\nb", "shared_memory").is_err());
+    register("/mp_test_not_created:with:colons", "shared_memory").unwrap();
+    unregister("/mp_test_not_created:with:colons", "shared_memory").unwrap();
+}
