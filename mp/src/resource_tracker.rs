@@ -143,7 +143,8 @@ fn recv_pid(conn: &Connection) -> Option<i32> {
     std::str::from_utf8(&b).ok()?.parse().ok()
 }
 
-fn start_tracker() -> Result<Client> {
+/// Starts a tracker; `None` if another one already serves this program.
+fn start_tracker() -> Result<Option<Client>> {
     let addr = address_name();
     let (pid, conn) = popen::spawn_self(TRACKER_ENV, &[("__MP_RT_ADDR", addr)])?;
     let fail = |e: Error| {
@@ -161,19 +162,32 @@ fn start_tracker() -> Result<Client> {
             "the resource tracker did not start",
         ))
     })?;
+    if got == 0 {
+        let _ = sys::waitpid(pid, false);
+        return Ok(None);
+    }
     let _ = sys::set_rcvtimeo(conn.fileno()?, None);
-    Ok(Client {
+    Ok(Some(Client {
         conn,
         tracker_pid: got,
         owner: sys::getpid(),
-    })
+    }))
 }
 
 fn connect() -> Result<Client> {
-    if let Some(c) = connect_existing() {
-        return Ok(c);
+    for _ in 0..3 {
+        if let Some(c) = connect_existing() {
+            return Ok(c);
+        }
+        if let Some(c) = start_tracker()? {
+            return Ok(c);
+        }
+        // Another process started the tracker meanwhile: connect to it.
     }
-    start_tracker()
+    Err(Error::new(
+        ErrorKind::ProcessStart,
+        "cannot reach or start the resource tracker",
+    ))
 }
 
 fn send(line: &str) -> Result<()> {
@@ -339,19 +353,21 @@ pub(crate) fn serve() -> ! {
     let Ok(authkey) = first.recv_bytes_max(1024) else {
         std::process::exit(1)
     };
-    if first
-        .send_bytes(sys::getpid().to_string().as_bytes())
-        .is_err()
-    {
-        std::process::exit(1)
-    }
+    // Listen before answering, so that a child started right after the answer finds us.
     let listener = std::env::var("__MP_RT_ADDR")
         .ok()
         .and_then(|n| SocketAddr::from_abstract_name(n.as_bytes()).ok())
         .and_then(|a| UnixListener::bind_addr(&a).ok());
+    // Pid 0 tells the starter that another tracker already serves this program (two processes
+    // raced to start one): it connects to that one instead, and we exit.
+    let pid = if listener.is_some() { sys::getpid() } else { 0 };
+    if first.send_bytes(pid.to_string().as_bytes()).is_err() || pid == 0 {
+        std::process::exit(0)
+    }
     let mut clients = vec![first];
     let mut cache = Cache::default();
     while !clients.is_empty() {
+        let n = clients.len();
         let mut pfds: Vec<libc::pollfd> = clients
             .iter()
             .map(|c| libc::pollfd {
@@ -370,17 +386,8 @@ pub(crate) fn serve() -> ! {
         if sys::poll(&mut pfds, None).is_err() {
             continue;
         }
-        if let Some(l) = &listener {
-            if pfds.last().is_some_and(|p| p.revents != 0) {
-                if let Ok((stream, _)) = l.accept() {
-                    if let Some(c) = welcome(stream, &authkey) {
-                        clients.push(c);
-                    }
-                }
-            }
-        }
         let mut gone = Vec::new();
-        for (i, c) in clients.iter().enumerate() {
+        for (i, c) in clients.iter().enumerate().take(n) {
             if pfds[i].revents == 0 {
                 continue;
             }
@@ -391,6 +398,15 @@ pub(crate) fn serve() -> ! {
         }
         for i in gone.into_iter().rev() {
             clients.swap_remove(i);
+        }
+        if let Some(l) = &listener {
+            if pfds.get(n).is_some_and(|p| p.revents != 0) {
+                if let Ok((stream, _)) = l.accept() {
+                    if let Some(c) = welcome(stream, &authkey) {
+                        clients.push(c);
+                    }
+                }
+            }
         }
     }
     drop(listener);

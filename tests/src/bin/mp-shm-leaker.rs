@@ -23,8 +23,12 @@ fn alive(pid: i32) -> bool {
 }
 
 #[mp::task]
-fn attach_and_write(name: String) -> mp::Result<()> {
+fn noop() {}
+
+#[mp::task]
+fn attach_and_write(name: String, tracker: mp::sharedctypes::RawValue<i32>) -> mp::Result<()> {
     let shm = SharedMemory::attach(&name)?;
+    tracker.set(mp::resource_tracker::pid().unwrap_or(-1))?;
     shm.write(0, b"child")
 }
 
@@ -78,14 +82,28 @@ fn main() -> mp::Result<()> {
             )?;
         }
         "children" => {
+            // The first child starts right after the tracker did: it must find that tracker
+            // (not start its own), so that the parent's unlink is what the tracker sees last.
+            // (The forkserver is already running, so that its child starts quickly.)
+            let warm = mp::Process::builder(noop, ()).build();
+            warm.start()?;
+            warm.join()?;
             let shm = SharedMemory::create(64)?;
+            let mine = mp::resource_tracker::pid().unwrap_or(0);
             for m in mp::get_all_start_methods() {
-                let p = mp::Process::builder(attach_and_write, (shm.name().to_string(),))
-                    .start_method(m)
-                    .build();
+                let theirs = mp::sharedctypes::RawValue::new(0i32)?;
+                let p = mp::Process::builder(
+                    attach_and_write,
+                    (shm.name().to_string(), theirs.clone()),
+                )
+                .start_method(m)
+                .build();
                 p.start()?;
                 p.join()?;
                 assert_eq!(p.exitcode(), Some(0));
+                if theirs.get()? != mine {
+                    writeln!(out, "OTHER TRACKER {m}: {} vs {mine}", theirs.get()?)?;
+                }
             }
             shm.unlink()?;
             writeln!(out, "DONE")?;
