@@ -1,5 +1,5 @@
 //! Procedural macros of [mp](https://docs.rs/mp). Use them through `mp`: `#[mp::main]`,
-//! `#[mp::task]`, `#[mp::test]`.
+//! `#[mp::task]`, `#[mp::test]`, `#[mp::shared]`.
 //!
 //! Each entry point converts its input and hands it to the expansion in its own module; the
 //! expansions always emit something (the user's item next to the errors), so that one mistake
@@ -15,6 +15,7 @@ mod types;
 // something. A new macro (`#[mp::shared]`, `#[mp::proxy]`...) adds its module here and a
 // one-line entry point below.
 mod main_attr;
+mod shared;
 mod task;
 mod test_attr;
 
@@ -121,4 +122,60 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     test_attr::expand(args.into(), item.into()).into()
+}
+
+/// Makes a struct storable in shared memory: in a [`Value`], an [`Array`] or a
+/// `RawValue`/`RawArray`, like a ctypes `Structure` in Python's `sharedctypes`.
+///
+/// Adds `#[repr(C)]` and `#[derive(Clone, Copy)]` (unless present), checks at compile time
+/// that every field is plain data (a number, `bool`, an array, `FixedBytes<N>`, or another
+/// `#[mp::shared]` struct; a `String`, `Vec`, `Box`, reference or pointer is an error on the
+/// field's type), and implements `mp::sharedctypes::Shareable` with a layout hash (the struct's
+/// name and size, each field's name, offset and type) that another process checks when it
+/// attaches the memory. The struct cannot be generic. Optional argument: `crate = "path"`.
+///
+/// [`Value`]: https://docs.rs/mp/latest/mp/struct.Value.html
+/// [`Array`]: https://docs.rs/mp/latest/mp/struct.Array.html
+///
+/// # Python
+///
+/// ```python
+/// class Point(Structure):
+///     _fields_ = [('x', c_double), ('y', c_double)]
+///
+/// A = Array(Point, [(1.875, -6.25), (-5.75, 2.0)], lock=lock)
+/// ```
+///
+/// # With the macro
+///
+/// ```ignore
+/// #[mp::shared]
+/// struct Point {
+///     x: f64,
+///     y: f64,
+/// }
+///
+/// let a = mp::Array::builder(vec![Point { x: 1.875, y: -6.25 }, Point { x: -5.75, y: 2.0 }])
+///     .lock(lock)
+///     .build()?;
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// ```ignore
+/// #[repr(C)]
+/// #[derive(Clone, Copy)]
+/// struct Point {
+///     x: f64,
+///     y: f64,
+/// }
+///
+/// // SAFETY: repr(C), Copy, every field is Shareable.
+/// unsafe impl mp::sharedctypes::Shareable for Point {
+///     const LAYOUT: u64 = 0x1234; // must change whenever the layout does
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
+    shared::expand(args.into(), item.into()).into()
 }

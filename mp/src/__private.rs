@@ -5,6 +5,7 @@ pub use linkme;
 
 pub use crate::process::{Run, Target};
 pub use crate::registry::{InvokeError, MP_TASK_REGISTRY, TaskEntry};
+pub use crate::sharedctypes::{__layout as layout, Shareable};
 pub use crate::task::{Portable, Task};
 
 /// The `Ok` and `Err` types of a `Result`, whatever alias the user wrote it through.

@@ -49,6 +49,11 @@ pub(crate) fn child_entry() {
         unsafe { std::env::remove_var(forkserver::SERVER_ENV) };
         forkserver::serve();
     }
+    if std::env::var_os(crate::resource_tracker::TRACKER_ENV).is_some() {
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(crate::resource_tracker::TRACKER_ENV) };
+        crate::resource_tracker::serve();
+    }
 }
 
 /// Python's `if __name__ == '__main__'` guard, as `#[mp::main]` and [`crate::init`] call it:

@@ -199,9 +199,6 @@ impl Error {
         Error::new(ErrorKind::Os, msg).with_source(err)
     }
 
-    pub(crate) fn errno(context: &str) -> Error {
-        Error::os(context, io::Error::last_os_error())
-    }
 
     pub(crate) fn closed() -> Error {
         Error::new(ErrorKind::Os, "handle is closed")

@@ -9,11 +9,54 @@
 //! marked *abandoned*: every waiter and every later `lock` gets [`OwnerDied`] until somebody
 //! calls [`RawMutex::recover`]. CPython hangs forever in that case.
 
+use std::cell::Cell;
+use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::shm::pid_alive;
 use crate::sys;
+
+/// Bumped in a fork child (by a `pthread_atfork` handler) so that the cached ids below are
+/// recomputed there.
+static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
+
+thread_local! {
+    /// (generation, pid, tid) of the calling thread, as of `generation`.
+    static IDS: Cell<(u32, i32, i32)> = const { Cell::new((0, 0, 0)) };
+}
+
+extern "C" fn after_fork_in_child() {
+    // Async-signal-safe: one atomic add.
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The calling thread's `(pid, tid)`, without a system call on the fast path: `getpid` and
+/// `gettid` are real system calls in glibc, too slow for a lock that aims at a few
+/// nanoseconds. Cached per thread and invalidated in fork children.
+#[inline]
+pub(crate) fn ids() -> (i32, i32) {
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    let (g, pid, tid) = IDS.with(Cell::get);
+    if g == generation {
+        return (pid, tid);
+    }
+    ids_slow()
+}
+
+#[cold]
+fn ids_slow() -> (i32, i32) {
+    static ATFORK: Once = Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registers a plain extern "C" fn taking no arguments as the child handler.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+    // Read the generation after registering, so that a fork after this point is seen.
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    let ids = (sys::getpid(), sys::gettid() as i32);
+    IDS.with(|c| c.set((generation, ids.0, ids.1)));
+    ids
+}
 
 /// Sleeps while `*word == expected`, at most `timeout`. Returns false on timeout.
 /// Spurious returns are possible; callers loop.
@@ -66,39 +109,6 @@ pub(crate) fn wake_all(word: &AtomicU32) {
     wake(word, i32::MAX);
 }
 
-/// Bumped in every child right after `fork()` (a `pthread_atfork` handler): cached ids of an
-/// older generation are stale.
-static FORK_GEN: AtomicU32 = AtomicU32::new(1);
-
-extern "C" fn after_fork_in_child() {
-    FORK_GEN.fetch_add(1, Ordering::Relaxed);
-}
-
-thread_local! {
-    /// (generation, pid, tid) of the calling thread, as last asked of the kernel.
-    static IDS: std::cell::Cell<(u32, i32, i32)> = const { std::cell::Cell::new((0, 0, 0)) };
-}
-
-/// The calling thread's (pid, tid), cached: `getpid` and `gettid` are real system calls
-/// (glibc stopped caching the pid), too slow for every lock acquisition.
-pub(crate) fn ids() -> (i32, i32) {
-    static ATFORK: std::sync::Once = std::sync::Once::new();
-    ATFORK.call_once(|| {
-        // SAFETY: registering a plain extern "C" fn that only does an atomic increment
-        // (async-signal-safe, as the child of a multi-threaded fork requires).
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-    });
-    let generation = FORK_GEN.load(Ordering::Relaxed);
-    IDS.with(|c| {
-        let (g, pid, tid) = c.get();
-        if g == generation {
-            return (pid, tid);
-        }
-        let now = (sys::getpid(), sys::gettid() as i32);
-        c.set((generation, now.0, now.1));
-        now
-    })
-}
 
 /// The holder of a [`RawMutex`] died while holding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +119,8 @@ pub(crate) struct OwnerDied {
 
 /// How long a waiter sleeps before it first checks that the holder is alive; the interval
 /// doubles up to [`MAX_CHECK`].
-const FIRST_CHECK: Duration = Duration::from_millis(20);
-const MAX_CHECK: Duration = Duration::from_millis(500);
+pub(crate) const FIRST_CHECK: Duration = Duration::from_millis(20);
+pub(crate) const MAX_CHECK: Duration = Duration::from_millis(500);
 /// Spins before sleeping: a holder on another CPU usually releases within this.
 const SPINS: u32 = 100;
 
@@ -131,12 +141,14 @@ pub(crate) struct RawMutex {
 }
 
 impl RawMutex {
+    #[inline]
     fn set_owner(&self) {
         let (pid, tid) = ids();
         self.owner_pid.store(pid as u32, Ordering::Relaxed);
         self.owner_tid.store(tid as u32, Ordering::Relaxed);
     }
 
+    #[inline]
     fn check_abandoned(&self) -> Result<(), OwnerDied> {
         match self.abandoned.load(Ordering::Acquire) {
             0 => Ok(()),
@@ -145,6 +157,7 @@ impl RawMutex {
     }
 
     /// Takes the lock if it is free. `Ok(false)` if it is held.
+    #[inline]
     pub(crate) fn try_lock(&self) -> Result<bool, OwnerDied> {
         self.check_abandoned()?;
         if self
@@ -203,6 +216,7 @@ impl RawMutex {
     }
 
     /// Releases the lock (by anyone). Returns false if it was not held.
+    #[inline]
     pub(crate) fn unlock(&self) -> bool {
         self.owner_pid.store(0, Ordering::Relaxed);
         self.owner_tid.store(0, Ordering::Relaxed);
@@ -217,6 +231,7 @@ impl RawMutex {
     }
 
     /// Whether the lock is held.
+    #[inline]
     pub(crate) fn is_locked(&self) -> bool {
         self.state.load(Ordering::Relaxed) != UNLOCKED
     }
@@ -326,13 +341,6 @@ impl RawCondvar {
         Ok(notified)
     }
 
-    /// Wakes one waiter.
-    pub(crate) fn notify_one(&self) {
-        self.seq.fetch_add(1, Ordering::Release);
-        if self.waiters.load(Ordering::Acquire) > 0 {
-            wake(&self.seq, 1);
-        }
-    }
 
     /// Wakes every waiter.
     pub(crate) fn notify_all(&self) {

@@ -52,6 +52,9 @@
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
 //! | `Queue(maxsize)`, `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`Queue::new(maxsize)?`](Queue::new), [`q.put(x)?`](Queue::put), [`q.get()?`](Queue::get), [`q.get_timeout(t)?`](Queue::get_timeout) |
 //! | `JoinableQueue()`, `SimpleQueue()`, `queue.Full`/`queue.Empty` | [`JoinableQueue`], [`SimpleQueue`], [`queues::TryPutError::Full`]/[`queues::TryGetError::Empty`] |
+//! | `Lock()`, `RLock()`, `Semaphore(n)`, `Condition()`, `Event()`, `Barrier(n)` | [`Lock::new()?`](Lock::new), [`RLock`], [`Semaphore`], [`Condition`], [`Event`], [`Barrier`] (see [`synchronize`]) |
+//! | `Value('d', 0.0)`, `Array('i', 10)`, a ctypes `Structure` | [`Value::new(0.0)?`](Value::new), [`Array::<i32>::new(10)?`](Array::new), `#[mp::shared] struct` (see [`sharedctypes`]) |
+//! | `shared_memory.SharedMemory(create=True, size=n)`, `ShareableList` | [`shared_memory::SharedMemory::create(n)?`](shared_memory::SharedMemory::create), [`shared_memory::ShareableList`] |
 //!
 //! # Start methods
 //!
@@ -79,7 +82,11 @@ pub mod process;
 pub mod queues;
 pub mod reduction;
 mod registry;
+pub mod resource_tracker;
+pub mod shared_memory;
+pub mod sharedctypes;
 mod shm;
+pub mod synchronize;
 mod sys;
 mod task;
 
@@ -100,11 +107,13 @@ pub use crate::process::{
 };
 pub use crate::queues::{JoinableQueue, Queue, SimpleQueue};
 pub use crate::registry::registered_tasks;
+pub use crate::sharedctypes::{Array, RawArray, RawValue, Value};
+pub use crate::synchronize::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 pub use crate::task::{Task, TaskRef};
 
 #[cfg(feature = "macros")]
 #[doc(inline)]
-pub use mp_macros::{main, task, test};
+pub use mp_macros::{main, shared, task, test};
 
 /// The `__main__` guard without the macro: call it first thing in `main`.
 ///

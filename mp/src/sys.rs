@@ -54,14 +54,6 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// A close-on-exec pipe: (read end, write end).
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` is a valid 2-element array for the kernel to fill.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: fresh descriptors owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
 
 /// Writes the whole buffer, retrying partial writes and `EINTR`.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
@@ -91,20 +83,6 @@ unsafe fn send_or_write(fd: RawFd, buf: &[u8]) -> isize {
     n
 }
 
-/// Reads until `buf` is full or EOF; returns the number of bytes read.
-pub fn read_full(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        let rest = &mut buf[got..];
-        // SAFETY: `rest` is a valid writable slice.
-        let n = cvt_r(|| unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) })?;
-        if n == 0 {
-            break;
-        }
-        got += n as usize;
-    }
-    Ok(got)
-}
 
 /// Maximum number of descriptors in one SCM_RIGHTS message (Linux `SCM_MAX_FD`).
 pub const MAX_FDS: usize = 253;
@@ -156,63 +134,6 @@ pub fn send_with_fds(fd: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     write_all(fd, &data[n..])
 }
 
-/// Reads exactly `buf.len()` bytes (or up to EOF), collecting any descriptors that arrive with
-/// the first bytes. Returns (bytes read, descriptors).
-pub fn recv_with_fds(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let space = {
-        // SAFETY: pure computation.
-        unsafe { libc::CMSG_SPACE((MAX_FDS * mem::size_of::<RawFd>()) as u32) as usize }
-    };
-    let mut cbuf = vec![0u64; space.div_ceil(8)];
-    let mut fds = Vec::new();
-    let mut got = 0;
-    while got < buf.len() {
-        let rest = &mut buf[got..];
-        let mut iov = libc::iovec {
-            iov_base: rest.as_mut_ptr().cast(),
-            iov_len: rest.len(),
-        };
-        // SAFETY: plain data.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: `msg` describes live, writable buffers.
-        let r = cvt_r(|| unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC) });
-        let n = match r {
-            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
-                let n = read_full(fd, rest)?;
-                return Ok((got + n, fds));
-            }
-            other => other? as usize,
-        };
-        // SAFETY: the kernel filled the control buffer; we walk it with the CMSG macros.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(cmsg);
-                    let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                    let count = len / mem::size_of::<RawFd>();
-                    for i in 0..count {
-                        let raw = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                        fds.push(OwnedFd::from_raw_fd(raw));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-            return Err(io::Error::other("handles were truncated in transit"));
-        }
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    Ok((got, fds))
-}
 
 /// Waits until `fd` is readable (data, EOF or error) or the timeout passes.
 /// `None` waits forever. Returns whether it became ready.
@@ -345,12 +266,6 @@ pub fn fd_is_valid(fd: RawFd) -> bool {
     fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
 }
 
-/// Number of open descriptors of this process.
-pub fn count_open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count().saturating_sub(1))
-        .unwrap_or(0)
-}
 
 /// The calling thread's kernel thread id.
 pub fn gettid() -> i64 {

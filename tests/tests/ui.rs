@@ -8,5 +8,6 @@
 fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("ui/pass/*.rs");
+    t.pass("ui/pass/*/*.rs");
     t.compile_fail("ui/fail/*/*.rs");
 }

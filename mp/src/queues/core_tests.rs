@@ -153,7 +153,9 @@ fn descriptors_travel_with_their_items() {
     assert_eq!((bytes.as_slice(), fds.len()), (&b"with"[..], 1));
     crate::sys::write_all(fds[0].as_raw_fd(), b"!").unwrap();
     let mut buf = [0u8; 1];
-    assert_eq!(crate::sys::read_full(b.as_raw_fd(), &mut buf).unwrap(), 1);
+    let mut sock = std::os::unix::net::UnixStream::from(b);
+    std::io::Read::read_exact(&mut sock, &mut buf).unwrap();
+    assert_eq!(&buf, b"!");
     assert_eq!(c.get(Wait::Never).unwrap().1.len(), 0);
 }
 

@@ -1,0 +1,7 @@
+#[mp::shared]
+enum State {
+    Idle,
+    Busy,
+}
+
+fn main() {}

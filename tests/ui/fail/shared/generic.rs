@@ -1,0 +1,6 @@
+#[mp::shared]
+struct Cell<T> {
+    value: T,
+}
+
+fn main() {}

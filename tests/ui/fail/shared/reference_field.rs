@@ -1,0 +1,6 @@
+#[mp::shared]
+struct Label {
+    text: &'static str,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[mp::shared]
+struct Named {
+    id: u32,
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[mp::shared]
+struct Pair {
+    both: (u32, u32),
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[mp::shared(packed = "yes")]
+struct P {
+    x: u8,
+}
+
+fn main() {}
