@@ -406,8 +406,8 @@ fn terminate_with_long_tasks_queued() {
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         assert_eq!(r.get_timeout(LONG).unwrap_err().kind(), ErrorKind::ShutDown);
         for pid in pids {
-            // SAFETY: signal 0 only checks for existence.
-            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            // A zombie (a forkserver worker the server has yet to reap) does not run.
+            let alive = mp_tests::pid_running(pid);
             assert!(!alive, "worker {pid} left behind");
         }
     }
@@ -421,8 +421,8 @@ fn drop_terminates_and_submissions_fail_after() {
         assert_eq!(p.map(sqr, [1, 2]).unwrap(), [1, 4]);
         drop(p);
         for pid in pids {
-            // SAFETY: signal 0 only checks for existence.
-            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            // A zombie (a forkserver worker the server has yet to reap) does not run.
+            let alive = mp_tests::pid_running(pid);
             assert!(!alive, "worker {pid} left behind");
         }
         let p = pool(m, 2);
