@@ -37,9 +37,12 @@ extern "C" fn after_fork_in_child() {
 #[inline]
 pub(crate) fn ids() -> (i32, i32) {
     let generation = FORK_GENERATION.load(Ordering::Relaxed);
-    let (g, pid, tid) = IDS.with(Cell::get);
-    if g == generation {
-        return (pid, tid);
+    // `try_with`: after the thread's locals are destroyed (an `atexit` handler) the slow path
+    // asks the kernel every time.
+    if let Ok((g, pid, tid)) = IDS.try_with(Cell::get) {
+        if g == generation {
+            return (pid, tid);
+        }
     }
     ids_slow()
 }
@@ -54,7 +57,7 @@ fn ids_slow() -> (i32, i32) {
     // Read the generation after registering, so that a fork after this point is seen.
     let generation = FORK_GENERATION.load(Ordering::Relaxed);
     let ids = (sys::getpid(), sys::gettid() as i32);
-    IDS.with(|c| c.set((generation, ids.0, ids.1)));
+    let _ = IDS.try_with(|c| c.set((generation, ids.0, ids.1)));
     ids
 }
 
@@ -108,7 +111,6 @@ pub(crate) fn wake(word: &AtomicU32, n: i32) {
 pub(crate) fn wake_all(word: &AtomicU32) {
     wake(word, i32::MAX);
 }
-
 
 /// The holder of a [`RawMutex`] died while holding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +342,6 @@ impl RawCondvar {
         mutex.lock(None)?;
         Ok(notified)
     }
-
 
     /// Wakes every waiter.
     pub(crate) fn notify_all(&self) {

@@ -108,10 +108,16 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<OwnedFd>> {
-    let outer = ENCODE_FDS.with(|t| t.borrow_mut().replace(Vec::new()));
+    let Ok(outer) = ENCODE_FDS.try_with(|t| t.borrow_mut().replace(Vec::new())) else {
+        // This thread's locals are gone (an `atexit` handler): only plain values can go.
+        buf.extend(encode_plain(value)?);
+        return Ok(Vec::new());
+    };
     let res = bincode::serde::encode_into_std_write(value, buf, config());
     let fds = ENCODE_FDS
-        .with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+        .try_with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+        .ok()
+        .flatten()
         .unwrap_or_default();
     res.map_err(|e| {
         Error::ser(format!(

@@ -197,12 +197,16 @@ fn eof_in_message() -> Error {
 
 /// Runs `f` with the thread's receive scratch buffer (at least [`PACKET_SMALL`] bytes).
 fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut buf = RECV_SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    // `try_with`: in an `atexit` handler (the exit handler joining forkserver children) the
+    // thread's locals are already gone; a fresh buffer does then.
+    let mut buf = RECV_SCRATCH
+        .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
+        .unwrap_or_default();
     if buf.len() < PACKET_SMALL {
         buf.resize(PACKET_SMALL, 0);
     }
     let r = f(&mut buf);
-    RECV_SCRATCH.with(|s| *s.borrow_mut() = buf);
+    let _ = RECV_SCRATCH.try_with(|s| *s.borrow_mut() = buf);
     r
 }
 
@@ -529,14 +533,16 @@ impl Connection {
     /// ```
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let fd = self.check_writable()?;
-        let mut buf = SEND_SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let mut buf = SEND_SCRATCH
+            .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
+            .unwrap_or_default();
         buf.clear();
         let res = reduction::encode_into(value, &mut buf).and_then(|fds| {
             let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
             self.write_frame(fd, &buf, &raw)
         });
         if buf.capacity() <= KEEP_SEND_BUFFER {
-            SEND_SCRATCH.with(|s| *s.borrow_mut() = buf);
+            let _ = SEND_SCRATCH.try_with(|s| *s.borrow_mut() = buf);
         }
         res
     }
