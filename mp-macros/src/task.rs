@@ -168,8 +168,8 @@ fn expand_fn(f: ItemFn, krate: TokenStream, mut errors: Errors) -> TokenStream {
             };
 
             impl ::core::fmt::Debug for #name {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(<Self as #krate::__private::Task>::NAME)
+                fn fmt(&self, __mp_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __mp_f.write_str(<Self as #krate::__private::Task>::NAME)
                 }
             }
 

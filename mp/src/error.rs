@@ -63,6 +63,8 @@ pub enum ErrorKind {
     Type,
     /// Python's `NotImplementedError`.
     NotImplemented,
+    /// Python's `StopIteration`: an iterator proxy's referent is exhausted.
+    StopIteration,
 }
 
 /// The error type of mp.

@@ -46,6 +46,8 @@
 //! | `reduction.send_handle`, `recv_handle` | [`reduction::send_handle`], [`reduction::recv_handle`] |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
+//! | `with Manager() as m: d = m.dict()` | [`let m = mp::Manager()?; let d: DictProxy = m.dict()?;`](managers) |
+//! | `BaseManager.register('Maths', MathsClass)`, `proxy._callmethod(..)` | `#[mp::proxy] impl MathsClass {..}`, [`managers::BaseManager::builder().register(..)`](managers::ManagerBuilder::register), [`proxy.base().call_method(..)`](managers::BaseProxy::call_method) |
 //!
 //! # Start methods
 //!
@@ -67,6 +69,7 @@ mod error;
 mod forkserver;
 mod futex;
 pub mod logging;
+pub mod managers;
 mod popen;
 pub mod process;
 pub mod reduction;
@@ -85,6 +88,7 @@ pub use crate::context::{
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::logging::{get_logger, log_to_stderr};
+pub use crate::managers::{Manager, SyncManager};
 pub use crate::process::{
     ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, Run, active_children,
     current_process, parent_process,
@@ -94,7 +98,7 @@ pub use crate::task::TaskRef;
 
 #[cfg(feature = "macros")]
 #[doc(inline)]
-pub use mp_macros::{main, task, test};
+pub use mp_macros::{main, proxy, task, test};
 
 /// The `__main__` guard without the macro: call it first thing in `main`.
 ///
