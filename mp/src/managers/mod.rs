@@ -832,16 +832,20 @@ impl BaseManager {
                 typeid,
                 exposed,
                 proxytype: _,
-            } => Ok(P::from_base(BaseProxy::adopt(
-                Token {
-                    typeid,
-                    address,
-                    id,
-                },
-                self.inner.authkey.as_slice().into(),
-                P::NAME,
-                Some(exposed.into()),
-            ))),
+            } => {
+                let base = BaseProxy::adopt(
+                    Token {
+                        typeid,
+                        address,
+                        id,
+                    },
+                    self.inner.authkey.as_slice().into(),
+                    P::NAME,
+                    Some(exposed.into()),
+                );
+                let keep: Arc<dyn std::any::Any + Send + Sync> = self.inner.clone();
+                Ok(P::from_base(base.with_manager(keep)))
+            }
             other => Err(proxy::reply_value(other)
                 .err()
                 .unwrap_or_else(|| Error::new(ErrorKind::Remote, "unexpected reply to create"))),

@@ -155,7 +155,11 @@ struct Cached {
     conn: Connection,
 }
 
+type KeepAlive = Option<(Address, Arc<dyn Any + Send + Sync>)>;
+
 thread_local! {
+    /// While a proxy converts a result: its manager, for the proxies found inside.
+    static KEEPALIVE: RefCell<KeepAlive> = const { RefCell::new(None) };
     static CONNS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
     static SEND_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -329,6 +333,8 @@ pub(crate) fn reply_value(r: Reply) -> Result<Value> {
 /// ```
 pub struct BaseProxy {
     token: Token,
+    /// Keeps the manager that made the proxy running (as CPython's proxies do).
+    manager: Option<Arc<dyn Any + Send + Sync>>,
     authkey: Arc<[u8]>,
     proxytype: Arc<str>,
     exposed: Option<Arc<[String]>>,
@@ -346,11 +352,18 @@ impl BaseProxy {
     ) -> BaseProxy {
         BaseProxy {
             token,
+            manager: None,
             authkey,
             proxytype: proxytype.into(),
             exposed,
             owner: AtomicI32::new(sys::getpid()),
         }
+    }
+
+    /// Keeps `manager` alive as long as this proxy.
+    pub(crate) fn with_manager(mut self, manager: Arc<dyn Any + Send + Sync>) -> BaseProxy {
+        self.manager = Some(manager);
+        self
     }
 
     /// A proxy taking a new reference.
@@ -360,8 +373,18 @@ impl BaseProxy {
         proxytype: &str,
         exposed: Option<Arc<[String]>>,
     ) -> Result<BaseProxy> {
+        let manager = KEEPALIVE
+            .try_with(|k| {
+                k.borrow()
+                    .as_ref()
+                    .filter(|(a, _)| *a == token.address)
+                    .map(|(_, m)| m.clone())
+            })
+            .ok()
+            .flatten();
         let p = BaseProxy {
             token,
+            manager,
             authkey,
             proxytype: proxytype.into(),
             exposed,
@@ -476,7 +499,8 @@ impl BaseProxy {
         name: &str,
         args: impl Serialize,
     ) -> Result<R> {
-        value_into(self.call_method(name, args)?)
+        let v = self.call_method(name, args)?;
+        self.convert(v)
     }
 
     /// A copy of the referent: Python's `_getvalue()`.
@@ -577,7 +601,22 @@ impl BaseProxy {
         method: &str,
         args: Vec<Value>,
     ) -> Result<R> {
-        value_into(self.call_value(method, Value::Tuple(args))?)
+        let v = self.call_value(method, Value::Tuple(args))?;
+        self.convert(v)
+    }
+
+    /// Converts a result; proxies inside it keep this proxy's manager alive too.
+    fn convert<R: DeserializeOwned + 'static>(&self, v: Value) -> Result<R> {
+        let Some(m) = &self.manager else {
+            return value_into(v);
+        };
+        let prev = KEEPALIVE
+            .try_with(|k| k.replace(Some((self.token.address.clone(), m.clone()))))
+            .ok()
+            .flatten();
+        let r = value_into(v);
+        let _ = KEEPALIVE.try_with(|k| k.replace(prev));
+        r
     }
 
     fn wire(&self) -> ProxyWire {
@@ -619,6 +658,7 @@ impl Clone for BaseProxy {
     fn clone(&self) -> BaseProxy {
         let p = BaseProxy {
             token: self.token.clone(),
+            manager: self.manager.clone(),
             authkey: self.authkey.clone(),
             proxytype: self.proxytype.clone(),
             exposed: self.exposed.clone(),

@@ -916,7 +916,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
     /// let m = mp::Manager()?;
-    /// let l: mp::managers::ListProxy<&str> = m.list_from(["a", "b"])?;
+    /// let l: mp::managers::ListProxy<String> = m.list_from(["a", "b"])?;
     /// assert_eq!(l.index(&"b")?, 1);
     /// assert_eq!(l.count(&"a")?, 1);
     /// assert!(l.contains(&"a")?);

@@ -1059,13 +1059,28 @@ pub(crate) const PROXY_TOKEN: &str = "__mp_proxy";
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeMap, SerializeSeq, SerializeTuple};
+        use serde::ser::Error as _;
         if !s.is_human_readable() {
             let mut buf = Vec::new();
             codec::encode_value(self, &mut buf, 0).map_err(S::Error::custom)?;
             return s.serialize_bytes(&buf);
         }
-        match self {
+        // `to_value` takes the value as it is (keeping tuples, slices and proxies exact);
+        // other serializers see the newtype's content.
+        let prev = ser_impl::SELF_PTR.with(|p| p.replace(self as *const Value));
+        let r = s.serialize_newtype_struct(VALUE_TOKEN, &Natural(self));
+        ser_impl::SELF_PTR.with(|p| p.set(prev));
+        r
+    }
+}
+
+/// The self-describing form of a value.
+struct Natural<'a>(&'a Value);
+
+impl Serialize for Natural<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
+        match self.0 {
             Value::None => s.serialize_none(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int(i) => match i64::try_from(*i) {

@@ -4,7 +4,14 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
-use super::{Dict, MAX_DEPTH, PROXY_TOKEN, ProxyWire, Value};
+use super::{Dict, MAX_DEPTH, PROXY_TOKEN, ProxyWire, VALUE_TOKEN, Value};
+
+thread_local! {
+    /// Set by `Value::serialize` around its newtype: the value itself, which `to_value`
+    /// clones as it is.
+    pub(crate) static SELF_PTR: std::cell::Cell<*const Value> =
+        const { std::cell::Cell::new(std::ptr::null()) };
+}
 use crate::error::{Error, ErrorKind, Result};
 
 /// Converts any serializable value into a [`Value`] (as `serde_json::to_value` does).
@@ -306,6 +313,16 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Str(variant.to_owned()))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> R {
+        if name == VALUE_TOKEN {
+            let p = SELF_PTR.with(|p| p.replace(std::ptr::null()));
+            if !p.is_null() {
+                // SAFETY: `Value::serialize` set the pointer to `self` just before calling
+                // this, and `self` is borrowed for the whole call; it is taken (nulled) here
+                // so that it is used once.
+                return Ok(unsafe { (*p).clone() });
+            }
+            return v.serialize(self);
+        }
         if name == PROXY_TOKEN {
             let wire_value = v.serialize(self.inner()?)?;
             let wire: ProxyWire = super::from_value(wire_value)
