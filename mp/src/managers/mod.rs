@@ -1512,7 +1512,10 @@ impl SyncManager {
         I: IntoIterator,
         I::Item: Into<T>,
     {
-        self.make("list", (types::list_values::<T>(items.into_iter().map(Into::into))?,))
+        self.make(
+            "list",
+            (types::list_values::<T>(items.into_iter().map(Into::into))?,),
+        )
     }
 
     /// `manager.Namespace()`.
