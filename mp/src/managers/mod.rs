@@ -485,7 +485,7 @@ enum MState {
     Started { process: Process, address: Address },
     Serving { address: Address },
     Connected { address: Address },
-    Shutdown,
+    Shutdown { exitcode: Option<i32> },
 }
 
 struct Inner {
@@ -550,7 +550,7 @@ impl fmt::Debug for BaseManager {
             MState::Started { address, .. } => format!("started at {address}"),
             MState::Serving { address } => format!("serving at {address}"),
             MState::Connected { address } => format!("connected to {address}"),
-            MState::Shutdown => "shut down".to_string(),
+            MState::Shutdown { .. } => "shut down".to_string(),
         };
         write!(f, "<{} {}>", self.inner.kind, state)
     }
@@ -621,7 +621,7 @@ impl BaseManager {
     fn check_initial(&self) -> Result<()> {
         match &*self.state() {
             MState::Initial => Ok(()),
-            MState::Shutdown => Err(Error::new(ErrorKind::Process, "Manager has shut down")),
+            MState::Shutdown { .. } => Err(Error::new(ErrorKind::Process, "Manager has shut down")),
             _ => Err(Error::new(ErrorKind::Process, "Already started server")),
         }
     }
@@ -798,7 +798,7 @@ impl BaseManager {
                 ErrorKind::Process,
                 "the manager is not started: call start() or connect() first",
             )),
-            MState::Shutdown => Err(Error::new(ErrorKind::Process, "Manager has shut down")),
+            MState::Shutdown { .. } => Err(Error::new(ErrorKind::Process, "Manager has shut down")),
         }
     }
 
@@ -925,7 +925,7 @@ impl BaseManager {
     /// # Ok(()) }
     /// ```
     pub fn shutdown(&self) -> Result<()> {
-        let old = std::mem::replace(&mut *self.state(), MState::Shutdown);
+        let old = std::mem::replace(&mut *self.state(), MState::Shutdown { exitcode: None });
         match old {
             MState::Started { process, address } => {
                 crate::logging::info!("sending shutdown message to manager");
@@ -942,6 +942,9 @@ impl BaseManager {
                         process.join()?;
                     }
                 }
+                *self.state() = MState::Shutdown {
+                    exitcode: process.exitcode(),
+                };
                 Ok(())
             }
             MState::Connected { address } | MState::Serving { address } => {
@@ -952,7 +955,31 @@ impl BaseManager {
                 *self.state() = MState::Initial;
                 Ok(())
             }
-            MState::Shutdown => Ok(()),
+            s @ MState::Shutdown { .. } => {
+                *self.state() = s;
+                Ok(())
+            }
+        }
+    }
+
+    /// The exit code of the server process this manager started: `None` while it runs (or
+    /// if it started none); `Some(0)` after a clean [`shutdown`](BaseManager::shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// assert_eq!(m.exitcode(), None);
+    /// m.shutdown()?;
+    /// assert_eq!(m.exitcode(), Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        match &*self.state() {
+            MState::Started { process, .. } => process.exitcode(),
+            MState::Shutdown { exitcode } => *exitcode,
+            _ => None,
         }
     }
 
@@ -983,7 +1010,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let st = std::mem::replace(
             self.state.get_mut().unwrap_or_else(|e| e.into_inner()),
-            MState::Shutdown,
+            MState::Shutdown { exitcode: None },
         );
         if let MState::Started { .. } = st {
             let m = BaseManager {
@@ -1098,7 +1125,7 @@ impl BaseManager {
         let address = self.endpoint()?;
         send_shutdown(&address, &self.inner.authkey)?;
         proxy::forget_manager(&address);
-        *self.state() = MState::Shutdown;
+        *self.state() = MState::Shutdown { exitcode: None };
         Ok(())
     }
 }
