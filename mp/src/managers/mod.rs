@@ -1405,9 +1405,15 @@ static SERVE_TASK: TaskEntry = TaskEntry::of::<ServeTask>(file!(), line!());
 /// assert_eq!(l.to_string(), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SyncManager {
     base: BaseManager,
+}
+
+impl fmt::Debug for SyncManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.base, f)
+    }
 }
 
 impl From<BaseManager> for SyncManager {

@@ -232,6 +232,8 @@ pub(crate) fn wait_while<'a, T>(
             .unwrap_or_else(|e| e.into_inner())
             .0;
         if client_gone() {
+            // Pass on a notification this thread may have consumed.
+            cv.notify_one();
             return Err(Error::new(ErrorKind::Eof, "the client went away"));
         }
     }
