@@ -31,6 +31,9 @@ fn main() -> mp::Result<()> {
     println!("{d}");
     println!("{l}");
     assert_eq!(d.to_string(), "{1: '1', '2': 2, 0.25: None}");
-    assert_eq!(l.copy()?, (0..10).rev().map(Value::from).collect::<Vec<_>>());
+    assert_eq!(
+        l.copy()?,
+        (0..10).rev().map(Value::from).collect::<Vec<_>>()
+    );
     Ok(())
 }

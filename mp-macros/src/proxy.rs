@@ -401,11 +401,20 @@ fn proxy_type(
     let fns = exposed.iter().map(|meth| {
         let mname = meth.name;
         let mname_str = mname.to_string();
-        let docs = meth
+        let mut docs: Vec<TokenStream> = meth
             .original
             .attrs
             .iter()
-            .filter(|a| a.path().is_ident("doc"));
+            .filter(|a| a.path().is_ident("doc"))
+            .map(|a| quote!(#a))
+            .collect();
+        if docs.is_empty() {
+            let d = format!(
+                "Calls `{}::{mname}` on the shared object, in its manager.",
+                quote!(#self_ty)
+            );
+            docs.push(quote!(#[doc = #d]));
+        }
         let params: Vec<Ident> = (0..meth.arg_tys.len())
             .map(|i| format_ident!("__mp_a{}", i))
             .collect();

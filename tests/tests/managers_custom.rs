@@ -12,11 +12,11 @@ use mp::{ErrorKind, StartMethod};
 const LONG: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
-pub struct Foo {
+struct Foo {
     calls: Mutex<Vec<String>>,
 }
 
-#[mp::proxy(pub Foo1Proxy, pub Foo2Proxy(g, _h))]
+#[mp::proxy(Foo1Proxy, Foo2Proxy(g, _h))]
 impl Foo {
     fn f(&self) -> String {
         self.calls.lock().unwrap().push("f".into());
@@ -41,12 +41,12 @@ fn new_foo() -> Shared<Foo> {
 }
 
 #[derive(Default)]
-pub struct Counter {
+struct Counter {
     n: i64,
 }
 
 #[derive(Debug)]
-pub struct MyError(String);
+struct MyError(String);
 
 impl std::fmt::Display for MyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,7 +54,7 @@ impl std::fmt::Display for MyError {
     }
 }
 
-#[mp::proxy(pub CounterProxy)]
+#[mp::proxy(CounterProxy)]
 impl Counter {
     /// Adds to the counter.
     fn add(&mut self, by: i64) -> i64 {

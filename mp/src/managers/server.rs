@@ -65,6 +65,9 @@ impl Exposed {
     }
 }
 
+/// A closure making an object from its encoded arguments.
+pub(crate) type MakeObj = Arc<dyn Fn(&[u8]) -> Result<Arc<dyn Obj>> + Send + Sync>;
+
 /// How a typeid makes its objects.
 #[derive(Clone)]
 pub(crate) enum Callable {
@@ -75,7 +78,7 @@ pub(crate) enum Callable {
     /// A `#[mp::task]` fn returning `Shared<T>`: found by name in any process.
     Task(&'static TaskEntry),
     /// A closure: only in the process that registered it (fork, `serve_forever`).
-    Closure(Arc<dyn Fn(&[u8]) -> Result<Arc<dyn Obj>> + Send + Sync>),
+    Closure(MakeObj),
 }
 
 /// A registered typeid, as the server sees it.
