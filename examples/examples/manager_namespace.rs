@@ -7,7 +7,11 @@
 #[mp::task]
 fn show(global: mp::managers::NamespaceProxy) -> mp::Result<()> {
     // Another process sees the public attributes, not `_z`.
-    println!("child sees x={} y={:?}", global.get::<i64>("x")?, global.get::<String>("y")?);
+    println!(
+        "child sees x={} y={:?}",
+        global.get::<i64>("x")?,
+        global.get::<String>("y")?
+    );
     assert!(global.get::<f64>("_z").is_err());
     Ok(())
 }

@@ -13,7 +13,10 @@ fn main() -> mp::Result<()> {
     let b: ListProxy = manager.list()?;
     a.append(&b)?; // referent of a now contains referent of b
     println!("{a} {b}");
-    assert!(a.to_string().starts_with("[<ListProxy object, typeid 'list' at 0x"));
+    assert!(
+        a.to_string()
+            .starts_with("[<ListProxy object, typeid 'list' at 0x")
+    );
     b.append("hello")?;
     let a0: ListProxy = a.get_as(0)?;
     println!("{a0} {b}");
@@ -30,7 +33,13 @@ fn main() -> mp::Result<()> {
     l_outer.get_as::<DictProxy>(1)?.set("z", 26)?;
     println!("{}", l_outer.get_as::<DictProxy>(0)?);
     println!("{}", l_outer.get_as::<DictProxy>(1)?);
-    assert_eq!(l_outer.get_as::<DictProxy>(0)?.to_string(), "{'a': 1, 'b': 2}");
-    assert_eq!(l_outer.get_as::<DictProxy>(1)?.to_string(), "{'c': 3, 'z': 26}");
+    assert_eq!(
+        l_outer.get_as::<DictProxy>(0)?.to_string(),
+        "{'a': 1, 'b': 2}"
+    );
+    assert_eq!(
+        l_outer.get_as::<DictProxy>(1)?.to_string(),
+        "{'c': 3, 'z': 26}"
+    );
     Ok(())
 }

@@ -13,7 +13,9 @@ fn main() -> mp::Result<()> {
     let lproxy: ListProxy = manager.list()?;
     lproxy.append(Dict::new())?;
     // now mutate the dictionary
-    let Value::Dict(mut d) = lproxy.get(0)? else { unreachable!("a dict was stored") };
+    let Value::Dict(mut d) = lproxy.get(0)? else {
+        unreachable!("a dict was stored")
+    };
     d.insert("a".into(), 1.into())?;
     d.insert("b".into(), 2.into())?;
     // at this point, the changes to d are not yet synced...
