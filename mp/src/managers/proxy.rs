@@ -194,7 +194,7 @@ fn unexpected_reply(r: &Reply) -> Error {
     )
 }
 
-fn spin_allowed() -> bool {
+pub(crate) fn spin_allowed() -> bool {
     // SAFETY: cpu_set_t is plain data that sched_getaffinity fills.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -207,7 +207,7 @@ fn spin_allowed() -> bool {
 
 /// How long a client polls for a reply before it sleeps in the kernel (only when it may run
 /// on several CPUs: on one, polling would keep the server from running).
-const SPIN: Duration = Duration::from_micros(60);
+const SPIN: Duration = Duration::from_micros(20);
 
 fn recv_reply(conn: &Connection) -> Result<Reply> {
     let fd = conn.fileno()?;
@@ -217,7 +217,8 @@ fn recv_reply(conn: &Connection) -> Result<Reply> {
             if sys::poll_readable(fd, Some(Duration::ZERO)).unwrap_or(true) {
                 break;
             }
-            std::hint::spin_loop();
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
         }
     }
     Reply::decode(&conn.recv_bytes()?)

@@ -589,16 +589,19 @@ fn pin_proxies(v: &Value, pins: &mut Vec<Arc<dyn Obj>>) {
 
 /// How long a serving thread polls for the client's next request before it sleeps in the
 /// kernel: a client that calls again at once is answered without a wake-up.
-const SPIN: Duration = Duration::from_micros(50);
+const SPIN: Duration = Duration::from_micros(20);
 
-fn recv_spinning(conn: &Connection) -> Result<Vec<u8>> {
-    let fd = conn.fileno()?;
-    let start = Instant::now();
-    while start.elapsed() < SPIN {
-        if sys::poll_readable(fd, Some(Duration::ZERO)).unwrap_or(true) {
-            break;
+fn recv_spinning(conn: &Connection, spin: bool) -> Result<Vec<u8>> {
+    if spin {
+        let fd = conn.fileno()?;
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            if sys::poll_readable(fd, Some(Duration::ZERO)).unwrap_or(true) {
+                break;
+            }
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
         }
-        std::hint::spin_loop();
     }
     conn.recv_bytes()
 }
@@ -618,11 +621,12 @@ fn serve_client(state: Arc<State>, conn: Connection) {
     SERVER.with(|s| *s.borrow_mut() = Some(state.clone()));
     CLIENT_FD.with(|c| c.set(fd));
     let mut buf = Vec::new();
+    let spin = super::proxy::spin_allowed();
     loop {
         if state.stopped() {
             break;
         }
-        let bytes = match recv_spinning(&conn) {
+        let bytes = match recv_spinning(&conn, spin) {
             Ok(b) => b,
             Err(_) => break,
         };
