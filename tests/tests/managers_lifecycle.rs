@@ -10,7 +10,9 @@ use mp::{ErrorKind, StartMethod};
 const LONG: Duration = Duration::from_secs(60);
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn zombies() -> usize {
@@ -20,7 +22,12 @@ fn zombies() -> usize {
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|s| {
-            let rest: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            let rest: Vec<&str> = s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
             rest.first() == Some(&"Z") && rest.get(1) == Some(&me.as_str())
         })
         .count()
@@ -155,7 +162,10 @@ fn a_forked_child_takes_its_own_reference_on_first_use() {
 #[mp::test]
 fn errors_of_a_manager_that_is_not_started() {
     let m = SyncManager::new();
-    assert_eq!(m.dict::<Value, Value>().unwrap_err().kind(), ErrorKind::Process);
+    assert_eq!(
+        m.dict::<Value, Value>().unwrap_err().kind(),
+        ErrorKind::Process
+    );
     assert!(m.address().is_none());
     m.shutdown().unwrap(); // nothing to do
     m.start().unwrap();
