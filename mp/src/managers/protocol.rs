@@ -1,7 +1,7 @@
 //! The manager protocol: requests and replies, as plain data in CPython's frames.
 //!
 //! Each message is one [`Connection`](crate::Connection) frame holding a tag byte and fields
-//! in the binary form of [`codec`](super::value::codec). Nothing received is ever run:
+//! in a tagged binary form (see `docs/design/managers.md`). Nothing received is ever run:
 //! a request names an object by id and a method by name, and the server looks both up in
 //! tables it built itself (unlike CPython's pickles). Decoding is total: any byte string
 //! gives a request or an error, never a panic, and lengths are checked against the bytes
