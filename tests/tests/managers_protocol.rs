@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
+use mp::connection::Address;
 use mp::managers::protocol::{Reply, Request};
 use mp::managers::{Dict, Value, from_value, to_value};
-use mp::connection::Address;
 
 struct Rng(u64);
 
@@ -24,7 +24,8 @@ fn sample_value() -> Value {
     d.insert(1.into(), "1".into()).unwrap();
     d.insert("2".into(), 2.into()).unwrap();
     d.insert(0.25.into(), Value::None).unwrap();
-    d.insert(Value::from((1, "t")), Value::bytes(b"\x00'x\"")).unwrap();
+    d.insert(Value::from((1, "t")), Value::bytes(b"\x00'x\""))
+        .unwrap();
     Value::List(vec![
         Value::Dict(d),
         Value::Int(i128::MIN),
@@ -141,7 +142,10 @@ fn values_follow_python_semantics() {
     assert!(Value::from("a") < Value::from("b"));
     assert!(Value::from(vec![1, 2]) < Value::from(vec![1, 3]));
     assert_eq!(Value::from(1).py_cmp(&Value::from("a")), None);
-    assert_eq!(Value::from(i64::MAX).py_cmp(&Value::from(9.3e18)), Some(std::cmp::Ordering::Less));
+    assert_eq!(
+        Value::from(i64::MAX).py_cmp(&Value::from(9.3e18)),
+        Some(std::cmp::Ordering::Less)
+    );
     // repr
     for (v, r) in [
         (Value::None, "None"),
@@ -197,7 +201,10 @@ fn to_value_and_from_value_round_trip_rust_types() {
     // Values pass through exactly.
     let sv = sample_value();
     assert_eq!(to_value(&sv).unwrap(), sv);
-    assert_eq!(from_value::<Value>(sv.clone()).unwrap().to_string(), sv.to_string());
+    assert_eq!(
+        from_value::<Value>(sv.clone()).unwrap().to_string(),
+        sv.to_string()
+    );
     // Shape errors are TypeErrors.
     assert_eq!(
         from_value::<u8>(Value::from(256)).unwrap_err().kind(),

@@ -166,6 +166,7 @@ fn malformed_requests_get_an_error_reply_and_never_stop_the_server() {
     ));
     // An oversized message gets the client disconnected, nothing else.
     let big = SyncManager::builder()
+        .address(("127.0.0.1", 0))
         .start_method(StartMethod::Fork)
         .max_message_size(1024)
         .start()

@@ -69,6 +69,7 @@ use crate::task::Task;
 pub mod protocol;
 mod proxy;
 mod server;
+mod sock;
 mod types;
 mod value;
 
@@ -81,7 +82,7 @@ pub use types::{
 };
 pub use value::{Dict, MAX_DEPTH, ProxyRef, Slice, Value, from_value, to_value};
 
-use server::{Callable, Exposed, State, TypeEntry};
+use server::{Callable, Exposed, ServerSocket, State, TypeEntry};
 
 /// The default cap on one request or reply (64 MiB).
 pub const DEFAULT_MAX_MESSAGE: u64 = 64 << 20;
@@ -1072,7 +1073,7 @@ fn send_shutdown(address: &Address, authkey: &[u8]) -> Result<()> {
 /// # Ok(()) }
 /// ```
 pub struct Server {
-    listener: Listener,
+    listener: ServerSocket,
     state: Arc<State>,
 }
 
@@ -1143,20 +1144,25 @@ fn bind_server(
     authkey: Vec<u8>,
     types: Vec<TypeEntry>,
     max_message: u64,
-) -> Result<(Listener, Arc<State>)> {
-    let listener = Listener::builder()
-        .address(address.unwrap_or_else(default_address))
-        .authenticate(false)
-        .backlog(128)
-        .max_message_size(Some(max_message))
-        .bind()?;
-    let state = Arc::new(State::new(
-        listener.address().clone(),
-        authkey,
-        kind,
-        types,
-        max_message,
-    )?);
+) -> Result<(ServerSocket, Arc<State>)> {
+    let address = address.unwrap_or_else(default_address);
+    let (listener, bound) = match &address {
+        Address::Tcp(_) => {
+            let l = Listener::builder()
+                .address(address)
+                .authenticate(false)
+                .backlog(128)
+                .max_message_size(Some(max_message))
+                .bind()?;
+            let bound = l.address().clone();
+            (ServerSocket::Stream(l), bound)
+        }
+        _ => (
+            ServerSocket::Packet(sock::PacketListener::bind(&address, 128)?),
+            address,
+        ),
+    };
+    let state = Arc::new(State::new(bound, authkey, kind, types, max_message)?);
     Ok((listener, state))
 }
 

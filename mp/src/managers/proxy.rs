@@ -166,10 +166,21 @@ thread_local! {
 
 /// Opens an authenticated method-call channel to a manager.
 pub(crate) fn open(address: &Address, authkey: &[u8]) -> Result<Connection> {
-    let conn = Client::builder(address)
-        .authkey(authkey)
-        .timeout(Some(Duration::from_secs(60)))
-        .connect()?;
+    let timeout = Duration::from_secs(60);
+    let conn = match address {
+        Address::Tcp(_) => Client::builder(address)
+            .authkey(authkey)
+            .timeout(Some(timeout))
+            .connect()?,
+        _ => {
+            let c = super::sock::connect(address)?;
+            let deadline = Some(Instant::now() + timeout);
+            crate::connection::auth::answer(&c, authkey, deadline)?;
+            crate::connection::auth::deliver(&c, authkey, deadline)?;
+            c.set_max_message_size(Some(crate::Listener::DEFAULT_MAX_MESSAGE));
+            c
+        }
+    };
     let mut buf = Vec::new();
     Request::Hello {
         address: address.clone(),
@@ -194,15 +205,54 @@ fn unexpected_reply(r: &Reply) -> Error {
     )
 }
 
-pub(crate) fn spin_allowed() -> bool {
+fn cpus_allowed() -> i32 {
     // SAFETY: cpu_set_t is plain data that sched_getaffinity fills.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return false;
+            return 1;
         }
-        libc::CPU_COUNT(&set) > 1
+        libc::CPU_COUNT(&set)
     }
+}
+
+/// Whether this thread may run on more than one CPU (looked up at most every 50 ms).
+pub(crate) fn spin_allowed() -> bool {
+    thread_local! {
+        static CACHE: std::cell::Cell<Option<(bool, Instant)>> = const { std::cell::Cell::new(None) };
+    }
+    CACHE
+        .try_with(|c| match c.get() {
+            Some((v, at)) if at.elapsed() < Duration::from_millis(50) => v,
+            _ => {
+                let v = cpus_allowed() > 1;
+                c.set(Some((v, Instant::now())));
+                v
+            }
+        })
+        .unwrap_or(false)
+}
+
+static PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// `getpid()`, cached (a fork child forgets the cached value: async-signal-safe store).
+pub(crate) fn my_pid() -> i32 {
+    let p = PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registering a plain extern "C" fn that only does an atomic store.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) };
+    });
+    let p = sys::getpid();
+    PID.store(p, Ordering::Relaxed);
+    p
 }
 
 /// How long a client polls for a reply before it sleeps in the kernel (only when it may run
@@ -232,7 +282,7 @@ pub(crate) fn exchange(
     req: &[u8],
     want: bool,
 ) -> Result<Option<Reply>> {
-    let pid = sys::getpid();
+    let pid = my_pid();
     let cached = CONNS
         .try_with(|c| {
             let mut v = c.borrow_mut();
@@ -357,7 +407,7 @@ impl BaseProxy {
             authkey,
             proxytype: proxytype.into(),
             exposed,
-            owner: AtomicI32::new(sys::getpid()),
+            owner: AtomicI32::new(my_pid()),
         }
     }
 
@@ -402,13 +452,13 @@ impl BaseProxy {
             &Request::Incref { id: self.token.id },
         )?;
         reply_value(r)?;
-        self.owner.store(sys::getpid(), Ordering::Release);
+        self.owner.store(my_pid(), Ordering::Release);
         Ok(())
     }
 
     /// In a forked child, takes the child's own reference before the first use.
     fn ensure_owned(&self) -> Result<()> {
-        if self.owner.load(Ordering::Acquire) != sys::getpid() {
+        if self.owner.load(Ordering::Acquire) != my_pid() {
             self.incref()?;
         }
         Ok(())
@@ -672,7 +722,7 @@ impl Clone for BaseProxy {
 
 impl Drop for BaseProxy {
     fn drop(&mut self) {
-        if self.owner.load(Ordering::Acquire) != sys::getpid() || is_dead(&self.token.address) {
+        if self.owner.load(Ordering::Acquire) != my_pid() || is_dead(&self.token.address) {
             return;
         }
         let mut buf = Vec::with_capacity(12);

@@ -683,7 +683,7 @@ impl State {
     /// Accepts clients until `stop` (a `Shutdown` request or the parent's death).
     pub(crate) fn serve(
         self: &Arc<Self>,
-        listener: &crate::connection::Listener,
+        listener: &ServerSocket,
         parent: Option<OwnedFd>,
     ) -> Result<()> {
         crate::logging::info!("manager serving at {}", self.address);
@@ -752,6 +752,39 @@ impl State {
         }
         listener.close();
         Ok(())
+    }
+}
+
+/// What a server listens on: a TCP `Listener` (streams), or a Unix `SOCK_SEQPACKET` socket.
+#[derive(Debug)]
+pub(crate) enum ServerSocket {
+    Stream(crate::connection::Listener),
+    Packet(super::sock::PacketListener),
+}
+
+impl ServerSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            ServerSocket::Stream(l) => l.as_raw_fd(),
+            ServerSocket::Packet(l) => l.raw(),
+        }
+    }
+
+    fn accept(&self) -> Result<Connection> {
+        match self {
+            ServerSocket::Stream(l) => l.accept(),
+            ServerSocket::Packet(l) => l.accept(),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            ServerSocket::Stream(l) => l.close(),
+            // SAFETY: shutdown on a descriptor we own.
+            ServerSocket::Packet(l) => unsafe {
+                libc::shutdown(l.raw(), libc::SHUT_RDWR);
+            },
+        }
     }
 }
 
