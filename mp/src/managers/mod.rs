@@ -430,6 +430,7 @@ impl<M: ManagerKind> ManagerBuilder<M> {
     pub fn build(self) -> M {
         M::from(BaseManager {
             inner: Arc::new(Inner {
+                creator: proxy::my_pid(),
                 kind: self.kind,
                 address: self.address,
                 authkey: self
@@ -490,6 +491,9 @@ enum MState {
 }
 
 struct Inner {
+    /// The process that built the manager: only it shuts the server down on drop (a
+    /// forked child's copy of the manager does not).
+    creator: i32,
     kind: String,
     address: Option<Result<Address>>,
     authkey: Vec<u8>,
@@ -1013,9 +1017,16 @@ impl Drop for Inner {
             self.state.get_mut().unwrap_or_else(|e| e.into_inner()),
             MState::Shutdown { exitcode: None },
         );
-        if let MState::Started { .. } = st {
+        if let MState::Started { process, address } = st {
+            if self.creator != proxy::my_pid() {
+                // A forked child's copy: the server belongs to the parent.
+                std::mem::forget(process);
+                return;
+            }
+            let st = MState::Started { process, address };
             let m = BaseManager {
                 inner: Arc::new(Inner {
+                    creator: self.creator,
                     kind: self.kind.clone(),
                     address: None,
                     authkey: self.authkey.clone(),
