@@ -1116,6 +1116,7 @@ impl Server {
     ///
     /// See [`Server`].
     pub fn serve_forever(self) -> Result<()> {
+        crate::logging::info!("manager serving at '{}'", self.state.address);
         let r = self.state.serve(&self.listener, None);
         self.state.stop();
         r
@@ -1215,6 +1216,7 @@ fn server_main(
             return Err(msg);
         }
     };
+    crate::logging::info!("manager serving at '{}'", state.address);
     writer
         .send(&std::result::Result::<Address, String>::Ok(
             state.address.clone(),

@@ -686,7 +686,6 @@ impl State {
         listener: &ServerSocket,
         parent: Option<OwnedFd>,
     ) -> Result<()> {
-        crate::logging::info!("manager serving at '{}'", self.address);
         let mut fds = vec![
             libc::pollfd {
                 fd: listener.as_raw_fd(),
