@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group};
+use criterion::Criterion;
 use mp::managers::{BaseManager, DictProxy, Queue, QueueProxy, Shared, SyncManager};
 
 #[mp::task]
@@ -102,16 +102,12 @@ fn remote_queue(c: &mut Criterion) {
     server.shutdown().unwrap();
 }
 
-criterion_group!(
-    benches,
-    start_shutdown,
-    dict_unpinned,
-    dict_pinned,
-    remote_queue
-);
-
 fn main() {
     mp::init();
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    let mut c = Criterion::default().configure_from_args();
+    start_shutdown(&mut c);
+    dict_unpinned(&mut c);
+    dict_pinned(&mut c);
+    remote_queue(&mut c);
+    c.final_summary();
 }
