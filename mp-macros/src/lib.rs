@@ -1,5 +1,5 @@
 //! Procedural macros of [mp](https://docs.rs/mp). Use them through `mp`: `#[mp::main]`,
-//! `#[mp::task]`, `#[mp::test]`, `#[mp::shared]`.
+//! `#[mp::task]`, `#[mp::test]`, `#[mp::shared]`, `#[mp::proxy]`.
 //!
 //! Each entry point converts its input and hands it to the expansion in its own module; the
 //! expansions always emit something (the user's item next to the errors), so that one mistake
@@ -15,6 +15,7 @@ mod types;
 // something. A new macro (`#[mp::shared]`, `#[mp::proxy]`...) adds its module here and a
 // one-line entry point below.
 mod main_attr;
+mod proxy;
 mod shared;
 mod task;
 mod test_attr;
@@ -178,4 +179,53 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn shared(args: TokenStream, item: TokenStream) -> TokenStream {
     shared::expand(args.into(), item.into()).into()
+}
+
+/// Makes a type shareable through a manager: Python's `BaseManager.register(typeid, Class)`
+/// on the server side, and the typed proxy on the client side.
+///
+/// Put it on an inherent `impl` block. It implements `mp::managers::Referent` for the type
+/// (the server-side dispatch of its methods by name) and generates a proxy type,
+/// `<Type>Proxy` by default, with one method per exposed method of the block, taking the
+/// same arguments and returning `mp::Result<R>` (`mp::Result<T>` for a method returning
+/// `Result<T, E>`; a method returning `Shared<X>` returns `X`'s proxy). Methods taking
+/// `&self` run concurrently in the manager; methods taking `&mut self` one at a time.
+/// Associated fns without `self` (constructors) are left alone.
+///
+/// Arguments: a list of proxy types to generate, each optionally with a visibility and
+/// with the methods it exposes in parentheses (default: every method whose name does not
+/// start with `_`, as in Python); `crate = "path"` if `mp` is renamed. A method outside a
+/// proxy's exposed set does not exist on that proxy type: calling it is a compile error.
+///
+/// # Python
+///
+/// ```python
+/// class Foo:
+///     def f(self): ...
+///     def g(self): ...
+///     def _h(self): ...
+/// MyManager.register('Foo1', Foo)
+/// MyManager.register('Foo2', Foo, exposed=('g', '_h'))
+/// ```
+///
+/// # With the macro
+///
+/// ```ignore
+/// #[mp::proxy(Foo1Proxy, Foo2Proxy(g, _h))]
+/// impl Foo {
+///     fn f(&self) { println!("you called Foo.f()") }
+///     fn g(&self) { println!("you called Foo.g()") }
+///     fn _h(&self) { println!("you called Foo._h()") }
+/// }
+/// // Foo1Proxy has f() and g(); Foo2Proxy has g() and _h().
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// Implement `mp::managers::Referent` for the type (a `dispatch` matching method names and
+/// converting arguments and results with `from_value`/`to_value`) and `mp::managers::Proxy`
+/// for a struct wrapping a `BaseProxy` whose methods call `base.call_method(name, args)`.
+#[proc_macro_attribute]
+pub fn proxy(args: TokenStream, item: TokenStream) -> TokenStream {
+    proxy::expand(args.into(), item.into()).into()
 }

@@ -63,6 +63,8 @@ pub enum ErrorKind {
     Type,
     /// Python's `NotImplementedError`.
     NotImplemented,
+    /// Python's `StopIteration`: an iterator proxy's referent is exhausted.
+    StopIteration,
 }
 
 /// The error type of mp.
@@ -197,6 +199,11 @@ impl Error {
             format!("{ctx}: {err}")
         };
         Error::new(ErrorKind::Os, msg).with_source(err)
+    }
+
+    /// An [`ErrorKind::Os`] error from the calling thread's `errno`, with some context.
+    pub(crate) fn errno(context: &str) -> Error {
+        Error::os(context, io::Error::last_os_error())
     }
 
     pub(crate) fn closed() -> Error {

@@ -55,6 +55,8 @@
 //! | `Lock()`, `RLock()`, `Semaphore(n)`, `Condition()`, `Event()`, `Barrier(n)` | [`Lock::new()?`](Lock::new), [`RLock`], [`Semaphore`], [`Condition`], [`Event`], [`Barrier`] (see [`synchronize`]) |
 //! | `Value('d', 0.0)`, `Array('i', 10)`, a ctypes `Structure` | [`Value::new(0.0)?`](Value::new), [`Array::<i32>::new(10)?`](Array::new), `#[mp::shared] struct` (see [`sharedctypes`]) |
 //! | `shared_memory.SharedMemory(create=True, size=n)`, `ShareableList` | [`shared_memory::SharedMemory::create(n)?`](shared_memory::SharedMemory::create), [`shared_memory::ShareableList`] |
+//! | `with Manager() as m: d = m.dict()` | [`let m = mp::Manager()?; let d: DictProxy = m.dict()?;`](managers) |
+//! | `BaseManager.register('Maths', MathsClass)`, `proxy._callmethod(..)` | `#[mp::proxy] impl MathsClass {..}`, [`managers::BaseManager::builder().register(..)`](managers::ManagerBuilder::register), [`proxy.base().call_method(..)`](managers::BaseProxy::call_method) |
 //!
 //! # Start methods
 //!
@@ -76,6 +78,7 @@ mod error;
 mod forkserver;
 mod futex;
 pub mod logging;
+pub mod managers;
 pub mod pool;
 mod popen;
 pub mod process;
@@ -100,6 +103,7 @@ pub use crate::context::{
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::logging::{get_logger, log_to_stderr};
+pub use crate::managers::{Manager, SyncManager};
 pub use crate::pool::{AsyncResult, IMapIterator, Pool, PoolBuilder};
 pub use crate::process::{
     ChildInfo, CurrentProcess, ParentProcess, Process, ProcessBuilder, ProcessOutput, Run, Target,
@@ -113,7 +117,7 @@ pub use crate::task::{Task, TaskRef};
 
 #[cfg(feature = "macros")]
 #[doc(inline)]
-pub use mp_macros::{main, shared, task, test};
+pub use mp_macros::{main, proxy, shared, task, test};
 
 /// The `__main__` guard without the macro: call it first thing in `main`.
 ///

@@ -482,7 +482,7 @@ where
         std::any::type_name::<F>()
     }
     fn encode_args(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-        reduction::encode(&self.args)
+        reduction::encode_for_child(&self.args)
     }
     fn run(self: Box<Self>) -> std::result::Result<(), String> {
         let this = *self;
@@ -500,7 +500,7 @@ impl<T: Run> Erased for RunTarget<T> {
         std::any::type_name::<T>()
     }
     fn encode_args(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-        reduction::encode(&(&self.0,))
+        reduction::encode_for_child(&(&self.0,))
     }
     fn run(self: Box<Self>) -> std::result::Result<(), String> {
         self.0.run();

@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 
 thread_local! {
+    static SPAWNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static ENCODE_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
     static DECODE_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
@@ -101,6 +102,23 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<O
         )));
     }
     Ok((bytes, fds))
+}
+
+/// [`encode`] for the arguments of a child process being started: while it runs,
+/// [`spawning`] is true (so that proxies include their manager's authkey, as CPython's do
+/// only while spawning).
+pub(crate) fn encode_for_child<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let outer = SPAWNING.with(|s| s.replace(true));
+    let r = encode(value);
+    SPAWNING.with(|s| s.set(outer));
+    r
+}
+
+/// Whether the value being encoded is the argument tuple of a child process being started.
+pub(crate) fn spawning() -> bool {
+    SPAWNING.with(|s| s.get())
 }
 
 /// Like [`encode`], but appends the bytes to `buf` (so that a caller can reuse one buffer).

@@ -1,0 +1,1046 @@
+//! Proxies (the client side) and shared objects (the server side).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+use super::protocol::{Reply, Request};
+use super::server::{Obj, Slot};
+use super::value::{PROXY_TOKEN, ProxyRef, ProxyWire, Value, from_value, to_value};
+use crate::connection::{Address, Client, Connection};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys;
+
+// ---------------------------------------------------------------------------------------------
+// Token
+// ---------------------------------------------------------------------------------------------
+
+/// What identifies a managed object: Python's `multiprocessing.managers.Token`, the
+/// `(typeid, address, id)` triple.
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// let manager = mp::Manager()?;
+/// let d: mp::managers::DictProxy = manager.dict()?;
+/// let t = d.base().token();
+/// assert_eq!(t.typeid(), "dict");
+/// assert_eq!(Some(t.address().clone()), manager.address());
+/// assert_ne!(t.id(), 0);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Token {
+    pub(crate) typeid: String,
+    pub(crate) address: Address,
+    pub(crate) id: u64,
+}
+
+impl Token {
+    /// The registered type name (`"dict"`, `"Maths"`).
+    ///
+    /// # Examples
+    ///
+    /// See [`Token`].
+    pub fn typeid(&self) -> &str {
+        &self.typeid
+    }
+
+    /// The manager's address.
+    ///
+    /// # Examples
+    ///
+    /// See [`Token`].
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The object's id in its manager.
+    ///
+    /// # Examples
+    ///
+    /// See [`Token`].
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Token(typeid='{}', address={}, id={:#x})",
+            self.typeid, self.address, self.id
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process-wide knowledge about managers
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Known {
+    /// The key to use for a manager address (managers this process started or connected to).
+    keys: HashMap<Address, Arc<[u8]>>,
+    /// How a server names itself → how this process reaches it.
+    aliases: HashMap<Address, Address>,
+    /// Managers this process shut down: proxies dropped later send nothing.
+    dead: HashSet<Address>,
+}
+
+fn known() -> std::sync::MutexGuard<'static, Known> {
+    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
+    KNOWN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn remember_manager(address: &Address, authkey: &[u8]) {
+    let mut k = known();
+    k.keys.insert(address.clone(), authkey.into());
+    k.dead.remove(address);
+}
+
+pub(crate) fn forget_manager(address: &Address) {
+    known().dead.insert(address.clone());
+    let _ = CONNS.try_with(|c| c.borrow_mut().retain(|e| e.address != *address));
+}
+
+/// Closes this thread's channel to a manager.
+pub(crate) fn drop_conns(address: &Address) {
+    let _ = CONNS.try_with(|c| c.borrow_mut().retain(|e| e.address != *address));
+}
+
+fn is_dead(address: &Address) -> bool {
+    known().dead.contains(address)
+}
+
+fn key_for(address: &Address) -> Arc<[u8]> {
+    known()
+        .keys
+        .get(address)
+        .cloned()
+        .unwrap_or_else(|| crate::current_process().authkey().into())
+}
+
+/// Replaces a server's own name for itself by the address this process reaches it at.
+pub(crate) fn remap_token(t: &mut Token) {
+    let k = known();
+    if k.aliases.is_empty() {
+        return;
+    }
+    if let Some(a) = k.aliases.get(&t.address) {
+        t.address = a.clone();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections: one per thread per manager
+// ---------------------------------------------------------------------------------------------
+
+struct Cached {
+    address: Address,
+    pid: i32,
+    conn: Connection,
+}
+
+type KeepAlive = Option<(Address, Arc<dyn Any + Send + Sync>)>;
+
+thread_local! {
+    /// While a proxy converts a result: its manager, for the proxies found inside.
+    static KEEPALIVE: RefCell<KeepAlive> = const { RefCell::new(None) };
+    static CONNS: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
+    static SEND_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Opens an authenticated method-call channel to a manager.
+pub(crate) fn open(address: &Address, authkey: &[u8]) -> Result<Connection> {
+    let timeout = Duration::from_secs(60);
+    let conn = match address {
+        Address::Tcp(_) => Client::builder(address)
+            .authkey(authkey)
+            .timeout(Some(timeout))
+            .connect()?,
+        _ => {
+            let c = super::sock::connect(address)?;
+            let deadline = Some(Instant::now() + timeout);
+            crate::connection::auth::answer(&c, authkey, deadline)?;
+            crate::connection::auth::deliver(&c, authkey, deadline)?;
+            c.set_max_message_size(Some(crate::Listener::DEFAULT_MAX_MESSAGE));
+            c
+        }
+    };
+    let mut buf = Vec::new();
+    Request::Hello {
+        address: address.clone(),
+    }
+    .encode(&mut buf)?;
+    conn.send_bytes(&buf)?;
+    match Reply::decode(&conn.recv_bytes()?)? {
+        Reply::Welcome { address: own } => {
+            if own != *address {
+                known().aliases.insert(own, address.clone());
+            }
+            Ok(conn)
+        }
+        other => Err(unexpected_reply(&other)),
+    }
+}
+
+fn unexpected_reply(r: &Reply) -> Error {
+    Error::new(
+        ErrorKind::Remote,
+        format!("unexpected reply from the manager: {r:?}"),
+    )
+}
+
+fn cpus_allowed() -> i32 {
+    // SAFETY: cpu_set_t is plain data that sched_getaffinity fills.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 1;
+        }
+        libc::CPU_COUNT(&set)
+    }
+}
+
+/// Whether this thread may run on more than one CPU (looked up at most every 50 ms).
+pub(crate) fn spin_allowed() -> bool {
+    thread_local! {
+        static CACHE: std::cell::Cell<Option<(bool, Instant)>> = const { std::cell::Cell::new(None) };
+    }
+    CACHE
+        .try_with(|c| match c.get() {
+            Some((v, at)) if at.elapsed() < Duration::from_millis(50) => v,
+            _ => {
+                let v = cpus_allowed() > 1;
+                c.set(Some((v, Instant::now())));
+                v
+            }
+        })
+        .unwrap_or(false)
+}
+
+static PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// `getpid()`, cached (a fork child forgets the cached value: async-signal-safe store).
+pub(crate) fn my_pid() -> i32 {
+    let p = PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registering a plain extern "C" fn that only does an atomic store.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) };
+    });
+    let p = sys::getpid();
+    PID.store(p, Ordering::Relaxed);
+    p
+}
+
+/// How long a client polls for a reply before it sleeps in the kernel (only when it may run
+/// on several CPUs: on one, polling would keep the server from running).
+const SPIN: Duration = Duration::from_micros(20);
+
+fn recv_reply(conn: &Connection) -> Result<Reply> {
+    let fd = conn.fileno()?;
+    if spin_allowed() {
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            if sys::poll_readable(fd, Some(Duration::ZERO)).unwrap_or(true) {
+                break;
+            }
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+    }
+    Reply::decode(&conn.recv_bytes()?)
+}
+
+/// Sends an encoded request on this thread's channel to `address` and (if `want`) returns
+/// the reply. A channel that fails is dropped; the next call opens a new one.
+pub(crate) fn exchange(
+    address: &Address,
+    authkey: &[u8],
+    req: &[u8],
+    want: bool,
+) -> Result<Option<Reply>> {
+    let pid = my_pid();
+    let cached = CONNS
+        .try_with(|c| {
+            let mut v = c.borrow_mut();
+            v.retain(|e| e.pid == pid);
+            v.iter()
+                .position(|e| e.address == *address)
+                .map(|i| v.swap_remove(i).conn)
+        })
+        .ok()
+        .flatten();
+    let conn = match cached {
+        Some(c) => c,
+        None => open(address, authkey).map_err(|e| unreachable(address, e))?,
+    };
+    let res = conn.send_bytes(req).and_then(|_| {
+        if want {
+            recv_reply(&conn).map(Some)
+        } else {
+            Ok(None)
+        }
+    });
+    if res.is_ok() {
+        let _ = CONNS.try_with(|c| {
+            c.borrow_mut().push(Cached {
+                address: address.clone(),
+                pid,
+                conn,
+            })
+        });
+    }
+    res.map_err(|e| unreachable(address, e))
+}
+
+fn unreachable(address: &Address, e: Error) -> Error {
+    if e.kind() == ErrorKind::Authentication {
+        return e;
+    }
+    Error::new(
+        e.kind(),
+        format!("manager at {address} is not reachable: {e}"),
+    )
+}
+
+/// Encodes and sends a request, returning the reply.
+pub(crate) fn request(address: &Address, authkey: &[u8], req: &Request) -> Result<Reply> {
+    let mut buf = SEND_BUF
+        .try_with(|b| std::mem::take(&mut *b.borrow_mut()))
+        .unwrap_or_default();
+    buf.clear();
+    req.encode(&mut buf)?;
+    let r = exchange(address, authkey, &buf, true);
+    if buf.capacity() <= 1 << 20 {
+        let _ = SEND_BUF.try_with(|b| *b.borrow_mut() = buf);
+    }
+    r?.ok_or_else(|| Error::new(ErrorKind::Remote, "no reply"))
+}
+
+pub(crate) fn reply_value(r: Reply) -> Result<Value> {
+    match r {
+        Reply::Return(v) => Ok(v),
+        Reply::Error { kind, message } => Err(Error::new(kind, message)),
+        Reply::Traceback(t) => Err(Error::new(
+            ErrorKind::Remote,
+            format!("\n{}\n{t}\n{}", "-".repeat(75), "-".repeat(75)),
+        )),
+        other => Err(unexpected_reply(&other)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BaseProxy
+// ---------------------------------------------------------------------------------------------
+
+/// What every proxy is made of: Python's `BaseProxy`.
+///
+/// A proxy holds one reference on its object in the manager: making one (or cloning one)
+/// takes a reference, dropping it gives the reference back, and the manager frees the
+/// object when its last reference is gone. Calls go over one connection per thread per
+/// manager. A proxy can be sent to another process (as a task argument under every start
+/// method, through a [`Connection`], inside a managed container); the receiver takes its
+/// own reference. Under the fork start method, a child's copy takes its reference the
+/// first time the child uses it.
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// use mp::managers::{ListProxy, Value};
+/// let manager = mp::Manager()?;
+/// let l: ListProxy = manager.list_from(0..10)?;
+/// // Python's `l._callmethod('__len__')` and `l._callmethod('__getitem__', (slice(2, 7),))`:
+/// assert_eq!(l.base().call_method("__len__", ())?, Value::from(10));
+/// let part: Vec<i32> = l.base().call_method_as("__getitem__", (Value::slice(2, 7),))?;
+/// assert_eq!(part, [2, 3, 4, 5, 6]);
+/// let err = l.base().call_method("__getitem__", (20,)).unwrap_err();
+/// assert_eq!(err.kind(), mp::ErrorKind::Index);
+/// assert_eq!(err.message(), "list index out of range");
+/// # Ok(()) }
+/// ```
+pub struct BaseProxy {
+    token: Token,
+    /// Keeps the manager that made the proxy running (as CPython's proxies do).
+    manager: Option<Arc<dyn Any + Send + Sync>>,
+    authkey: Arc<[u8]>,
+    proxytype: Arc<str>,
+    exposed: Option<Arc<[String]>>,
+    /// The process that holds this proxy's reference (0: none).
+    owner: AtomicI32,
+}
+
+impl BaseProxy {
+    /// A proxy for a reference the caller already holds.
+    pub(crate) fn adopt(
+        token: Token,
+        authkey: Arc<[u8]>,
+        proxytype: &str,
+        exposed: Option<Arc<[String]>>,
+    ) -> BaseProxy {
+        BaseProxy {
+            token,
+            manager: None,
+            authkey,
+            proxytype: proxytype.into(),
+            exposed,
+            owner: AtomicI32::new(my_pid()),
+        }
+    }
+
+    /// Keeps `manager` alive as long as this proxy.
+    pub(crate) fn with_manager(mut self, manager: Arc<dyn Any + Send + Sync>) -> BaseProxy {
+        self.manager = Some(manager);
+        self
+    }
+
+    /// A proxy taking a new reference.
+    pub(crate) fn new_ref(
+        token: Token,
+        authkey: Arc<[u8]>,
+        proxytype: &str,
+        exposed: Option<Arc<[String]>>,
+    ) -> Result<BaseProxy> {
+        let manager = KEEPALIVE
+            .try_with(|k| {
+                k.borrow()
+                    .as_ref()
+                    .filter(|(a, _)| *a == token.address)
+                    .map(|(_, m)| m.clone())
+            })
+            .ok()
+            .flatten();
+        let p = BaseProxy {
+            token,
+            manager,
+            authkey,
+            proxytype: proxytype.into(),
+            exposed,
+            owner: AtomicI32::new(0),
+        };
+        p.incref()?;
+        Ok(p)
+    }
+
+    fn incref(&self) -> Result<()> {
+        let r = request(
+            &self.token.address,
+            &self.authkey,
+            &Request::Incref { id: self.token.id },
+        )?;
+        reply_value(r)?;
+        self.owner.store(my_pid(), Ordering::Release);
+        Ok(())
+    }
+
+    /// In a forked child, takes the child's own reference before the first use.
+    fn ensure_owned(&self) -> Result<()> {
+        if self.owner.load(Ordering::Acquire) != my_pid() {
+            self.incref()?;
+        }
+        Ok(())
+    }
+
+    /// The object's token.
+    ///
+    /// # Examples
+    ///
+    /// See [`Token`].
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// The name of the proxy type (`"DictProxy"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// let d: mp::managers::DictProxy = m.dict()?;
+    /// assert_eq!(d.base().proxytype(), "DictProxy");
+    /// # Ok(()) }
+    /// ```
+    pub fn proxytype(&self) -> &str {
+        &self.proxytype
+    }
+
+    /// The methods this proxy may call on its referent: Python's `_exposed_`.
+    ///
+    /// # Errors
+    ///
+    /// When the list has to be asked for and the manager cannot be reached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// let e: mp::managers::EventProxy = m.event()?;
+    /// assert_eq!(e.base().exposed()?, ["is_set", "set", "clear", "wait"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn exposed(&self) -> Result<Vec<String>> {
+        if let Some(e) = &self.exposed {
+            return Ok(e.to_vec());
+        }
+        let v = reply_value(request(
+            &self.token.address,
+            &self.authkey,
+            &Request::GetMethods { id: self.token.id },
+        )?)?;
+        from_value(v)
+    }
+
+    /// Calls a method of the referent by name: Python's `_callmethod(name, args)`. `args`
+    /// is a tuple (`()` for none, `(x,)` for one), converted with [`to_value`].
+    ///
+    /// # Errors
+    ///
+    /// The referent's error with its kind ([`ErrorKind::Key`], [`ErrorKind::Index`],
+    /// [`ErrorKind::Empty`]...); [`ErrorKind::Remote`] for a method that is not exposed or a
+    /// failure of the server; [`ErrorKind::Os`] if the manager cannot be reached.
+    ///
+    /// # Examples
+    ///
+    /// See [`BaseProxy`].
+    pub fn call_method(&self, name: &str, args: impl Serialize) -> Result<Value> {
+        let args = match to_value(&args)? {
+            t @ (Value::Tuple(_) | Value::List(_)) => t,
+            Value::None => Value::Tuple(Vec::new()),
+            one => Value::Tuple(vec![one]),
+        };
+        self.call_value(name, args)
+    }
+
+    /// [`call_method`](BaseProxy::call_method), converting the result with [`from_value`].
+    ///
+    /// # Errors
+    ///
+    /// As `call_method`, plus [`ErrorKind::Type`] if the result is not an `R`.
+    ///
+    /// # Examples
+    ///
+    /// See [`BaseProxy`].
+    pub fn call_method_as<R: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        args: impl Serialize,
+    ) -> Result<R> {
+        let v = self.call_method(name, args)?;
+        self.convert(v)
+    }
+
+    /// A copy of the referent: Python's `_getvalue()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_method`](BaseProxy::call_method); [`ErrorKind::NotImplemented`] for
+    /// referents that cannot be copied (locks, queues).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// let l: mp::managers::ListProxy = m.list_from([1, 2, 3])?;
+    /// assert_eq!(l.base().get_value()?, mp::managers::Value::from(vec![1, 2, 3]));
+    /// # Ok(()) }
+    /// ```
+    pub fn get_value(&self) -> Result<Value> {
+        self.call_value("#GETVALUE", Value::Tuple(Vec::new()))
+    }
+
+    /// Python's `str(proxy)`: the referent's `repr`, computed by the manager.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_method`](BaseProxy::call_method).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// let l: mp::managers::ListProxy = m.list_from([1, 2])?;
+    /// assert_eq!(l.base().str()?, "[1, 2]");
+    /// # Ok(()) }
+    /// ```
+    pub fn str(&self) -> Result<String> {
+        match self.call_value("__str__", Value::Tuple(Vec::new()))? {
+            Value::Str(s) => Ok(s),
+            other => Ok(other.to_string()),
+        }
+    }
+
+    /// Python's `repr(proxy)`: `<DictProxy object, typeid 'dict' at 0x7f..>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// let d: mp::managers::DictProxy = m.dict()?;
+    /// assert!(d.base().repr().starts_with("<DictProxy object, typeid 'dict' at 0x"));
+    /// # Ok(()) }
+    /// ```
+    pub fn repr(&self) -> String {
+        self.to_ref().to_string()
+    }
+
+    /// The reference this proxy would store inside a managed container.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// let d: mp::managers::DictProxy = m.dict()?;
+    /// assert_eq!(d.base().to_ref().typeid(), "dict");
+    /// # Ok(()) }
+    /// ```
+    pub fn to_ref(&self) -> ProxyRef {
+        ProxyRef {
+            token: self.token.clone(),
+            proxytype: self.proxytype.to_string(),
+            keep: None,
+        }
+    }
+
+    /// Calls `method` with a ready-made argument tuple.
+    pub(crate) fn call_value(&self, method: &str, args: Value) -> Result<Value> {
+        self.ensure_owned()?;
+        let mut buf = SEND_BUF
+            .try_with(|b| std::mem::take(&mut *b.borrow_mut()))
+            .unwrap_or_default();
+        buf.clear();
+        super::protocol::encode_call(&mut buf, self.token.id, method, &args)?;
+        let r = exchange(&self.token.address, &self.authkey, &buf, true);
+        if buf.capacity() <= 1 << 20 {
+            let _ = SEND_BUF.try_with(|b| *b.borrow_mut() = buf);
+        }
+        let reply = r?.ok_or_else(|| Error::new(ErrorKind::Remote, "no reply"))?;
+        reply_value(reply)
+    }
+
+    /// Typed call: arguments already converted, result converted to `R`.
+    pub(crate) fn call<R: DeserializeOwned + 'static>(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<R> {
+        let v = self.call_value(method, Value::Tuple(args))?;
+        self.convert(v)
+    }
+
+    /// Converts a result; proxies inside it keep this proxy's manager alive too.
+    fn convert<R: DeserializeOwned + 'static>(&self, v: Value) -> Result<R> {
+        let Some(m) = &self.manager else {
+            return value_into(v);
+        };
+        let prev = KEEPALIVE
+            .try_with(|k| k.replace(Some((self.token.address.clone(), m.clone()))))
+            .ok()
+            .flatten();
+        let r = value_into(v);
+        let _ = KEEPALIVE.try_with(|k| k.replace(prev));
+        r
+    }
+
+    fn wire(&self) -> ProxyWire {
+        ProxyWire {
+            typeid: self.token.typeid.clone(),
+            address: self.token.address.clone(),
+            id: self.token.id,
+            proxytype: self.proxytype.to_string(),
+            exposed: self.exposed.as_ref().map(|e| e.to_vec()),
+            authkey: crate::reduction::spawning().then(|| self.authkey.to_vec()),
+        }
+    }
+
+    pub(crate) fn from_wire(w: ProxyWire) -> Result<BaseProxy> {
+        let mut token = Token {
+            typeid: w.typeid,
+            address: w.address,
+            id: w.id,
+        };
+        remap_token(&mut token);
+        let authkey: Arc<[u8]> = match w.authkey {
+            Some(k) => {
+                let k: Arc<[u8]> = k.into();
+                known()
+                    .keys
+                    .entry(token.address.clone())
+                    .or_insert(k.clone());
+                k
+            }
+            None => key_for(&token.address),
+        };
+        BaseProxy::new_ref(token, authkey, &w.proxytype, w.exposed.map(Into::into))
+    }
+}
+
+impl Clone for BaseProxy {
+    /// A second proxy for the same object, with its own reference (if the manager cannot be
+    /// reached, the clone takes its reference on first use, or fails then).
+    fn clone(&self) -> BaseProxy {
+        let p = BaseProxy {
+            token: self.token.clone(),
+            manager: self.manager.clone(),
+            authkey: self.authkey.clone(),
+            proxytype: self.proxytype.clone(),
+            exposed: self.exposed.clone(),
+            owner: AtomicI32::new(0),
+        };
+        let _ = p.incref();
+        p
+    }
+}
+
+impl Drop for BaseProxy {
+    fn drop(&mut self) {
+        if self.owner.load(Ordering::Acquire) != my_pid() || is_dead(&self.token.address) {
+            return;
+        }
+        let mut buf = Vec::with_capacity(12);
+        if (Request::Decref { id: self.token.id })
+            .encode(&mut buf)
+            .is_ok()
+        {
+            let _ = exchange(&self.token.address, &self.authkey, &buf, false);
+        }
+    }
+}
+
+impl fmt::Debug for BaseProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.repr())
+    }
+}
+
+impl fmt::Display for BaseProxy {
+    /// The referent's `repr` (Python's `str(proxy)`), or the proxy's own `repr` with
+    /// `; '__str__()' failed` if the manager cannot be reached.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.str() {
+            Ok(s) => f.write_str(&s),
+            Err(_) => {
+                let r = self.repr();
+                write!(f, "{}; '__str__()' failed>", &r[..r.len() - 1])
+            }
+        }
+    }
+}
+
+impl Serialize for BaseProxy {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(PROXY_TOKEN, &self.wire())
+    }
+}
+
+impl<'de> Deserialize<'de> for BaseProxy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<BaseProxy, D::Error> {
+        struct Wire(ProxyWire);
+        impl<'de> Deserialize<'de> for Wire {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Wire, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Wire;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a proxy")
+                    }
+                    fn visit_newtype_struct<D: Deserializer<'de>>(
+                        self,
+                        d: D,
+                    ) -> std::result::Result<Wire, D::Error> {
+                        ProxyWire::deserialize(d).map(Wire)
+                    }
+                }
+                d.deserialize_newtype_struct(PROXY_TOKEN, V)
+            }
+        }
+        let w = Wire::deserialize(d)?.0;
+        BaseProxy::from_wire(w).map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<&BaseProxy> for Value {
+    fn from(p: &BaseProxy) -> Value {
+        Value::Proxy(p.to_ref())
+    }
+}
+
+/// Converts a result, without a round trip through serde when `R` is `Value`.
+pub(crate) fn value_into<R: DeserializeOwned + 'static>(v: Value) -> Result<R> {
+    let mut slot = Some(v);
+    if let Some(s) = (&mut slot as &mut dyn Any).downcast_mut::<Option<R>>() {
+        if let Some(r) = s.take() {
+            return Ok(r);
+        }
+    }
+    match slot {
+        Some(v) => from_value(v),
+        None => Err(Error::new(ErrorKind::Type, "no value")),
+    }
+}
+
+/// Converts an argument, without a round trip through serde when `T` is `Value`.
+pub(crate) fn into_value<T: Serialize + 'static>(t: T) -> Result<Value> {
+    let mut slot = Some(t);
+    if let Some(s) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Value>>() {
+        if let Some(v) = s.take() {
+            return Ok(v);
+        }
+    }
+    match &slot {
+        Some(t) => to_value(t),
+        None => Ok(Value::None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The traits that tie a referent type to its proxy type
+// ---------------------------------------------------------------------------------------------
+
+/// A typed proxy: implemented by `#[mp::proxy]` for the proxies it generates, and by mp for
+/// [`DictProxy`](super::DictProxy), [`ListProxy`](super::ListProxy) and the others.
+///
+/// # Examples
+///
+/// ```
+/// use mp::managers::{DictProxy, Proxy};
+/// assert_eq!(<DictProxy as Proxy>::NAME, "DictProxy");
+/// assert!(<DictProxy as Proxy>::EXPOSED.contains(&"__getitem__"));
+/// ```
+pub trait Proxy: Sized + Send + Sync + 'static {
+    /// The type of the object the proxy stands for.
+    type Referent: Referent;
+    /// The proxy type's name, as `repr` prints it (`"DictProxy"`).
+    const NAME: &'static str;
+    /// The methods it may call: Python's `exposed`.
+    const EXPOSED: &'static [&'static str];
+    /// Wraps a base proxy.
+    fn from_base(base: BaseProxy) -> Self;
+    /// The base proxy.
+    fn base(&self) -> &BaseProxy;
+}
+
+/// A type whose values a manager can hold and whose methods proxies call: implemented by
+/// `#[mp::proxy]` on an `impl` block, and by mp for the SyncManager's types.
+///
+/// The server keeps each object in an `RwLock`: methods taking `&self` run concurrently
+/// (one per client thread, as in CPython), methods taking `&mut self` one at a time.
+///
+/// # Examples
+///
+/// ```
+/// #[derive(Default)]
+/// struct Counter { n: i64 }
+///
+/// #[mp::proxy]
+/// impl Counter {
+///     fn incr(&mut self, by: i64) -> i64 { self.n += by; self.n }
+/// }
+///
+/// use mp::managers::Referent;
+/// assert_eq!(<Counter as Referent>::TYPE_NAME, "Counter");
+/// ```
+pub trait Referent: Send + Sync + Sized + 'static {
+    /// The proxy used for objects of this type returned by a method (`Shared<Self>`).
+    type Proxy: Proxy<Referent = Self>;
+    /// The type's name, checked against what a proxy expects (`"dict"`, `"MathsClass"`).
+    const TYPE_NAME: &'static str;
+    /// Calls `method` with a tuple of arguments.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the method returns; an unknown method is an [`ErrorKind::Remote`] error.
+    fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value>;
+    /// Python's `repr` of the object (what `str(proxy)` prints).
+    ///
+    /// # Errors
+    ///
+    /// None by default.
+    fn repr(this: &RwLock<Self>) -> Result<String> {
+        let _ = this;
+        Ok(format!("<{} object>", Self::TYPE_NAME))
+    }
+    /// A copy of the object as a value: Python's `_getvalue()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotImplemented`] by default.
+    fn get_value(this: &RwLock<Self>) -> Result<Value> {
+        let _ = this;
+        Err(Error::new(
+            ErrorKind::NotImplemented,
+            format!(
+                "a `{}` object cannot be copied out of the manager",
+                Self::TYPE_NAME
+            ),
+        ))
+    }
+}
+
+/// An object living in a manager's server: what a registered callable returns, and what a
+/// referent's method returns to hand a proxy back to its caller (CPython's
+/// `method_to_typeid`).
+///
+/// In the server process, [`read`](Shared::read) and [`write`](Shared::write) reach the
+/// object directly (the `serve_forever` pattern: the server's own threads use the objects
+/// its clients use). Serialized anywhere but in a server's reply, a `Shared` is an error.
+///
+/// # Examples
+///
+/// ```
+/// use mp::managers::{Queue, Shared};
+/// let q = Shared::new(Queue::new(0));
+/// q.read().put_local("local hello".into()).unwrap();
+/// assert_eq!(q.read().qsize(), 1);
+/// ```
+pub struct Shared<T: Referent>(pub(crate) Arc<Slot<T>>);
+
+impl<T: Referent> Shared<T> {
+    /// Makes `value` shareable.
+    ///
+    /// # Examples
+    ///
+    /// See [`Shared`].
+    pub fn new(value: T) -> Shared<T> {
+        Shared(Arc::new(Slot {
+            cell: RwLock::new(value),
+        }))
+    }
+
+    /// Reads the object (in the server's process).
+    ///
+    /// # Examples
+    ///
+    /// See [`Shared`].
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.0.cell.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the object (in the server's process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[derive(Default)]
+    /// struct C { n: u8 }
+    /// #[mp::proxy]
+    /// impl C { fn n(&self) -> u8 { self.n } }
+    /// let c = mp::managers::Shared::new(C::default());
+    /// c.write().n = 3;
+    /// assert_eq!(c.read().n(), 3);
+    /// ```
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        self.0.cell.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn erase(&self) -> Arc<dyn Obj> {
+        self.0.clone()
+    }
+}
+
+impl<T: Referent> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T: Referent> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Shared<{}>", T::TYPE_NAME)
+    }
+}
+
+impl<T: Referent> Serialize for Shared<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match super::server::share(self.erase()) {
+            Some((token, proxytype)) => s.serialize_newtype_struct(
+                PROXY_TOKEN,
+                &ProxyWire {
+                    typeid: token.typeid,
+                    address: token.address,
+                    id: token.id,
+                    proxytype: proxytype.to_owned(),
+                    exposed: None,
+                    authkey: None,
+                },
+            ),
+            None => Err(serde::ser::Error::custom(format!(
+                "a `Shared<{}>` can only be returned by a manager's server (to its \
+                 callers, who get a proxy); send a proxy instead",
+                T::TYPE_NAME
+            ))),
+        }
+    }
+}
+
+impl<'de, T: Referent> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Shared<T>, D::Error> {
+        let w = BaseProxyWire::deserialize(d)?.0;
+        let token = Token {
+            typeid: w.typeid,
+            address: w.address,
+            id: w.id,
+        };
+        let obj = super::server::resolve_keep(&token).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "a `Shared<{}>` can only be received by the manager that holds the object",
+                T::TYPE_NAME
+            ))
+        })?;
+        obj.into_any()
+            .downcast::<Slot<T>>()
+            .map(Shared)
+            .map_err(|_| {
+                serde::de::Error::custom(format!("the object is not a `{}`", T::TYPE_NAME))
+            })
+    }
+}
+
+struct BaseProxyWire(ProxyWire);
+
+impl<'de> Deserialize<'de> for BaseProxyWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BaseProxyWire;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a proxy")
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> std::result::Result<BaseProxyWire, D::Error> {
+                ProxyWire::deserialize(d).map(BaseProxyWire)
+            }
+        }
+        d.deserialize_newtype_struct(PROXY_TOKEN, V)
+    }
+}

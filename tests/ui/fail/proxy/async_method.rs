@@ -1,0 +1,8 @@
+struct Foo;
+
+#[mp::proxy]
+impl Foo {
+    async fn f(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+struct Foo;
+
+#[mp::proxy]
+impl Foo {
+    fn greet(&self, name: &str) -> String {
+        format!("hello {name}")
+    }
+}
+
+fn main() {}

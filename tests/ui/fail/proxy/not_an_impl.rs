@@ -1,0 +1,6 @@
+#[mp::proxy]
+struct Foo {
+    x: i32,
+}
+
+fn main() {}

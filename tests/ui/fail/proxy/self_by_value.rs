@@ -1,0 +1,8 @@
+struct Foo;
+
+#[mp::proxy]
+impl Foo {
+    fn consume(self) {}
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+struct NotSerde;
+
+struct Foo;
+
+#[mp::proxy]
+impl Foo {
+    fn get(&self) -> NotSerde {
+        NotSerde
+    }
+}
+
+fn main() {}
