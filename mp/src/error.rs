@@ -199,7 +199,6 @@ impl Error {
         Error::new(ErrorKind::Os, msg).with_source(err)
     }
 
-
     pub(crate) fn closed() -> Error {
         Error::new(ErrorKind::Os, "handle is closed")
     }

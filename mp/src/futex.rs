@@ -109,7 +109,6 @@ pub(crate) fn wake_all(word: &AtomicU32) {
     wake(word, i32::MAX);
 }
 
-
 /// The holder of a [`RawMutex`] died while holding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OwnerDied {
@@ -340,7 +339,6 @@ impl RawCondvar {
         mutex.lock(None)?;
         Ok(notified)
     }
-
 
     /// Wakes every waiter.
     pub(crate) fn notify_all(&self) {

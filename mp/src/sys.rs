@@ -54,7 +54,6 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-
 /// Writes the whole buffer, retrying partial writes and `EINTR`.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
@@ -82,7 +81,6 @@ unsafe fn send_or_write(fd: RawFd, buf: &[u8]) -> isize {
     }
     n
 }
-
 
 /// Maximum number of descriptors in one SCM_RIGHTS message (Linux `SCM_MAX_FD`).
 pub const MAX_FDS: usize = 253;
@@ -133,7 +131,6 @@ pub fn send_with_fds(fd: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     let n = cvt_r(|| unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })? as usize;
     write_all(fd, &data[n..])
 }
-
 
 /// Waits until `fd` is readable (data, EOF or error) or the timeout passes.
 /// `None` waits forever. Returns whether it became ready.
@@ -265,7 +262,6 @@ pub fn fd_is_valid(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any integer is harmless.
     fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
 }
-
 
 /// The calling thread's kernel thread id.
 pub fn gettid() -> i64 {
