@@ -53,6 +53,7 @@ fn main() -> mp::Result<()> {
     // 1. Another copy of the same program.
     let dir = std::env::temp_dir().join(format!("mp-set-executable-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(os_err)?;
+    let _cleanup = RemoveOnDrop(dir.clone());
     let copy = dir.join("set_executable_path-copy");
     std::fs::copy(&me, &copy).map_err(os_err)?;
     mp::set_executable(&copy);
@@ -94,9 +95,16 @@ fn main() -> mp::Result<()> {
     let exe = spawn_whoami()?;
     println!("set_executable(sys.executable): the spawn child runs this program again");
     assert_eq!(exe, me);
-
-    std::fs::remove_dir_all(&dir).map_err(os_err)?;
     Ok(())
+}
+
+/// Removes the temporary directory however `main` ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The path with the temporary directory shortened, for a stable output.
