@@ -1,29 +1,65 @@
 //! Python's `multiprocessing`, rebuilt in Rust.
 //!
-//! `mp` gives Rust programs processes, pipes, queues, locks, shared memory, pools and managers
-//! with the API that Python programmers know, plus what Rust adds: argument tuples checked
-//! against the target at compile time, no interpreter, and no resources left behind when a
-//! process dies.
+//! `mp` gives Rust programs what Python programmers know from `multiprocessing`, under the same
+//! names and with the same behaviour: processes started by fork, spawn or a fork server, pipes
+//! and connections, queues, locks and the other synchronization primitives, shared values and
+//! shared memory, process pools, and managers. To this Rust adds its checks and its speed: the
+//! argument tuple of a target is checked against its parameters at compile time, messages are
+//! typed, a child needs no interpreter to start, and nothing is left behind when a process dies
+//! (a lock held by a dead process is reported instead of hanging its waiters; a pool survives a
+//! worker that crashes).
 //!
 //! # Hello, world!
 //!
 //! ```
+//! use mp::{Connection, Process};
+//!
 //! #[mp::task]
-//! fn f(name: String) {
-//!     println!("hello {name}");
+//! fn greet(name: String, out: Connection) -> mp::Result<()> {
+//!     out.send(&format!("hello {name}"))
 //! }
 //!
 //! #[mp::main]
 //! fn main() -> mp::Result<()> {
-//!     let p = mp::Process::new(f, ("bob".to_string(),));
-//!     p.start()?;
+//!     let (rx, tx) = mp::Pipe(false)?;
+//!     let p = Process::new(greet, ("bob".to_string(), tx));
+//!     p.start()?; // a new process, started by the default start method (forkserver)
+//!     let greeting: String = rx.recv()?;
 //!     p.join()?;
+//!     assert_eq!(greeting, "hello bob");
 //!     assert_eq!(p.exitcode(), Some(0));
 //!     Ok(())
 //! }
 //! ```
 //!
+//! `#[mp::main]` is the `if __name__ == '__main__':` guard, and `#[mp::task]` registers `greet`
+//! so that a child started from a fresh copy of the program can find it by name.
+//!
 //! # Python → Rust
+//!
+//! One `mp` module per `multiprocessing` module, under the same name; the main types are also at
+//! the crate root (`mp::Process`, `mp::Queue`, `mp::Pool`…).
+//!
+//! | Python module | mp |
+//! |---|---|
+//! | `multiprocessing` | [`mp`](crate) |
+//! | `multiprocessing.context` | [`context`]: [`StartMethod`], [`Context`], [`get_context`], [`set_start_method`] |
+//! | `multiprocessing.process` | [`process`]: [`Process`], [`current_process`], [`parent_process`], [`active_children`] |
+//! | `multiprocessing.connection` | [`connection`]: [`Connection`], [`Pipe`], [`Listener`], [`Client`], [`connection::wait()`] |
+//! | `multiprocessing.queues` | [`queues`]: [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
+//! | `multiprocessing.synchronize` | [`synchronize`]: [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Event`], [`Barrier`] |
+//! | `multiprocessing.sharedctypes` | [`sharedctypes`]: [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
+//! | `multiprocessing.shared_memory` | [`shared_memory`]: [`SharedMemory`](shared_memory::SharedMemory), [`ShareableList`](shared_memory::ShareableList) |
+//! | `multiprocessing.pool` | [`pool`]: [`Pool`], [`AsyncResult`], [`IMapIterator`] |
+//! | `multiprocessing.managers` | `mp::managers`: `Manager()`, `SyncManager`, `BaseManager`, proxies (see [Managers](#managers)) |
+//! | `multiprocessing.dummy` | `mp::dummy`: the same API on threads (see [Dummy](#dummy)) |
+//! | `multiprocessing.util` (`get_logger`, `log_to_stderr`) | [`logging`]: [`get_logger`], [`log_to_stderr`] |
+//! | `multiprocessing.reduction` | [`reduction`]: [`send_handle`](reduction::send_handle), [`recv_handle`](reduction::recv_handle) |
+//! | `multiprocessing.resource_tracker` | [`resource_tracker`] |
+//! | exceptions (`ProcessError`, `TimeoutError`, `AuthenticationError`…) | [`Error`] and its [`ErrorKind`] |
+//!
+//! The main names; `docs/python-mapping.md` maps every name that Python's documentation
+//! mentions, with an example each.
 //!
 //! | Python | mp |
 //! |---|---|
@@ -41,32 +77,151 @@
 //! | `set_executable(path)`, `freeze_support()` | [`set_executable(path)`](set_executable), [`freeze_support()`] (a no-op) |
 //! | `set_start_method('spawn')` | [`set_start_method("spawn", false)?`](set_start_method) |
 //! | `get_start_method()`, `get_all_start_methods()` | [`get_start_method()`], [`get_all_start_methods()`] |
-//! | `get_context('fork')` | [`get_context("fork")?`](get_context) |
+//! | `get_context('fork')`, `ctx.Process(..)`, `ctx.Queue()`, `ctx.Pool(2)` | [`get_context("fork")?`](get_context), [`ctx.process(..)`](Context::process), [`ctx.queue(0)?`](Context::queue), [`ctx.pool(2)?`](Context::pool) |
 //! | `Pipe()`, `conn.send(x)`, `conn.recv()` | [`Pipe(true)?`](Pipe), [`conn.send(&x)?`](Connection::send), [`conn.recv::<T>()?`](Connection::recv) |
-//! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`conn.send_bytes(b)?`](Connection::send_bytes), [`conn.recv_bytes()?`](Connection::recv_bytes) |
+//! | `conn.send_bytes(b)`, `conn.recv_bytes()`, `conn.poll(t)` | [`conn.send_bytes(b)?`](Connection::send_bytes), [`conn.recv_bytes()?`](Connection::recv_bytes), [`conn.poll_timeout(t)?`](Connection::poll_timeout) |
 //! | `connection.Listener(address, authkey=k)`, `Client(address, authkey=k)` | [`Listener::builder().address(a).authkey(k).bind()?`](Listener::builder), [`Client::builder(a).authkey(k).connect()?`](Client::builder) |
 //! | `connection.wait(objects, timeout)` | [`connection::wait(&objects, timeout)?`](connection::wait()) |
 //! | `reduction.send_handle`, `recv_handle` | [`reduction::send_handle`], [`reduction::recv_handle`] |
-//! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
-//! | `Pool(4)`, `pool.map(f, xs)`, `pool.apply_async(f, args)` | [`Pool::new(4)?`](Pool::new), [`pool.map(f, xs)?`](Pool::map), [`pool.apply_async(f, args)?`](Pool::apply_async) (see [`pool`]) |
-//! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)?`](TaskRef::new), which serializes by name |
 //! | `Queue(maxsize)`, `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`Queue::new(maxsize)?`](Queue::new), [`q.put(x)?`](Queue::put), [`q.get()?`](Queue::get), [`q.get_timeout(t)?`](Queue::get_timeout) |
 //! | `JoinableQueue()`, `SimpleQueue()`, `queue.Full`/`queue.Empty` | [`JoinableQueue`], [`SimpleQueue`], [`queues::TryPutError::Full`]/[`queues::TryGetError::Empty`] |
 //! | `Lock()`, `RLock()`, `Semaphore(n)`, `Condition()`, `Event()`, `Barrier(n)` | [`Lock::new()?`](Lock::new), [`RLock`], [`Semaphore`], [`Condition`], [`Event`], [`Barrier`] (see [`synchronize`]) |
+//! | `with lock:` | [`let _g = lock.lock()?;`](Lock::lock) |
 //! | `Value('d', 0.0)`, `Array('i', 10)`, a ctypes `Structure` | [`Value::new(0.0)?`](Value::new), [`Array::<i32>::new(10)?`](Array::new), `#[mp::shared] struct` (see [`sharedctypes`]) |
+//! | `with v.get_lock(): v.value += 1` | [`*v.lock()? += 1`](Value::lock) |
 //! | `shared_memory.SharedMemory(create=True, size=n)`, `ShareableList` | [`shared_memory::SharedMemory::create(n)?`](shared_memory::SharedMemory::create), [`shared_memory::ShareableList`] |
+//! | `Pool(4)`, `pool.map(f, xs)`, `pool.apply_async(f, args)` | [`Pool::new(4)?`](Pool::new), [`pool.map(f, xs)?`](Pool::map), [`pool.apply_async(f, args)?`](Pool::apply_async) (see [`pool`]) |
+//! | `pool.imap(f, xs)`, `it.next(timeout)`, `res.get(timeout)` | [`pool.imap(f, xs)?`](Pool::imap), [`it.next_timeout(t)`](IMapIterator::next_timeout), [`res.get_timeout(t)?`](AsyncResult::get_timeout) |
+//! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)`](TaskRef::new), which serializes by name |
 //! | `with Manager() as m: d = m.dict()` | [`let m = mp::Manager()?; let d: DictProxy = m.dict()?;`](managers) |
 //! | `BaseManager.register('Maths', MathsClass)`, `proxy._callmethod(..)` | `#[mp::proxy] impl MathsClass {..}`, [`managers::BaseManager::builder().register(..)`](managers::ManagerBuilder::register), [`proxy.base().call_method(..)`](managers::BaseProxy::call_method) |
+//! | `multiprocessing.dummy.Pool(4)` | `mp::dummy::Pool::new(4)?` (see [Dummy](#dummy)) |
+//! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
+//! | `multiprocessing.TimeoutError`, `EOFError`, `RemoteError` | [`ErrorKind::Timeout`], [`ErrorKind::Eof`], [`ErrorKind::Remote`] |
 //!
-//! # Start methods
+//! Where Rust forces a change, mp changes the same way everywhere: keyword arguments become
+//! builders (`Process::builder`, `Pool::builder`, `Listener::builder`); `block=True,
+//! timeout=None` becomes three methods (`get`, `get_nowait`, `get_timeout(Duration)`), as do
+//! `put`, `acquire`, `join`, `poll` and `wait`; attributes become methods (`p.exitcode()`,
+//! `v.set(x)?`); `with` blocks become scopes (dropping a `Pool` terminates it, a guard releases
+//! its lock); exceptions become [`Result`]s; messages are typed.
 //!
-//! As in CPython 3.14 on Linux, the default is `forkserver`; `spawn` and `fork` are the others.
-//! Under `fork` any `FnOnce + Send + 'static` closure can be a target; under `spawn` and
-//! `forkserver` the target must be a `#[mp::task]` fn (the child finds it by name).
+//! # Processes and start methods
+//!
+//! A [`Process`] runs a target with an argument tuple in a child process ([`process`]). Under
+//! the `fork` start method the child is a copy of the parent and any `FnOnce + Send + 'static`
+//! closure can be the target; under `spawn` (a fresh copy of the program) and `forkserver` (a
+//! fork of a single-threaded server started on first use) the target must be a `#[mp::task]`
+//! fn, found by name. As in CPython 3.14 on Linux the default is `forkserver`;
+//! [`get_all_start_methods`] lists all three, [`set_start_method`] changes the default and a
+//! [`Context`] (from [`get_context`]) fixes the method of what it makes. Objects (queues, locks,
+//! values…) are not tied to a start method: any child can use them. A child's stdin is
+//! `/dev/null`; a panic in a child prints `Process <name>:` and the panic, and gives exit code
+//! 1; a child killed by a signal has the exit code `-signal`. When `main` returns, daemonic
+//! children are terminated and the others joined. See `docs/start-methods.md`.
+//!
+//! # Tasks and the registry
+//!
+//! `#[mp::task]` on a free fn (or on an `impl mp::Run for T`, Python's "subclass `Process`")
+//! keeps the fn callable as it is and registers it under a stable name
+//! (`module_path::name`) with the code that decodes its arguments and encodes its result. A
+//! spawn or forkserver child, a pool worker, a barrier action, a manager's server: each finds
+//! the fn it must run by that name in the same binary (see [`Task`] and
+//! [`registered_tasks`]). A [`TaskRef`] is a reference to a task that travels by name: Python's
+//! `(mul, (i, 7))` tuples in a queue. A fn without `#[mp::task]` given where a task is needed is
+//! a compile error (a pool) or a clear error of [`Process::start`] (spawn, forkserver).
+//!
+//! # Pipes and connections
+//!
+//! [`Pipe`] returns two [`Connection`]s. [`send`](Connection::send) and
+//! [`recv`](Connection::recv) move any serde value, including handles (connections, queues,
+//! locks, file descriptors…) that arrive usable in the other process;
+//! [`send_bytes`](Connection::send_bytes) and [`recv_bytes`](Connection::recv_bytes) move raw
+//! bytes in CPython's framing. [`Listener`] and [`Client`] connect unrelated processes over
+//! Unix or TCP sockets with CPython's HMAC handshake, so a Rust program and a Python program can
+//! talk; [`connection::wait()`] waits on several connections, sockets and process sentinels at
+//! once. See [`connection`].
+//!
+//! # Queues
+//!
+//! [`Queue`], [`JoinableQueue`] and [`SimpleQueue`] are typed multi-producer, multi-consumer
+//! FIFO queues in shared memory ([`queues`]). There is no feeder thread: `put` copies the item
+//! before it returns, so a process can put and exit at once (the "joining processes that use
+//! queues" deadlock of CPython cannot happen), and `qsize` is exact. `put_nowait` and
+//! `get_nowait` fail with errors that hand the item back ([`queues::TryPutError`],
+//! [`queues::TryGetError`]).
+//!
+//! # Synchronization
+//!
+//! [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Event`] and
+//! [`Barrier`] live in shared memory and have Python's semantics exactly (a `Lock` may be
+//! released by another process; releasing an unlocked one is an [`ErrorKind::Value`] error).
+//! When a process dies holding a lock, waiters get [`ErrorKind::OwnerDied`] instead of waiting
+//! forever. See [`synchronize`].
+//!
+//! # Shared memory
+//!
+//! [`Value`] and [`Array`] (with a lock), [`RawValue`] and [`RawArray`] (without) hold plain
+//! data in anonymous shared memory: numbers, `bool`, fixed-size arrays and `#[mp::shared]`
+//! structs (Python's ctypes `Structure`), checked at compile time ([`sharedctypes`]).
+//! [`shared_memory::SharedMemory`] and [`shared_memory::ShareableList`] are named segments that
+//! unrelated processes attach by name; a [`resource_tracker`] unlinks those that a crashed
+//! program leaves behind.
+//!
+//! # Pools
+//!
+//! A [`Pool`] runs `#[mp::task]` fns in worker processes: [`apply`](Pool::apply),
+//! [`apply_async`](Pool::apply_async) with callbacks, [`map`](Pool::map),
+//! [`imap`](Pool::imap), [`imap_unordered`](Pool::imap_unordered), [`starmap`](Pool::starmap)
+//! and their `_async` forms, typed end to end. A task's panic or `Err` comes back as an
+//! [`ErrorKind::Remote`] error carrying the worker's message ([`pool::RemoteTraceback`]), and a
+//! worker that dies while running a task ([`ErrorKind::WorkerLost`]) is replaced, where CPython
+//! hangs. See [`pool`].
+//!
+//! # Managers
+//!
+//! `mp::managers` (merged from the managers branch) holds objects in a server process that
+//! other processes, of any start method or on other machines, use through proxies:
+//! `mp::Manager()` starts a `SyncManager` with Python's `dict`, `list`, `Namespace`, `Queue`,
+//! `Lock`… types; `BaseManager::builder()` makes custom and remote managers, and
+//! `#[mp::proxy]` on an `impl` block generates a typed proxy for a type of your own (Python's
+//! `BaseManager.register`).
+//!
+//! # Dummy
+//!
+//! `mp::dummy` (merged from the dummy branch) is Python's `multiprocessing.dummy`: the same
+//! types and methods backed by threads, so that code written against `mp` runs on threads by
+//! changing its `use` line.
+//!
+//! # Logging
+//!
+//! mp reports lifecycle events (a child starting and exiting, the exit handler, pool workers
+//! being replaced) through the `log` crate with the target `multiprocessing`, filtered by the
+//! level of [`get_logger`]. [`log_to_stderr`] prints them as CPython does:
+//! `[INFO/Process-1] child process calling self.run()`. See [`logging`].
+//!
+//! # Errors
+//!
+//! Every fallible call returns [`Result<T>`](Result), whose [`Error`] has a [`kind`](Error::kind)
+//! naming the Python exception it stands for ([`ErrorKind::Timeout`] for
+//! `multiprocessing.TimeoutError`, [`ErrorKind::Eof`] for `EOFError`,
+//! [`ErrorKind::Authentication`], [`ErrorKind::BufferTooShort`] with the message in
+//! [`Error::payload`]…) and a message. Operations on queues have their own error types that
+//! give the item back. mp never panics on bad input from a user or a peer.
+//!
+//! # Feature flags
+//!
+//! - `macros` (default): the attributes `#[mp::main]`, `#[mp::task]`, `#[mp::test]` and
+//!   `#[mp::shared]` (from the `mp-macros` crate). Without it, [`init()`] replaces
+//!   `#[mp::main]`, but no fn can be registered as a task: processes can run closures under the
+//!   fork start method only, and pools have nothing to run.
+//! - `pickle`: `Connection::send_pickle`, `recv_pickle` and `recv_pickle_value` exchange
+//!   Python objects (pickles) with a CPython peer.
 //!
 //! # Platforms
 //!
-//! Linux is supported and tested; other Unix systems are not yet.
+//! Linux, kernel 5.6 or newer (memfd, pidfd, `close_range`), is supported and tested. Other Unix
+//! systems are not supported yet; Windows is out of scope.
 
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]

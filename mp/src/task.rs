@@ -33,6 +33,12 @@ use crate::registry;
 /// assert!(<square as Task>::NAME.ends_with("::square"));
 /// assert_eq!(<square as Task>::run((4,)), 16);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an mp task",
+    label = "not a `#[mp::task]` fn",
+    note = "pools and spawn/forkserver children find the fn they run by name, in the registry \
+            that `#[mp::task]` fills: add `#[mp::task]` to the fn"
+)]
 pub trait Task: Copy + Send + Sync + 'static {
     /// The argument tuple (`(u64,)` for `fn square(x: u64)`): serializable, owned data.
     type Args: Portable;

@@ -19,7 +19,7 @@
 //! | `Client(address, family, authkey)` | [`Client::builder(a).family(f).authkey(k).connect()?`](Client::builder) |
 //! | `wait(object_list, timeout)` | [`wait(&objects, timeout)?`](wait()) (indices of the ready ones) |
 //! | `deliver_challenge`, `answer_challenge` | [`deliver_challenge`], [`answer_challenge`] |
-//! | `conn.send(obj)` to a Python peer | [`conn.send_pickle(&obj)?`](Connection::send_pickle) (feature `pickle`) |
+//! | `conn.send(obj)` to a Python peer | `conn.send_pickle(&obj)?` (feature `pickle`) |
 
 use std::cell::RefCell;
 use std::fmt;
