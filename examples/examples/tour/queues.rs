@@ -1,7 +1,7 @@
 //! A walk through mp's queues (Python's `multiprocessing.queues`): `Queue`, `JoinableQueue`,
 //! `SimpleQueue`, across processes of every start method.
 //!
-//! `cargo run -p mp-examples --example tour_queues`
+//! `cargo run -p mp-examples --example tour -- queues`
 
 use std::time::{Duration, Instant};
 
@@ -46,9 +46,7 @@ fn produce(q: Queue<u64>, n: u64) -> mp::Result<()> {
     Ok(())
 }
 
-fn main() -> mp::Result<()> {
-    mp::init();
-
+pub(crate) fn run() -> mp::Result<()> {
     println!("== Queue basics (no feeder thread: put copies into shared memory)");
     let q = Queue::new(2)?;
     q.put(1)?;

@@ -1,7 +1,6 @@
-//! A walk through mp's managers and proxies (Python's `multiprocessing.managers`), for the
-//! main `tour`.
+//! A walk through mp's managers and proxies (Python's `multiprocessing.managers`).
 //!
-//! Run: `cargo run -p mp-examples --example tour_managers`
+//! Run: `cargo run -p mp-examples --example tour -- managers`
 
 use std::time::Duration;
 
@@ -39,8 +38,7 @@ fn jobs() -> Shared<Queue> {
     Q.get_or_init(|| Shared::new(Queue::new(0))).clone()
 }
 
-#[mp::main]
-fn main() -> mp::Result<()> {
+pub(crate) fn run() -> mp::Result<()> {
     println!("== mp::Manager(): a server process holding shared objects");
     let manager = mp::Manager()?;
     let d: DictProxy = manager.dict()?;

@@ -3,7 +3,7 @@
 //! (a dead lock holder is reported, not a hang). Mirrors the "进程间同步" and "进程间数据共享"
 //! sections of seed `000_d9441931e0256125.txt`.
 //!
-//! `cargo run -p mp-examples --example tour_sync`
+//! `cargo run -p mp-examples --example tour -- sync`
 
 use std::time::Duration;
 
@@ -104,8 +104,7 @@ fn run_all(ps: &[Process]) -> mp::Result<()> {
     Ok(())
 }
 
-#[mp::main]
-fn main() -> mp::Result<()> {
+pub(crate) fn run() -> mp::Result<()> {
     println!("== Lock and Value: 4 processes x 2500 increments under the value's lock");
     let counter = Value::new(0u64)?;
     let ps: Vec<Process> = (0..4)
@@ -237,6 +236,6 @@ fn main() -> mp::Result<()> {
     println!("recovered: {}", l.recover());
     l.acquire()?;
     l.release()?;
-    println!("tour_sync done");
+    println!("synchronization: done");
     Ok(())
 }

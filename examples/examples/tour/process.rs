@@ -1,9 +1,8 @@
 //! The tour of mp's foundation: processes and start methods, in one run.
 //!
-//! `cargo run -p mp-examples --example tour_process`
+//! `cargo run -p mp-examples --example tour -- process`
 //!
-//! (The lead merges this into the main `tour`.)
-
+//!
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -77,8 +76,7 @@ impl mp::Run for Counter {
     }
 }
 
-#[mp::main]
-fn main() -> mp::Result<()> {
+pub(crate) fn run() -> mp::Result<()> {
     let all: Vec<&str> = mp::get_all_start_methods()
         .iter()
         .map(|m| m.as_str())
@@ -200,6 +198,6 @@ fn main() -> mp::Result<()> {
     p.start()?;
     println!("   start twice: {}", p.start().unwrap_err());
     p.join()?;
-    println!("tour_process done");
+    println!("processes: done");
     Ok(())
 }

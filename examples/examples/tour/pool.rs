@@ -1,8 +1,8 @@
-//! The tour of mp's `Pool` (the lead merges it into the main `tour`): every method of Python's
+//! The tour of mp's `Pool`: every method of Python's
 //! `multiprocessing.pool.Pool` under each start method, then what CPython cannot do: survive a
 //! worker that dies.
 //!
-//! `cargo run -p mp-examples --example tour_pool`
+//! `cargo run -p mp-examples --example tour -- pool`
 
 use std::error::Error as _;
 use std::sync::{Arc, Mutex};
@@ -54,8 +54,7 @@ fn tag(_i: u32) -> String {
     TAG.lock().unwrap().clone().unwrap_or_default()
 }
 
-#[mp::main]
-fn main() -> mp::Result<()> {
+pub(crate) fn run() -> mp::Result<()> {
     for method in mp::get_all_start_methods() {
         let pool = mp::Context::new(method).pool(2)?;
         println!(

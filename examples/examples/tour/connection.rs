@@ -1,7 +1,7 @@
 //! A tour of `mp::connection`: pipes, typed and raw messages, buffers, connections passed to
 //! children under every start method, `wait`, and authenticated listeners and clients.
 //!
-//! `cargo run -p mp-examples --example tour_connection`
+//! `cargo run -p mp-examples --example tour -- connection`
 
 use std::time::Duration;
 
@@ -20,8 +20,7 @@ fn dial(address: mp::connection::Address) -> mp::Result<()> {
     c.send(&format!("hello from {}", mp::current_process().name()))
 }
 
-#[mp::main]
-fn main() -> mp::Result<()> {
+pub(crate) fn run() -> mp::Result<()> {
     // 1. A duplex pipe: typed messages (serde) and raw bytes, never merged or split.
     let (a, b) = Pipe(true)?;
     a.send(&(1, "two", [3.0, 4.5]))?;
