@@ -35,14 +35,15 @@ const SECTIONS: [Section; 6] = [
 #[mp::main]
 fn main() -> mp::Result<()> {
     let only = std::env::args().nth(1);
-    if let Some(name) = &only {
-        if !SECTIONS.iter().any(|(n, _, _)| n == name) {
-            let names: Vec<&str> = SECTIONS.iter().map(|(n, _, _)| *n).collect();
-            return Err(mp::Error::new(
-                mp::ErrorKind::Value,
-                format!("no tour section `{name}`; the sections are {names:?}"),
-            ));
-        }
+    if let Some(name) = only
+        .as_deref()
+        .filter(|o| !SECTIONS.iter().any(|(n, _, _)| n == o))
+    {
+        let names: Vec<&str> = SECTIONS.iter().map(|(n, _, _)| *n).collect();
+        return Err(mp::Error::new(
+            mp::ErrorKind::Value,
+            format!("no tour section `{name}`; the sections are {names:?}"),
+        ));
     }
     let started = std::time::Instant::now();
     for (i, (name, title, run)) in SECTIONS.iter().enumerate() {
