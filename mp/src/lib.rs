@@ -55,6 +55,7 @@
 //! | `Lock()`, `RLock()`, `Semaphore(n)`, `Condition()`, `Event()`, `Barrier(n)` | [`Lock::new()?`](Lock::new), [`RLock`], [`Semaphore`], [`Condition`], [`Event`], [`Barrier`] (see [`synchronize`]) |
 //! | `Value('d', 0.0)`, `Array('i', 10)`, a ctypes `Structure` | [`Value::new(0.0)?`](Value::new), [`Array::<i32>::new(10)?`](Array::new), `#[mp::shared] struct` (see [`sharedctypes`]) |
 //! | `shared_memory.SharedMemory(create=True, size=n)`, `ShareableList` | [`shared_memory::SharedMemory::create(n)?`](shared_memory::SharedMemory::create), [`shared_memory::ShareableList`] |
+//! | `multiprocessing.dummy` (`from multiprocessing.dummy import Pool, Process, Queue`) | [`mp::dummy`](dummy) (`use mp::dummy::{Pool, Process, Queue};`): the same API on threads |
 //!
 //! # Start methods
 //!
@@ -72,6 +73,7 @@
 mod bootstrap;
 pub mod connection;
 pub mod context;
+pub mod dummy;
 mod error;
 mod forkserver;
 mod futex;
