@@ -561,7 +561,7 @@ impl Connection {
     /// a.send(&vec![2.25, 1.5])?;
     /// assert_eq!(b.recv::<Vec<f64>>()?, vec![2.25, 1.5]);
     /// // A dummy queue travels as itself:
-    /// let q = mp::dummy::Queue::new(0)?;
+    /// let q = mp::dummy::Queue::<u8>::new(0)?;
     /// a.send(&q)?;
     /// b.recv::<mp::dummy::Queue<u8>>()?.put(7)?;
     /// assert_eq!(q.get()?, 7);
@@ -1176,7 +1176,7 @@ impl Listener {
         let b = &self.backlog;
         let mut st = lock(&b.state);
         loop {
-            if st.closed || self.closed() {
+            if st.closed || self.closed.load(Ordering::Acquire) {
                 return Err(listener_closed());
             }
             if let Some(c) = st.pending.pop_front() {

@@ -1447,7 +1447,8 @@ impl Pool {
             let mut v = Vec::new();
             let it = items.into_iter();
             let r = panic::catch_unwind(AssertUnwindSafe(|| {
-                v.reserve(it.size_hint().0);
+                // An endless input announces `usize::MAX`: reserve no more than a page's worth.
+                v.reserve(it.size_hint().0.min(4096));
                 for x in it {
                     v.push(args(x));
                     n += 1;
