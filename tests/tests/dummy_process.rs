@@ -350,3 +350,67 @@ fn debug_shows_the_state() -> mp::Result<()> {
     assert_eq!(format!("{p:?}"), "<DummyProcess(t, stopped)>");
     Ok(())
 }
+
+/// Runs in a child copy of this test binary (see `exit_waits_for_non_daemon_threads`): starts a
+/// thread that finishes after `main` has returned, then returns at once. A no-op otherwise.
+#[test]
+fn exit_helper() -> mp::Result<()> {
+    let (Some(dir), Some(daemon)) = (
+        std::env::var_os("MP_DUMMY_EXIT_DIR"),
+        std::env::var_os("MP_DUMMY_EXIT_DAEMON"),
+    ) else {
+        return Ok(());
+    };
+    let marker = std::path::PathBuf::from(dir).join("finished");
+    Process::builder(
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(&marker, b"done")
+        },
+        (),
+    )
+    .daemon(daemon == "1")
+    .start()?;
+    Ok(())
+}
+
+fn run_exit_helper(daemon: bool) -> (bool, Duration) {
+    let dir = std::env::temp_dir().join(format!("mp-dummy-exit-{}-{}", std::process::id(), daemon));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let t = std::time::Instant::now();
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "exit_helper", "--test-threads=1", "-q"])
+        .env("MP_DUMMY_EXIT_DIR", &dir)
+        .env("MP_DUMMY_EXIT_DAEMON", if daemon { "1" } else { "0" })
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the test binary");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if t.elapsed() > LONG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = t.elapsed();
+    assert!(status.success(), "{status:?}");
+    let finished = dir.join("finished").exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    (finished, elapsed)
+}
+
+/// As Python's `threading._shutdown` (and mp's exit handler for processes): the process waits
+/// for its non-daemonic threads when `main` returns, and abandons the daemonic ones.
+#[test]
+fn exit_waits_for_non_daemon_threads() {
+    let (finished, elapsed) = run_exit_helper(false);
+    assert!(finished, "the non-daemonic thread was not waited for");
+    assert!(elapsed >= Duration::from_millis(300));
+    let (finished, _) = run_exit_helper(true);
+    assert!(!finished, "the daemonic thread delayed the exit");
+}

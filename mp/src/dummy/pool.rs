@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -209,12 +210,43 @@ struct SlotState<T> {
     success: Option<bool>,
     callback: Option<Callback<T>>,
     error_callback: Option<ErrorCallback>,
+    /// Threads sleeping in `wait_deadline` (the notification is skipped when there are none).
+    sleepers: usize,
 }
 
 /// Where one async result lands.
+///
+/// `done` mirrors `state.ready` so that a waiter can spin on it briefly before it sleeps: a
+/// thread pool's answer is often a few microseconds away, less than a sleep and a wake-up.
 struct Slot<T> {
+    done: AtomicBool,
     state: Mutex<SlotState<T>>,
     cond: Condvar,
+}
+
+/// Spins briefly on `flag` (at most ~20 µs, never past `deadline`) before the caller sleeps.
+fn spin_until(flag: &AtomicBool, deadline: Option<Instant>) -> bool {
+    if flag.load(Ordering::Acquire) {
+        return true;
+    }
+    let start = Instant::now();
+    let limit = Duration::from_micros(20);
+    let mut i = 0u32;
+    loop {
+        if flag.load(Ordering::Acquire) {
+            return true;
+        }
+        i += 1;
+        if i % 64 == 0 {
+            let now = Instant::now();
+            if now - start > limit || deadline.is_some_and(|d| now >= d) {
+                return false;
+            }
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 fn call_guarded(f: impl FnOnce()) {
@@ -226,12 +258,14 @@ fn call_guarded(f: impl FnOnce()) {
 impl<T> Slot<T> {
     fn new() -> Arc<Slot<T>> {
         Arc::new(Slot {
+            done: AtomicBool::new(false),
             state: Mutex::new(SlotState {
                 value: None,
                 ready: false,
                 success: None,
                 callback: None,
                 error_callback: None,
+                sleepers: 0,
             }),
             cond: Condvar::new(),
         })
@@ -276,26 +310,43 @@ impl<T> Slot<T> {
         }
         st.value = Some(v);
         st.ready = true;
+        self.done.store(true, Ordering::Release);
+        let wake = st.sleepers > 0;
         drop(st);
-        self.cond.notify_all();
+        if wake {
+            self.cond.notify_all();
+        }
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
+        if spin_until(&self.done, deadline) {
+            return true;
+        }
         let mut st = lock(&self.state);
         while !st.ready {
-            match deadline {
-                None => st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+            st.sleepers += 1;
+            let timed_out = match deadline {
+                None => {
+                    st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+                    false
+                }
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return false;
+                        true
+                    } else {
+                        st = self
+                            .cond
+                            .wait_timeout(st, d - now)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                        false
                     }
-                    st = self
-                        .cond
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
                 }
+            };
+            st.sleepers -= 1;
+            if timed_out {
+                return false;
             }
         }
         true
