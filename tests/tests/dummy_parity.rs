@@ -20,8 +20,10 @@ macro_rules! same_program {
             use mp::pool::RemoteTraceback;
             use $($api)::+::{
                 Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue,
-                Lock, Pipe, Pool, Process, Queue, RLock, Semaphore, SimpleQueue, Value,
+                Lock, Pipe, Pool, Process, Queue, RLock, RawArray, RawValue, Semaphore, SimpleQueue,
+                Value,
             };
+            use $($api)::+::sharedctypes::{copy, synchronized};
 
             use super::LONG;
 
@@ -202,6 +204,16 @@ macro_rules! same_program {
                 log.push(format!("array {:?}", a.to_vec()?));
                 log.push(format!("lock locked {} after", lock.locked()));
                 log.push(format!("index error {:?}", a.get(3).unwrap_err().kind()));
+                let raw = RawArray::from_slice(&[1i32, 2, 3])?;
+                let synced = synchronized(&raw, None)?;
+                synced.set(0, 10)?;
+                let copied = copy(&synced)?;
+                synced.set(1, 20)?;
+                log.push(format!("raw {:?} copy {:?}", raw.to_vec()?, copied.to_vec()?));
+                let rv = RawValue::new(1.25f64)?;
+                let same = synchronized(&rv, Lock::new()?)?;
+                same.set(2.5)?;
+                log.push(format!("raw value {} {}", rv.get()?, copy(&rv)? == rv));
 
                 // --- Pipe ---
                 let (here, there) = Pipe(true)?;

@@ -1297,3 +1297,155 @@ impl<T: Send + 'static> Handle for Array<T> {
     }
 }
 handle_serde!(Array<T>);
+
+// ---------------------------------------------------------------------------------------------
+// copy / synchronized
+// ---------------------------------------------------------------------------------------------
+
+/// Objects that [`copy`] can duplicate: mp's [`CopyShared`](crate::sharedctypes::CopyShared).
+pub trait CopyShared {
+    /// The type of the copy (the raw, unsynchronized kind, as in CPython).
+    type Raw;
+    /// Copies the data.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Runtime`] if this thread holds a guard of the object.
+    fn copy_shared(&self) -> Result<Self::Raw>;
+}
+
+impl<T: Clone> CopyShared for RawValue<T> {
+    type Raw = RawValue<T>;
+    fn copy_shared(&self) -> Result<RawValue<T>> {
+        RawValue::new(self.get()?)
+    }
+}
+
+impl<T: Clone> CopyShared for RawArray<T> {
+    type Raw = RawArray<T>;
+    fn copy_shared(&self) -> Result<RawArray<T>> {
+        Ok(RawArray::from_vec(self.to_vec()?))
+    }
+}
+
+impl<T: Clone> CopyShared for Value<T> {
+    type Raw = RawValue<T>;
+    fn copy_shared(&self) -> Result<RawValue<T>> {
+        RawValue::new(self.get()?)
+    }
+}
+
+impl<T: Clone> CopyShared for Array<T> {
+    type Raw = RawArray<T>;
+    fn copy_shared(&self) -> Result<RawArray<T>> {
+        Ok(RawArray::from_vec(self.to_vec()?))
+    }
+}
+
+/// An independent copy of an object: Python's `sharedctypes.copy(obj)`, as
+/// [`mp::sharedctypes::copy`](crate::sharedctypes::copy).
+///
+/// # Errors
+///
+/// [`ErrorKind::Runtime`] if this thread holds a guard of the object.
+///
+/// # Examples
+///
+/// ```
+/// use mp::dummy::sharedctypes::copy;
+/// let a = mp::dummy::RawValue::new(1.5f64)?;
+/// let b = copy(&a)?;
+/// a.set(2.5)?;
+/// assert_eq!(b.get()?, 1.5);
+/// # Ok::<(), mp::Error>(())
+/// ```
+pub fn copy<O: CopyShared>(obj: &O) -> Result<O::Raw> {
+    obj.copy_shared()
+}
+
+/// Raw objects that [`synchronized`] can wrap: mp's
+/// [`Synchronize`](crate::sharedctypes::Synchronize).
+pub trait Synchronize {
+    /// The synchronized wrapper.
+    type Synchronized;
+    /// Wraps the same data with a lock.
+    fn synchronize(&self, lock: AnyLock) -> Self::Synchronized;
+}
+
+impl<T> Synchronize for RawValue<T> {
+    type Synchronized = Value<T>;
+    fn synchronize(&self, lock: AnyLock) -> Value<T> {
+        Value {
+            obj: self.obj.clone(),
+            lock,
+        }
+    }
+}
+
+impl<T> Synchronize for RawArray<T> {
+    type Synchronized = Array<T>;
+    fn synchronize(&self, lock: AnyLock) -> Array<T> {
+        Array {
+            obj: self.obj.clone(),
+            len: self.len,
+            lock,
+        }
+    }
+}
+
+/// A synchronized wrapper around the same data as `obj`, using `lock` (a new [`RLock`] if
+/// `None`): Python's `sharedctypes.synchronized(obj, lock=None)`.
+///
+/// # Errors
+///
+/// None; the `Result` is mp's.
+///
+/// # Examples
+///
+/// ```
+/// use mp::dummy::sharedctypes::synchronized;
+/// let raw = mp::dummy::RawArray::<i32>::new(3)?;
+/// let a = synchronized(&raw, None)?;
+/// a.set(0, 4)?;
+/// assert_eq!(raw.get(0)?, 4);
+/// let l = mp::dummy::Lock::new()?;
+/// let b = synchronized(&raw, l.clone())?;
+/// assert_eq!(*b.get_lock(), l.into());
+/// # Ok::<(), mp::Error>(())
+/// ```
+pub fn synchronized<O: Synchronize>(
+    obj: &O,
+    lock: impl Into<Option<AnyLock>>,
+) -> Result<O::Synchronized> {
+    let lock = match lock.into() {
+        Some(l) => l,
+        None => AnyLock::RLock(RLock::new()?),
+    };
+    Ok(obj.synchronize(lock))
+}
+
+impl From<super::Lock> for Option<AnyLock> {
+    fn from(l: super::Lock) -> Self {
+        Some(AnyLock::Lock(l))
+    }
+}
+
+impl From<RLock> for Option<AnyLock> {
+    fn from(l: RLock) -> Self {
+        Some(AnyLock::RLock(l))
+    }
+}
+
+impl<T> PartialEq for RawValue<T> {
+    /// Whether both handles are the same object.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.obj, &other.obj)
+    }
+}
+
+impl<T> PartialEq for RawArray<T> {
+    /// Whether both handles are the same object.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.obj, &other.obj)
+    }
+}
