@@ -561,3 +561,49 @@ fn waits_overlap() -> mp::Result<()> {
     );
     Ok(())
 }
+
+/// No thread is left behind: once `join` (or drop) returns, the worker threads are gone.
+#[test]
+fn no_leaked_threads() -> mp::Result<()> {
+    let alive = |t: i32| std::path::Path::new(&format!("/proc/self/task/{t}")).exists();
+    // A joined thread's kernel task may linger for a moment after `pthread_join` returns.
+    let gone = |ts: &[i32]| {
+        let t0 = Instant::now();
+        while ts.iter().any(|&t| alive(t)) {
+            if t0.elapsed() > LONG {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    };
+    let pool = Pool::new(3)?;
+    // Every worker has run at least one task, so that all of them reported their thread id.
+    let r: Vec<_> = (0..30)
+        .map(|_| pool.apply_async(sqr_wait, (1, 5)))
+        .collect::<mp::Result<_>>()?;
+    for x in &r {
+        x.get_timeout(LONG)?;
+    }
+    let worker_tids = pool.worker_pids();
+    assert!(!worker_tids.is_empty());
+    assert!(worker_tids.iter().all(|&t| alive(t)));
+    pool.close()?;
+    pool.join()?;
+    assert!(gone(&worker_tids), "worker threads left: {worker_tids:?}");
+    let pool = Pool::new(2)?;
+    pool.map(sqr, 0..100)?;
+    let worker_tids = pool.worker_pids();
+    drop(pool);
+    assert!(
+        gone(&worker_tids),
+        "worker threads left after drop: {worker_tids:?}"
+    );
+    // A dummy Process's thread is gone once joined.
+    let p = mp::dummy::Process::new(|| {}, ());
+    p.start()?;
+    let thread = p.ident().expect("started");
+    p.join()?;
+    assert!(gone(&[thread]));
+    Ok(())
+}
