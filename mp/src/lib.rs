@@ -51,8 +51,8 @@
 //! | `multiprocessing.sharedctypes` | [`sharedctypes`]: [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `multiprocessing.shared_memory` | [`shared_memory`]: [`SharedMemory`](shared_memory::SharedMemory), [`ShareableList`](shared_memory::ShareableList) |
 //! | `multiprocessing.pool` | [`pool`]: [`Pool`], [`AsyncResult`], [`IMapIterator`] |
-//! | `multiprocessing.managers` | `mp::managers`: `Manager()`, `SyncManager`, `BaseManager`, proxies (see [Managers](#managers)) |
-//! | `multiprocessing.dummy` | `mp::dummy`: the same API on threads (see [Dummy](#dummy)) |
+//! | `multiprocessing.managers` | [`managers`]: [`Manager()`](Manager), [`SyncManager`], `BaseManager`, proxies (see [Managers](#managers)) |
+//! | `multiprocessing.dummy` | [`dummy`]: the same API on threads (see [Dummy](#dummy)) |
 //! | `multiprocessing.util` (`get_logger`, `log_to_stderr`) | [`logging`]: [`get_logger`], [`log_to_stderr`] |
 //! | `multiprocessing.reduction` | [`reduction`]: [`send_handle`](reduction::send_handle), [`recv_handle`](reduction::recv_handle) |
 //! | `multiprocessing.resource_tracker` | [`resource_tracker`] |
@@ -95,7 +95,7 @@
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)`](TaskRef::new), which serializes by name |
 //! | `with Manager() as m: d = m.dict()` | [`let m = mp::Manager()?; let d: DictProxy = m.dict()?;`](managers) |
 //! | `BaseManager.register('Maths', MathsClass)`, `proxy._callmethod(..)` | `#[mp::proxy] impl MathsClass {..}`, [`managers::BaseManager::builder().register(..)`](managers::ManagerBuilder::register), [`proxy.base().call_method(..)`](managers::BaseProxy::call_method) |
-//! | `multiprocessing.dummy.Pool(4)` | `mp::dummy::Pool::new(4)?` (see [Dummy](#dummy)) |
+//! | `multiprocessing.dummy` (`from multiprocessing.dummy import Pool, Process, Queue`) | [`mp::dummy`](dummy) (`use mp::dummy::{Pool, Process, Queue};`): the same API on threads |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
 //! | `multiprocessing.TimeoutError`, `EOFError`, `RemoteError` | [`ErrorKind::Timeout`], [`ErrorKind::Eof`], [`ErrorKind::Remote`] |
 //!
@@ -180,18 +180,18 @@
 //!
 //! # Managers
 //!
-//! `mp::managers` (merged from the managers branch) holds objects in a server process that
-//! other processes, of any start method or on other machines, use through proxies:
-//! `mp::Manager()` starts a `SyncManager` with Python's `dict`, `list`, `Namespace`, `Queue`,
-//! `Lock`… types; `BaseManager::builder()` makes custom and remote managers, and
-//! `#[mp::proxy]` on an `impl` block generates a typed proxy for a type of your own (Python's
-//! `BaseManager.register`).
+//! [`managers`] holds objects in a server process that other processes, of any start method or
+//! on other machines, use through proxies: [`Manager()`](Manager) starts a [`SyncManager`] with
+//! Python's `dict`, `list`, `Namespace`, `Queue`, `Lock`… types;
+//! [`managers::BaseManager::builder()`](managers::BaseManager::builder) makes custom and remote
+//! managers (TCP with an authkey), and [`#[mp::proxy]`](macro@proxy) on an `impl` block
+//! generates a typed proxy for a type of your own (Python's `BaseManager.register`). Requests
+//! are plain data, never code.
 //!
 //! # Dummy
 //!
-//! `mp::dummy` (merged from the dummy branch) is Python's `multiprocessing.dummy`: the same
-//! types and methods backed by threads, so that code written against `mp` runs on threads by
-//! changing its `use` line.
+//! [`dummy`] is Python's `multiprocessing.dummy`: the same types and methods backed by threads,
+//! so that code written against `mp` runs on threads by changing its `use` line.
 //!
 //! # Logging
 //!
@@ -229,6 +229,7 @@
 mod bootstrap;
 pub mod connection;
 pub mod context;
+pub mod dummy;
 mod error;
 mod forkserver;
 mod futex;

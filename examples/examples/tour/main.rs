@@ -2,15 +2,16 @@
 //!
 //! `cargo run --release -p mp-examples --example tour` runs every section;
 //! `cargo run -p mp-examples --example tour -- pool` runs one (`process`, `connection`,
-//! `queues`, `sync`, `pool`, `managers`).
+//! `queues`, `sync`, `pool`, `managers`, `dummy`).
 //!
 //! Each section mirrors a part of Python's `multiprocessing` documentation: processes and the
-//! three start methods, pipes and connections, queues, locks and shared state, pools, and
-//! managers; each also shows what mp adds (a dead lock holder is reported, a dead pool worker
+//! three start methods, pipes and connections, queues, locks and shared state, pools,
+//! managers, and the thread-backed `dummy` twin; each also shows what mp adds (a dead lock holder is reported, a dead pool worker
 //! costs one task, handles travel inside messages, ...). Every section checks its own results,
 //! so a wrong result ends the tour with an error.
 
 mod connection;
+mod dummy;
 mod managers;
 mod pool;
 mod process;
@@ -19,7 +20,7 @@ mod sync;
 
 type Section = (&'static str, &'static str, fn() -> mp::Result<()>);
 
-const SECTIONS: [Section; 6] = [
+const SECTIONS: [Section; 7] = [
     ("process", "Processes and start methods", process::run),
     (
         "connection",
@@ -30,6 +31,7 @@ const SECTIONS: [Section; 6] = [
     ("sync", "Synchronization and shared memory", sync::run),
     ("pool", "Pools", pool::run),
     ("managers", "Managers and proxies", managers::run),
+    ("dummy", "mp::dummy: the same API on threads", dummy::run),
 ];
 
 #[mp::main]

@@ -104,6 +104,27 @@ pub struct RemoteTraceback {
 }
 
 impl RemoteTraceback {
+    /// The traceback of a task that failed in a thread of this process (`mp::dummy`'s pool,
+    /// whose errors carry one so that the same code inspects both pools' errors).
+    pub(crate) fn local(
+        task: &str,
+        worker: String,
+        panicked: bool,
+        message: String,
+        location: Option<String>,
+        index: usize,
+    ) -> RemoteTraceback {
+        RemoteTraceback {
+            task: task.to_string(),
+            worker,
+            panicked,
+            message,
+            location,
+            backtrace: None,
+            index,
+        }
+    }
+
     /// The panic message, or the `Display` of the task's `Err`.
     ///
     /// # Examples
@@ -729,7 +750,8 @@ impl Pool {
             let mut v = Vec::new();
             let it = items.into_iter();
             let r = panic::catch_unwind(AssertUnwindSafe(|| {
-                v.reserve(it.size_hint().0);
+                // A lower bound is a hint, not a promise: `(0..).map(..)` claims `usize::MAX`.
+                v.reserve(it.size_hint().0.min(4096));
                 for x in it {
                     v.push(x);
                     n += 1;

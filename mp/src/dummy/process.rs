@@ -1,0 +1,1043 @@
+//! `dummy::Process`: a thread with the API of [`mp::Process`](crate::Process), Python's
+//! `multiprocessing.dummy.DummyProcess`.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, Weak};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crate::context::{Context, StartMethod};
+use crate::error::{Error, ErrorKind, Result};
+use crate::process::{ChildInfo, ProcessOutput, Run, Target};
+use crate::sys;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The current thread
+// ---------------------------------------------------------------------------------------------
+
+/// What a thread knows about itself.
+struct ThreadInfo {
+    name: Arc<Mutex<String>>,
+    daemon: bool,
+    /// The kernel thread id.
+    ident: i32,
+    /// The threads this thread started (Python's `_children`).
+    children: Mutex<Vec<Arc<Rec>>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<ThreadInfo>>> = const { RefCell::new(None) };
+}
+
+/// Numbers `Thread-N` names (one counter per process, as `threading`'s).
+static THREAD_COUNTER: AtomicU32 = AtomicU32::new(1);
+/// Numbers `Dummy-N` names of threads not started by `mp::dummy`.
+static FOREIGN_COUNTER: AtomicU32 = AtomicU32::new(1);
+
+fn current_info() -> Arc<ThreadInfo> {
+    let make = || {
+        let name = if sys::is_main_thread() {
+            "MainThread".to_string()
+        } else {
+            match std::thread::current().name() {
+                Some(n) => n.to_string(),
+                None => format!("Dummy-{}", FOREIGN_COUNTER.fetch_add(1, Ordering::Relaxed)),
+            }
+        };
+        Arc::new(ThreadInfo {
+            name: Arc::new(Mutex::new(name)),
+            daemon: !sys::is_main_thread(),
+            ident: sys::gettid() as i32,
+            children: Mutex::new(Vec::new()),
+        })
+    };
+    match CURRENT.try_with(|c| c.borrow_mut().get_or_insert_with(make).clone()) {
+        Ok(info) => info,
+        // The thread's locals are being torn down: describe it without caching.
+        Err(_) => make(),
+    }
+}
+
+/// The thread running this code: Python's `multiprocessing.dummy.current_process()`
+/// (`threading.current_thread()`).
+///
+/// # Examples
+///
+/// ```
+/// let me = mp::dummy::current_process();
+/// assert!(me.is_alive() && me.exitcode().is_none());
+/// assert_eq!(me.pid(), std::process::id() as i32);
+/// ```
+pub fn current_process() -> CurrentProcess {
+    CurrentProcess {
+        info: current_info(),
+    }
+}
+
+/// The running thread as seen from inside: what [`current_process`] returns. The
+/// counterpart of [`mp::CurrentProcess`](crate::CurrentProcess).
+#[derive(Clone)]
+pub struct CurrentProcess {
+    info: Arc<ThreadInfo>,
+}
+
+impl CurrentProcess {
+    /// The thread's name: `MainThread`, `Thread-N` for a [`Process`] (or the name it was
+    /// given), the std name of a thread started otherwise (`Dummy-N` if it has none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = std::thread::Builder::new().name("worker".into())
+    ///     .spawn(|| mp::dummy::current_process().name()).unwrap();
+    /// assert_eq!(t.join().unwrap(), "worker");
+    /// ```
+    pub fn name(&self) -> String {
+        lock(&self.info.name).clone()
+    }
+
+    /// Renames the thread (Python's `current_process().name = ...`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// std::thread::spawn(|| {
+    ///     mp::dummy::current_process().set_name("renamed");
+    ///     assert_eq!(mp::dummy::current_process().name(), "renamed");
+    /// }).join().unwrap();
+    /// ```
+    pub fn set_name(&self, name: impl Into<String>) {
+        *lock(&self.info.name) = name.into();
+    }
+
+    /// The process id (every thread of a process shares it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::dummy::current_process().pid(), std::process::id() as i32);
+    /// ```
+    pub fn pid(&self) -> i32 {
+        sys::getpid()
+    }
+
+    /// The thread's kernel id (Python's `native_id`): what tells threads apart, where mp's
+    /// [`ident`](crate::CurrentProcess::ident) is the process id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let main = mp::dummy::current_process().ident();
+    /// let other = std::thread::spawn(|| mp::dummy::current_process().ident()).join().unwrap();
+    /// assert_ne!(main, other);
+    /// ```
+    pub fn ident(&self) -> i32 {
+        self.info.ident
+    }
+
+    /// Whether the thread is daemonic (the main thread is not; a thread not started by
+    /// `mp::dummy` counts as daemonic: nothing waits for it at exit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() {
+    /// let t = std::thread::spawn(|| mp::dummy::current_process().daemon());
+    /// assert!(t.join().unwrap());
+    /// # }
+    /// ```
+    pub fn daemon(&self) -> bool {
+        self.info.daemon
+    }
+
+    /// The process's authentication key ([`mp::current_process().authkey()`](crate::CurrentProcess::authkey)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::dummy::current_process().authkey(), mp::current_process().authkey());
+    /// ```
+    pub fn authkey(&self) -> Vec<u8> {
+        crate::process::current_process().authkey()
+    }
+
+    /// Replaces the process's authentication key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = mp::dummy::current_process().authkey();
+    /// mp::dummy::current_process().set_authkey(key.clone());
+    /// assert_eq!(mp::current_process().authkey(), key);
+    /// ```
+    pub fn set_authkey(&self, key: Vec<u8>) {
+        crate::process::current_process().set_authkey(key)
+    }
+
+    /// Always true: the thread asking is running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::dummy::current_process().is_alive());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        true
+    }
+
+    /// Always `None`: the thread asking has not finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::dummy::current_process().exitcode(), None);
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        None
+    }
+
+    /// Always `None`: a thread has no start method (mp's main process answers `None` too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::dummy::current_process().start_method(), None);
+    /// ```
+    pub fn start_method(&self) -> Option<StartMethod> {
+        None
+    }
+}
+
+impl fmt::Debug for CurrentProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<_DummyThread name='{}' ident={}>",
+            self.name(),
+            self.ident()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct RecState {
+    /// The thread's kernel id, once it runs.
+    tid: Option<i32>,
+    /// The exit code, once the target returned.
+    exit: Option<i32>,
+}
+
+/// A started thread.
+struct Rec {
+    info: Arc<ThreadInfo>,
+    state: Mutex<RecState>,
+    cv: Condvar,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Rec {
+    fn exitcode(&self) -> Option<i32> {
+        lock(&self.state).exit
+    }
+
+    /// Waits for the target to return; false if `deadline` passed first.
+    fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut st = lock(&self.state);
+        while st.exit.is_none() {
+            match deadline {
+                None => st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    st = self
+                        .cv
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        drop(st);
+        // The thread is past its target: reap it (it is about to end).
+        if let Some(h) = lock(&self.handle).take() {
+            let _ = h.join();
+        }
+        true
+    }
+
+    fn is_me(&self) -> bool {
+        lock(&self.state).tid == Some(sys::gettid() as i32)
+    }
+}
+
+type Body = Box<dyn FnOnce() -> std::result::Result<(), String> + Send>;
+
+enum State {
+    Initial(Body),
+    Started(Arc<Rec>),
+    Closed,
+}
+
+/// Non-daemonic threads still to be waited for when the process exits.
+static NON_DAEMON: Mutex<Vec<Weak<Rec>>> = Mutex::new(Vec::new());
+
+/// As Python's `threading._shutdown` (and mp's exit handler for processes): the process waits
+/// for its non-daemonic threads before it exits.
+extern "C" fn join_non_daemon_threads() {
+    let _ = panic::catch_unwind(|| {
+        let recs: Vec<Weak<Rec>> = std::mem::take(&mut *lock(&NON_DAEMON));
+        for r in recs.iter().filter_map(Weak::upgrade) {
+            if !r.is_me() {
+                r.wait(None);
+            }
+        }
+    });
+}
+
+fn register_non_daemon(rec: &Arc<Rec>) {
+    static ATEXIT: Once = Once::new();
+    ATEXIT.call_once(|| {
+        // SAFETY: registering a plain extern "C" fn with atexit.
+        unsafe { libc::atexit(join_non_daemon_threads) };
+    });
+    let mut list = lock(&NON_DAEMON);
+    list.retain(|w| w.upgrade().is_some_and(|r| r.exitcode().is_none()));
+    list.push(Arc::downgrade(rec));
+}
+
+/// A thread with the API of [`mp::Process`](crate::Process): Python's
+/// `multiprocessing.dummy.Process` (`DummyProcess`, a `threading.Thread`).
+///
+/// The target is any `FnOnce + Send + 'static` closure or a `#[mp::task]` fn, called directly
+/// in the new thread: the arguments are moved, never serialized. The exit code is `None`
+/// until the thread has started and finished, then 0, or 1 if the target panicked or
+/// returned `Err` (printed to stderr as `Exception in thread <name>:`).
+///
+/// As in CPython, only the thread that created the object may start it, and the process waits
+/// for its non-daemonic threads when it exits (`main` returning); daemonic ones are abandoned.
+///
+/// # Differences from `mp::Process`
+///
+/// A thread cannot be stopped from outside: like CPython's `DummyProcess`, which has no
+/// `terminate`, `kill` or `interrupt`, this type has none, so code that needs them does not
+/// compile against `mp::dummy`:
+///
+/// ```compile_fail
+/// let p = mp::dummy::Process::new(|| {}, ());
+/// p.terminate(); // no such method: threads cannot be killed
+/// ```
+///
+/// Neither does it have a `sentinel` (a thread has no descriptor); [`mp::dummy::connection::wait`](super::connection::wait())
+/// accepts a `Process` directly. [`pid`](Process::pid) is the process id (every thread has
+/// the same) and [`ident`](Process::ident) the thread's kernel id.
+///
+/// # Examples
+///
+/// ```
+/// use mp::dummy::Process;
+///
+/// #[mp::task]
+/// fn f(name: String) {
+///     println!("hello {name}");
+/// }
+///
+/// # fn main() -> mp::Result<()> {
+/// let p = Process::new(f, ("bob".to_string(),));
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(()) }
+/// ```
+pub struct Process {
+    name: Arc<Mutex<String>>,
+    daemon: Mutex<bool>,
+    creator: ThreadId,
+    creator_name: String,
+    state: Mutex<State>,
+}
+
+/// Builder for a [`Process`]: Python's keyword arguments `name=` and `daemon=`.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// let p = mp::dummy::Process::builder(|| {}, ()).name("worker").daemon(true).start()?;
+/// assert_eq!(p.name(), "worker");
+/// assert!(p.daemon());
+/// p.join()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ProcessBuilder {
+    body: Body,
+    target: &'static str,
+    name: Option<String>,
+    daemon: Option<bool>,
+}
+
+impl fmt::Debug for ProcessBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessBuilder")
+            .field("target", &self.target)
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .finish()
+    }
+}
+
+impl ProcessBuilder {
+    /// Sets the name (default `Thread-N`, as `threading` names threads).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::builder(|| {}, ()).name("w").build();
+    /// assert_eq!(p.name(), "w");
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the daemon flag (default: the creating thread's flag; the main thread's is
+    /// false). The process does not wait for daemonic threads when it exits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::builder(|| {}, ()).daemon(true).build();
+    /// assert!(p.daemon());
+    /// ```
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = Some(daemon);
+        self
+    }
+
+    /// Accepted so that code written for `mp` compiles, and ignored: a thread has no start
+    /// method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::builder(|| {}, ()).context(mp::get_context("spawn").unwrap()).build();
+    /// # drop(p);
+    /// ```
+    pub fn context(self, ctx: Context) -> Self {
+        let _ = ctx;
+        self
+    }
+
+    /// Accepted and ignored, as [`context`](ProcessBuilder::context).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
+    /// # drop(p);
+    /// ```
+    pub fn start_method(self, method: StartMethod) -> Self {
+        let _ = method;
+        self
+    }
+
+    /// Builds the (not yet started) thread object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::builder(|| {}, ()).build();
+    /// assert!(!p.is_alive());
+    /// ```
+    pub fn build(self) -> Process {
+        let me = current_info();
+        let name = self.name.unwrap_or_else(|| {
+            format!("Thread-{}", THREAD_COUNTER.fetch_add(1, Ordering::Relaxed))
+        });
+        Process {
+            name: Arc::new(Mutex::new(name)),
+            daemon: Mutex::new(self.daemon.unwrap_or(me.daemon)),
+            creator: std::thread::current().id(),
+            creator_name: lock(&me.name).clone(),
+            state: Mutex::new(State::Initial(self.body)),
+        }
+    }
+
+    /// Builds and starts the thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`Process::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let p = mp::dummy::Process::builder(|x: u32| assert_eq!(x, 7), (7,)).start()?;
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start(self) -> Result<Process> {
+        let p = self.build();
+        p.start()?;
+        Ok(p)
+    }
+}
+
+impl Process {
+    /// A thread that will run `target(args...)`. The argument tuple is checked against the
+    /// target's parameters at compile time; it is moved to the thread, not serialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// #[mp::task]
+    /// fn add(a: i32, b: i32) -> i32 { a + b }
+    /// let p = mp::dummy::Process::new(add, (1, 2));
+    /// p.start()?;
+    /// p.join()?;
+    /// // A closure may capture anything Send, serializable or not:
+    /// let data = std::sync::Arc::new(vec![1, 2, 3]);
+    /// let q = mp::dummy::Process::new(move || assert_eq!(data.len(), 3), ());
+    /// q.start()?;
+    /// q.join()?;
+    /// assert_eq!(q.exitcode(), Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn new<F, A>(target: F, args: A) -> Process
+    where
+        F: Target<A>,
+        F::Output: ProcessOutput,
+        A: Send + 'static,
+    {
+        Process::builder(target, args).build()
+    }
+
+    /// A builder for `name` and `daemon`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::builder(|x: u8| { let _ = x; }, (1u8,)).name("one").build();
+    /// assert_eq!(p.name(), "one");
+    /// ```
+    pub fn builder<F, A>(target: F, args: A) -> ProcessBuilder
+    where
+        F: Target<A>,
+        F::Output: ProcessOutput,
+        A: Send + 'static,
+    {
+        ProcessBuilder {
+            target: std::any::type_name::<F>(),
+            body: Box::new(move || target.call(args).into_exit()),
+            name: None,
+            daemon: None,
+        }
+    }
+
+    /// A thread whose body is `obj.run()`: Python's "subclass `Thread`/`Process`" pattern,
+    /// with the same [`Run`] objects as [`mp::Process::from_run`](crate::Process::from_run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Greeter { who: String }
+    ///
+    /// #[mp::task]
+    /// impl mp::Run for Greeter {
+    ///     fn run(self) {
+    ///         println!("hello {}", self.who);
+    ///     }
+    /// }
+    ///
+    /// let p = mp::dummy::Process::from_run(Greeter { who: "bob".into() });
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn from_run<T: Run>(obj: T) -> Process {
+        Process::builder_from_run(obj).build()
+    }
+
+    /// A builder for a [`Run`] object.
+    ///
+    /// # Examples
+    ///
+    /// See [`Process::from_run`].
+    pub fn builder_from_run<T: Run>(obj: T) -> ProcessBuilder {
+        ProcessBuilder {
+            target: std::any::type_name::<T>(),
+            body: Box::new(move || {
+                obj.run();
+                Ok(())
+            }),
+            name: None,
+            daemon: None,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn rec(&self) -> Result<Option<Arc<Rec>>> {
+        match &*self.lock() {
+            State::Initial(_) => Ok(None),
+            State::Started(r) => Ok(Some(r.clone())),
+            State::Closed => Err(closed_err()),
+        }
+    }
+
+    /// Starts the thread: Python's `start()`. Returns once the thread runs (its
+    /// [`ident`](Process::ident) is known), as `threading.Thread.start` does.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Runtime`] when called from another thread than the one that created the
+    /// object (CPython's `DummyProcess`); [`ErrorKind::Assertion`] when started twice (as
+    /// `mp::Process`); [`ErrorKind::Value`] after `close`; [`ErrorKind::ProcessStart`] if
+    /// the system cannot create a thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let p = std::sync::Arc::new(mp::dummy::Process::new(|| {}, ()));
+    /// let p2 = p.clone();
+    /// let err = std::thread::spawn(move || p2.start()).join().unwrap().unwrap_err();
+    /// assert_eq!(err.kind(), mp::ErrorKind::Runtime);
+    /// p.start()?;
+    /// assert_eq!(p.start().unwrap_err().kind(), mp::ErrorKind::Assertion);
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start(&self) -> Result<()> {
+        if std::thread::current().id() != self.creator {
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                format!(
+                    "Parent is {:?} but current_process is {:?}: only the thread that created \
+                     a dummy Process may start it",
+                    self.creator_name,
+                    current_process().name()
+                ),
+            ));
+        }
+        let mut st = self.lock();
+        match &*st {
+            State::Initial(_) => {}
+            State::Started(_) => return Err(Error::assertion("cannot start a process twice")),
+            State::Closed => return Err(closed_err()),
+        }
+        let State::Initial(body) = std::mem::replace(&mut *st, State::Closed) else {
+            unreachable!("checked above")
+        };
+        let daemon = *lock(&self.daemon);
+        let info = Arc::new(ThreadInfo {
+            name: self.name.clone(),
+            daemon,
+            ident: 0,
+            children: Mutex::new(Vec::new()),
+        });
+        let rec = Arc::new(Rec {
+            info,
+            state: Mutex::new(RecState::default()),
+            cv: Condvar::new(),
+            handle: Mutex::new(None),
+        });
+        // The body goes through a slot so that it can be put back if the thread cannot start.
+        let slot: Arc<Mutex<Option<Body>>> = Arc::new(Mutex::new(Some(body)));
+        let (r2, s2) = (rec.clone(), slot.clone());
+        let thread_name = lock(&self.name).clone();
+        let spawned = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || thread_main(r2, s2));
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(e) => {
+                *st = match lock(&slot).take() {
+                    Some(b) => State::Initial(b),
+                    None => State::Closed,
+                };
+                return Err(Error::new(
+                    ErrorKind::ProcessStart,
+                    format!("cannot start a thread: {e}"),
+                ));
+            }
+        };
+        *lock(&rec.handle) = Some(handle);
+        // As `threading.Thread.start`: wait until the thread runs.
+        {
+            let mut rs = lock(&rec.state);
+            while rs.tid.is_none() {
+                rs = rec.cv.wait(rs).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        current_info().children_push(rec.clone());
+        if !daemon {
+            register_non_daemon(&rec);
+        }
+        *st = State::Started(rec);
+        Ok(())
+    }
+
+    /// Waits for the thread to finish: Python's `join()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Assertion`] before `start` (as `mp::Process`); [`ErrorKind::Runtime`]
+    /// when a thread joins itself (`threading`'s "cannot join current thread");
+    /// [`ErrorKind::Value`] after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let p = mp::dummy::Process::builder(|| {}, ()).start()?;
+    /// p.join()?;
+    /// p.join()?; // a second join is harmless
+    /// # Ok(()) }
+    /// ```
+    pub fn join(&self) -> Result<()> {
+        let r = self.joinable()?;
+        r.wait(None);
+        Ok(())
+    }
+
+    fn joinable(&self) -> Result<Arc<Rec>> {
+        let r = self
+            .rec()?
+            .ok_or_else(|| Error::assertion("can only join a started process"))?;
+        if r.is_me() && r.exitcode().is_none() {
+            return Err(Error::new(ErrorKind::Runtime, "cannot join current thread"));
+        }
+        Ok(r)
+    }
+
+    /// Waits at most `timeout` for the thread to finish: Python's `join(timeout)`. Check
+    /// [`exitcode`](Process::exitcode) or [`is_alive`](Process::is_alive) afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Process::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
+    /// let stop = mp::dummy::Event::new()?;
+    /// let s = stop.clone();
+    /// let p = mp::dummy::Process::builder(move || s.wait(), ()).start()?;
+    /// p.join_timeout(Duration::ZERO)?;
+    /// assert!(p.is_alive());
+    /// stop.set();
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        let r = self.joinable()?;
+        r.wait(Instant::now().checked_add(timeout));
+        Ok(())
+    }
+
+    /// Whether the thread is running: Python's `is_alive()`. False before `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::new(|| {}, ());
+    /// assert!(!p.is_alive());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        matches!(self.rec(), Ok(Some(r)) if r.exitcode().is_none())
+    }
+
+    /// Checked form of [`is_alive`](Process::is_alive): an error after `close`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::new(|| {}, ());
+    /// assert!(!p.try_is_alive().unwrap());
+    /// ```
+    pub fn try_is_alive(&self) -> Result<bool> {
+        Ok(match self.rec()? {
+            Some(r) => r.exitcode().is_none(),
+            None => false,
+        })
+    }
+
+    /// Releases the object: `mp::Process::close`. Afterwards every method but `close` and the
+    /// name accessors is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] if the thread is still running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let p = mp::dummy::Process::builder(|| {}, ()).start()?;
+    /// p.join()?;
+    /// p.close()?;
+    /// assert!(p.join().is_err());
+    /// p.close()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self) -> Result<()> {
+        let mut st = self.lock();
+        if let State::Started(r) = &*st {
+            if r.exitcode().is_none() {
+                return Err(Error::value(
+                    "Cannot close a process while it is still running. You should first call \
+                     join().",
+                ));
+            }
+            r.wait(None);
+        }
+        *st = State::Closed;
+        Ok(())
+    }
+
+    /// The name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::new(|| {}, ());
+    /// assert!(p.name().starts_with("Thread-"));
+    /// ```
+    pub fn name(&self) -> String {
+        lock(&self.name).clone()
+    }
+
+    /// Renames the thread object (and the running thread, as Python's `name` setter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::new(|| {}, ());
+    /// p.set_name("x");
+    /// assert_eq!(p.name(), "x");
+    /// ```
+    pub fn set_name(&self, name: impl Into<String>) {
+        *lock(&self.name) = name.into();
+    }
+
+    /// The daemon flag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!mp::dummy::Process::new(|| {}, ()).daemon());
+    /// ```
+    pub fn daemon(&self) -> bool {
+        *lock(&self.daemon)
+    }
+
+    /// Sets the daemon flag; only before `start`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Assertion`] after `start` (as `mp::Process`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::new(|| {}, ());
+    /// p.set_daemon(true).unwrap();
+    /// assert!(p.daemon());
+    /// ```
+    pub fn set_daemon(&self, daemon: bool) -> Result<()> {
+        match &*self.lock() {
+            State::Initial(_) => {
+                *lock(&self.daemon) = daemon;
+                Ok(())
+            }
+            State::Started(_) => Err(Error::assertion("process has already started")),
+            State::Closed => Err(closed_err()),
+        }
+    }
+
+    /// The process id once started (every thread shares it), `None` before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(mp::dummy::Process::new(|| {}, ()).pid(), None);
+    /// ```
+    pub fn pid(&self) -> Option<i32> {
+        self.rec().ok().flatten().map(|_| sys::getpid())
+    }
+
+    /// The thread's kernel id once started (Python's `native_id`), `None` before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let p = mp::dummy::Process::new(|| mp::dummy::current_process().ident(), ());
+    /// assert_eq!(p.ident(), None);
+    /// p.start()?;
+    /// assert!(p.ident().is_some());
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ident(&self) -> Option<i32> {
+        self.rec().ok().flatten().and_then(|r| lock(&r.state).tid)
+    }
+
+    /// The exit code: `None` before start and while running, then 0, or 1 if the target
+    /// panicked or returned `Err`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let p = mp::dummy::Process::new(|| -> Result<(), String> { Err("no".into()) }, ());
+    /// assert_eq!(p.exitcode(), None);
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        self.rec().ok().flatten().and_then(|r| r.exitcode())
+    }
+
+    /// The process's authentication key (a thread shares its process's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::dummy::Process::new(|| {}, ());
+    /// assert_eq!(p.authkey(), mp::current_process().authkey());
+    /// ```
+    pub fn authkey(&self) -> Vec<u8> {
+        crate::process::current_process().authkey()
+    }
+
+    pub(crate) fn finished(&self) -> Result<bool> {
+        match self.rec()? {
+            Some(r) => Ok(r.exitcode().is_some()),
+            None => Err(Error::value("process not started")),
+        }
+    }
+}
+
+impl ThreadInfo {
+    fn children_push(&self, rec: Arc<Rec>) {
+        let mut c = lock(&self.children);
+        c.retain(|r| r.exitcode().is_none());
+        c.push(rec);
+    }
+}
+
+fn closed_err() -> Error {
+    Error::value("process object is closed")
+}
+
+fn thread_main(rec: Arc<Rec>, slot: Arc<Mutex<Option<Body>>>) {
+    let body = lock(&slot).take();
+    let tid = sys::gettid() as i32;
+    let info = Arc::new(ThreadInfo {
+        name: rec.info.name.clone(),
+        daemon: rec.info.daemon,
+        ident: tid,
+        children: Mutex::new(Vec::new()),
+    });
+    let _ = CURRENT.try_with(|c| *c.borrow_mut() = Some(info));
+    {
+        lock(&rec.state).tid = Some(tid);
+        rec.cv.notify_all();
+    }
+    let code = match body {
+        None => 0,
+        Some(body) => match panic::catch_unwind(AssertUnwindSafe(body)) {
+            Ok(Ok(())) => 0,
+            Ok(Err(msg)) => {
+                eprintln!("Exception in thread {}:\n{msg}", lock(&rec.info.name));
+                1
+            }
+            // The panic hook has printed it (`thread '<name>' panicked at ...`).
+            Err(_) => 1,
+        },
+    };
+    lock(&rec.state).exit = Some(code);
+    rec.cv.notify_all();
+    super::connection::activity();
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = match &*self.lock() {
+            State::Initial(_) => "initial".to_string(),
+            State::Closed => "closed".to_string(),
+            State::Started(r) => match r.exitcode() {
+                None => "started".to_string(),
+                Some(0) => "stopped".to_string(),
+                Some(c) => format!("stopped[{c}]"),
+            },
+        };
+        write!(
+            f,
+            "<DummyProcess({}, {}{})>",
+            self.name(),
+            status,
+            if self.daemon() { " daemon" } else { "" }
+        )
+    }
+}
+
+/// The threads started by the calling thread that are still running: Python's
+/// `multiprocessing.dummy.active_children()`. Each entry's `pid` is the thread's kernel id.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// let stop = mp::dummy::Event::new()?;
+/// let s = stop.clone();
+/// let p = mp::dummy::Process::builder(move || s.wait(), ()).name("sleeper").start()?;
+/// let kids = mp::dummy::active_children();
+/// assert!(kids.iter().any(|c| c.name == "sleeper" && Some(c.pid) == p.ident()));
+/// stop.set();
+/// p.join()?;
+/// assert!(mp::dummy::active_children().iter().all(|c| c.name != "sleeper"));
+/// # Ok(()) }
+/// ```
+pub fn active_children() -> Vec<ChildInfo> {
+    let me = current_info();
+    let mut c = lock(&me.children);
+    c.retain(|r| r.exitcode().is_none());
+    c.iter()
+        .map(|r| ChildInfo {
+            pid: lock(&r.state).tid.unwrap_or(0),
+            name: lock(&r.info.name).clone(),
+            daemon: r.info.daemon,
+        })
+        .collect()
+}
