@@ -63,6 +63,7 @@ pub(crate) fn main_guard() {
     if let Err(msg) = registry::check_duplicates() {
         panic!("{msg}");
     }
+    crate::atfork::register();
     static REGISTERED: Once = Once::new();
     REGISTERED.call_once(|| {
         // SAFETY: registering a plain extern "C" fn with atexit.

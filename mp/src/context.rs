@@ -81,6 +81,16 @@ pub(crate) const DEFAULT_METHOD: StartMethod = StartMethod::Forkserver;
 static CHOSEN: Mutex<Option<StartMethod>> = Mutex::new(None);
 static EXECUTABLE: Mutex<Option<PathBuf>> = Mutex::new(None);
 
+/// The default method's lock, for [`crate::atfork`].
+pub(crate) fn chosen_lock() -> &'static Mutex<Option<StartMethod>> {
+    &CHOSEN
+}
+
+/// The executable's lock, for [`crate::atfork`].
+pub(crate) fn executable_lock() -> &'static Mutex<Option<PathBuf>> {
+    &EXECUTABLE
+}
+
 /// A start-method context: Python's `get_context(method)`.
 ///
 /// A context created by [`get_context`] with a name is bound to that method; the default

@@ -64,7 +64,7 @@ pub(crate) enum Reply {
 // Client side
 // ---------------------------------------------------------------------------------------------
 
-struct Client {
+pub(crate) struct Client {
     owner: i32,
     /// The server's pid, when this process launched it.
     pid: Option<i32>,
@@ -76,6 +76,16 @@ struct Client {
 
 static CLIENT: Mutex<Option<Client>> = Mutex::new(None);
 static INHERITED: Mutex<Option<ServerInfo>> = Mutex::new(None);
+
+/// The client's lock, for [`crate::atfork`].
+pub(crate) fn client_lock() -> &'static Mutex<Option<Client>> {
+    &CLIENT
+}
+
+/// The inherited server's lock, for [`crate::atfork`].
+pub(crate) fn inherited_lock() -> &'static Mutex<Option<ServerInfo>> {
+    &INHERITED
+}
 
 /// Records the server a child inherited from its parent.
 pub(crate) fn set_inherited(info: Option<ServerInfo>) {

@@ -226,6 +226,7 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod atfork;
 mod bootstrap;
 pub mod connection;
 pub mod context;

@@ -339,6 +339,7 @@ pub(crate) fn start(
     spec: StartSpec,
     target: Box<dyn Erased>,
 ) -> std::result::Result<Arc<Popen>, StartError> {
+    crate::atfork::register();
     let (pid, kind) = match spec.method {
         StartMethod::Fork => start_fork(&spec, target)?,
         StartMethod::Spawn | StartMethod::Forkserver => {
@@ -490,11 +491,17 @@ fn fork_now(
 
 type Job = Box<dyn FnOnce() + Send>;
 
+static LAUNCHER: Mutex<Option<(i32, std::sync::mpsc::Sender<Job>)>> = Mutex::new(None);
+
+/// The launcher's lock, for [`crate::atfork`].
+pub(crate) fn launcher_lock() -> &'static Mutex<Option<(i32, std::sync::mpsc::Sender<Job>)>> {
+    &LAUNCHER
+}
+
 /// The launcher thread: a thread that lives as long as the process, for the starts that
 /// must outlive the calling thread.
 fn launcher() -> Result<std::sync::mpsc::Sender<Job>> {
     use std::sync::mpsc;
-    static LAUNCHER: Mutex<Option<(i32, mpsc::Sender<Job>)>> = Mutex::new(None);
     let mut guard = LAUNCHER.lock().unwrap_or_else(|e| e.into_inner());
     let me = sys::getpid();
     if let Some((pid, tx)) = guard.as_ref() {

@@ -68,6 +68,7 @@ use crate::task::Task;
 
 pub mod protocol;
 mod proxy;
+pub(crate) use proxy::known_lock;
 mod server;
 mod sock;
 mod types;

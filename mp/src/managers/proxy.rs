@@ -89,7 +89,7 @@ impl fmt::Display for Token {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Default)]
-struct Known {
+pub(crate) struct Known {
     /// The key to use for a manager address (managers this process started or connected to).
     keys: HashMap<Address, Arc<[u8]>>,
     /// How a server names itself → how this process reaches it.
@@ -98,12 +98,14 @@ struct Known {
     dead: HashSet<Address>,
 }
 
-fn known() -> std::sync::MutexGuard<'static, Known> {
+/// The lock of what this process knows about managers (also for [`crate::atfork`]).
+pub(crate) fn known_lock() -> &'static Mutex<Known> {
     static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
-    KNOWN
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    KNOWN.get_or_init(Default::default)
+}
+
+fn known() -> std::sync::MutexGuard<'static, Known> {
+    known_lock().lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub(crate) fn remember_manager(address: &Address, authkey: &[u8]) {
