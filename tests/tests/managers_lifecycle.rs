@@ -35,6 +35,8 @@ fn zombies() -> usize {
 
 #[mp::test]
 fn start_and_shutdown_under_every_method_leave_nothing_behind() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     // Warm up (the forkserver, thread-locals) before counting.
     SyncManager::builder().start().unwrap().shutdown().unwrap();
     for method in mp::get_all_start_methods() {
@@ -56,6 +58,8 @@ fn start_and_shutdown_under_every_method_leave_nothing_behind() {
 
 #[mp::test]
 fn dropping_the_manager_shuts_it_down_once_its_proxies_are_gone() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     let m = SyncManager::builder()
         .start_method(StartMethod::Fork)
         .start()
@@ -72,6 +76,8 @@ fn dropping_the_manager_shuts_it_down_once_its_proxies_are_gone() {
 
 #[mp::test]
 fn referents_are_freed_with_their_last_proxy_no_growth_over_100k() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     let m = SyncManager::builder()
         .start_method(StartMethod::Fork)
         .start()
@@ -97,6 +103,8 @@ fn referents_are_freed_with_their_last_proxy_no_growth_over_100k() {
 
 #[mp::test]
 fn proxies_travel_through_connections_and_take_their_own_reference() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     let m = SyncManager::builder()
         .start_method(StartMethod::Fork)
         .start()
@@ -115,6 +123,8 @@ fn proxies_travel_through_connections_and_take_their_own_reference() {
 
 #[mp::test]
 fn a_forked_child_takes_its_own_reference_on_first_use() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     let m = SyncManager::builder()
         .start_method(StartMethod::Fork)
         .start()
@@ -161,6 +171,8 @@ fn a_forked_child_takes_its_own_reference_on_first_use() {
 
 #[mp::test]
 fn errors_of_a_manager_that_is_not_started() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     let m = SyncManager::new();
     assert_eq!(
         m.dict::<Value, Value>().unwrap_err().kind(),
@@ -177,6 +189,8 @@ fn errors_of_a_manager_that_is_not_started() {
 
 #[mp::test]
 fn the_server_process_is_named_after_the_manager() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     let m = SyncManager::builder()
         .start_method(StartMethod::Fork)
         .start()

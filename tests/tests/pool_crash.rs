@@ -69,6 +69,8 @@ fn is_zombie_free() -> bool {
 
 #[mp::test]
 fn a_dead_worker_loses_only_its_task() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     for m in mp::get_all_start_methods() {
         for how in [Death::Kill, Death::Abort, Death::Segfault, Death::Exit] {
             let p = Pool::builder()
@@ -111,6 +113,8 @@ fn a_dead_worker_loses_only_its_task() {
 
 #[mp::test]
 fn a_dead_worker_in_a_map_fails_the_map_not_the_pool() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     for m in mp::get_all_start_methods() {
         let p = Pool::builder()
             .processes(2)
@@ -141,6 +145,8 @@ fn kill_at_4(x: u32) -> u32 {
 
 #[mp::test]
 fn killed_from_outside_while_busy() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     for m in mp::get_all_start_methods() {
         let p = Pool::builder()
             .processes(2)
@@ -171,6 +177,8 @@ fn killed_from_outside_while_busy() {
 
 #[mp::test]
 fn terminate_while_tasks_run_leaves_nothing_behind() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     for m in mp::get_all_start_methods() {
         let p = Pool::builder()
             .processes(3)
@@ -201,6 +209,8 @@ fn terminate_while_tasks_run_leaves_nothing_behind() {
 
 #[mp::test]
 fn large_map_under_maxtasksperchild() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     for m in mp::get_all_start_methods() {
         let p = Pool::builder()
             .processes(2)
@@ -227,6 +237,8 @@ fn large_map_under_maxtasksperchild() {
 
 #[mp::test]
 fn no_fd_leak_across_pools() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     fn count() -> usize {
         std::fs::read_dir("/proc/self/fd")
             .map(|d| d.count())
@@ -259,6 +271,8 @@ fn no_fd_leak_across_pools() {
 
 #[mp::test]
 fn segfaulting_workers_do_not_stop_a_big_job() {
+    // Tests of this file count the process's descriptors: they run one at a time.
+    let _serial = mp_tests::global_lock();
     // Every 50th item kills its worker; with chunksize 1 each loss costs exactly one item.
     let m = StartMethod::Fork;
     let p = Pool::builder()

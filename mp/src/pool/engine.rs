@@ -388,6 +388,10 @@ fn run_completions(done: Vec<Completion>) {
 
 /// Starts one worker process.
 pub(super) fn start_worker(cfg: &Config) -> Result<Worker> {
+    // Install the worker's panic hook here, in the parent: a fork child inherits it already
+    // installed, instead of taking the panic-hook lock that another thread of the parent may
+    // have held at the moment of `fork()` (a deadlock seen under load).
+    super::worker::install_capture_hook();
     std::hint::black_box(&worker::WORKER_ENTRY);
     let (ours, theirs) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
     wire::set_nonblocking(ours.as_raw_fd()).map_err(|e| Error::os("fcntl", e))?;

@@ -125,7 +125,7 @@ thread_local! {
 
 /// Installs (once per process) a panic hook that, while [`capture`] runs a task, records the
 /// panic's message, location and backtrace instead of printing them: the parent gets them.
-fn install_capture_hook() {
+pub(super) fn install_capture_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let prev = panic::take_hook();
