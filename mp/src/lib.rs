@@ -56,6 +56,7 @@
 //! | `Value('d', 0.0)`, `Array('i', 10)`, a ctypes `Structure` | [`Value::new(0.0)?`](Value::new), [`Array::<i32>::new(10)?`](Array::new), `#[mp::shared] struct` (see [`sharedctypes`]) |
 //! | `shared_memory.SharedMemory(create=True, size=n)`, `ShareableList` | [`shared_memory::SharedMemory::create(n)?`](shared_memory::SharedMemory::create), [`shared_memory::ShareableList`] |
 //! | `with Manager() as m: d = m.dict()` | [`let m = mp::Manager()?; let d: DictProxy = m.dict()?;`](managers) |
+//! | `manager.Pool(4)`, `SharedMemoryManager()`, `smm.SharedMemory(n)` | [`m.pool(4)?`](managers::SyncManager::pool), [`managers::SharedMemoryManager::new()`], [`smm.shared_memory(n)?`](managers::SharedMemoryManager::shared_memory) |
 //! | `BaseManager.register('Maths', MathsClass)`, `proxy._callmethod(..)` | `#[mp::proxy] impl MathsClass {..}`, [`managers::BaseManager::builder().register(..)`](managers::ManagerBuilder::register), [`proxy.base().call_method(..)`](managers::BaseProxy::call_method) |
 //!
 //! # Start methods

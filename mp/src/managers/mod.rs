@@ -66,14 +66,21 @@ use crate::process::Process;
 use crate::registry::{self, TaskEntry};
 use crate::task::Task;
 
+mod pool_proxy;
 pub mod protocol;
 mod proxy;
 mod server;
+mod shm_manager;
 mod sock;
 mod types;
 mod value;
 
+pub use pool_proxy::{
+    AsyncResultCell, AsyncResultProxy, IMapCell, IMapProxy, ManagerPoolBuilder, MapResultProxy,
+    PoolCell, PoolProxy, PoolProxyChunked,
+};
 pub use proxy::{BaseProxy, Proxy, Referent, Shared, Token};
+pub use shm_manager::SharedMemoryManager;
 pub use types::{
     ArrayCell, ArrayProxy, Barrier, BarrierProxy, BoundedSemaphore, BoundedSemaphoreProxy,
     Condition, ConditionProxy, DictProxy, Event, EventProxy, Generator, IteratorProxy,
@@ -135,6 +142,8 @@ pub struct ManagerBuilder<M = BaseManager> {
     types: Vec<TypeEntry>,
     max_message: u64,
     initializer: Option<Initializer>,
+    /// A SharedMemoryManager: its server tracks segments.
+    segments: bool,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -188,6 +197,7 @@ impl<M: ManagerKind> ManagerBuilder<M> {
             types: Vec::new(),
             max_message: DEFAULT_MAX_MESSAGE,
             initializer: None,
+            segments: false,
             _m: PhantomData,
         }
     }
@@ -440,6 +450,7 @@ impl<M: ManagerKind> ManagerBuilder<M> {
                 types: self.types,
                 max_message: self.max_message,
                 initializer: self.initializer,
+                segments: self.segments,
                 state: Mutex::new(MState::Initial),
             }),
         })
@@ -501,6 +512,8 @@ struct Inner {
     types: Vec<TypeEntry>,
     max_message: u64,
     initializer: Option<Initializer>,
+    /// A SharedMemoryManager: its server tracks segments.
+    segments: bool,
     state: Mutex<MState>,
 }
 
@@ -670,6 +683,7 @@ impl BaseManager {
             let types = inner.types.clone();
             let init = inner.initializer.clone();
             let (kind, key, max) = (inner.kind.clone(), inner.authkey.clone(), inner.max_message);
+            let segments = inner.segments;
             Process::builder(
                 move || -> std::result::Result<(), String> {
                     let init = init.map(
@@ -677,7 +691,7 @@ impl BaseManager {
                             Box::new(move || run_initializer(&i))
                         },
                     );
-                    server_main(kind, address, key, types, init, max, writer)
+                    server_main(kind, address, key, types, init, (max, segments), writer)
                 },
                 (),
             )
@@ -785,7 +799,7 @@ impl BaseManager {
             self.requested_address()?,
             self.inner.authkey.clone(),
             self.inner.types.clone(),
-            self.inner.max_message,
+            (self.inner.max_message, self.inner.segments),
         )?;
         proxy::remember_manager(&state.address, &self.inner.authkey);
         *self.state() = MState::Serving {
@@ -1034,6 +1048,7 @@ impl Drop for Inner {
                     types: Vec::new(),
                     max_message: self.max_message,
                     initializer: None,
+                    segments: self.segments,
                     state: Mutex::new(st),
                 }),
             };
@@ -1119,6 +1134,7 @@ impl Server {
         crate::logging::info!("manager serving at '{}'", self.state.address);
         let r = self.state.serve(&self.listener, None);
         self.state.stop();
+        self.state.release_all_segments();
         r
     }
 }
@@ -1155,7 +1171,7 @@ fn bind_server(
     address: Option<Address>,
     authkey: Vec<u8>,
     types: Vec<TypeEntry>,
-    max_message: u64,
+    (max_message, segments): (u64, bool),
 ) -> Result<(ServerSocket, Arc<State>)> {
     let address = address.unwrap_or_else(default_address);
     let (listener, bound) = match &address {
@@ -1174,7 +1190,14 @@ fn bind_server(
             address,
         ),
     };
-    let state = Arc::new(State::new(bound, authkey, kind, types, max_message)?);
+    let state = Arc::new(State::new(
+        bound,
+        authkey,
+        kind,
+        types,
+        max_message,
+        segments,
+    )?);
     Ok((listener, state))
 }
 
@@ -1195,11 +1218,14 @@ fn server_main(
     authkey: Vec<u8>,
     types: Vec<TypeEntry>,
     init: Option<Box<dyn FnOnce() -> std::result::Result<(), String>>>,
-    max_message: u64,
+    limits: (u64, bool),
     writer: Connection,
 ) -> std::result::Result<(), String> {
     // SAFETY: setting a signal's disposition to SIG_IGN.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // Not daemonic from the inside (as CPython's manager processes), so that what it serves
+    // may start processes (`manager.Pool()`); it still dies with the process that started it.
+    crate::process::clear_daemon_flag();
     if let Some(init) = init
         && let Err(e) = init()
     {
@@ -1208,7 +1234,7 @@ fn server_main(
         )));
         return Err(e);
     }
-    let (listener, state) = match bind_server(kind, address, authkey, types, max_message) {
+    let (listener, state) = match bind_server(kind, address, authkey, types, limits) {
         Ok(x) => x,
         Err(e) => {
             let msg = e.to_string();
@@ -1224,6 +1250,8 @@ fn server_main(
         .map_err(|e| e.to_string())?;
     drop(writer);
     let r = state.serve(&listener, None).map_err(|e| e.to_string());
+    state.release_all_segments();
+    state.clear_objects();
     crate::logging::info!("manager exiting with exitcode 0");
     r
 }
@@ -1257,6 +1285,7 @@ struct ServerSpec {
     types: Vec<TypeWire>,
     initializer: Option<(String, Vec<u8>)>,
     max_message: u64,
+    segments: bool,
 }
 
 impl ServerSpec {
@@ -1313,6 +1342,7 @@ impl ServerSpec {
             types,
             initializer,
             max_message: inner.max_message,
+            segments: inner.segments,
         })
     }
 
@@ -1364,7 +1394,7 @@ impl Task for ServeTask {
             spec.authkey,
             types,
             init,
-            spec.max_message,
+            (spec.max_message, spec.segments),
             writer,
         )
     }
