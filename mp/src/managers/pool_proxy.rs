@@ -456,7 +456,7 @@ impl ManagerPoolBuilder<'_> {
     /// # #[mp::main] fn main() -> mp::Result<()> {
     /// static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     /// #[mp::task]
-    /// fn init(tag: String) { let _ = TAG.set(tag); }
+    /// fn init(text: String) { let _ = TAG.set(text); }
     /// #[mp::task]
     /// fn tag() -> String { TAG.get().cloned().unwrap_or_default() }
     ///
