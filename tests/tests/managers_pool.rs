@@ -10,6 +10,13 @@ use mp::{ErrorKind, StartMethod};
 
 const LONG: Duration = Duration::from_secs(120);
 
+/// The tests of this file run one at a time: the leak test counts this process's
+/// descriptors and children.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn manager(method: StartMethod) -> SyncManager {
     SyncManager::builder()
         .start_method(method)
@@ -69,6 +76,7 @@ fn whoami() -> (i32, Option<i32>, String) {
 
 #[mp::test]
 fn apply_map_starmap_imap_under_every_start_method() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let p = pool(&m, method, 2);
@@ -133,6 +141,7 @@ fn apply_map_starmap_imap_under_every_start_method() {
 
 #[mp::test]
 fn the_workers_are_children_of_the_manager_process() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let p = pool(&m, method, 1);
@@ -156,6 +165,7 @@ fn the_workers_are_children_of_the_manager_process() {
 
 #[mp::test]
 fn zero_processes_is_the_error_pool_new_gives() {
+    let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let local = mp::Pool::new(0).unwrap_err();
     let err = m.pool(0).unwrap_err();
@@ -170,6 +180,7 @@ fn zero_processes_is_the_error_pool_new_gives() {
 
 #[mp::test]
 fn task_failures_keep_their_kind_and_message() {
+    let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(2).unwrap();
     let err = p.apply(fails_on, (4, 4)).unwrap_err();
@@ -197,6 +208,7 @@ fn task_failures_keep_their_kind_and_message() {
 
 #[mp::test]
 fn async_results_wait_and_time_out() {
+    let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(1).unwrap();
     let r = p.apply_async(nap, (1500,)).unwrap();
@@ -231,6 +243,7 @@ fn async_results_wait_and_time_out() {
 
 #[mp::test]
 fn close_terminate_join() {
+    let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(2).unwrap();
     assert_eq!(p.join().unwrap_err().message(), "Pool is still running");
@@ -263,6 +276,7 @@ fn close_terminate_join() {
 
 #[mp::test]
 fn dropping_the_last_proxy_terminates_the_pool() {
+    let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let before = m.number_of_objects().unwrap();
     let p = m.pool(1).unwrap();
@@ -296,6 +310,7 @@ fn use_pool_in_child(p: PoolProxy) -> mp::Result<Vec<u64>> {
 
 #[mp::test]
 fn the_proxy_is_usable_as_a_context_manager_in_a_child() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let p = pool(&m, method, 4);
@@ -323,6 +338,7 @@ fn wait_for(r: AsyncResultProxy<u64>) -> mp::Result<()> {
 
 #[mp::test]
 fn an_async_result_proxy_travels_to_a_child() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let p = m.pool(1).unwrap();
@@ -345,6 +361,7 @@ fn takes_a_connection(c: mp::Connection) -> bool {
 
 #[mp::test]
 fn handles_cannot_cross_the_manager() {
+    let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(1).unwrap();
     let (a, _b) = mp::Pipe(true).unwrap();
@@ -367,6 +384,7 @@ fn read_tag() -> String {
 
 #[mp::test]
 fn initializer_and_maxtasksperchild() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let p = m
@@ -387,6 +405,7 @@ fn initializer_and_maxtasksperchild() {
 
 #[mp::test]
 fn a_panicking_input_is_a_runtime_error_and_submits_nothing() {
+    let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(1).unwrap();
     let input = (0..10u64).inspect(|&x| {
@@ -398,4 +417,57 @@ fn a_panicking_input_is_a_runtime_error_and_submits_nothing() {
     assert_eq!(err.kind(), ErrorKind::Runtime);
     assert!(err.message().contains("bad input"), "{err}");
     assert_eq!(p.map(square, [3]).unwrap(), [9]);
+}
+
+/// One full use of a manager's pool; returns the manager's pid and the workers' pids.
+fn use_once(method: StartMethod) -> (i32, Vec<i32>) {
+    let m = manager(method);
+    let pid = m.pid().unwrap();
+    let p = pool(&m, method, 2);
+    let mut workers: Vec<i32> = p
+        .map(whoami_n, 0..8)
+        .unwrap()
+        .into_iter()
+        .map(|(w, _, _)| w)
+        .collect();
+    workers.sort_unstable();
+    workers.dedup();
+    assert_eq!(p.apply_async(square, (2,)).unwrap().get().unwrap(), 4);
+    assert_eq!(p.imap(square, 0..3).unwrap().count(), 3);
+    drop(p);
+    m.shutdown().unwrap();
+    (pid, workers)
+}
+
+#[mp::task]
+fn whoami_n(_i: u32) -> (i32, Option<i32>, String) {
+    whoami()
+}
+
+#[mp::test]
+fn nothing_is_left_behind() {
+    let _g = serial();
+    for method in mp::get_all_start_methods() {
+        // A first round opens what stays open for the process's life (the forkserver's
+        // connection, the resource tracker's).
+        use_once(method);
+        let before = mp_tests::count_open_fds();
+        let (pid, workers) = use_once(method);
+        assert!(
+            mp_tests::wait_until(LONG, || mp_tests::count_open_fds() == before),
+            "{method}: descriptors leaked: {} before, {:?} now",
+            before,
+            mp_tests::open_fds()
+        );
+        assert!(
+            !mp_tests::zombie_children().contains(&pid),
+            "{method}: the manager's process is a zombie"
+        );
+        for w in workers {
+            assert!(
+                mp_tests::wait_pid_gone(w, LONG),
+                "{method}: worker {w} left"
+            );
+        }
+    }
 }

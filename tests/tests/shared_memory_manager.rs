@@ -13,6 +13,13 @@ use mp::managers::SyncManager;
 use mp::shared_memory::{Item, ShareableList, SharedMemory, SharedMemoryManager};
 
 const LONG: Duration = Duration::from_secs(120);
+
+/// The tests of this file run one at a time: the leak test counts this process's
+/// descriptors and children.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 const HELPER: &str = env!("CARGO_BIN_EXE_mp-smm");
 
 fn exists(name: &str) -> bool {
@@ -32,6 +39,7 @@ fn smm(method: mp::StartMethod) -> SharedMemoryManager {
 
 #[mp::test]
 fn basics_segments_are_unlinked_at_shutdown() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let smm1 = SharedMemoryManager::builder().start_method(method).build();
         // Python's ValueError: SharedMemoryServer not started.
@@ -78,6 +86,7 @@ fn basics_segments_are_unlinked_at_shutdown() {
 
 #[mp::test]
 fn leaving_the_scope_unlinks_like_a_with_block() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let held;
         let held_shm;
@@ -105,6 +114,7 @@ fn write_into(name: String, data: Vec<u8>) -> mp::Result<()> {
 
 #[mp::test]
 fn children_use_segments_made_through_the_manager() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = smm(method);
         let shm = m.shared_memory(16).unwrap();
@@ -122,6 +132,7 @@ fn children_use_segments_made_through_the_manager() {
 
 #[mp::test]
 fn control_requests() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = smm(method);
         let a = m.shared_memory(8).unwrap();
@@ -151,6 +162,7 @@ fn control_requests() {
 
 #[mp::test]
 fn other_managers_refuse_the_segment_requests() {
+    let _g = serial();
     let m = SyncManager::builder().start().unwrap();
     let client = SharedMemoryManager::builder()
         .address(m.address().unwrap())
@@ -168,6 +180,7 @@ fn other_managers_refuse_the_segment_requests() {
 
 #[mp::test]
 fn a_connected_client_registers_with_the_same_server() {
+    let _g = serial();
     let server = smm(mp::StartMethod::Forkserver);
     let client = SharedMemoryManager::builder()
         .address(server.address().unwrap())
@@ -194,6 +207,7 @@ fn sigint_disposition() -> libc::sighandler_t {
 
 #[mp::test]
 fn the_server_ignores_sigint() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let before = sigint_disposition();
         let m = smm(method);
@@ -238,6 +252,7 @@ fn run_helper(mode: &str, method: mp::StartMethod) -> (std::process::ExitStatus,
 
 #[test]
 fn the_server_reuses_the_program_tracker_no_spurious_leak_warning() {
+    let _g = serial();
     for method in mp::get_all_start_methods() {
         let (status, out, err) = run_helper("clean", method);
         assert!(status.success(), "{method}: {out} {err}");
@@ -256,6 +271,7 @@ fn the_server_reuses_the_program_tracker_no_spurious_leak_warning() {
 
 #[test]
 fn a_killed_server_leaves_the_cleanup_to_the_tracker() {
+    let _g = serial();
     let (status, out, err) = run_helper("killed", mp::StartMethod::Forkserver);
     assert!(status.success(), "{out} {err}");
     let name = out
@@ -269,4 +285,30 @@ fn a_killed_server_leaves_the_cleanup_to_the_tracker() {
         "stderr: {err}"
     );
     assert!(err.contains(&name), "stderr: {err}");
+}
+
+#[mp::test]
+fn nothing_is_left_behind() {
+    let _g = serial();
+    for method in mp::get_all_start_methods() {
+        let once = || {
+            let m = smm(method);
+            let pid = m.pid().unwrap();
+            let names = [
+                m.shared_memory(64).unwrap().name().to_string(),
+                m.shareable_list([1, 2]).unwrap().shm().name().to_string(),
+            ];
+            drop(m);
+            (pid, names)
+        };
+        once();
+        let before = mp_tests::count_open_fds();
+        let (pid, names) = once();
+        assert!(
+            mp_tests::wait_until(LONG, || mp_tests::count_open_fds() == before),
+            "{method}: descriptors leaked"
+        );
+        assert!(!mp_tests::zombie_children().contains(&pid), "{method}");
+        assert!(names.iter().all(|n| !exists(n)), "{method}");
+    }
 }

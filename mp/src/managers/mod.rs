@@ -26,6 +26,9 @@
 //! | `m.start()`, `m.connect()`, `m.shutdown()` | [`m.start()?`](BaseManager::start), [`m.connect()?`](BaseManager::connect), [`m.shutdown()?`](BaseManager::shutdown) |
 //! | `m.get_server().serve_forever()` | [`m.get_server()?.serve_forever()?`](Server::serve_forever) |
 //! | `m.Maths()` | [`m.create::<MathsClassProxy, _>("Maths", ())?`](BaseManager::create) |
+//! | `p = m.Pool(4)`, `p.map(f, xs)`, `p.apply_async(f, args).get()` | [`let p = m.pool(4)?;`](SyncManager::pool), [`p.map(f, xs)?`](PoolProxy::map), [`p.apply_async(f, args)?.get()?`](PoolProxy::apply_async) |
+//! | `for k in d:` (`iter(d)`) | [`for k in d.iter()? { let k = k?; }`](DictProxy::iter) |
+//! | `with SharedMemoryManager() as smm: smm.SharedMemory(n)` | [`let smm = SharedMemoryManager::builder().start()?; smm.shared_memory(n)?`](SharedMemoryManager) |
 //!
 //! # How a registered type reaches the server process
 //!
@@ -1426,7 +1429,8 @@ static SERVE_TASK: TaskEntry = TaskEntry::of::<ServeTask>(file!(), line!());
 
 /// The manager `mp::Manager()` starts: Python's `SyncManager`, with the typeids `list`,
 /// `dict`, `Namespace`, `Queue`, `JoinableQueue`, `Lock`, `RLock`, `Semaphore`,
-/// `BoundedSemaphore`, `Condition`, `Event`, `Barrier`, `Value` and `Array`.
+/// `BoundedSemaphore`, `Condition`, `Event`, `Barrier`, `Value`, `Array` and `Pool`
+/// ([`pool`](SyncManager::pool)).
 ///
 /// It dereferences to [`BaseManager`] (`shutdown`, `address`, `create`...).
 ///
