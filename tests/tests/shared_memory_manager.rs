@@ -312,3 +312,25 @@ fn nothing_is_left_behind() {
         assert!(names.iter().all(|n| !exists(n)), "{method}");
     }
 }
+
+#[mp::test]
+fn get_server_serves_a_shared_memory_server_in_this_process() {
+    let _g = serial();
+    let m = SharedMemoryManager::builder()
+        .address(("127.0.0.1", 0))
+        .authkey(b"smm")
+        .build();
+    let server = m.get_server().unwrap();
+    let address = server.address().clone();
+    let t = std::thread::spawn(move || server.serve_forever());
+    let client = SharedMemoryManager::builder()
+        .address(&address)
+        .authkey(b"smm")
+        .connect()
+        .unwrap();
+    let shm = client.shared_memory(32).unwrap();
+    assert_eq!(client.list_segments().unwrap(), [shm.name()]);
+    client.stop_server().unwrap();
+    t.join().unwrap().unwrap();
+    assert!(!exists(shm.name()), "serve_forever's end unlinks the segments");
+}
