@@ -471,3 +471,16 @@ fn nothing_is_left_behind() {
         }
     }
 }
+
+#[mp::test]
+fn an_iterator_of_a_manager_that_is_gone_ends_after_one_error() {
+    let _g = serial();
+    let m = manager(StartMethod::Forkserver);
+    let p = m.pool(1).unwrap();
+    let mut it = p.imap(square, 0..3).unwrap();
+    assert_eq!(it.next().unwrap().unwrap(), 0);
+    m.shutdown().unwrap();
+    let err = it.next().unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Os, "{err}");
+    assert!(it.next().is_none());
+}

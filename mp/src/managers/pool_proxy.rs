@@ -1489,8 +1489,9 @@ impl<V: DeserializeOwned> MapResultProxy<V> {
 /// Python's `IMapIterator` proxy.
 ///
 /// Each item is a `Result`: a failed chunk yields one `Err` at its position and the iteration
-/// goes on, as [`mp::IMapIterator`](crate::IMapIterator) does. Values of a chunk already
-/// fetched are buffered in this proxy (with the default chunksize of 1, nothing is).
+/// goes on, as [`mp::IMapIterator`](crate::IMapIterator) does; if the manager cannot be
+/// reached, that error is the last item. Values of a chunk already fetched are buffered in
+/// this proxy (with the default chunksize of 1, nothing is).
 ///
 /// # Examples
 ///
@@ -1510,6 +1511,8 @@ impl<V: DeserializeOwned> MapResultProxy<V> {
 pub struct IMapProxy<V = Value> {
     base: BaseProxy,
     buf: VecDeque<V>,
+    /// The manager could not be reached: the iteration is over (after that error).
+    done: bool,
 }
 
 impl<V: Send + Sync + 'static> Proxy for IMapProxy<V> {
@@ -1520,6 +1523,7 @@ impl<V: Send + Sync + 'static> Proxy for IMapProxy<V> {
         IMapProxy {
             base,
             buf: VecDeque::new(),
+            done: false,
         }
     }
     fn base(&self) -> &BaseProxy {
@@ -1545,6 +1549,7 @@ impl<'de, V> Deserialize<'de> for IMapProxy<V> {
         BaseProxy::deserialize(d).map(|base| IMapProxy {
             base,
             buf: VecDeque::new(),
+            done: false,
         })
     }
 }
@@ -1572,6 +1577,9 @@ impl<V: DeserializeOwned> IMapProxy<V> {
             if let Some(v) = self.buf.pop_front() {
                 return Some(Ok(v));
             }
+            if self.done {
+                return None;
+            }
             let args = timeout.map(secs).into_iter().collect();
             match self.base.call::<Value>("__next__", args) {
                 Ok(Value::Bytes(b)) => match reduction::decode_plain::<Vec<V>>(&b) {
@@ -1579,8 +1587,21 @@ impl<V: DeserializeOwned> IMapProxy<V> {
                     Err(e) => return Some(Err(e)),
                 },
                 Ok(other) => return Some(Err(not_bytes(&other))),
-                Err(e) if e.kind() == ErrorKind::StopIteration => return None,
-                Err(e) => return Some(Err(e)),
+                Err(e) if e.kind() == ErrorKind::StopIteration => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    // A task's failure or a timeout is one item; a manager that cannot be
+                    // reached ends the iteration (rather than failing forever).
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Os | ErrorKind::Eof | ErrorKind::Authentication
+                    ) {
+                        self.done = true;
+                    }
+                    return Some(Err(e));
+                }
             }
         }
     }
