@@ -332,5 +332,8 @@ fn get_server_serves_a_shared_memory_server_in_this_process() {
     assert_eq!(client.list_segments().unwrap(), [shm.name()]);
     client.stop_server().unwrap();
     t.join().unwrap().unwrap();
-    assert!(!exists(shm.name()), "serve_forever's end unlinks the segments");
+    assert!(
+        !exists(shm.name()),
+        "serve_forever's end unlinks the segments"
+    );
 }
