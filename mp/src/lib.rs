@@ -94,6 +94,7 @@
 //! | `pool.imap(f, xs)`, `it.next(timeout)`, `res.get(timeout)` | [`pool.imap(f, xs)?`](Pool::imap), [`it.next_timeout(t)`](IMapIterator::next_timeout), [`res.get_timeout(t)?`](AsyncResult::get_timeout) |
 //! | `(func, args)` tuples put in a queue | [`TaskRef::new(func)`](TaskRef::new), which serializes by name |
 //! | `with Manager() as m: d = m.dict()` | [`let m = mp::Manager()?; let d: DictProxy = m.dict()?;`](managers) |
+//! | `manager.Pool(4)`, `SharedMemoryManager()`, `smm.SharedMemory(n)` | [`m.pool(4)?`](managers::SyncManager::pool), [`managers::SharedMemoryManager::new()`], [`smm.shared_memory(n)?`](managers::SharedMemoryManager::shared_memory) |
 //! | `BaseManager.register('Maths', MathsClass)`, `proxy._callmethod(..)` | `#[mp::proxy] impl MathsClass {..}`, [`managers::BaseManager::builder().register(..)`](managers::ManagerBuilder::register), [`proxy.base().call_method(..)`](managers::BaseProxy::call_method) |
 //! | `multiprocessing.dummy` (`from multiprocessing.dummy import Pool, Process, Queue`) | [`mp::dummy`](dummy) (`use mp::dummy::{Pool, Process, Queue};`): the same API on threads |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |

@@ -103,6 +103,27 @@ pub(crate) fn set_info(p: *mut ProcessInfo) {
     CURRENT.store(p, Ordering::Release);
 }
 
+/// Clears this process's daemon flag so that it may start children of its own: what a
+/// manager's server does (CPython's manager processes are not daemonic, so a manager can run
+/// a `Pool`). How the process was started does not change: it still dies with its parent.
+pub(crate) fn clear_daemon_flag() {
+    let me = info();
+    if !me.daemon {
+        return;
+    }
+    let copy = ProcessInfo {
+        name: Mutex::new(me.name()),
+        identity: me.identity.clone(),
+        authkey: Mutex::new(me.authkey()),
+        daemon: false,
+        parent: me.parent.clone(),
+        start_method: me.start_method,
+        counter: AtomicU32::new(me.counter.load(Ordering::Relaxed)),
+    };
+    // The old info stays allocated (infos are never freed): threads holding it are fine.
+    set_info(Box::into_raw(Box::new(copy)));
+}
+
 /// The process running this code: Python's `current_process()`.
 ///
 /// # Examples

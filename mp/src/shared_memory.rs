@@ -11,6 +11,7 @@
 //! | `shm.buf[i]` | [`shm.buf()[i]`](SharedMemory::buf) (an `AtomicU8`) |
 //! | `shm.close()`, `shm.unlink()` | [`shm.close()`](SharedMemory::close), [`shm.unlink()?`](SharedMemory::unlink) |
 //! | `ShareableList([1, 'a'])`, `ShareableList(name=n)` | [`ShareableList::new([1.into(), "a".into()])?`](ShareableList::new), [`ShareableList::attach(n)?`](ShareableList::attach) |
+//! | `with SharedMemoryManager() as smm: smm.SharedMemory(n)`, `smm.ShareableList(seq)` | [`let smm = SharedMemoryManager::builder().start()?;`](SharedMemoryManager), [`smm.shared_memory(n)?`](SharedMemoryManager::shared_memory), [`smm.shareable_list(seq)?`](SharedMemoryManager::shareable_list) |
 //!
 //! # The buffer and soundness
 //!
@@ -43,6 +44,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::resource_tracker;
+
+pub use crate::managers::SharedMemoryManager;
 
 const RTYPE: &str = "shared_memory";
 
@@ -587,6 +590,18 @@ impl SharedMemory {
         }
         resource_tracker::unregister(&format!("/{}", self.name), RTYPE)
     }
+}
+
+/// Unlinks the segment called `name` and tells the resource tracker it is gone (what a
+/// SharedMemoryManager's server does with the segments it tracks).
+pub(crate) fn unlink_name(name: &str) -> Result<()> {
+    let bare = check_name(name)?;
+    let c = c_name(&bare)?;
+    // SAFETY: a valid NUL-terminated name.
+    if unsafe { libc::shm_unlink(c.as_ptr()) } != 0 {
+        return Err(os_err("shm_unlink", &bare));
+    }
+    resource_tracker::unregister(&format!("/{bare}"), RTYPE)
 }
 
 impl fmt::Debug for SharedMemory {

@@ -13,6 +13,7 @@
 mod connection;
 mod dummy;
 mod managers;
+mod managers_more;
 mod pool;
 mod process;
 mod queues;
@@ -30,7 +31,7 @@ const SECTIONS: [Section; 7] = [
     ("queues", "Queues", queues::run),
     ("sync", "Synchronization and shared memory", sync::run),
     ("pool", "Pools", pool::run),
-    ("managers", "Managers and proxies", managers::run),
+    ("managers", "Managers and proxies", managers::run_all),
     ("dummy", "mp::dummy: the same API on threads", dummy::run),
 ];
 

@@ -106,3 +106,9 @@ pub(crate) fn run() -> mp::Result<()> {
     );
     Ok(())
 }
+
+/// Both parts of the managers section.
+pub(crate) fn run_all() -> mp::Result<()> {
+    run()?;
+    crate::managers_more::run()
+}

@@ -26,6 +26,9 @@
 //! | `m.start()`, `m.connect()`, `m.shutdown()` | [`m.start()?`](BaseManager::start), [`m.connect()?`](BaseManager::connect), [`m.shutdown()?`](BaseManager::shutdown) |
 //! | `m.get_server().serve_forever()` | [`m.get_server()?.serve_forever()?`](Server::serve_forever) |
 //! | `m.Maths()` | [`m.create::<MathsClassProxy, _>("Maths", ())?`](BaseManager::create) |
+//! | `p = m.Pool(4)`, `p.map(f, xs)`, `p.apply_async(f, args).get()` | [`let p = m.pool(4)?;`](SyncManager::pool), [`p.map(f, xs)?`](PoolProxy::map), [`p.apply_async(f, args)?.get()?`](PoolProxy::apply_async) |
+//! | `for k in d:` (`iter(d)`) | [`for k in d.iter()? { let k = k?; }`](DictProxy::iter) |
+//! | `with SharedMemoryManager() as smm: smm.SharedMemory(n)` | [`let smm = SharedMemoryManager::builder().start()?; smm.shared_memory(n)?`](SharedMemoryManager) |
 //!
 //! # How a registered type reaches the server process
 //!
@@ -66,15 +69,22 @@ use crate::process::Process;
 use crate::registry::{self, TaskEntry};
 use crate::task::Task;
 
+mod pool_proxy;
 pub mod protocol;
 mod proxy;
 pub(crate) use proxy::known_lock;
 mod server;
+mod shm_manager;
 mod sock;
 mod types;
 mod value;
 
+pub use pool_proxy::{
+    AsyncResultCell, AsyncResultProxy, IMapCell, IMapProxy, ManagerPoolBuilder, MapResultProxy,
+    PoolCell, PoolProxy, PoolProxyChunked,
+};
 pub use proxy::{BaseProxy, Proxy, Referent, Shared, Token};
+pub use shm_manager::SharedMemoryManager;
 pub use types::{
     ArrayCell, ArrayProxy, Barrier, BarrierProxy, BoundedSemaphore, BoundedSemaphoreProxy,
     Condition, ConditionProxy, DictProxy, Event, EventProxy, Generator, IteratorProxy,
@@ -136,6 +146,8 @@ pub struct ManagerBuilder<M = BaseManager> {
     types: Vec<TypeEntry>,
     max_message: u64,
     initializer: Option<Initializer>,
+    /// A SharedMemoryManager: its server tracks segments.
+    segments: bool,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -189,6 +201,7 @@ impl<M: ManagerKind> ManagerBuilder<M> {
             types: Vec::new(),
             max_message: DEFAULT_MAX_MESSAGE,
             initializer: None,
+            segments: false,
             _m: PhantomData,
         }
     }
@@ -441,6 +454,7 @@ impl<M: ManagerKind> ManagerBuilder<M> {
                 types: self.types,
                 max_message: self.max_message,
                 initializer: self.initializer,
+                segments: self.segments,
                 state: Mutex::new(MState::Initial),
             }),
         })
@@ -502,6 +516,8 @@ struct Inner {
     types: Vec<TypeEntry>,
     max_message: u64,
     initializer: Option<Initializer>,
+    /// A SharedMemoryManager: its server tracks segments.
+    segments: bool,
     state: Mutex<MState>,
 }
 
@@ -671,6 +687,7 @@ impl BaseManager {
             let types = inner.types.clone();
             let init = inner.initializer.clone();
             let (kind, key, max) = (inner.kind.clone(), inner.authkey.clone(), inner.max_message);
+            let segments = inner.segments;
             Process::builder(
                 move || -> std::result::Result<(), String> {
                     let init = init.map(
@@ -678,7 +695,7 @@ impl BaseManager {
                             Box::new(move || run_initializer(&i))
                         },
                     );
-                    server_main(kind, address, key, types, init, max, writer)
+                    server_main(kind, address, key, types, init, (max, segments), writer)
                 },
                 (),
             )
@@ -786,7 +803,7 @@ impl BaseManager {
             self.requested_address()?,
             self.inner.authkey.clone(),
             self.inner.types.clone(),
-            self.inner.max_message,
+            (self.inner.max_message, self.inner.segments),
         )?;
         proxy::remember_manager(&state.address, &self.inner.authkey);
         *self.state() = MState::Serving {
@@ -1035,6 +1052,7 @@ impl Drop for Inner {
                     types: Vec::new(),
                     max_message: self.max_message,
                     initializer: None,
+                    segments: self.segments,
                     state: Mutex::new(st),
                 }),
             };
@@ -1120,6 +1138,7 @@ impl Server {
         crate::logging::info!("manager serving at '{}'", self.state.address);
         let r = self.state.serve(&self.listener, None);
         self.state.stop();
+        self.state.release_all_segments();
         r
     }
 }
@@ -1156,7 +1175,7 @@ fn bind_server(
     address: Option<Address>,
     authkey: Vec<u8>,
     types: Vec<TypeEntry>,
-    max_message: u64,
+    (max_message, segments): (u64, bool),
 ) -> Result<(ServerSocket, Arc<State>)> {
     let address = address.unwrap_or_else(default_address);
     let (listener, bound) = match &address {
@@ -1175,7 +1194,14 @@ fn bind_server(
             address,
         ),
     };
-    let state = Arc::new(State::new(bound, authkey, kind, types, max_message)?);
+    let state = Arc::new(State::new(
+        bound,
+        authkey,
+        kind,
+        types,
+        max_message,
+        segments,
+    )?);
     Ok((listener, state))
 }
 
@@ -1196,11 +1222,14 @@ fn server_main(
     authkey: Vec<u8>,
     types: Vec<TypeEntry>,
     init: Option<Box<dyn FnOnce() -> std::result::Result<(), String>>>,
-    max_message: u64,
+    limits: (u64, bool),
     writer: Connection,
 ) -> std::result::Result<(), String> {
     // SAFETY: setting a signal's disposition to SIG_IGN.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // Not daemonic from the inside (as CPython's manager processes), so that what it serves
+    // may start processes (`manager.Pool()`); it still dies with the process that started it.
+    crate::process::clear_daemon_flag();
     if let Some(init) = init
         && let Err(e) = init()
     {
@@ -1209,7 +1238,7 @@ fn server_main(
         )));
         return Err(e);
     }
-    let (listener, state) = match bind_server(kind, address, authkey, types, max_message) {
+    let (listener, state) = match bind_server(kind, address, authkey, types, limits) {
         Ok(x) => x,
         Err(e) => {
             let msg = e.to_string();
@@ -1225,6 +1254,8 @@ fn server_main(
         .map_err(|e| e.to_string())?;
     drop(writer);
     let r = state.serve(&listener, None).map_err(|e| e.to_string());
+    state.release_all_segments();
+    state.clear_objects();
     crate::logging::info!("manager exiting with exitcode 0");
     r
 }
@@ -1258,6 +1289,7 @@ struct ServerSpec {
     types: Vec<TypeWire>,
     initializer: Option<(String, Vec<u8>)>,
     max_message: u64,
+    segments: bool,
 }
 
 impl ServerSpec {
@@ -1314,6 +1346,7 @@ impl ServerSpec {
             types,
             initializer,
             max_message: inner.max_message,
+            segments: inner.segments,
         })
     }
 
@@ -1365,7 +1398,7 @@ impl Task for ServeTask {
             spec.authkey,
             types,
             init,
-            spec.max_message,
+            (spec.max_message, spec.segments),
             writer,
         )
     }
@@ -1397,7 +1430,8 @@ static SERVE_TASK: TaskEntry = TaskEntry::of::<ServeTask>(file!(), line!());
 
 /// The manager `mp::Manager()` starts: Python's `SyncManager`, with the typeids `list`,
 /// `dict`, `Namespace`, `Queue`, `JoinableQueue`, `Lock`, `RLock`, `Semaphore`,
-/// `BoundedSemaphore`, `Condition`, `Event`, `Barrier`, `Value` and `Array`.
+/// `BoundedSemaphore`, `Condition`, `Event`, `Barrier`, `Value`, `Array` and `Pool`
+/// ([`pool`](SyncManager::pool)).
 ///
 /// It dereferences to [`BaseManager`] (`shutdown`, `address`, `create`...).
 ///

@@ -62,8 +62,24 @@ pub enum Request {
     NumberOfObjects,
     /// A description of the objects the server holds.
     DebugInfo,
-    /// Stops the server (after the reply).
+    /// Stops the server (after the reply). A SharedMemoryManager's server first unlinks
+    /// every segment it tracks.
     Shutdown,
+    /// SharedMemoryManager's server only: remember a segment to unlink at shutdown
+    /// (CPython's `track_segment`).
+    TrackSegment {
+        /// The segment's name.
+        name: String,
+    },
+    /// SharedMemoryManager's server only: forget a segment and unlink it now (CPython's
+    /// `release_segment`).
+    ReleaseSegment {
+        /// The segment's name.
+        name: String,
+    },
+    /// SharedMemoryManager's server only: the names of the segments it tracks (CPython's
+    /// `list_segments`).
+    ListSegments,
 }
 
 /// What the server answers.
@@ -108,6 +124,9 @@ const R_GET_METHODS: u8 = 6;
 const R_NUMBER: u8 = 7;
 const R_DEBUG: u8 = 8;
 const R_SHUTDOWN: u8 = 9;
+const R_TRACK_SEGMENT: u8 = 10;
+const R_RELEASE_SEGMENT: u8 = 11;
+const R_LIST_SEGMENTS: u8 = 12;
 
 const A_RETURN: u8 = 0;
 const A_ERROR: u8 = 1;
@@ -204,6 +223,15 @@ impl Request {
             Request::NumberOfObjects => buf.push(R_NUMBER),
             Request::DebugInfo => buf.push(R_DEBUG),
             Request::Shutdown => buf.push(R_SHUTDOWN),
+            Request::TrackSegment { name } => {
+                buf.push(R_TRACK_SEGMENT);
+                put_str(buf, name);
+            }
+            Request::ReleaseSegment { name } => {
+                buf.push(R_RELEASE_SEGMENT);
+                put_str(buf, name);
+            }
+            Request::ListSegments => buf.push(R_LIST_SEGMENTS),
         }
         Ok(())
     }
@@ -237,6 +265,13 @@ impl Request {
             R_NUMBER => Request::NumberOfObjects,
             R_DEBUG => Request::DebugInfo,
             R_SHUTDOWN => Request::Shutdown,
+            R_TRACK_SEGMENT => Request::TrackSegment {
+                name: r.str()?.to_owned(),
+            },
+            R_RELEASE_SEGMENT => Request::ReleaseSegment {
+                name: r.str()?.to_owned(),
+            },
+            R_LIST_SEGMENTS => Request::ListSegments,
             t => return Err(bad(format!("unknown request tag {t}"))),
         };
         r.finish()?;
@@ -349,6 +384,11 @@ mod test {
             },
             Request::Decref { id: u64::MAX },
             Request::Shutdown,
+            Request::TrackSegment {
+                name: "psm_0123abcd".into(),
+            },
+            Request::ReleaseSegment { name: "x".into() },
+            Request::ListSegments,
         ];
         for q in reqs {
             let mut b = Vec::new();

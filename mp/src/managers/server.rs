@@ -111,6 +111,8 @@ pub(crate) struct State {
     stop_fd: OwnedFd,
     conns: Mutex<Vec<RawFd>>,
     max_message: u64,
+    /// A SharedMemoryManager's server: the named segments to unlink at shutdown.
+    segments: Option<Mutex<Vec<String>>>,
 }
 
 struct Objects {
@@ -135,6 +137,14 @@ thread_local! {
     static CAPTURE: RefCell<Option<Option<Arc<dyn Obj>>>> = const { RefCell::new(None) };
     /// The descriptor of the connection being served (to notice a vanished client).
     static CLIENT_FD: std::cell::Cell<RawFd> = const { std::cell::Cell::new(-1) };
+    /// The object whose method this thread is running (for a method that hands out an
+    /// object keeping its referent alive, such as a dict's iterator).
+    static CALLING: RefCell<Option<Arc<dyn Obj>>> = const { RefCell::new(None) };
+}
+
+/// In a referent's method: the object it was called on.
+pub(crate) fn current_object() -> Option<Arc<dyn Obj>> {
+    CALLING.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 /// What `Shared<T>::serialize` does inside a server: capture (during `Create`) or register
@@ -249,6 +259,7 @@ impl State {
         kind: String,
         types: Vec<TypeEntry>,
         max_message: u64,
+        track_segments: bool,
     ) -> Result<State> {
         // SAFETY: eventfd with valid flags; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -270,6 +281,7 @@ impl State {
             stop_fd,
             conns: Mutex::new(Vec::new()),
             max_message,
+            segments: track_segments.then(|| Mutex::new(Vec::new())),
         })
     }
 
@@ -510,6 +522,14 @@ impl State {
                 ),
             ));
         }
+        struct Calling(Option<Arc<dyn Obj>>);
+        impl Drop for Calling {
+            fn drop(&mut self) {
+                let prev = self.0.take();
+                let _ = CALLING.try_with(|c| *c.borrow_mut() = prev);
+            }
+        }
+        let _calling = Calling(CALLING.with(|c| c.replace(Some(obj.clone()))));
         obj.dispatch(method, args)
     }
 
@@ -544,7 +564,34 @@ impl State {
                 Ok(Reply::Return(Value::Int(self.number_of_objects() as i128)))
             }
             Request::DebugInfo => Ok(Reply::Return(Value::Str(self.debug_info()))),
-            Request::Shutdown => Ok(Reply::Return(Value::None)),
+            Request::Shutdown => {
+                // A SharedMemoryManager's segments are gone when the client's shutdown
+                // returns (CPython's `SharedMemoryServer.shutdown`).
+                self.release_all_segments();
+                Ok(Reply::Return(Value::None))
+            }
+            Request::TrackSegment { name } => {
+                let Some(segs) = &self.segments else {
+                    return Some(self.not_shared_memory("track_segment"));
+                };
+                lock(segs).push(name);
+                Ok(Reply::Return(Value::None))
+            }
+            Request::ReleaseSegment { name } => {
+                let Some(segs) = &self.segments else {
+                    return Some(self.not_shared_memory("release_segment"));
+                };
+                self.release_segment(segs, &name)
+                    .map(|_| Reply::Return(Value::None))
+            }
+            Request::ListSegments => {
+                let Some(segs) = &self.segments else {
+                    return Some(self.not_shared_memory("list_segments"));
+                };
+                Ok(Reply::Return(Value::List(
+                    lock(segs).iter().cloned().map(Value::Str).collect(),
+                )))
+            }
         };
         Some(match r {
             Ok(rep) => rep,
@@ -553,6 +600,55 @@ impl State {
                 message: e.message().to_owned(),
             },
         })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl State {
+    fn not_shared_memory(&self, what: &str) -> Reply {
+        Reply::Traceback(format!(
+            "'{what}' is a request of a SharedMemoryManager's server, not of this {}",
+            self.kind
+        ))
+    }
+
+    /// Forgets `name` and unlinks it (CPython's `_SharedMemoryTracker.destroy_segment`).
+    fn release_segment(&self, segs: &Mutex<Vec<String>>, name: &str) -> Result<()> {
+        {
+            let mut v = lock(segs);
+            let i = v.iter().position(|n| n == name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Value,
+                    format!("'{name}' is not a segment tracked by this manager"),
+                )
+            })?;
+            v.remove(i);
+        }
+        crate::shared_memory::unlink_name(name)
+    }
+
+    /// Drops the server's references on every object (when it stops serving), so that their
+    /// destructors run before the process exits: a managed `Pool` terminates its workers.
+    pub(crate) fn clear_objects(&self) {
+        let map = std::mem::take(&mut self.objects().map);
+        drop(map);
+    }
+
+    /// Unlinks every tracked segment (at shutdown, or when the server stops serving for
+    /// another reason). Does nothing for other managers, or a second time.
+    pub(crate) fn release_all_segments(&self) {
+        let Some(segs) = &self.segments else {
+            return;
+        };
+        let names = std::mem::take(&mut *lock(segs));
+        for name in names {
+            if let Err(e) = crate::shared_memory::unlink_name(&name) {
+                crate::logging::debug!("SharedMemoryManager: cannot unlink '{name}': {e}");
+            }
+        }
     }
 }
 

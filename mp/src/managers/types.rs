@@ -1129,6 +1129,7 @@ const DICT_METHODS: &[&str] = &[
     "__delitem__",
     "__getitem__",
     "__ior__",
+    "__iter__",
     "__len__",
     "__or__",
     "__reversed__",
@@ -1300,6 +1301,28 @@ impl Referent for Dict {
                 args_of(args, method, 0, 0)?;
                 Ok(Value::Dict(read(this).clone()))
             }
+            "__iter__" => {
+                args_of(args, method, 0, 0)?;
+                let dict = super::server::current_object()
+                    .and_then(|o| o.into_any().downcast::<Slot<Dict>>().ok())
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Runtime,
+                            "a dict can only be iterated through its manager",
+                        )
+                    })?;
+                let len = read(&dict.cell).len();
+                let keys = DictKeys {
+                    dict: Some(dict),
+                    len,
+                    pos: 0,
+                    last: None,
+                    broken: false,
+                };
+                super::to_value(&super::Shared::new(Generator {
+                    it: Mutex::new(Box::new(keys)),
+                }))
+            }
             _ => Err(unknown("dict", method)),
         }
     }
@@ -1310,6 +1333,68 @@ impl Referent for Dict {
 
     fn get_value(this: &RwLock<Self>) -> Result<Value> {
         Ok(Value::Dict(read(this).clone()))
+    }
+}
+
+/// The iterator behind `iter(d)` (CPython's `dict_keyiterator`, held by the manager): the
+/// keys in insertion order. Adding or removing keys while it runs makes its next step an
+/// error, as in Python.
+struct DictKeys {
+    /// The dict (kept alive, as Python's iterator keeps its dict); `None` once exhausted.
+    dict: Option<Arc<Slot<Dict>>>,
+    /// The dict's size when the iteration started.
+    len: usize,
+    /// The position of the next key.
+    pos: usize,
+    /// The key yielded last (a removal before it moves it: the keys changed).
+    last: Option<Value>,
+    /// The size changed: every later step fails too (CPython makes that state sticky).
+    broken: bool,
+}
+
+fn changed_size() -> Error {
+    Error::new(
+        ErrorKind::Runtime,
+        "dictionary changed size during iteration",
+    )
+}
+
+impl Iterator for DictKeys {
+    type Item = Result<Value>;
+    fn next(&mut self) -> Option<Result<Value>> {
+        if self.broken {
+            return Some(Err(changed_size()));
+        }
+        let dict = self.dict.as_ref()?;
+        let d = read(&dict.cell);
+        if d.len() != self.len {
+            self.broken = true;
+            return Some(Err(changed_size()));
+        }
+        let moved = self.pos > 0 && d.get_index(self.pos - 1).map(|(k, _)| k) != self.last.as_ref();
+        let next = d.get_index(self.pos).map(|(k, _)| k.clone());
+        drop(d);
+        if moved {
+            // The same size but other keys (one removed, another added): CPython reports
+            // it and ends the iteration.
+            self.dict = None;
+            return Some(Err(Error::new(
+                ErrorKind::Runtime,
+                "dictionary keys changed during iteration",
+            )));
+        }
+        match next {
+            Some(k) => {
+                self.pos += 1;
+                self.last = Some(k.clone());
+                Some(Ok(k))
+            }
+            None => {
+                // Exhausted stays exhausted, whatever happens to the dict later.
+                self.dict = None;
+                None
+            }
+        }
     }
 }
 
@@ -1660,6 +1745,37 @@ where
     /// ```
     pub fn copy(&self) -> Result<Vec<(K, V)>> {
         self.base.call("items", vec![])
+    }
+
+    /// `iter(d)`: an iterator over the keys, living in the manager (each step is a round
+    /// trip; [`keys`](DictProxy::keys) fetches them all at once). Adding or removing keys
+    /// while it runs makes its next step an [`ErrorKind::Runtime`] error ("dictionary changed
+    /// size during iteration"), as in Python. Once exhausted, it stays exhausted.
+    ///
+    /// # Errors
+    ///
+    /// Only the manager's; the items are `Result`s too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let m = mp::Manager()?;
+    /// let d: mp::managers::DictProxy<i32, String> =
+    ///     m.dict_from((65..70).map(|i| (i, char::from(i as u8).to_string())))?;
+    /// let mut it = d.iter()?;
+    /// assert_eq!(it.by_ref().collect::<mp::Result<Vec<_>>>()?, [65, 66, 67, 68, 69]);
+    /// assert!(it.next().is_none()); // exhausted
+    ///
+    /// let mut it = d.iter()?;
+    /// d.clear()?;
+    /// let err = it.next().unwrap().unwrap_err();
+    /// assert_eq!(err.kind(), mp::ErrorKind::Runtime);
+    /// assert_eq!(err.message(), "dictionary changed size during iteration");
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self) -> Result<IteratorProxy<K>> {
+        self.base.call("__iter__", vec![])
     }
 }
 
@@ -4087,6 +4203,13 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         "ArrayProxy",
         &["__len__", "__getitem__", "__setitem__"],
         "Array",
+    ),
+    (
+        "Pool",
+        super::pool_proxy::new_pool,
+        "PoolProxy",
+        super::pool_proxy::POOL_METHODS,
+        "Pool",
     ),
 ];
 

@@ -423,6 +423,11 @@ impl Dict {
         self.map.clear();
     }
 
+    /// The item at `index` in insertion order.
+    pub(crate) fn get_index(&self, index: usize) -> Option<(&Value, &Value)> {
+        self.map.get_index(index)
+    }
+
     /// Removes and returns the last item (Python's `popitem`).
     ///
     /// # Examples

@@ -60,11 +60,13 @@ use crate::task::Task;
 use crate::{reduction, sys};
 
 mod engine;
+mod raw;
 mod result;
 mod wire;
 mod worker;
 
 use engine::{Config, JobSink, Shared, Status};
+pub(crate) use raw::{NextChunk, RawJob};
 use result::{ApplySink, IMapSink, MapSink, Slot};
 pub use result::{AsyncResult, IMapIterator};
 pub(crate) use worker::{PoolInvoke, invoke_chunk, invoke_not_a_task};
