@@ -210,6 +210,12 @@ impl<R: Referent> Obj<R> {
     /// The object a reference read from a container points to.
     fn from_ref(r: &ProxyRef) -> std::result::Result<Obj<R>, String> {
         let Some(keep) = r.keep.clone() else {
+            if *r.address() == dummy_address() {
+                return Err(format!(
+                    "{r} is a reference to an object of `mp::dummy::Manager()` that was \
+                     encoded inside a `Value`, which keeps only its id: send the proxy itself"
+                ));
+            }
             return Err(format!(
                 "{r} is a proxy of an mp manager, not an object of `mp::dummy::Manager()`"
             ));
