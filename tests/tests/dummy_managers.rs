@@ -1140,6 +1140,33 @@ macro_rules! same_program {
                 log.push(format!("not exposed {}", err(base.call_method("__class__", ()).unwrap_err())));
                 log.push(format!("typeid {} proxytype {} exposed {:?}", base.token().typeid(), base.proxytype(), base.exposed()?));
                 log.push(format!("lock getvalue {:?}", lock.base().get_value().unwrap_err().kind()));
+                let lb = lock.base();
+                log.push(format!(
+                    "lock calls {} {} {} {} {} | {} | {} | {}",
+                    lb.call_method("acquire", (false,))?,
+                    lb.call_method("locked", ())?,
+                    lb.call_method("acquire", (true, 0.01))?,
+                    lb.call_method("release", ())?,
+                    lb.call_method("acquire", (true, Value::None))?,
+                    err(lb.call_method("acquire", (false, 1.0)).unwrap_err()),
+                    err(lb.call_method("acquire", (1, 2, 3)).unwrap_err()),
+                    err(lb.call_method("wait", ()).unwrap_err()),
+                ));
+                lock.release()?;
+                log.push(format!("{lock} {} {}", lb.str()?, lb.proxytype()));
+                let nb = ns.base();
+                nb.call_method("__setattr__", ("w", vec![5]))?;
+                log.push(format!(
+                    "namespace calls {} {} {} | {} | {} | {}",
+                    nb.call_method("__getattribute__", ("w",))?,
+                    nb.call_method("__dir__", ())?,
+                    nb.get_value()?,
+                    err(nb.call_method("__getattribute__", (1,)).unwrap_err()),
+                    err(nb.call_method("__getattribute__", ()).unwrap_err()),
+                    err(nb.call_method("__delattr__", ("nope",)).unwrap_err()),
+                ));
+                nb.call_method("__delattr__", ("w",))?;
+                log.push(format!("{ns} {:?}", nb.exposed()?));
                 log.push(format!("to_value {}", to_value(&(1, "two", [3.0]))?));
 
                 m.shutdown()?;

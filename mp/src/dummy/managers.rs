@@ -85,7 +85,7 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
 
 use serde::de::{DeserializeOwned, Deserializer};
@@ -153,6 +153,27 @@ fn range_to_slice(r: impl RangeBounds<isize>) -> Value {
     }))
 }
 
+/// Python's index of a sequence of `len` items (negative counts from the end), or the
+/// `IndexError` the server gives.
+fn index_in(i: isize, len: usize, what: &str) -> Result<usize> {
+    let j = if i < 0 {
+        i.checked_add_unsigned(len)
+    } else {
+        Some(i)
+    };
+    match j {
+        Some(j) if j >= 0 && (j as usize) < len => Ok(j as usize),
+        _ => Err(Error::new(
+            ErrorKind::Index,
+            format!("{what} index out of range"),
+        )),
+    }
+}
+
+fn key_error(k: &Value) -> Error {
+    Error::new(ErrorKind::Key, k.to_string())
+}
+
 fn secs(d: Duration) -> Value {
     Value::Float(d.as_secs_f64())
 }
@@ -188,6 +209,16 @@ impl<R: Referent> Obj<R> {
     /// Runs a method of the referent, as the server does for a proxy's request.
     fn call<X: DeserializeOwned + 'static>(&self, method: &str, args: Vec<Value>) -> Result<X> {
         value_into(R::dispatch(self.cell(), method, Value::Tuple(args))?)
+    }
+
+    /// Reads the referent directly (the fast paths of the proxies' hot methods, which do
+    /// what the referent's `dispatch` does without building an argument tuple).
+    fn read(&self) -> RwLockReadGuard<'_, R> {
+        self.cell().read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, R> {
+        self.cell().write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Python's `id()` of the object (its address, as in CPython).
@@ -455,6 +486,16 @@ impl BaseProxy {
 // Proxy boilerplate
 // ---------------------------------------------------------------------------------------------
 
+/// What a proxy keeps beside its object: nothing, the proxy's own attributes (a
+/// Namespace's `_x`), or a direct handle on a thread lock.
+trait ExtraOf<R: Referent> {
+    fn of(obj: &Obj<R>) -> Self;
+}
+
+impl<R: Referent> ExtraOf<R> for () {
+    fn of(_: &Obj<R>) {}
+}
+
 /// The impls every proxy type shares: `Clone`, `Debug`, `Display`, serde (a `Value::Proxy`
 /// for `to_value`, a handle for dummy transports), `From<&P> for Value`, `base()`.
 macro_rules! proxy_common {
@@ -462,9 +503,9 @@ macro_rules! proxy_common {
         impl<$($t),*> $name<$($t),*> {
             fn from_obj(obj: Obj<$referent>) -> Self {
                 $name {
+                    extra: ExtraOf::of(&obj),
                     obj,
                     base: OnceLock::new(),
-                    extra: Default::default(),
                     _t: PhantomData,
                 }
             }
@@ -628,7 +669,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn len(&self) -> Result<usize> {
-        self.obj.call("__len__", vec![])
+        Ok(self.obj.read().len())
     }
 
     /// `len(l) == 0`.
@@ -655,7 +696,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     ///
     /// See [`ListProxy`].
     pub fn get(&self, i: isize) -> Result<T> {
-        self.obj.call("__getitem__", vec![Value::from(i)])
+        self.get_as(i)
     }
 
     /// `l[i]` converted to another type than `T` (for example a nested proxy).
@@ -677,7 +718,11 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn get_as<U: DeserializeOwned + 'static>(&self, i: isize) -> Result<U> {
-        self.obj.call("__getitem__", vec![Value::from(i)])
+        let item = {
+            let l = self.obj.read();
+            l[index_in(i, l.len(), "list")?].clone()
+        };
+        value_into(item)
     }
 
     /// `l[i] = value`.
@@ -696,10 +741,14 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn set(&self, i: isize, value: impl Into<T>) -> Result<()> {
-        self.obj.call(
-            "__setitem__",
-            vec![Value::from(i), into_value(value.into())?],
-        )
+        let v = into_value(value.into())?;
+        let old = {
+            let mut l = self.obj.write();
+            let j = index_in(i, l.len(), "list assignment")?;
+            std::mem::replace(&mut l[j], v)
+        };
+        drop(old); // after the lock is released
+        Ok(())
     }
 
     /// `l[range]` as a `Vec` (Python's `l[2:5]` is `l.slice(2..5)`, `l[-3:]` is
@@ -794,7 +843,9 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn append(&self, x: impl Into<T>) -> Result<()> {
-        self.obj.call("append", vec![into_value(x.into())?])
+        let v = into_value(x.into())?;
+        self.obj.write().push(v);
+        Ok(())
     }
 
     /// `l.extend(items)` (also Python's `l += items`).
@@ -1159,7 +1210,7 @@ where
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn len(&self) -> Result<usize> {
-        self.obj.call("__len__", vec![])
+        Ok(self.obj.read().len())
     }
 
     /// `len(d) == 0`.
@@ -1186,7 +1237,7 @@ where
     ///
     /// See [`DictProxy`].
     pub fn get_item<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<V> {
-        self.obj.call("__getitem__", vec![to_value(key)?])
+        self.get_as(key)
     }
 
     /// `d[key]` converted to another type than `V` (for example a nested proxy).
@@ -1210,7 +1261,9 @@ where
         &self,
         key: &Q,
     ) -> Result<U> {
-        self.obj.call("__getitem__", vec![to_value(key)?])
+        let k = to_value(key)?;
+        let v = self.obj.read().get(&k).cloned();
+        value_into(v.ok_or_else(|| key_error(&k))?)
     }
 
     /// `d.get(key)`: `None` if missing.
@@ -1223,10 +1276,11 @@ where
     ///
     /// See [`DictProxy`].
     pub fn get<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>> {
-        let v: Value = self.obj.call("get", vec![to_value(key)?])?;
+        let k = to_value(key)?;
+        let v = self.obj.read().get(&k).cloned();
         match v {
-            Value::None => Ok(None),
-            v => value_into(v).map(Some),
+            None | Some(Value::None) => Ok(None),
+            Some(v) => value_into(v).map(Some),
         }
     }
 
@@ -1240,10 +1294,10 @@ where
     ///
     /// See [`DictProxy`].
     pub fn set(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()> {
-        self.obj.call(
-            "__setitem__",
-            vec![into_value(key.into())?, into_value(value.into())?],
-        )
+        let (k, v) = (into_value(key.into())?, into_value(value.into())?);
+        let old = self.obj.write().insert(k, v)?;
+        drop(old); // after the lock is released
+        Ok(())
     }
 
     /// `del d[key]`.
@@ -1276,7 +1330,8 @@ where
     ///
     /// See [`remove`](DictProxy::remove).
     pub fn contains<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool> {
-        self.obj.call("__contains__", vec![to_value(key)?])
+        let k = to_value(key)?;
+        Ok(self.obj.read().contains_key(&k))
     }
 
     /// `list(d.keys())`.
@@ -1463,6 +1518,125 @@ fn attr_error(name: &str) -> Error {
     )
 }
 
+/// The object behind a dummy manager's `Namespace()`: its attributes, answering requests by
+/// method name as the manager's [`Namespace`](crate::managers::Namespace) does (a type of
+/// its own so that the proxy reads an attribute without building a request).
+#[derive(Default)]
+struct ThreadNamespace {
+    attrs: indexmap::IndexMap<String, Value>,
+}
+
+/// mp's view of a [`ThreadNamespace`] (the proxy type name and exposed methods of the
+/// manager's `Namespace`).
+struct ThreadNamespaceView(crate::managers::BaseProxy);
+
+impl Proxy for ThreadNamespaceView {
+    type Referent = ThreadNamespace;
+    const NAME: &'static str = <crate::managers::NamespaceProxy as Proxy>::NAME;
+    const EXPOSED: &'static [&'static str] = <crate::managers::NamespaceProxy as Proxy>::EXPOSED;
+    fn from_base(base: crate::managers::BaseProxy) -> Self {
+        ThreadNamespaceView(base)
+    }
+    fn base(&self) -> &crate::managers::BaseProxy {
+        &self.0
+    }
+}
+
+impl Referent for ThreadNamespace {
+    type Proxy = ThreadNamespaceView;
+    const TYPE_NAME: &'static str = "Namespace";
+
+    fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
+        let mut a = match args {
+            Value::Tuple(v) | Value::List(v) => v,
+            Value::None => Vec::new(),
+            one => vec![one],
+        };
+        let want = match method {
+            "__getattribute__" | "__delattr__" => 1,
+            "__setattr__" => 2,
+            "__dir__" => 0,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Remote,
+                    format!("'Namespace' object has no method '{method}'"),
+                ));
+            }
+        };
+        if a.len() != want {
+            return Err(Error::new(
+                ErrorKind::Type,
+                format!(
+                    "{method}() takes {want} positional arguments but {} were given",
+                    a.len()
+                ),
+            ));
+        }
+        let value = if want == 2 { a.pop() } else { None };
+        let name = match a.first() {
+            None => String::new(),
+            Some(v) => v
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::new(ErrorKind::Type, "attribute name must be string"))?,
+        };
+        let read = || this.read().unwrap_or_else(|e| e.into_inner());
+        match (method, value) {
+            ("__getattribute__", _) => read()
+                .attrs
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| attr_error(&name)),
+            ("__setattr__", Some(v)) => {
+                let old = this
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .attrs
+                    .insert(name, v);
+                drop(old);
+                Ok(Value::None)
+            }
+            ("__delattr__", _) => {
+                let old = this
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .attrs
+                    .shift_remove(&name);
+                old.map(|_| Value::None).ok_or_else(|| attr_error(&name))
+            }
+            _ => Ok(Value::List(
+                read().attrs.keys().cloned().map(Value::Str).collect(),
+            )),
+        }
+    }
+
+    fn repr(this: &RwLock<Self>) -> Result<String> {
+        let ns = this.read().unwrap_or_else(|e| e.into_inner());
+        let mut items: Vec<(&String, &Value)> = ns
+            .attrs
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(b.0));
+        let body: Vec<String> = items.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Ok(format!("Namespace({})", body.join(", ")))
+    }
+
+    fn get_value(this: &RwLock<Self>) -> Result<Value> {
+        let mut d = Dict::new();
+        for (k, v) in this.read().unwrap_or_else(|e| e.into_inner()).attrs.iter() {
+            d.insert(Value::Str(k.clone()), v.clone())?;
+        }
+        Ok(Value::Dict(d))
+    }
+}
+
+impl ExtraOf<ThreadNamespace> for Attrs {
+    fn of(_: &Obj<ThreadNamespace>) -> Attrs {
+        Attrs::default()
+    }
+}
+
 fn lock_attrs(a: &Attrs) -> std::sync::MutexGuard<'_, indexmap::IndexMap<String, Value>> {
     a.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -1488,7 +1662,7 @@ fn lock_attrs(a: &Attrs) -> std::sync::MutexGuard<'_, indexmap::IndexMap<String,
 /// # Ok::<(), mp::Error>(())
 /// ```
 pub struct NamespaceProxy {
-    obj: Obj<crate::managers::Namespace>,
+    obj: Obj<ThreadNamespace>,
     base: OnceLock<BaseProxy>,
     extra: Attrs,
     _t: PhantomData<fn()>,
@@ -1496,7 +1670,7 @@ pub struct NamespaceProxy {
 
 proxy_common!(
     NamespaceProxy[],
-    crate::managers::Namespace,
+    ThreadNamespace,
     "Namespace",
     crate::managers::NamespaceProxy
 );
@@ -1517,7 +1691,9 @@ impl NamespaceProxy {
             lock_attrs(&self.extra).insert(name.to_owned(), v);
             return Ok(());
         }
-        self.obj.call("__setattr__", vec![Value::from(name), v])
+        let old = self.obj.write().attrs.insert(name.to_owned(), v);
+        drop(old); // after the lock is released
+        Ok(())
     }
 
     /// `ns.name`.
@@ -1538,7 +1714,8 @@ impl NamespaceProxy {
                 .ok_or_else(|| attr_error(name))?;
             return value_into(v);
         }
-        self.obj.call("__getattribute__", vec![Value::from(name)])
+        let v = self.obj.read().attrs.get(name).cloned();
+        value_into(v.ok_or_else(|| attr_error(name))?)
     }
 
     /// `del ns.name`.
@@ -1564,7 +1741,8 @@ impl NamespaceProxy {
                 .map(drop)
                 .ok_or_else(|| attr_error(name));
         }
-        self.obj.call("__delattr__", vec![Value::from(name)])
+        let old = self.obj.write().attrs.shift_remove(name);
+        old.map(drop).ok_or_else(|| attr_error(name))
     }
 
     /// The names of the object's attributes (not the proxy's own `_` ones).
@@ -1577,7 +1755,7 @@ impl NamespaceProxy {
     ///
     /// See [`del`](NamespaceProxy::del).
     pub fn names(&self) -> Result<Vec<String>> {
-        self.obj.call("__dir__", vec![])
+        Ok(self.obj.read().attrs.keys().cloned().collect())
     }
 }
 
@@ -1897,22 +2075,207 @@ macro_rules! acquirer_proxy {
     };
 }
 
-acquirer_proxy!(
-    LockProxy,
-    crate::managers::Lock,
-    "Lock",
-    crate::managers::LockProxy,
-    "A managed `Lock` on threads, with the methods of mp's [`LockProxy`](crate::managers::LockProxy): any thread may release it.",
-    "```
-let manager = mp::dummy::Manager()?;
-let l = manager.lock()?;
-l.acquire()?;
-assert!(!l.try_acquire()?);
-l.release()?;
-assert_eq!(l.release().unwrap_err().kind(), mp::ErrorKind::Runtime);
-# Ok::<(), mp::Error>(())
-```"
-);
+// A manager's `Lock` in mp's server is a mutex and a condition variable whose release always
+// wakes (a system call); here it is a thread lock (`mp::dummy::Lock`: one atomic operation to
+// acquire or release), wrapped in a referent that answers the server's requests the same way.
+
+/// The object behind a dummy manager's `Lock()`: an [`mp::dummy::Lock`](super::Lock) that
+/// answers requests by method name as the manager's [`Lock`](crate::managers::Lock) does.
+struct ThreadLock(super::Lock);
+
+/// mp's view of a [`ThreadLock`] (what the `Referent` trait asks for: the proxy type name and
+/// exposed methods of the manager's `Lock`).
+struct ThreadLockView(crate::managers::BaseProxy);
+
+impl Proxy for ThreadLockView {
+    type Referent = ThreadLock;
+    const NAME: &'static str = <crate::managers::LockProxy as Proxy>::NAME;
+    const EXPOSED: &'static [&'static str] = <crate::managers::LockProxy as Proxy>::EXPOSED;
+    fn from_base(base: crate::managers::BaseProxy) -> Self {
+        ThreadLockView(base)
+    }
+    fn base(&self) -> &crate::managers::BaseProxy {
+        &self.0
+    }
+}
+
+/// The arguments of `acquire(blocking=True, timeout=None)`, read as the manager's server
+/// reads them.
+fn acquire_args(args: Value) -> Result<(bool, Option<Duration>)> {
+    let a = match args {
+        Value::Tuple(v) | Value::List(v) => v,
+        Value::None => Vec::new(),
+        one => vec![one],
+    };
+    if a.len() > 2 {
+        return Err(Error::new(
+            ErrorKind::Type,
+            format!(
+                "acquire() takes from 0 to 2 positional arguments but {} were given",
+                a.len()
+            ),
+        ));
+    }
+    let blocking = a.first().is_none_or(Value::truthy);
+    let timeout = match a.get(1) {
+        None | Some(Value::None) => None,
+        Some(v) => {
+            let secs = v.as_f64().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Type,
+                    format!("timeout must be a number, not '{}'", v.type_name()),
+                )
+            })?;
+            let secs = secs.max(0.0);
+            (secs.is_finite() && secs <= 1e9).then(|| Duration::from_secs_f64(secs))
+        }
+    };
+    if !blocking && timeout.is_some() {
+        return Err(Error::new(
+            ErrorKind::Value,
+            "can't specify a timeout for a non-blocking call",
+        ));
+    }
+    Ok((blocking, timeout))
+}
+
+impl Referent for ThreadLock {
+    type Proxy = ThreadLockView;
+    const TYPE_NAME: &'static str = "Lock";
+
+    fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
+        let l = this.read().unwrap_or_else(|e| e.into_inner()).0.clone();
+        match method {
+            "acquire" => match acquire_args(args)? {
+                (false, _) => l.try_acquire().map(Value::Bool),
+                (true, None) => l.acquire().map(|()| Value::Bool(true)),
+                (true, Some(t)) => l.acquire_timeout(t).map(Value::Bool),
+            },
+            "release" => l.release().map(|()| Value::None),
+            "locked" => Ok(Value::Bool(l.locked())),
+            _ => Err(Error::new(
+                ErrorKind::Remote,
+                format!("'Lock' object has no method '{method}'"),
+            )),
+        }
+    }
+
+    fn repr(this: &RwLock<Self>) -> Result<String> {
+        let locked = this.read().unwrap_or_else(|e| e.into_inner()).0.locked();
+        let state = if locked { "locked" } else { "unlocked" };
+        Ok(format!("<{state} _thread.lock object>"))
+    }
+}
+
+impl ExtraOf<ThreadLock> for super::Lock {
+    fn of(obj: &Obj<ThreadLock>) -> super::Lock {
+        obj.read().0.clone()
+    }
+}
+
+/// A managed `Lock` on threads, with the methods of mp's
+/// [`LockProxy`](crate::managers::LockProxy): any thread may release it.
+///
+/// It is an [`mp::dummy::Lock`](super::Lock) underneath: acquiring and releasing it
+/// uncontended is one atomic operation each.
+///
+/// # Examples
+///
+/// ```
+/// let manager = mp::dummy::Manager()?;
+/// let l = manager.lock()?;
+/// l.acquire()?;
+/// assert!(!l.try_acquire()?);
+/// l.release()?;
+/// assert_eq!(l.release().unwrap_err().kind(), mp::ErrorKind::Runtime);
+/// # Ok::<(), mp::Error>(())
+/// ```
+pub struct LockProxy {
+    obj: Obj<ThreadLock>,
+    base: OnceLock<BaseProxy>,
+    extra: super::Lock,
+    _t: PhantomData<fn()>,
+}
+
+proxy_common!(LockProxy[], ThreadLock, "Lock", crate::managers::LockProxy);
+
+impl LockProxy {
+    /// `acquire()`: waits until acquired.
+    ///
+    /// # Errors
+    ///
+    /// None (the `Result` is mp's signature).
+    ///
+    /// # Examples
+    ///
+    /// See [`LockProxy`].
+    pub fn acquire(&self) -> Result<()> {
+        self.extra.acquire()
+    }
+
+    /// `acquire(blocking=False)`: whether it was acquired.
+    ///
+    /// # Errors
+    ///
+    /// None.
+    ///
+    /// # Examples
+    ///
+    /// See [`LockProxy`].
+    pub fn try_acquire(&self) -> Result<bool> {
+        self.extra.try_acquire()
+    }
+
+    /// `acquire(timeout=t)`: whether it was acquired in time.
+    ///
+    /// # Errors
+    ///
+    /// None.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = mp::dummy::Manager()?.lock()?;
+    /// assert!(l.acquire_timeout(Duration::from_millis(10))?);
+    /// assert!(!l.acquire_timeout(Duration::from_millis(10))?);
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.extra.acquire_timeout(timeout)
+    }
+
+    /// `release()`, from any thread.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Runtime`] if it is not held ("release unlocked lock").
+    ///
+    /// # Examples
+    ///
+    /// See [`LockProxy`].
+    pub fn release(&self) -> Result<()> {
+        self.extra.release()
+    }
+
+    /// Whether it is held (Python 3.14's `locked()`).
+    ///
+    /// # Errors
+    ///
+    /// None.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = mp::dummy::Manager()?.lock()?;
+    /// assert!(!l.locked()?);
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn locked(&self) -> Result<bool> {
+        Ok(self.extra.locked())
+    }
+}
+
 acquirer_proxy!(
     RLockProxy,
     crate::managers::RLock,
@@ -2793,7 +3156,7 @@ impl SyncManager {
     /// See [`NamespaceProxy`].
     pub fn namespace(&self) -> Result<NamespaceProxy> {
         Ok(NamespaceProxy::from_obj(
-            self.make(crate::managers::Namespace::default()),
+            self.make(ThreadNamespace::default()),
         ))
     }
 
@@ -2844,7 +3207,7 @@ impl SyncManager {
     /// See [`LockProxy`].
     pub fn lock(&self) -> Result<LockProxy> {
         Ok(LockProxy::from_obj(
-            self.make(crate::managers::Lock::default()),
+            self.make(ThreadLock(super::Lock::new()?)),
         ))
     }
 
