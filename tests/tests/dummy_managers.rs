@@ -799,6 +799,14 @@ fn proxies_travel_through_dummy_connections_and_queues_as_the_same_object() {
     assert_eq!(d.get_item(&"via pipe").unwrap(), 1);
     assert_eq!(d2.base().token(), d.base().token());
     assert!(l2.try_acquire().unwrap());
+    // The receiver may read it with other type parameters, as with mp's proxies.
+    a.send(&d).unwrap();
+    let dynamic: DictProxy = b.recv().unwrap();
+    assert_eq!(dynamic.get_item(&"via pipe").unwrap(), Value::from(1));
+    a.send(&d).unwrap();
+    let e = b.recv::<ListProxy>().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Serialization);
+    assert!(e.to_string().contains("is not a `list` object"), "{e}");
     // A dummy queue moves the proxy.
     let q = mp::dummy::Queue::new(0).unwrap();
     q.put(d.clone()).unwrap();
@@ -809,7 +817,7 @@ fn proxies_travel_through_dummy_connections_and_queues_as_the_same_object() {
     mq.put(d.clone()).unwrap();
     mq.get().unwrap().set("via managed queue", 3).unwrap();
     assert_eq!(d.len().unwrap(), 3);
-    drop((d2, l2));
+    drop((d2, l2, dynamic));
     drop(mq);
     drop(d);
     assert_eq!(m.number_of_objects().unwrap(), 0);

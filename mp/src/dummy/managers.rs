@@ -486,6 +486,17 @@ impl BaseProxy {
 // Proxy boilerplate
 // ---------------------------------------------------------------------------------------------
 
+/// How a proxy travels through a dummy transport: the reference to its object (so that the
+/// receiver may read it as a proxy with other type parameters, as with mp's proxies).
+#[derive(Clone)]
+struct RefHandle(ProxyRef);
+
+impl Handle for RefHandle {
+    fn dup(&self) -> Self {
+        self.clone()
+    }
+}
+
 /// What a proxy keeps beside its object: nothing, the proxy's own attributes (a
 /// Namespace's `_x`), or a direct handle on a thread lock.
 trait ExtraOf<R: Referent> {
@@ -576,19 +587,13 @@ macro_rules! proxy_common {
             }
         }
 
-        impl<$($t: 'static),*> Handle for $name<$($t),*> {
-            fn dup(&self) -> Self {
-                self.clone()
-            }
-        }
-
         impl<$($t: 'static),*> Serialize for $name<$($t),*> {
             fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
                 if s.is_human_readable() {
                     // `to_value`: the reference itself, keeping the object.
                     Value::Proxy(self.to_ref()).serialize(s)
                 } else {
-                    handle::serialize(self, s)
+                    handle::serialize(&RefHandle(self.to_ref()), s)
                 }
             }
         }
@@ -600,7 +605,8 @@ macro_rules! proxy_common {
                     let v = Value::deserialize(d)?;
                     Self::from_value_ref(v).map_err(serde::de::Error::custom)
                 } else {
-                    handle::deserialize(d)
+                    let RefHandle(r) = handle::deserialize(d)?;
+                    Self::from_value_ref(Value::Proxy(r)).map_err(serde::de::Error::custom)
                 }
             }
         }
