@@ -884,6 +884,19 @@ fn the_manager_has_nothing_to_start_or_stop() {
     drop((l, d));
     assert_eq!(m.number_of_objects().unwrap(), 0);
     assert!(format!("{m:?}").contains("SyncManager"));
+    // Errors coming back hold no reference to the objects (TestManagerExceptions).
+    let q = m.queue::<i32>(0).unwrap();
+    let nested: ListProxy = m.list().unwrap();
+    nested.append(&q).unwrap();
+    let errors = vec![
+        q.try_get().unwrap_err(),
+        q.get_timeout(Duration::from_millis(1)).unwrap_err(),
+        nested.get_as::<DictProxy>(0).unwrap_err(),
+        nested.base().call_method("nope", ()).unwrap_err(),
+    ];
+    drop((q, nested));
+    assert_eq!(m.number_of_objects().unwrap(), 0);
+    assert_eq!(errors.len(), 4);
     // Many objects: dead ones are pruned as new ones come.
     for _ in 0..1000 {
         let _ = m.event().unwrap();
