@@ -80,6 +80,9 @@
 //!   an `RLock` or a `Condition` belongs to the thread that acquired it.
 //! * A container that holds a proxy on itself (`l.append(&l)`) is a reference cycle: it stays
 //!   in memory until the item is removed (mp's server keeps such cycles until shutdown).
+//! * A proxy inside a [`Value`] that goes through mp's binary codec (a `Value` sent whole
+//!   through a connection) keeps only its token: reading it back is a clear error. Send the
+//!   proxy itself (or put the `Value` in a managed container or queue, which keeps it whole).
 
 use std::any::Any;
 use std::fmt;
