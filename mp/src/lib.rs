@@ -97,6 +97,7 @@
 //! | `manager.Pool(4)`, `SharedMemoryManager()`, `smm.SharedMemory(n)` | [`m.pool(4)?`](managers::SyncManager::pool), [`managers::SharedMemoryManager::new()`], [`smm.shared_memory(n)?`](managers::SharedMemoryManager::shared_memory) |
 //! | `BaseManager.register('Maths', MathsClass)`, `proxy._callmethod(..)` | `#[mp::proxy] impl MathsClass {..}`, [`managers::BaseManager::builder().register(..)`](managers::ManagerBuilder::register), [`proxy.base().call_method(..)`](managers::BaseProxy::call_method) |
 //! | `multiprocessing.dummy` (`from multiprocessing.dummy import Pool, Process, Queue`) | [`mp::dummy`](dummy) (`use mp::dummy::{Pool, Process, Queue};`): the same API on threads |
+//! | `multiprocessing.dummy.Manager()` (the dummy module itself) | [`mp::dummy::Manager()?`](dummy::Manager): mp's `SyncManager` methods and proxies, objects in this process |
 //! | `log_to_stderr(logging.INFO)` | [`log_to_stderr(log::LevelFilter::Info)`](log_to_stderr) |
 //! | `multiprocessing.TimeoutError`, `EOFError`, `RemoteError` | [`ErrorKind::Timeout`], [`ErrorKind::Eof`], [`ErrorKind::Remote`] |
 //!

@@ -195,3 +195,9 @@ pub(crate) fn run() -> mp::Result<()> {
     println!("dummy tour done");
     Ok(())
 }
+
+/// Both parts of the dummy section.
+pub(crate) fn run_all() -> mp::Result<()> {
+    run()?;
+    crate::dummy_manager::run()
+}

@@ -12,6 +12,7 @@
 
 mod connection;
 mod dummy;
+mod dummy_manager;
 mod managers;
 mod managers_more;
 mod pool;
@@ -32,7 +33,11 @@ const SECTIONS: [Section; 7] = [
     ("sync", "Synchronization and shared memory", sync::run),
     ("pool", "Pools", pool::run),
     ("managers", "Managers and proxies", managers::run_all),
-    ("dummy", "mp::dummy: the same API on threads", dummy::run),
+    (
+        "dummy",
+        "mp::dummy: the same API on threads",
+        dummy::run_all,
+    ),
 ];
 
 #[mp::main]

@@ -47,7 +47,7 @@
 //! | `Value('i', 0)`, `Array('i', [1, 2])` | [`Value::new(0)?`](Value::new), [`Array::from_slice(&[1, 2])?`](Array::from_slice) |
 //! | `Pipe()`, `connection.Listener()`, `connection.Client(addr)` | [`Pipe(true)?`](Pipe), [`connection::Listener::new()?`](connection::Listener::new), [`connection::Client::connect(addr)?`](connection::Client::connect) |
 //! | `cpu_count()`, `freeze_support()` | [`cpu_count()`], [`freeze_support()`] |
-//! | `Manager()` | not yet (see below) |
+//! | `Manager()` (the module itself: `m.dict()` is a dict, `m.Queue()` a queue...) | [`Manager()?`](Manager): a [`SyncManager`] with mp's methods, whose proxies ([`managers::DictProxy`], [`managers::ListProxy`]...) hold their objects in this process |
 //!
 //! # Where threads differ from processes
 //!
@@ -65,15 +65,11 @@
 //! handles, so it can be a `#[mp::task]` argument and be sent through a dummy
 //! [`Connection`]: it travels as a reference to the same object. It cannot cross to another
 //! process (serializing it for an mp transport is an error).
-//!
-//! # Not here yet
-//!
-//! `Manager()` (which in CPython's dummy returns the module itself): mp's managers are being
-//! merged; it will come with them.
-
+//! The same goes for a [`Manager()`]'s proxies.
 mod handle;
 
 pub mod connection;
+pub mod managers;
 pub mod pool;
 pub mod process;
 pub mod queues;
@@ -81,6 +77,7 @@ pub mod sharedctypes;
 pub mod synchronize;
 
 pub use self::connection::{Connection, Pipe};
+pub use self::managers::{Manager, SyncManager};
 pub use self::pool::{AsyncResult, IMapIterator, Pool, PoolBuilder};
 pub use self::process::{
     CurrentProcess, Process, ProcessBuilder, active_children, current_process,
