@@ -888,7 +888,7 @@ fn the_manager_has_nothing_to_start_or_stop() {
     let q = m.queue::<i32>(0).unwrap();
     let nested: ListProxy = m.list().unwrap();
     nested.append(&q).unwrap();
-    let errors = vec![
+    let errors = [
         q.try_get().unwrap_err(),
         q.get_timeout(Duration::from_millis(1)).unwrap_err(),
         nested.get_as::<DictProxy>(0).unwrap_err(),
