@@ -3026,6 +3026,52 @@ impl SyncManager {
         Ok(())
     }
 
+    /// A thread pool: CPython's `multiprocessing.dummy.Manager().Pool(n)`, which is the
+    /// module's own `Pool` (a `ThreadPool`). The same methods as `mp`'s manager
+    /// `PoolProxy` (`apply`, `apply_async`, `map`, `starmap`, `imap`, `close`, `join`...).
+    ///
+    /// # Errors
+    ///
+    /// `processes == 0` is an [`ErrorKind::Value`](crate::ErrorKind::Value) error, as for
+    /// `mp`'s manager pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[mp::task]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// # fn main() -> mp::Result<()> {
+    /// let m = mp::dummy::Manager()?;
+    /// let pool = m.pool(2)?;
+    /// assert_eq!(pool.map(square, 0..4)?, [0, 1, 4, 9]);
+    /// assert!(m.pool(0).is_err());
+    /// pool.close()?;
+    /// pool.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pool(&self, processes: usize) -> Result<crate::dummy::Pool> {
+        crate::dummy::Pool::new(processes)
+    }
+
+    /// A builder for the thread pool of [`pool`](SyncManager::pool).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let m = mp::dummy::Manager()?;
+    /// let pool = m.pool_builder().processes(3).build()?;
+    /// pool.close()?;
+    /// pool.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pool_builder(&self) -> crate::dummy::PoolBuilder {
+        crate::dummy::Pool::builder()
+    }
+
     /// Python's `shutdown()`: nothing to stop, so it does nothing; the objects keep working.
     ///
     /// # Errors
