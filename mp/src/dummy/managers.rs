@@ -3032,7 +3032,7 @@ impl SyncManager {
     ///
     /// # Errors
     ///
-    /// `processes == 0` is an [`ErrorKind::Value`](crate::ErrorKind::Value) error, as for
+    /// `processes == 0` is an [`ErrorKind::Value`] error, as for
     /// `mp`'s manager pool.
     ///
     /// # Examples
