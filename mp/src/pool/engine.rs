@@ -293,6 +293,8 @@ impl Shared {
         // A pool answer is often microseconds away: spin on the worker's count of results
         // sent before sleeping in the kernel (a wake-up from another CPU costs more).
         spin_while(|| d.progress.answered() == d.answered && !done());
+        // Once the worker has counted the answer, it is in the socket: no need to poll.
+        let mut answered = d.progress.answered() != d.answered;
         loop {
             if done() {
                 // Answered through someone else (terminate): nothing to read any more.
@@ -308,10 +310,15 @@ impl Shared {
                     events: libc::POLLIN,
                     revents: 0,
                 });
-            let timeout = deadline.map(|t| t.saturating_duration_since(Instant::now()));
-            let ready = match sys::poll(&mut pfds, timeout) {
-                Ok(n) => n > 0,
-                Err(_) => false,
+            let ready = if std::mem::take(&mut answered) {
+                pfds[0].revents = libc::POLLIN;
+                true
+            } else {
+                let timeout = deadline.map(|t| t.saturating_duration_since(Instant::now()));
+                match sys::poll(&mut pfds, timeout) {
+                    Ok(n) => n > 0,
+                    Err(_) => false,
+                }
             };
             let mut completions = Vec::new();
             let mut wake = false;
@@ -333,7 +340,7 @@ impl Shared {
                 }
                 let handover = !ready || pfds[1].revents != 0 || pfds[2].revents != 0;
                 if !handover && pfds[0].revents != 0 {
-                    read_worker(&mut st, i, &mut completions);
+                    read_until_idle(&mut st, i, &mut completions);
                     let pool_busy = st.status != Status::Running
                         || st.broken.is_some()
                         || !st.pending.is_empty()
@@ -807,6 +814,34 @@ fn read_worker(st: &mut State, i: usize, done: &mut Vec<Completion>) {
     }
     if handle_frames(st, i, done).is_err() {
         fault(&mut st.workers[i]);
+    }
+}
+
+/// Reads worker `i` (non-blocking) until it has no task in flight, or nothing more is
+/// there: what a caller of `apply` reading its own answer needs, without the extra read
+/// that would only find the socket empty.
+fn read_until_idle(st: &mut State, i: usize, done: &mut Vec<Completion>) {
+    loop {
+        let w = &mut st.workers[i];
+        if w.reader.eof {
+            return;
+        }
+        match w.reader.fill(w.sock.as_raw_fd(), true) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                w.reader.eof = true;
+                return;
+            }
+        }
+        if handle_frames(st, i, done).is_err() {
+            fault(&mut st.workers[i]);
+            return;
+        }
+        if st.workers[i].inflight.is_empty() {
+            return;
+        }
     }
 }
 

@@ -627,7 +627,8 @@ impl Pool {
     }
 
     fn check_owner(&self) -> Result<()> {
-        if sys::getpid() != self.shared.owner {
+        // (The cached pid: no system call per task.)
+        if crate::futex::ids().0 != self.shared.owner {
             return Err(Error::value(
                 "a Pool can only be used by the process that created it",
             ));
