@@ -87,6 +87,30 @@ pub(crate) struct Popen {
     returncode: Mutex<Option<i32>>,
 }
 
+/// An always-readable descriptor: the sentinel of a process already reaped.
+fn dev_null() -> Result<OwnedFd> {
+    std::fs::File::open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| Error::os("sentinel", e))
+}
+
+/// Whether `pidfd` names a child of this process that nobody reaped yet (running or zombie).
+fn is_own_child(pidfd: &OwnedFd) -> bool {
+    // SAFETY: siginfo_t is plain data; waitid only writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer; a pidfd we own. WNOWAIT: nothing is reaped.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // ECHILD: not our child (any more). Other errors (a kernel without P_PIDFD): trust it.
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD)
+}
+
 impl Popen {
     pub(crate) fn sentinel(&self) -> RawFd {
         match &self.kind {
@@ -108,13 +132,17 @@ impl Popen {
         let rc = self.returncode.lock().unwrap_or_else(|e| e.into_inner());
         let fd = match cell.get() {
             Some(fd) => return Ok(fd.as_raw_fd()),
-            // Not reaped (we hold the lock every reaper takes): the pid is still this child.
-            None if rc.is_none() => {
-                sys::pidfd_open(self.pid).map_err(|e| Error::os("pidfd_open", e))?
-            }
-            None => std::fs::File::open("/dev/null")
-                .map_err(|e| Error::os("sentinel", e))?
-                .into(),
+            // Not reaped by us (we hold the lock every reaper of ours takes): the pid is still
+            // this child, unless something outside mp reaped it (a SIGCHLD disposition of
+            // SIG_IGN, a `waitpid(-1)` of the program's own); `waitid` on the pidfd tells,
+            // since it only accepts our own children.
+            None if rc.is_none() => match sys::pidfd_open(self.pid) {
+                Ok(fd) if is_own_child(&fd) => fd,
+                Ok(_) => dev_null()?,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => dev_null()?,
+                Err(e) => return Err(Error::os("pidfd_open", e)),
+            },
+            None => dev_null()?,
         };
         let raw = fd.as_raw_fd();
         // We hold the lock: nobody else can have set it.

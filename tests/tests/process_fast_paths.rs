@@ -99,6 +99,24 @@ fn sentinel_asked_for_while_running_becomes_ready_at_exit() {
 }
 
 #[mp::test]
+fn a_child_reaped_behind_mps_back() {
+    // The program reaps the child itself: mp's lazily opened sentinel must not name whatever
+    // process gets the pid next, and the child counts as gone (255, as CPython reports).
+    for m in [StartMethod::Fork, StartMethod::Spawn] {
+        let p = Process::builder(noop, ()).start_method(m).start().unwrap();
+        let pid = p.pid().unwrap();
+        let mut st = 0;
+        // SAFETY: reaping our own child, with a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        let s = p.sentinel().unwrap();
+        assert!(s >= 0 && ready_now(s), "{m}");
+        p.terminate().unwrap();
+        p.join_timeout(TIMEOUT).unwrap();
+        assert_eq!(p.exitcode(), Some(255), "{m}");
+    }
+}
+
+#[mp::test]
 fn terminate_without_a_sentinel_asked_for() {
     for m in methods() {
         let p = Process::builder(sleep_ms, (60_000,))
