@@ -70,6 +70,81 @@ fn roundtrip_pinned(c: &mut Criterion) {
     roundtrip_u64(c, true);
 }
 
+/// The floor `pipe/roundtrip_u64_pinned` is compared with: the same round trip of 8 bytes
+/// with bare `send`/`recv` (`write`/`read`) system calls and no framing, serialization or
+/// checks, between the same two processes pinned to CPU 0. `raw_socketpair` uses a
+/// `SOCK_SEQPACKET` socketpair (what `Pipe` is made of); `raw_pipe` two `pipe(2)`s (faster
+/// in the kernel, but unable to carry handles).
+fn raw_roundtrip(c: &mut Criterion, name: &str, socket: bool) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let old = mp_benches::pin_to_cpu0();
+    let mut a = [0; 2];
+    let mut b = [0; 2];
+    // SAFETY: arrays of two descriptors for the kernel to fill; checked below.
+    let ok = unsafe {
+        if socket {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                a.as_mut_ptr(),
+            ) == 0
+        } else {
+            libc::pipe2(a.as_mut_ptr(), libc::O_CLOEXEC) == 0
+                && libc::pipe2(b.as_mut_ptr(), libc::O_CLOEXEC) == 0
+        }
+    };
+    assert!(ok, "socketpair/pipe");
+    // SAFETY: fresh descriptors, owned from here on.
+    let own = |fd| unsafe { OwnedFd::from_raw_fd(fd) };
+    // (parent reads, parent writes, child reads, child writes)
+    let (pr, pw, cr, cw) = if socket {
+        let (x, y) = (own(a[0]), own(a[1]));
+        (x.try_clone().unwrap(), x, y.try_clone().unwrap(), y)
+    } else {
+        (own(b[0]), own(a[1]), own(a[0]), own(b[1]))
+    };
+    let p = fork(move || {
+        let mut buf = [0u8; 8];
+        loop {
+            // SAFETY: reads into / writes from a live 8-byte buffer.
+            let n = unsafe { libc::read(cr.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+            if n != 8 || buf == [0xff; 8] {
+                break;
+            }
+            // SAFETY: as above.
+            unsafe { libc::write(cw.as_raw_fd(), buf.as_ptr().cast(), 8) };
+        }
+    });
+    let mut g = c.benchmark_group("pipe");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    g.bench_function(name, |bench| {
+        bench.iter_custom(|iters| {
+            let t = Instant::now();
+            for i in 0..iters {
+                let mut buf = i.to_le_bytes();
+                // SAFETY: writes from / reads into a live 8-byte buffer.
+                unsafe {
+                    libc::write(pw.as_raw_fd(), buf.as_ptr().cast(), 8);
+                    libc::read(pr.as_raw_fd(), buf.as_mut_ptr().cast(), 8);
+                }
+                debug_assert_eq!(u64::from_le_bytes(buf), i);
+            }
+            t.elapsed()
+        })
+    });
+    g.finish();
+    // SAFETY: writes from a live 8-byte buffer.
+    unsafe { libc::write(pw.as_raw_fd(), [0xffu8; 8].as_ptr().cast(), 8) };
+    finish(p);
+    mp_benches::unpin(&old);
+}
+
+fn raw_roundtrips(c: &mut Criterion) {
+    raw_roundtrip(c, "raw_socketpair_roundtrip_pinned", true);
+    raw_roundtrip(c, "raw_pipe_roundtrip_pinned", false);
+}
+
 fn roundtrip_unpinned(c: &mut Criterion) {
     roundtrip_u64(c, false);
 }
@@ -254,6 +329,7 @@ fn listener_roundtrips(c: &mut Criterion) {
 criterion_group!(
     benches,
     roundtrip_pinned,
+    raw_roundtrips,
     roundtrip_unpinned,
     send_bytes,
     send_vec,

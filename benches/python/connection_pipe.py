@@ -49,6 +49,45 @@ def roundtrip(name, pinned):
     os.sched_setaffinity(0, old)
 
 
+def raw_roundtrip(name, use_socket):
+    """The floor: 8-byte round trips with bare send/recv (read/write) on a SOCK_SEQPACKET
+    socketpair or two os.pipe()s, both processes on CPU 0 (same ids as the Rust references)."""
+    import socket
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    if use_socket:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pr = pw = a.fileno()
+        cr = cw = b.fileno()
+    else:
+        cr, pw = os.pipe()
+        pr, cw = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        while True:
+            buf = os.read(cr, 8)
+            if len(buf) != 8 or buf == b'\xff' * 8:
+                os._exit(0)
+            os.write(cw, buf)
+    msg = b'\x01' * 8
+
+    def run(n):
+        for _ in range(n):
+            os.write(pw, msg)
+            os.read(pr, 8)
+    run(1000)
+    print(f'BENCH pipe/{name} {median(run, 20000):.9f}', flush=True)
+    os.write(pw, b'\xff' * 8)
+    os.waitpid(pid, 0)
+    if use_socket:
+        a.close()
+        b.close()
+    else:
+        for fd in (cr, pw, pr, cw):
+            os.close(fd)
+    os.sched_setaffinity(0, old)
+
+
 def sink(conn, size):
     buf = bytearray(size)
     while True:
@@ -171,6 +210,8 @@ def socket_roundtrip(name, address):
 
 if __name__ == '__main__':
     roundtrip('roundtrip_u64_pinned', True)
+    raw_roundtrip('raw_socketpair_roundtrip_pinned', True)
+    raw_roundtrip('raw_pipe_roundtrip_pinned', False)
     roundtrip('roundtrip_u64', False)
     throughput('send_bytes_1mib', 1 << 20, 300)
     throughput('send_bytes_1mib_pinned', 1 << 20, 300, pinned=True)

@@ -127,6 +127,7 @@ fn run_spawn_child() -> ! {
     };
     report_to_parent(&conn, Ok(()));
     drop(conn);
+    redirect_stdin();
     enter_child(&prep);
     let code = run_child(&prep, || invoke(entry, &prep.args, fds));
     exit_spawned(code);
@@ -152,18 +153,13 @@ pub(crate) fn check_task(prep: &Prep) -> Result<&'static TaskEntry, String> {
     })
 }
 
-/// Installs a spawn or forkserver child's identity (before its target runs).
+/// Installs a spawn or forkserver child's identity, log level and forkserver (before its
+/// target runs). A forkserver child does this itself rather than the server before the
+/// fork: every page the server writes after a fork costs it a page fault.
 pub(crate) fn enter_child(prep: &Prep) {
-    process::set_info(prepare_child(prep));
-}
-
-/// The part of [`enter_child`] that may run before a fork (in the forkserver, so that the
-/// child does not redo it on copy-on-write pages): logging and the inherited server are set,
-/// the identity is allocated; the child installs it with [`process::set_info`].
-pub(crate) fn prepare_child(prep: &Prep) -> *mut process::ProcessInfo {
     logging::child_init(prep.log_level, prep.log_stderr);
     forkserver::set_inherited(prep.forkserver.clone());
-    Box::into_raw(Box::new(prep.info()))
+    process::set_info(Box::into_raw(Box::new(prep.info())));
 }
 
 pub(crate) fn invoke(entry: &TaskEntry, args: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {
@@ -203,9 +199,9 @@ pub(crate) fn install_panic_hook() {
 
 /// Runs a spawn or forkserver child's target the way CPython's `_bootstrap` does and returns
 /// the exit code: 0 on return, 1 after a panic (printed like a traceback under
-/// `Process <name>:`) or an `Err` (printed the same way).
+/// `Process <name>:`) or an `Err` (printed the same way). Its stdin is already `/dev/null`
+/// (a spawn child redirects it first; a forkserver child inherits the server's).
 pub(crate) fn run_child(prep: &Prep, body: impl FnOnce() -> Result<(), String>) -> i32 {
-    redirect_stdin();
     if prep.daemon {
         watch_parent(prep.parent_pid);
     }
@@ -246,14 +242,10 @@ pub(crate) unsafe fn fork_child_prelude(
     daemon: bool,
 ) {
     process::set_info(info);
-    // SAFETY: open/dup2/close/prctl/getppid/_exit are async-signal-safe; the path is a
-    // static NUL-terminated string.
+    // fstat/open/dup2/close are async-signal-safe.
+    redirect_stdin();
+    // SAFETY: prctl/getppid/_exit are async-signal-safe.
     unsafe {
-        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd >= 0 {
-            libc::dup2(fd, 0);
-            libc::close(fd);
-        }
         if daemon {
             // A daemonic child never outlives its parent, even one killed by SIGKILL.
             // (The start is made from a thread that lives as long as the process, see popen.)
@@ -286,10 +278,20 @@ pub(crate) fn exit_child(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Python closes stdin in children and opens /dev/null in its place.
-fn redirect_stdin() {
-    // SAFETY: as in `fork_child_prelude`.
+/// Python closes stdin in children and opens /dev/null in its place. Nothing to do when it
+/// already is /dev/null (a path lookup costs more than the rest of a fork child's start).
+/// Async-signal-safe.
+pub(crate) fn redirect_stdin() {
+    // SAFETY: `stat` is plain data that fstat fills; open/dup2/close with a static
+    // NUL-terminated path and integer descriptors.
     unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(0, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && st.st_rdev == libc::makedev(1, 3)
+        {
+            return;
+        }
         let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
         if fd >= 0 {
             libc::dup2(fd, 0);

@@ -7,9 +7,10 @@
 //! (the launcher and its descendants, which get both in their preparation data) connects,
 //! passes the mutual HMAC handshake of `multiprocessing.connection`, and then sends requests:
 //! the encoded [`Prep`], the descriptors the child inherits and, last, one end of a fresh
-//! status socket. The server forks; the child writes `Started(pid)` on the status socket, and
+//! status socket (a seqpacket pair: one system call per message). The server forks and writes
+//! `Started(pid)` with a pidfd of the child on the status socket; the child writes
 //! `Finished(code)` when its target returns; the server writes `Exited(status)` when it reaps
-//! the child. The client keeps a pidfd of the child as its sentinel. The server exits when the
+//! the child. The client keeps the pidfd as its sentinel. The server exits when the
 //! launcher's end of the bootstrap socket closes; if it dies, the next start launches a new
 //! one.
 
@@ -44,13 +45,15 @@ pub(crate) struct ServerInfo {
     pub(crate) authkey: Vec<u8>,
 }
 
-/// What a child's status socket carries, in this order: `Started` and `Finished` from the
-/// child itself (so that neither waits for the server), then `Exited` from the server once it
-/// reaped the child (the authoritative status, the only one after a signal or an `exit()`
-/// inside the task). `Failed` replaces all of them when the server could not fork.
+/// What a child's status socket carries: `Started` from the server right after the fork,
+/// `Finished` from the child itself (so that a join does not wait for the server), and
+/// `Exited` from the server once it reaped the child (the authoritative status, the only one
+/// after a signal or an `exit()` inside the task). `Finished` may come before `Started` (a
+/// child quicker than its server). `Failed` replaces all of them when the request is refused.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply {
-    /// Written by the child first thing after the fork: its pid.
+    /// Written by the server right after the fork: the child's pid, with a pidfd of the child
+    /// attached (opened before the server could reap it, so it names that child).
     Started(i32),
     /// The child could not be started.
     Failed(String),
@@ -153,30 +156,58 @@ fn connect(info: &ServerInfo) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Sends one start request on an authenticated connection; returns the child's pid and the
-/// status connection.
-fn request(conn: &Connection, prep: &[u8], fds: &[RawFd]) -> Result<(i32, Connection)> {
-    let (ours, theirs) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
-    let mut all: Vec<RawFd> = fds.to_vec();
+/// A started child, as the client learns it.
+struct Started {
+    pid: i32,
+    /// The status connection (the child's `Finished`, then the server's `Exited`).
+    status: Connection,
+    /// A pidfd of the child, from the server.
+    pidfd: Option<OwnedFd>,
+    /// The child's `Finished` code, when it came before `Started`.
+    finished: Option<i32>,
+}
+
+/// Sends one start request on an authenticated connection and waits for `Started` (or the
+/// refusal).
+fn request(conn: &Connection, prep: &[u8], fds: &[RawFd]) -> Result<Started> {
+    let (ours, theirs) = sys::seqpacket_pair().map_err(|e| Error::os("socketpair", e))?;
+    let mut all: Vec<RawFd> = Vec::with_capacity(fds.len() + 1);
+    all.extend_from_slice(fds);
     all.push(theirs.as_raw_fd());
     conn.send_raw_with_fds(prep, &all)?;
     drop(theirs);
-    let status = Connection::from_fd(ours, true, false)?;
-    match status.recv::<Reply>() {
-        Ok(Reply::Started(pid)) => Ok((pid, status)),
-        Ok(Reply::Failed(msg)) => Err(Error::new(ErrorKind::ProcessStart, msg)),
-        Ok(Reply::Exited(st)) => Err(Error::new(
-            ErrorKind::ProcessStart,
-            format!(
-                "the child process died during its bootstrap (exit code {})",
-                sys::exitcode_from_status(st)
-            ),
-        )),
-        Ok(Reply::Finished(_)) => Err(Error::new(
-            ErrorKind::ProcessStart,
-            "forkserver protocol error",
-        )),
-        Err(e) => Err(e),
+    let status = Connection::from_packet_fd(ours, true, false);
+    let mut finished = None;
+    loop {
+        let (bytes, mut got) = status.recv_raw_with_fds()?;
+        match reduction::decode_plain::<Reply>(&bytes)? {
+            Reply::Started(pid) => {
+                return Ok(Started {
+                    pid,
+                    status,
+                    pidfd: got.pop(),
+                    finished,
+                });
+            }
+            // The child ran to its end before the server wrote `Started`.
+            Reply::Finished(code) if finished.is_none() => finished = Some(code),
+            Reply::Failed(msg) => return Err(Error::new(ErrorKind::ProcessStart, msg)),
+            Reply::Exited(st) => {
+                return Err(Error::new(
+                    ErrorKind::ProcessStart,
+                    format!(
+                        "the child process died during its bootstrap (exit code {})",
+                        sys::exitcode_from_status(st)
+                    ),
+                ));
+            }
+            Reply::Finished(_) => {
+                return Err(Error::new(
+                    ErrorKind::ProcessStart,
+                    "forkserver protocol error",
+                ));
+            }
+        }
     }
 }
 
@@ -239,13 +270,18 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
         };
         let conn = &*client.conn.insert(conn);
         match request(conn, &bytes, &raw) {
-            Ok((pid, status)) => {
-                let pidfd = sys::pidfd_open(pid).ok();
+            Ok(Started {
+                pid,
+                status,
+                pidfd,
+                finished,
+            }) => {
                 return Ok((
                     pid,
                     Kind::Server {
                         conn: status,
                         pidfd,
+                        finished,
                     },
                 ));
             }
@@ -336,6 +372,12 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
     block_sigint();
     // Installed once here rather than in every child.
     bootstrap::install_panic_hook();
+    // Children read /dev/null, as in CPython; done once here, they inherit it.
+    bootstrap::redirect_stdin();
+    // Children end with `exit`, so that the atexit handlers they register run; what this
+    // process registered before (the loader's destructors) is skipped, as CPython's
+    // forkserver children skip it with `os._exit`.
+    register_exit_tail();
     let sigfd = sys::block_sigchld_signalfd().map_err(|e| Error::os("signalfd", e))?;
     let mut name = b"mp-forkserver-".to_vec();
     let mut rnd = [0u8; 12];
@@ -347,24 +389,16 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
 
     let mut clients: Vec<Connection> = Vec::new();
     let mut waiting: Vec<Waiting> = Vec::new();
+    let mut pfds: Vec<libc::pollfd> = Vec::new();
     loop {
-        let mut pfds = vec![
-            libc::pollfd {
-                fd: boot.fileno()?,
+        pfds.clear();
+        for fd in [boot.fileno()?, listener.as_raw_fd(), sigfd.as_raw_fd()] {
+            pfds.push(libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
-            },
-            libc::pollfd {
-                fd: listener.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sigfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
+            });
+        }
         for c in &clients {
             pfds.push(libc::pollfd {
                 fd: c.fileno()?,
@@ -377,10 +411,8 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
             // The launcher is gone (or closed its end): stop serving. Children keep running.
             return Ok(());
         }
-        if pfds[2].revents != 0 {
-            sys::drain_signalfd(sigfd.as_raw_fd());
-            reap(&mut waiting);
-        }
+        // Requests first: a client is waiting for them, while a reaped child's status only
+        // matters to a client that could not get it from the child itself.
         let mut dead = Vec::new();
         for (i, c) in clients.iter().enumerate() {
             if pfds[3 + i].revents == 0 {
@@ -394,6 +426,10 @@ fn serve_inner(boot_fd: OwnedFd) -> Result<()> {
         }
         for i in dead.into_iter().rev() {
             clients.remove(i);
+        }
+        if pfds[2].revents != 0 {
+            sys::drain_signalfd(sigfd.as_raw_fd());
+            reap(&mut waiting);
         }
         if pfds[1].revents != 0 {
             if let Ok((stream, _)) = listener.accept() {
@@ -421,7 +457,8 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
     let Some(status_fd) = fds.pop() else {
         return Err(Error::value("request without a status socket"));
     };
-    let status = Connection::from_fd(status_fd, false, true)?;
+    // The client made it with `sys::seqpacket_pair`.
+    let status = Connection::from_packet_fd(status_fd, false, true);
     let prep: Prep = match reduction::decode_plain(&bytes) {
         Ok(p) => p,
         Err(e) => {
@@ -429,6 +466,7 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
             return Ok(None);
         }
     };
+    drop(bytes);
     let entry = match bootstrap::check_task(&prep) {
         Ok(e) => e,
         Err(msg) => {
@@ -436,30 +474,20 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
             return Ok(None);
         }
     };
-    // What the child would otherwise do first, on pages it shares with the server.
-    let info = bootstrap::prepare_child(&prep);
+    // Everything a child needs is prepared in the child: after a fork every page of the
+    // server is copy-on-write, so each page the server writes for a child costs it a page
+    // fault (and a copy while the child lives), where the child pays only for pages it
+    // writes anyway.
     // SAFETY: the server is single-threaded, so the child may do anything after fork.
     let pid = unsafe { libc::fork() };
-    if pid != 0 {
-        // SAFETY: made above; the child has its own copy.
-        drop(unsafe { Box::from_raw(info) });
-    }
-    if pid < 0 {
-        let e = std::io::Error::last_os_error();
-        let _ = status.send(&Reply::Failed(format!("fork failed: {e}")));
-        return Ok(None);
-    }
     if pid == 0 {
-        // The child announces itself, then keeps stdio, its status socket and the descriptors
-        // it was given, nothing of the server's.
-        let _ = status.send(&Reply::Started(sys::getpid()));
+        // Stdio, the status socket and the descriptors it was given; nothing of the server's.
         let mut keep: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        keep.extend(status.fileno().ok());
+        keep.push(status.as_raw_fd());
         keep.sort_unstable();
         close_all_but(&keep);
-        sys::unblock_sigchld();
-        unblock_sigint();
-        crate::process::set_info(info);
+        sys::unblock_sigchld_sigint();
+        bootstrap::enter_child(&prep);
         let code = bootstrap::run_child(&prep, || bootstrap::invoke(entry, &prep.args, fds));
         // The exit code reaches the parent without a detour through the server.
         let _ = status.send(&Reply::Finished(code));
@@ -467,8 +495,47 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
         bootstrap::exit_spawned(code);
     }
     drop(fds);
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        let _ = status.send(&Reply::Failed(format!("fork failed: {e}")));
+        return Ok(None);
+    }
+    // The client learns the pid from us, at once, with a pidfd that cannot name another
+    // process (we are the parent and have not reaped the child). The child may already have
+    // written `Finished` before this: the client reads on until `Started`.
+    let pidfd = sys::pidfd_open(pid).ok();
+    let raw: Vec<RawFd> = pidfd.iter().map(|f| f.as_raw_fd()).collect();
+    if let Ok(started) = reduction::encode_plain(&Reply::Started(pid)) {
+        let _ = status.send_raw_with_fds(&started, &raw);
+    }
     Ok(Some(Waiting { pid, status }))
 }
+
+/// Registers (once, in the server) an `on_exit` handler that ends the process right after
+/// the handlers registered later, that is those of a child: it flushes C's stdio and calls
+/// `_exit`. A child's `exit` then skips the dynamic loader's destructors (`_dl_fini`) and
+/// the rest of libc's teardown, which only fault in pages of a process about to vanish.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn register_exit_tail() {
+    unsafe extern "C" {
+        fn on_exit(
+            f: extern "C" fn(libc::c_int, *mut libc::c_void),
+            arg: *mut libc::c_void,
+        ) -> libc::c_int;
+    }
+    extern "C" fn tail(status: libc::c_int, _: *mut libc::c_void) {
+        // SAFETY: flushing every C stream, then ending the process; nothing runs after.
+        unsafe {
+            libc::fflush(std::ptr::null_mut());
+            libc::_exit(status)
+        }
+    }
+    // SAFETY: glibc's `on_exit` with a plain function and no argument.
+    unsafe { on_exit(tail, std::ptr::null_mut()) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn register_exit_tail() {}
 
 fn sigint_mask(how: libc::c_int) {
     // SAFETY: building a signal set we own and changing this thread's mask.
@@ -482,10 +549,6 @@ fn sigint_mask(how: libc::c_int) {
 
 fn block_sigint() {
     sigint_mask(libc::SIG_BLOCK);
-}
-
-fn unblock_sigint() {
-    sigint_mask(libc::SIG_UNBLOCK);
 }
 
 /// Closes every descriptor from 3 up, except those in `keep` (sorted).

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -61,13 +61,19 @@ impl Prep {
 }
 
 pub(crate) enum Kind {
-    /// Our own child (fork, spawn): a pidfd sentinel, reaped with waitpid.
-    Child { pidfd: OwnedFd },
-    /// A forkserver grandchild: the server reports its status on this connection. The pidfd
-    /// (opened as soon as the pid is known) makes signals immune to pid reuse.
+    /// Our own child (fork, spawn), reaped with waitpid. Its sentinel (a pidfd) is opened on
+    /// first use: a plain start + join needs none (`pidfd_open` and the final close cost more
+    /// than a `fork` child's whole bootstrap). Only holders of `returncode`'s lock reap, so
+    /// a pidfd opened under that lock before the child was reaped names that child.
+    Child { sentinel: OnceLock<OwnedFd> },
+    /// A forkserver grandchild: the child (`Finished`) and the server (`Exited`) report its
+    /// status on this connection. The pidfd (from the server, which opened it before it could
+    /// reap the child) makes signals immune to pid reuse.
     Server {
         conn: Connection,
         pidfd: Option<OwnedFd>,
+        /// The child's `Finished` code, when it arrived before `Started`.
+        finished: Option<i32>,
     },
 }
 
@@ -81,10 +87,34 @@ pub(crate) struct Popen {
     returncode: Mutex<Option<i32>>,
 }
 
+/// An always-readable descriptor: the sentinel of a process already reaped.
+fn dev_null() -> Result<OwnedFd> {
+    std::fs::File::open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| Error::os("sentinel", e))
+}
+
+/// Whether `pidfd` names a child of this process that nobody reaped yet (running or zombie).
+fn is_own_child(pidfd: &OwnedFd) -> bool {
+    // SAFETY: siginfo_t is plain data; waitid only writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer; a pidfd we own. WNOWAIT: nothing is reaped.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // ECHILD: not our child (any more). Other errors (a kernel without P_PIDFD): trust it.
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD)
+}
+
 impl Popen {
     pub(crate) fn sentinel(&self) -> RawFd {
         match &self.kind {
-            Kind::Child { pidfd } => pidfd.as_raw_fd(),
+            Kind::Child { sentinel } => self.child_sentinel(sentinel).unwrap_or(-1),
             Kind::Server {
                 pidfd: Some(pidfd), ..
             } => pidfd.as_raw_fd(),
@@ -92,10 +122,70 @@ impl Popen {
         }
     }
 
+    /// The sentinel of our own child, opened on first use: a pidfd while the child is not
+    /// reaped, else a descriptor that is always readable (`/dev/null`), as a finished
+    /// process's sentinel is.
+    fn child_sentinel(&self, cell: &OnceLock<OwnedFd>) -> Result<RawFd> {
+        if let Some(fd) = cell.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let rc = self.returncode.lock().unwrap_or_else(|e| e.into_inner());
+        let fd = match cell.get() {
+            Some(fd) => return Ok(fd.as_raw_fd()),
+            // Not reaped by us (we hold the lock every reaper of ours takes): the pid is still
+            // this child, unless something outside mp reaped it (a SIGCHLD disposition of
+            // SIG_IGN, a `waitpid(-1)` of the program's own); `waitid` on the pidfd tells,
+            // since it only accepts our own children.
+            None if rc.is_none() => match sys::pidfd_open(self.pid) {
+                Ok(fd) if is_own_child(&fd) => fd,
+                Ok(_) => dev_null()?,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => dev_null()?,
+                Err(e) => return Err(Error::os("pidfd_open", e)),
+            },
+            None => dev_null()?,
+        };
+        let raw = fd.as_raw_fd();
+        // We hold the lock: nobody else can have set it.
+        let _ = cell.set(fd);
+        drop(rc);
+        Ok(raw)
+    }
+
+    /// Blocks until our own child has exited, without reaping it (`waitid` with `WNOWAIT`),
+    /// so that reaping stays with the holders of `returncode`'s lock.
+    fn wait_child_exit(&self) -> Result<()> {
+        loop {
+            // SAFETY: siginfo_t is plain data; waitid only writes into it.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: valid out-pointer; integer arguments.
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    self.pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // Reaped already (by another thread's `poll`, or by a SIG_IGN disposition).
+                Some(libc::ECHILD) => return Ok(()),
+                _ => return Err(Error::os("join", e)),
+            }
+        }
+    }
+
     /// A forkserver child's exit code from its status socket: `Finished` (from the child) or
     /// `Exited` (from the server); 255 when the server is gone, as in CPython. `None` when no
     /// such message is there (yet); with `block`, waits for one.
-    fn server_status(conn: &Connection, block: bool) -> Option<i32> {
+    fn server_status(conn: &Connection, finished: Option<i32>, block: bool) -> Option<i32> {
+        if finished.is_some() {
+            return finished;
+        }
         loop {
             if !block && !conn.poll().unwrap_or(true) {
                 return None;
@@ -129,14 +219,19 @@ impl Popen {
             Kind::Server {
                 conn,
                 pidfd: Some(pidfd),
+                finished,
             } => {
                 // Exited (the pidfd says so) and its code arrived: the child's own `Finished`
                 // is written before it exits, the server's `Exited` after it reaps.
                 if sys::poll_readable(pidfd.as_raw_fd(), Some(Duration::ZERO)).unwrap_or(true) {
-                    *rc = Self::server_status(conn, false);
+                    *rc = Self::server_status(conn, *finished, false);
                 }
             }
-            Kind::Server { conn, pidfd: None } => *rc = Self::server_status(conn, false),
+            Kind::Server {
+                conn,
+                pidfd: None,
+                finished,
+            } => *rc = Self::server_status(conn, *finished, false),
         }
         *rc
     }
@@ -146,17 +241,22 @@ impl Popen {
         if let Some(rc) = self.poll() {
             return Ok(Some(rc));
         }
+        if let (Kind::Child { .. }, None) = (&self.kind, timeout) {
+            // No deadline: block in the kernel until it exits, then reap it.
+            self.wait_child_exit()?;
+            return Ok(Some(self.poll().unwrap_or(255)));
+        }
         let ready =
             sys::poll_readable(self.sentinel(), timeout).map_err(|e| Error::os("join", e))?;
         if !ready {
             return Ok(None);
         }
-        if let Kind::Server { conn, .. } = &self.kind {
+        if let Kind::Server { conn, finished, .. } = &self.kind {
             // The child has exited; its code is there or follows promptly (the server
             // reports it as soon as it reaps the child, or closes the socket by dying).
             let mut rc = self.returncode.lock().unwrap_or_else(|e| e.into_inner());
             if rc.is_none() {
-                *rc = Self::server_status(conn, true);
+                *rc = Self::server_status(conn, *finished, true);
             }
             return Ok(*rc);
         }
@@ -169,7 +269,14 @@ impl Popen {
             return Ok(()); // already exited: silently ignored, as in CPython
         }
         let r = match &self.kind {
-            Kind::Child { pidfd } => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig),
+            Kind::Child { sentinel } => {
+                let fd = self.child_sentinel(sentinel)?;
+                if self.poll().is_some() {
+                    // Reaped by another thread since: the sentinel may not be a pidfd.
+                    return Ok(());
+                }
+                sys::pidfd_send_signal(fd, sig)
+            }
             Kind::Server {
                 pidfd: Some(pidfd), ..
             } => sys::pidfd_send_signal(pidfd.as_raw_fd(), sig),
@@ -478,15 +585,12 @@ fn fork_now(
     // The parent's copy of the target (and of the handles in its arguments) goes now,
     // as CPython drops its references after start().
     drop(target);
-    match sys::pidfd_open(pid) {
-        Ok(pidfd) => Ok((pid, Kind::Child { pidfd })),
-        Err(e) => {
-            // SAFETY: kill + reap our own child so that nothing is left behind.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = sys::waitpid(pid, false);
-            Err((Error::os("pidfd_open", e), None))
-        }
-    }
+    Ok((
+        pid,
+        Kind::Child {
+            sentinel: OnceLock::new(),
+        },
+    ))
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -631,8 +735,12 @@ fn start_spawn((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
         let _ = sys::waitpid(pid, false);
         return Err(Error::new(ErrorKind::ProcessStart, msg));
     }
-    let pidfd = sys::pidfd_open(pid).map_err(|e| fail(Error::os("pidfd_open", e)))?;
-    Ok((pid, Kind::Child { pidfd }))
+    Ok((
+        pid,
+        Kind::Child {
+            sentinel: OnceLock::new(),
+        },
+    ))
 }
 
 pub(crate) fn bootstrap_died(e: Error) -> Error {

@@ -54,6 +54,23 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// A connected pair of `AF_UNIX` seqpacket sockets, both close-on-exec: the kernel keeps
+/// message boundaries, so a small framed message is read with one call.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a valid 2-element array for the kernel to fill.
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: the kernel just returned two fresh descriptors that nobody else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 /// Writes the whole buffer, retrying partial writes and `EINTR`.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
@@ -311,16 +328,20 @@ pub fn block_sigchld_signalfd() -> io::Result<OwnedFd> {
 
 /// Reads every pending record from a non-blocking signalfd.
 pub fn drain_signalfd(fd: RawFd) {
-    let mut buf = [0u8; mem::size_of::<libc::signalfd_siginfo>() * 8];
-    // SAFETY: reading into a local buffer; the fd is non-blocking.
-    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    // Not zeroed: only the kernel writes it, and nothing reads it.
+    let mut buf = mem::MaybeUninit::<[libc::signalfd_siginfo; 8]>::uninit();
+    // SAFETY: reading into a local buffer of that size; the fd is non-blocking.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), mem::size_of_val(&buf)) } > 0 {}
 }
 
-/// Unblocks SIGCHLD (in a child of a process that had blocked it).
-pub fn unblock_sigchld() {
-    let set = sigchld_set();
-    // SAFETY: valid signal set pointer.
-    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+/// Unblocks SIGCHLD and SIGINT with one call (a forkserver child, whose server blocked both).
+pub fn unblock_sigchld_sigint() {
+    let mut set = sigchld_set();
+    // SAFETY: adding to a set we own, then changing this thread's mask.
+    unsafe {
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Sets `SO_RCVTIMEO` (`None`: no timeout).

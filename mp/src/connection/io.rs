@@ -134,7 +134,9 @@ fn sendmsg(fd: RawFd, parts: &[&[u8]], fds: &[RawFd]) -> io::Result<usize> {
     for (slot, part) in iovs.iter_mut().zip(parts) {
         *slot = iov(part);
     }
-    let mut cbuf = [0u64; CMSG_WORDS];
+    // Only a message with descriptors needs a control buffer, and only its used part is
+    // initialised (a message without them costs no memset).
+    let mut cbuf = mem::MaybeUninit::<[u64; CMSG_WORDS]>::uninit();
     // SAFETY: msghdr is plain data; all-zero is a valid empty message.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = iovs.as_mut_ptr();
@@ -152,9 +154,12 @@ fn sendmsg(fd: RawFd, parts: &[&[u8]], fds: &[RawFd]) -> io::Result<usize> {
                 ),
             ));
         }
-        msg.msg_control = cbuf.as_mut_ptr().cast();
+        let base = cbuf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `space` bytes fit in the buffer (checked above).
+        unsafe { std::ptr::write_bytes(base, 0, space) };
+        msg.msg_control = base.cast();
         msg.msg_controllen = space as _;
-        // SAFETY: msg_control points at `space` writable, aligned bytes: room for one header
+        // SAFETY: msg_control points at `space` zeroed, aligned bytes: room for one header
         // and the descriptors.
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
@@ -300,7 +305,9 @@ impl Reader {
             iov_base: buf.cast(),
             iov_len: len,
         };
-        let mut cbuf = [0u64; CMSG_WORDS];
+        // Not zeroed: the kernel writes the control messages and sets `msg_controllen` to
+        // what it wrote; only that part is read below.
+        let mut cbuf = mem::MaybeUninit::<[u64; CMSG_WORDS]>::uninit();
         // SAFETY: plain data; all-zero is valid.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         msg.msg_iov = &mut v;

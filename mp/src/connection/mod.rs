@@ -260,6 +260,12 @@ impl Connection {
         Ok(Connection::with(fd, readable, writable, transport))
     }
 
+    /// A connection over one end of a `SOCK_SEQPACKET` socketpair that mp made itself (see
+    /// [`sys::seqpacket_pair`]): no system call to find out what the descriptor is.
+    pub(crate) fn from_packet_fd(fd: OwnedFd, readable: bool, writable: bool) -> Connection {
+        Connection::with(fd, readable, writable, Transport::Packet)
+    }
+
     /// A second handle on the same connection: the descriptor is duplicated, so both handles
     /// send and receive on the one channel (each message goes to exactly one reader). Python
     /// gets the same effect by passing one `Connection` to several processes.

@@ -62,11 +62,27 @@ pub(super) enum Status {
     Terminated,
 }
 
+/// Who reads a worker's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The pool thread (it polls the socket).
+    Thread,
+    /// Callers of [`Pool::apply`](super::Pool::apply), each reading its own answer (the pool
+    /// thread leaves the socket out of its poll set, so it is not woken for nothing). Only
+    /// an idle worker is handed to such a caller; the first task anybody else gives it makes
+    /// it the pool thread's again.
+    Caller,
+}
+
+/// Stable worker ids (indices change when workers die).
+static NEXT_WORKER_ID: AtomicU64 = AtomicU64::new(1);
+
 pub(super) struct Worker {
-    process: Process,
+    process: Arc<Process>,
+    id: u64,
     pub(super) pid: i32,
     pub(super) name: String,
-    sock: OwnedFd,
+    sock: Arc<OwnedFd>,
     sentinel: RawFd,
     reader: Reader,
     out: OutQueue,
@@ -74,8 +90,8 @@ pub(super) struct Worker {
     sent: usize,
     /// Results received.
     acked: u64,
-    /// The worker's count of tasks started.
-    progress: Progress,
+    /// The worker's count of tasks started (and of results sent).
+    progress: Arc<Progress>,
     /// The socket is full: wait for POLLOUT.
     blocked: bool,
     ready: bool,
@@ -85,6 +101,31 @@ pub(super) struct Worker {
     init_failure: Option<WireFailure>,
     /// Writing to it failed or it broke the protocol: it is being killed.
     faulty: bool,
+    owner: Owner,
+    /// A caller of `apply` is waiting for this worker's answer and reads it itself.
+    direct_busy: bool,
+}
+
+impl Worker {
+    /// Whether the pool thread polls this worker's socket.
+    fn watched(&self) -> bool {
+        self.owner == Owner::Thread
+            || !self.ready
+            || self.blocked
+            || self.retiring
+            || self.stop_sent
+            || self.faulty
+    }
+}
+
+/// What a caller of `apply` needs to read its answer itself (see [`Shared::submit_direct`]).
+pub(super) struct Direct {
+    id: u64,
+    sock: Arc<OwnedFd>,
+    process: Arc<Process>,
+    progress: Arc<Progress>,
+    /// The worker's count of results sent before this task.
+    answered: u64,
 }
 
 pub(super) struct State {
@@ -104,6 +145,9 @@ pub(super) struct State {
 pub(super) struct Shared {
     state: Mutex<State>,
     wake: OwnedFd,
+    /// Readable for good once the pool is terminated (or its thread died): wakes callers of
+    /// `apply` that wait on a worker's socket themselves.
+    kick: OwnedFd,
     pub(super) cfg: Config,
     pub(super) owner: i32,
     next_seq: AtomicU64,
@@ -122,6 +166,11 @@ impl Shared {
             .map_err(|e| Error::os("eventfd", e))?;
         // SAFETY: `wake` is a fresh descriptor nobody else owns.
         let wake = unsafe { OwnedFd::from_raw_fd(wake) };
+        // SAFETY: as above.
+        let kick = sys::cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+            .map_err(|e| Error::os("eventfd", e))?;
+        // SAFETY: as above.
+        let kick = unsafe { OwnedFd::from_raw_fd(kick) };
         Ok(Shared {
             state: Mutex::new(State {
                 status: Status::Running,
@@ -136,6 +185,7 @@ impl Shared {
                 killed: false,
             }),
             wake,
+            kick,
             cfg,
             owner: sys::getpid(),
             next_seq: AtomicU64::new(1),
@@ -151,6 +201,180 @@ impl Shared {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live u64 to our eventfd.
         unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Wakes every caller of `apply` waiting on a worker's socket (the pool is going away).
+    fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        unsafe { libc::write(self.kick.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Submits the task of an `apply`. When a worker is idle and nothing is queued, the task
+    /// goes straight to it and the caller gets a [`Direct`]: it then waits on that worker's
+    /// socket with [`Shared::wait_direct`] and reads the answer itself, instead of the pool
+    /// thread reading it and waking the caller (one process wake-up less per call).
+    /// Otherwise the task is submitted as any other (`None`).
+    pub(super) fn submit_direct(&self, rec: TaskRec) -> Result<Option<Direct>> {
+        let mut st = self.lock();
+        if st.status != Status::Running {
+            return Err(not_running());
+        }
+        if let Some((kind, msg)) = &st.broken {
+            return Err(Error::new(*kind, msg.clone()));
+        }
+        // (With maxtasksperchild, a task may retire its worker: the pool thread's business.)
+        if self.cfg.maxtasks.is_none() && st.pending.is_empty() {
+            let mut pick: Option<usize> = None;
+            for (i, w) in st.workers.iter().enumerate() {
+                let idle = w.ready
+                    && w.inflight.is_empty()
+                    && w.out.is_empty()
+                    && !w.direct_busy
+                    && !w.retiring
+                    && !w.faulty
+                    && !w.stop_sent
+                    && !w.blocked
+                    && !w.reader.eof;
+                if idle {
+                    pick = Some(i);
+                    if w.owner == Owner::Caller {
+                        // Already out of the pool thread's poll set.
+                        break;
+                    }
+                }
+            }
+            if let Some(i) = pick {
+                let w = &mut st.workers[i];
+                // Idle: every result it sent was read, none is on its way.
+                let answered = w.progress.answered();
+                w.out.push(rec.out.clone());
+                w.inflight.push_back(rec);
+                w.sent += 1;
+                if !flush_worker(w) {
+                    w.owner = Owner::Caller;
+                    w.direct_busy = true;
+                    return Ok(Some(Direct {
+                        id: w.id,
+                        sock: w.sock.clone(),
+                        process: w.process.clone(),
+                        progress: w.progress.clone(),
+                        answered,
+                    }));
+                }
+                // The socket is full or broken: the pool thread takes it from here.
+                w.owner = Owner::Thread;
+                drop(st);
+                self.wake();
+                return Ok(None);
+            }
+        }
+        st.pending.push_back(rec);
+        let wake = self.dispatch(&mut st, false);
+        drop(st);
+        if wake {
+            self.wake();
+        }
+        Ok(None)
+    }
+
+    /// Waits, as the caller of an `apply` given `d`, until the worker's answer is read (by
+    /// this thread, from the worker's socket) or something else needs the pool thread: the
+    /// worker dies, the pool is terminated, the deadline passes, or another task was given to
+    /// the worker. The caller then waits on its result as usual (it is usually there).
+    pub(super) fn wait_direct(
+        &self,
+        d: &Direct,
+        done: impl Fn() -> bool,
+        deadline: Option<Instant>,
+    ) {
+        // The worker's sentinel: its death is the pool thread's business.
+        let sentinel = d.process.sentinel().unwrap_or(-1);
+        // A pool answer is often microseconds away: spin on the worker's count of results
+        // sent before sleeping in the kernel (a wake-up from another CPU costs more).
+        spin_while(|| d.progress.answered() == d.answered && !done());
+        // Once the worker has counted the answer, it is in the socket: no need to poll.
+        let mut answered = d.progress.answered() != d.answered;
+        loop {
+            if done() {
+                // Answered through someone else (terminate): nothing to read any more.
+                let mut st = self.lock();
+                if let Some(w) = st.workers.iter_mut().find(|w| w.id == d.id) {
+                    w.direct_busy = false;
+                }
+                return;
+            }
+            let mut pfds =
+                [d.sock.as_raw_fd(), sentinel, self.kick.as_raw_fd()].map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            let ready = if std::mem::take(&mut answered) {
+                pfds[0].revents = libc::POLLIN;
+                true
+            } else {
+                let timeout = deadline.map(|t| t.saturating_duration_since(Instant::now()));
+                match sys::poll(&mut pfds, timeout) {
+                    Ok(n) => n > 0,
+                    Err(_) => false,
+                }
+            };
+            let mut completions = Vec::new();
+            let mut wake = false;
+            let mut finished = false;
+            {
+                let mut st = self.lock();
+                let Some(i) = st.workers.iter().position(|w| w.id == d.id) else {
+                    // Removed by the pool thread (it died): its tasks are accounted for.
+                    return;
+                };
+                let w = &mut st.workers[i];
+                if w.owner != Owner::Caller {
+                    // (Cannot happen: nobody gives a task to a worker an `apply` caller
+                    // waits on.) The pool thread reads it.
+                    w.direct_busy = false;
+                    drop(st);
+                    self.wake();
+                    return;
+                }
+                let handover = !ready || pfds[1].revents != 0 || pfds[2].revents != 0;
+                if !handover && pfds[0].revents != 0 {
+                    read_until_idle(&mut st, i, &mut completions);
+                    let pool_busy = st.status != Status::Running
+                        || st.broken.is_some()
+                        || !st.pending.is_empty()
+                        || st.feeders > 0;
+                    let w = &mut st.workers[i];
+                    if w.faulty || w.reader.eof {
+                        w.owner = Owner::Thread;
+                        w.direct_busy = false;
+                        wake = true;
+                        finished = true;
+                    } else if w.inflight.is_empty() {
+                        w.direct_busy = false;
+                        finished = true;
+                    }
+                    wake |= pool_busy;
+                }
+                if handover {
+                    // Timed out, the worker is dying or the pool is going away: the pool
+                    // thread reads this worker from now on.
+                    let w = &mut st.workers[i];
+                    w.owner = Owner::Thread;
+                    w.direct_busy = false;
+                    wake = true;
+                    finished = true;
+                }
+            }
+            run_completions(completions);
+            if wake {
+                self.wake();
+            }
+            if finished {
+                return;
+            }
+        }
     }
 
     /// A task record for chunk `chunk` of `job`, running task `name` on `payload`.
@@ -216,7 +440,9 @@ impl Shared {
         while !st.pending.is_empty() {
             let mut best: Option<usize> = None;
             for (i, w) in st.workers.iter().enumerate() {
-                if w.retiring || w.faulty || w.stop_sent {
+                // A worker whose `apply` caller reads it itself gets nothing more until that
+                // answer is read: the caller waits on its socket for that answer only.
+                if w.retiring || w.faulty || w.stop_sent || w.direct_busy {
                     continue;
                 }
                 let n = w.inflight.len();
@@ -235,6 +461,11 @@ impl Shared {
                 break;
             };
             let w = &mut st.workers[i];
+            if w.owner == Owner::Caller {
+                // The pool thread reads this worker again: it must poll its socket.
+                w.owner = Owner::Thread;
+                wake = true;
+            }
             w.out.push(rec.out.clone());
             w.inflight.push_back(rec);
             w.sent += 1;
@@ -286,6 +517,7 @@ impl Shared {
         st.term_deadline = Some(Instant::now() + Duration::from_secs(1));
         drop(st);
         self.wake();
+        self.kick();
         run_completions(
             failed
                 .into_iter()
@@ -314,6 +546,7 @@ impl Shared {
         st.status = Status::Terminated;
         let workers = std::mem::take(&mut st.workers);
         drop(st);
+        self.kick();
         run_completions(done);
         kill_all(workers);
     }
@@ -331,6 +564,24 @@ impl Shared {
     /// The pids of the live workers.
     pub(super) fn pids(&self) -> Vec<i32> {
         self.lock().workers.iter().map(|w| w.pid).collect()
+    }
+}
+
+/// Spins (yielding now and then, so that a worker on the same CPU gets to run) while `busy`
+/// holds, for at most ~30 µs.
+fn spin_while(busy: impl Fn() -> bool) {
+    let start = Instant::now();
+    let mut i = 0u32;
+    while busy() {
+        i += 1;
+        if i % 64 == 0 {
+            if start.elapsed() > Duration::from_micros(30) {
+                return;
+            }
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -432,25 +683,29 @@ pub(super) fn start_worker(cfg: &Config) -> Result<Worker> {
     p.start()?;
     let pid = p.pid().unwrap_or(0);
     let sentinel = p.sentinel()?;
+    let p = Arc::new(p);
     crate::logging::debug!("added worker {name} (pid {pid})");
     Ok(Worker {
         process: p,
+        id: NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed),
         pid,
         name,
-        sock: ours,
+        sock: Arc::new(ours),
         sentinel,
         reader: Reader::new(),
         out: OutQueue::default(),
         inflight: VecDeque::new(),
         sent: 0,
         acked: 0,
-        progress: ours_progress,
+        progress: Arc::new(ours_progress),
         blocked: false,
         ready: false,
         retiring: false,
         stop_sent: false,
         init_failure: None,
         faulty: false,
+        owner: Owner::Thread,
+        direct_busy: false,
     })
 }
 
@@ -563,6 +818,34 @@ fn read_worker(st: &mut State, i: usize, done: &mut Vec<Completion>) {
     }
     if handle_frames(st, i, done).is_err() {
         fault(&mut st.workers[i]);
+    }
+}
+
+/// Reads worker `i` (non-blocking) until it has no task in flight, or nothing more is
+/// there: what a caller of `apply` reading its own answer needs, without the extra read
+/// that would only find the socket empty.
+fn read_until_idle(st: &mut State, i: usize, done: &mut Vec<Completion>) {
+    loop {
+        let w = &mut st.workers[i];
+        if w.reader.eof {
+            return;
+        }
+        match w.reader.fill(w.sock.as_raw_fd(), true) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                w.reader.eof = true;
+                return;
+            }
+        }
+        if handle_frames(st, i, done).is_err() {
+            fault(&mut st.workers[i]);
+            return;
+        }
+        if st.workers[i].inflight.is_empty() {
+            return;
+        }
     }
 }
 
@@ -710,7 +993,11 @@ pub(super) fn run(shared: Arc<Shared>) {
                     ev |= libc::POLLOUT;
                 }
                 pfds.push(libc::pollfd {
-                    fd: if w.reader.eof { -1 } else { w.sock.as_raw_fd() },
+                    fd: if w.reader.eof || !w.watched() {
+                        -1
+                    } else {
+                        w.sock.as_raw_fd()
+                    },
                     events: ev,
                     revents: 0,
                 });
@@ -745,7 +1032,8 @@ pub(super) fn run(shared: Arc<Shared>) {
             for i in 0..n.min(st.workers.len()) {
                 let sock_ev = pfds[1 + 2 * i].revents;
                 let sent_ev = pfds[2 + 2 * i].revents;
-                if sock_ev & READ_EVENTS != 0 {
+                // (A worker a caller of `apply` reads may still be in a poll set built before.)
+                if sock_ev & READ_EVENTS != 0 && st.workers[i].watched() {
                     read_worker(&mut st, i, &mut done);
                 }
                 if sock_ev & libc::POLLOUT != 0 {

@@ -650,7 +650,8 @@ impl Pool {
     }
 
     fn check_owner(&self) -> Result<()> {
-        if sys::getpid() != self.shared.owner {
+        // (The cached pid: no system call per task.)
+        if crate::futex::ids().0 != self.shared.owner {
             return Err(Error::value(
                 "a Pool can only be used by the process that created it",
             ));
@@ -698,7 +699,16 @@ impl Pool {
         T::Value: DeserializeOwned + Send,
     {
         let _ = f;
-        self.apply_impl::<T>(args)?.get()
+        self.check_owner()?;
+        let slot = Slot::new();
+        let sink: Arc<dyn JobSink> = Arc::new(ApplySink { slot: slot.clone() });
+        let (bytes, fds) = reduction::encode(std::slice::from_ref(&args))?;
+        let rec = self.shared.record(sink, 0, T::NAME, bytes, fds)?;
+        // With an idle worker, this thread reads the answer from the worker itself.
+        if let Some(direct) = self.shared.submit_direct(rec)? {
+            self.shared.wait_direct(&direct, || slot.is_ready(), None);
+        }
+        AsyncResult::new(slot).get()
     }
 
     /// Submits `f(args...)` and returns at once: Python's `apply_async(f, args)`. Attach

@@ -133,6 +133,11 @@ impl<T> Slot<T> {
         self.cond.notify_all();
     }
 
+    /// Whether the result is there.
+    pub(super) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
         if self.ready.load(Ordering::Acquire) || spin_until(&self.ready) {
             return true;

@@ -223,7 +223,9 @@ impl Reader {
         // SAFETY: pure computation.
         let space =
             unsafe { libc::CMSG_SPACE((sys::MAX_FDS * mem::size_of::<RawFd>()) as u32) } as usize;
-        let mut cbuf = [0u64; 160];
+        // Not zeroed: the kernel writes the control messages and sets `msg_controllen` to what
+        // it wrote; only that part is read below.
+        let mut cbuf = mem::MaybeUninit::<[u64; 160]>::uninit();
         debug_assert!(space <= mem::size_of_val(&cbuf));
         // SAFETY: msghdr is plain data; zeroed is a valid starting state.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -343,7 +345,8 @@ impl OutQueue {
 /// Non-blocking `sendmsg` of `iovs` with `fds`; returns the bytes written (0 if it would block).
 fn sendmsg(fd: RawFd, iovs: &[libc::iovec], fds: &[RawFd]) -> io::Result<usize> {
     let fd_bytes = mem::size_of_val(fds);
-    let mut cbuf = [0u64; 160];
+    // Only the used part is initialised: a message without descriptors costs no memset.
+    let mut cbuf = mem::MaybeUninit::<[u64; 160]>::uninit();
     // SAFETY: msghdr is plain data; zeroed is a valid starting state.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = iovs.as_ptr() as *mut _;
@@ -351,7 +354,16 @@ fn sendmsg(fd: RawFd, iovs: &[libc::iovec], fds: &[RawFd]) -> io::Result<usize> 
     if !fds.is_empty() {
         // SAFETY: pure computation.
         let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
+        if space > mem::size_of_val(&cbuf) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a message may carry at most {} handles", sys::MAX_FDS),
+            ));
+        }
+        let base = cbuf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `space` bytes fit in the buffer (checked above).
+        unsafe { std::ptr::write_bytes(base, 0, space) };
+        msg.msg_control = base.cast();
         msg.msg_controllen = space as _;
         // SAFETY: the control buffer holds `space` bytes (at most 253 descriptors fit in 1 KiB),
         // enough for one header with the descriptors.

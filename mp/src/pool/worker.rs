@@ -199,10 +199,12 @@ pub(crate) struct WorkerArgs {
     pub(crate) maxtasks: Option<usize>,
 }
 
-const PROGRESS_LAYOUT: u64 = 0x706f_6f6c_0001; // "pool", version 1
+const PROGRESS_LAYOUT: u64 = 0x706f_6f6c_0002; // "pool", version 2
 
-/// A shared counter of the tasks a worker has started: after the worker dies, the parent
-/// compares it with the results it received to know exactly which task was running.
+/// Shared counters of a worker: the tasks it has started (after the worker dies, the parent
+/// compares it with the results it received to know exactly which task was running) and the
+/// results it has sent (a caller of `apply` waiting for one spins on it briefly before it
+/// sleeps).
 #[derive(Debug)]
 pub(crate) struct Progress(Region);
 
@@ -215,6 +217,21 @@ impl Progress {
         // SAFETY: offset 0 of a 64-byte payload, 64-byte aligned; an AtomicU64 is valid for any
         // bit pattern.
         unsafe { self.0.at::<AtomicU64>(0) }
+    }
+
+    fn answers(&self) -> &AtomicU64 {
+        // SAFETY: offset 8 of a 64-byte payload, 8-byte aligned; an AtomicU64 is valid for any
+        // bit pattern.
+        unsafe { self.0.at::<AtomicU64>(8) }
+    }
+
+    /// The number of results the worker has written to its socket.
+    pub(crate) fn answered(&self) -> u64 {
+        self.answers().load(Ordering::Acquire)
+    }
+
+    fn add_answered(&self, n: u64) {
+        self.answers().fetch_add(n, Ordering::Release);
     }
 
     /// A second view of the same counter (for the parent, whose first one goes to the worker).
@@ -307,6 +324,8 @@ struct Batch {
     bytes: Vec<u8>,
     fds: Vec<OwnedFd>,
     since: Option<Instant>,
+    /// Results in `bytes`.
+    count: u64,
 }
 
 /// Results older than this are sent even if more tasks are waiting.
@@ -328,6 +347,7 @@ impl Batch {
             self.fds.extend(fds);
         }
         self.since.get_or_insert_with(Instant::now);
+        self.count += 1;
     }
 
     fn due(&self) -> bool {
@@ -336,15 +356,20 @@ impl Batch {
             || self.since.is_some_and(|t| t.elapsed() >= BATCH_AGE)
     }
 
-    fn flush(&mut self, fd: RawFd) -> bool {
+    fn flush(&mut self, fd: RawFd, progress: &Progress) -> bool {
         if self.bytes.is_empty() {
             return true;
         }
         let raw: Vec<RawFd> = self.fds.iter().map(|f| f.as_raw_fd()).collect();
         let ok = wire::send_blocking(fd, &self.bytes, &raw).is_ok();
+        if ok {
+            // After the write: whoever sees the count can read the results.
+            progress.add_answered(self.count);
+        }
         self.bytes.clear();
         self.fds.clear();
         self.since = None;
+        self.count = 0;
         ok
     }
 }
@@ -382,6 +407,7 @@ fn worker_main(args: WorkerArgs) {
         bytes: Vec::new(),
         fds: Vec::new(),
         since: None,
+        count: 0,
     };
     let mut done = 0usize;
     let mut cached: Option<&'static TaskEntry> = None;
@@ -390,7 +416,7 @@ fn worker_main(args: WorkerArgs) {
             Ok(Some(f)) => f,
             Ok(None) => {
                 // About to wait for work: what is done goes out first.
-                if !batch.flush(fd) || reader.eof {
+                if !batch.flush(fd, &args.progress) || reader.eof {
                     break;
                 }
                 match reader.fill(fd, false) {
@@ -434,13 +460,13 @@ fn worker_main(args: WorkerArgs) {
                 Vec::new(),
             ),
         };
-        if batch.fds.len() + fds.len() > crate::sys::MAX_FDS && !batch.flush(fd) {
+        if batch.fds.len() + fds.len() > crate::sys::MAX_FDS && !batch.flush(fd, &args.progress) {
             break;
         }
         batch.add(kind, seq, micros, &body, fds);
         done += 1;
         let last = args.maxtasks.is_some_and(|m| done >= m);
-        if (last || batch.due() || !reader.has_frame()) && !batch.flush(fd) {
+        if (last || batch.due() || !reader.has_frame()) && !batch.flush(fd, &args.progress) {
             break;
         }
         if last {
