@@ -2,11 +2,11 @@
 //!
 //! `cargo run --release -p mp-examples --example tour` runs every section;
 //! `cargo run -p mp-examples --example tour -- pool` runs one (`process`, `connection`,
-//! `queues`, `sync`, `pool`, `managers`, `dummy`).
+//! `queues`, `sync`, `pool`, `managers`, `dummy`, `perf`).
 //!
 //! Each section mirrors a part of Python's `multiprocessing` documentation: processes and the
 //! three start methods, pipes and connections, queues, locks and shared state, pools,
-//! managers, and the thread-backed `dummy` twin; each also shows what mp adds (a dead lock holder is reported, a dead pool worker
+//! managers, the thread-backed `dummy` twin, and what the hot paths cost; each also shows what mp adds (a dead lock holder is reported, a dead pool worker
 //! costs one task, handles travel inside messages, ...). Every section checks its own results,
 //! so a wrong result ends the tour with an error.
 
@@ -15,6 +15,7 @@ mod dummy;
 mod dummy_manager;
 mod managers;
 mod managers_more;
+mod perf;
 mod pool;
 mod process;
 mod queues;
@@ -22,7 +23,7 @@ mod sync;
 
 type Section = (&'static str, &'static str, fn() -> mp::Result<()>);
 
-const SECTIONS: [Section; 7] = [
+const SECTIONS: [Section; 8] = [
     ("process", "Processes and start methods", process::run),
     (
         "connection",
@@ -38,6 +39,7 @@ const SECTIONS: [Section; 7] = [
         "mp::dummy: the same API on threads",
         dummy::run_all,
     ),
+    ("perf", "How fast: the hot paths, measured", perf::run),
 ];
 
 #[mp::main]

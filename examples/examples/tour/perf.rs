@@ -1,11 +1,7 @@
-//! The tour of mp's hot paths: how long a process start + join, a pipe round trip (next to
-//! what the kernel alone needs for it: a bare socketpair round trip) and a pool `apply` take
-//! here. Each result is checked.
-//!
-//! `cargo run --release -p mp-examples --example tour_perf`
-//!
-//! (The lead merges this into the main `tour`. See `docs/performance.md` and the performance
-//! notes of `docs/design/{forkserver,wire-format,pool}.md`.)
+//! How fast: mp's hot paths measured in the run itself, a process start + join under each
+//! start method, a pipe round trip next to what the kernel alone needs for it (a bare
+//! socketpair round trip), and a sequential pool `apply`. Each result is checked; the figures
+//! depend on the machine (`docs/performance.md` has the criterion runs next to CPython's).
 
 use std::time::{Duration, Instant};
 
@@ -31,8 +27,7 @@ fn us(d: Duration) -> String {
     format!("{:.1} us", d.as_secs_f64() * 1e6)
 }
 
-#[mp::main]
-fn main() -> mp::Result<()> {
+pub(crate) fn run() -> mp::Result<()> {
     println!("1. process start + join of a no-op task:");
     for (m, n) in [
         (StartMethod::Fork, 200),
@@ -113,6 +108,5 @@ fn main() -> mp::Result<()> {
     );
     pool.close()?;
     pool.join()?;
-    println!("done");
     Ok(())
 }
