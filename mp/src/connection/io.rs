@@ -15,11 +15,11 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::sys::{self, cvt, cvt_r};
+use crate::sys::{self, cvt_r};
 
 /// How a connection's descriptor moves bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,18 +77,8 @@ const CMSG_WORDS: usize = 130;
 
 /// A `SOCK_SEQPACKET` socketpair, both close-on-exec, with room for large records.
 pub(crate) fn packet_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` is a valid 2-element array for the kernel to fill.
-    cvt(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: the kernel just returned two fresh descriptors that nobody else owns.
-    let pair = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let pair = sys::seqpacket_pair()?;
+    let fds = [pair.0.as_raw_fd(), pair.1.as_raw_fd()];
     for fd in fds {
         // Best effort: a bigger send buffer lets a writer queue more before it blocks. The
         // kernel caps it at `net.core.wmem_max` (and doubles it).
