@@ -194,16 +194,6 @@ pub(crate) fn disown(token: &Token, owner: &AtomicU64) -> bool {
     true
 }
 
-/// How many references this process's proxies own on objects of `address` (for tests).
-pub(crate) fn owned_count(address: &Address) -> u64 {
-    let reg = registry();
-    reg.managers
-        .iter()
-        .filter(|h| h.address == *address)
-        .flat_map(|h| h.ids.values())
-        .sum()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Taking and giving back references in batches
 // ---------------------------------------------------------------------------------------------

@@ -381,7 +381,9 @@ impl State {
         }
         for &(id, n) in refs {
             if let Some(e) = objs.map.get_mut(&id) {
-                e.refcount = e.refcount.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+                e.refcount = e
+                    .refcount
+                    .saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
             }
         }
         Ok(())
@@ -588,7 +590,9 @@ impl State {
                 self.decref(id);
                 return None;
             }
-            Request::IncrefMany { refs } => self.incref_many(&refs).map(|_| Reply::Return(Value::None)),
+            Request::IncrefMany { refs } => {
+                self.incref_many(&refs).map(|_| Reply::Return(Value::None))
+            }
             Request::DecrefMany { refs } => {
                 self.decref_many(&refs);
                 return None;
