@@ -343,15 +343,17 @@ pub(crate) fn start(
     let (pid, kind) = match spec.method {
         StartMethod::Fork => start_fork(&spec, target)?,
         StartMethod::Spawn | StartMethod::Forkserver => {
-            let prep = match prepare(&spec, &*target) {
-                Ok(p) => p,
-                Err(e) => return Err((e, Some(target))),
-            };
-            let res = if spec.method == StartMethod::Spawn {
-                start_spawn(prep)
-            } else {
-                forkserver::start(prep)
-            };
+            // References carried for the child by manager proxies in the arguments are
+            // given back if it does not start.
+            let (res, carried) = crate::managers::holding(|| {
+                let prep = prepare(&spec, &*target)?;
+                if spec.method == StartMethod::Spawn {
+                    start_spawn(prep)
+                } else {
+                    forkserver::start(prep)
+                }
+            });
+            carried.settle(res.is_ok());
             match res {
                 Ok(x) => x,
                 Err(e) => return Err((e, Some(target))),

@@ -231,3 +231,71 @@ fn a_message_that_is_not_sent_gives_its_references_back() {
     drop(l);
     wait_objects(&m, base, "after failed sends");
 }
+
+/// A pool initializer using the proxy it was given (an error breaks the pool).
+#[mp::task]
+fn init_with_list(l: ListProxy<i32>) -> mp::Result<()> {
+    l.append(1)
+}
+
+#[mp::task]
+fn ident(x: i32) -> i32 {
+    x
+}
+
+#[mp::test]
+fn a_proxy_in_pool_initializer_arguments_serves_every_worker() {
+    let m = manager();
+    let base = m.number_of_objects().unwrap();
+    for method in mp::get_all_start_methods() {
+        let l: ListProxy<i32> = m.list().unwrap();
+        // The arguments are decoded once per worker, and workers are replaced after each
+        // task: the pool keeps the list alive for all of them after the caller's drop.
+        let pool = mp::Pool::builder()
+            .processes(2)
+            .maxtasksperchild(1)
+            .initializer(init_with_list, (l,))
+            .context(mp::Context::new(method))
+            .build()
+            .unwrap();
+        assert_eq!(m.number_of_objects().unwrap(), base + 1, "{method}");
+        let out = pool
+            .map_async(ident, 0..6)
+            .unwrap()
+            .get_timeout(LONG)
+            .unwrap();
+        assert_eq!(out, (0..6).collect::<Vec<_>>(), "{method}");
+        // Workers leave normally (a terminated worker gives back nothing it holds).
+        pool.close().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = pool.join();
+            drop(pool);
+            let _ = tx.send(r);
+        });
+        rx.recv_timeout(LONG).expect("join").unwrap();
+        wait_objects(&m, base, &format!("{method}: after the pool was dropped"));
+    }
+}
+
+#[mp::test]
+fn a_proxy_in_thread_pool_initializer_arguments_serves_every_thread() {
+    let m = manager();
+    let base = m.number_of_objects().unwrap();
+    let l: ListProxy<i32> = m.list().unwrap();
+    let pool = mp::dummy::Pool::builder()
+        .processes(3)
+        .initializer(init_with_list, (l,))
+        .build()
+        .unwrap();
+    assert_eq!(m.number_of_objects().unwrap(), base + 1);
+    let out = pool
+        .map_async(ident, 0..6)
+        .unwrap()
+        .get_timeout(LONG)
+        .unwrap();
+    assert_eq!(out, (0..6).collect::<Vec<_>>());
+    pool.terminate().unwrap();
+    drop(pool);
+    wait_objects(&m, base, "after the thread pool was dropped");
+}
