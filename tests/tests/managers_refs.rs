@@ -299,3 +299,69 @@ fn a_proxy_in_thread_pool_initializer_arguments_serves_every_thread() {
     drop(pool);
     wait_objects(&m, base, "after the thread pool was dropped");
 }
+
+fn request(conn: &Connection, req: &mp::managers::protocol::Request) {
+    let mut buf = Vec::new();
+    req.encode(&mut buf).unwrap();
+    conn.send_bytes(&buf).unwrap();
+}
+
+fn reply(conn: &Connection) -> mp::managers::protocol::Reply {
+    assert!(conn.poll_timeout(LONG).unwrap(), "no reply");
+    mp::managers::protocol::Reply::decode(&conn.recv_bytes().unwrap()).unwrap()
+}
+
+#[mp::test]
+fn increfmany_is_all_or_none_and_decrefmany_frees_at_zero() {
+    use mp::managers::protocol::{Reply, Request};
+    let m = SyncManager::builder()
+        .address(("127.0.0.1", 0))
+        .start_method(StartMethod::Fork)
+        .start()
+        .unwrap();
+    let conn = mp::connection::Client::builder(&m.address().unwrap())
+        .authkey(mp::current_process().authkey().as_slice())
+        .timeout(Some(LONG))
+        .connect()
+        .unwrap();
+    let a: ListProxy<i32> = m.list().unwrap();
+    let b: ListProxy<i32> = m.list().unwrap();
+    let (ia, ib) = (a.base().token().id(), b.base().token().id());
+    let base = m.number_of_objects().unwrap();
+    // One missing object: an error, and no count changed.
+    request(
+        &conn,
+        &Request::IncrefMany {
+            refs: vec![(ia, 1), (12345, 1)],
+        },
+    );
+    assert!(matches!(reply(&conn), Reply::Error { .. }));
+    // Three more on `a`, one more on `b`.
+    request(
+        &conn,
+        &Request::IncrefMany {
+            refs: vec![(ia, 3), (ib, 1)],
+        },
+    );
+    assert!(matches!(reply(&conn), Reply::Return(_)));
+    drop(a);
+    drop(b);
+    // The raw references keep both alive after their proxies are gone (this thread's
+    // decrefs and the count travel on the same connection, in order).
+    assert_eq!(m.number_of_objects().unwrap(), base);
+    request(
+        &conn,
+        &Request::DecrefMany {
+            refs: vec![(ia, 2), (ib, 1)],
+        },
+    );
+    wait_objects(&m, base - 1, "b freed");
+    request(
+        &conn,
+        &Request::DecrefMany {
+            refs: vec![(ia, 1)],
+        },
+    );
+    wait_objects(&m, base - 2, "a freed");
+    m.shutdown().unwrap();
+}
