@@ -319,7 +319,7 @@ fn increfmany_is_all_or_none_and_decrefmany_frees_at_zero() {
         .start_method(StartMethod::Fork)
         .start()
         .unwrap();
-    let conn = mp::connection::Client::builder(&m.address().unwrap())
+    let conn = mp::connection::Client::builder(m.address().unwrap())
         .authkey(mp::current_process().authkey().as_slice())
         .timeout(Some(LONG))
         .connect()
