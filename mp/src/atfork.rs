@@ -26,6 +26,9 @@ fn hold<T: 'static>(m: &'static Mutex<T>) {
 
 extern "C" fn prepare() {
     // The order is the nesting order of these locks in mp (outer first).
+    if let Some(m) = crate::managers::refs_lock_for_fork() {
+        hold(m);
+    }
     hold(crate::popen::launcher_lock());
     hold(crate::forkserver::client_lock());
     hold(crate::forkserver::inherited_lock());

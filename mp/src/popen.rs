@@ -450,15 +450,17 @@ pub(crate) fn start(
     let (pid, kind) = match spec.method {
         StartMethod::Fork => start_fork(&spec, target)?,
         StartMethod::Spawn | StartMethod::Forkserver => {
-            let prep = match prepare(&spec, &*target) {
-                Ok(p) => p,
-                Err(e) => return Err((e, Some(target))),
-            };
-            let res = if spec.method == StartMethod::Spawn {
-                start_spawn(prep)
-            } else {
-                forkserver::start(prep)
-            };
+            // References carried for the child by manager proxies in the arguments are
+            // given back if it does not start.
+            let (res, carried) = crate::managers::holding(|| {
+                let prep = prepare(&spec, &*target)?;
+                if spec.method == StartMethod::Spawn {
+                    start_spawn(prep)
+                } else {
+                    forkserver::start(prep)
+                }
+            });
+            carried.settle(res.is_ok());
             match res {
                 Ok(x) => x,
                 Err(e) => return Err((e, Some(target))),
@@ -564,14 +566,16 @@ fn fork_now(
     bootstrap::install_panic_hook();
     // Whatever is buffered now would otherwise be written twice.
     flush_stdio();
+    // Manager proxies of this process get references lent to the child first.
     // SAFETY: fork() is safe to call; the child only does async-signal-safe work
     // (`fork_child_prelude`) before it runs the user's target, as CPython does.
-    let pid = unsafe { libc::fork() };
+    let pid = crate::managers::fork_lending(target.entry(), || unsafe { libc::fork() });
     if pid == 0 {
         install_table(child_table);
         // SAFETY: we are the child, right after fork; the pointer came from Box::into_raw.
         unsafe { bootstrap::fork_child_prelude(child_info, parent_pid, spec.daemon) };
         let code = bootstrap::run_target(move || target.run());
+        crate::managers::release_references();
         bootstrap::exit_child(code);
     }
     // SAFETY: the parent still owns the allocations; the child has its own copies.

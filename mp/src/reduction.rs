@@ -78,6 +78,11 @@ const NO_TRANSPORT_DE: &str = "an mp handle can only be deserialized from an mp 
 
 /// Encodes `value`, collecting duplicates of the descriptors of the handles inside it.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    // Manager proxies inside the message carry a reference for the receiver.
+    crate::managers::message(|| encode_inner(value))
+}
+
+fn encode_inner<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
     let Ok(outer) = ENCODE_FDS.try_with(|t| t.borrow_mut().replace(Vec::new())) else {
         // This thread's locals are gone (an `atexit` handler): only plain values can go.
         return encode_plain(value).map(|b| (b, Vec::new()));
@@ -126,6 +131,11 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<OwnedFd>> {
+    // Manager proxies inside the message carry a reference for the receiver.
+    crate::managers::message(|| encode_into_inner(value, buf))
+}
+
+fn encode_into_inner<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<Vec<OwnedFd>> {
     let Ok(outer) = ENCODE_FDS.try_with(|t| t.borrow_mut().replace(Vec::new())) else {
         // This thread's locals are gone (an `atexit` handler): only plain values can go.
         buf.extend(encode_plain(value)?);

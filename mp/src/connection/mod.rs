@@ -543,10 +543,15 @@ impl Connection {
             .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
             .unwrap_or_default();
         buf.clear();
-        let res = reduction::encode_into(value, &mut buf).and_then(|fds| {
-            let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-            self.write_frame(fd, &buf, &raw)
+        // References carried for the receiver by manager proxies in `value` are given back
+        // if the message is not sent.
+        let (res, carried) = crate::managers::holding(|| {
+            reduction::encode_into(value, &mut buf).and_then(|fds| {
+                let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+                self.write_frame(fd, &buf, &raw)
+            })
         });
+        carried.settle(res.is_ok());
         if buf.capacity() <= KEEP_SEND_BUFFER {
             let _ = SEND_SCRATCH.try_with(|s| *s.borrow_mut() = buf);
         }

@@ -1205,10 +1205,14 @@ impl PoolBuilder {
     /// See [`PoolBuilder`].
     pub fn initializer<T: Task>(mut self, f: T, args: T::Args) -> Self {
         let _ = f;
-        let (encoded, kept) = handle::with_encoding(|| args.mp_encode());
+        // Decoded once per worker: proxies inside take their own references, the pins keep
+        // their objects alive meanwhile.
+        let ((encoded, kept), pins) =
+            crate::managers::pinning(|| handle::with_encoding(|| args.mp_encode()));
         self.init = Some(encoded.map(|(bytes, fds)| {
             let packet = Packet { bytes, fds, kept };
             let init: Init = Arc::new(move || {
+                let _pins = &pins;
                 let p = packet.try_clone().map_err(|e| Failure {
                     panicked: false,
                     message: e.to_string(),

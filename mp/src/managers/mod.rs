@@ -73,6 +73,11 @@ mod pool_proxy;
 pub mod protocol;
 mod proxy;
 pub(crate) use proxy::known_lock;
+mod refs;
+pub(crate) use refs::{
+    Carried, fork_lending, holding, lock_for_fork as refs_lock_for_fork, message, pinning,
+    release_all as release_references,
+};
 mod server;
 mod shm_manager;
 mod sock;
@@ -1225,6 +1230,9 @@ fn server_main(
     limits: (u64, bool),
     writer: Connection,
 ) -> std::result::Result<(), String> {
+    // A server forked from a process with proxies was lent references on their objects, as
+    // every fork child is: it never uses them.
+    refs::release_all();
     // SAFETY: setting a signal's disposition to SIG_IGN.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     // Not daemonic from the inside (as CPython's manager processes), so that what it serves

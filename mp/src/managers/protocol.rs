@@ -80,6 +80,18 @@ pub enum Request {
     /// SharedMemoryManager's server only: the names of the segments it tracks (CPython's
     /// `list_segments`).
     ListSegments,
+    /// Takes `n` more references on each `(id, n)`, all or none: if one object is gone, the
+    /// reply is an error and no count changes. What a proxy sent to another process (and a
+    /// fork child's inheritance) takes in one round trip per manager.
+    IncrefMany {
+        /// The objects and how many references to take on each.
+        refs: Vec<(u64, u64)>,
+    },
+    /// Drops `n` references on each `(id, n)`; no reply is sent.
+    DecrefMany {
+        /// The objects and how many references to drop on each.
+        refs: Vec<(u64, u64)>,
+    },
 }
 
 /// What the server answers.
@@ -127,6 +139,8 @@ const R_SHUTDOWN: u8 = 9;
 const R_TRACK_SEGMENT: u8 = 10;
 const R_RELEASE_SEGMENT: u8 = 11;
 const R_LIST_SEGMENTS: u8 = 12;
+const R_INCREF_MANY: u8 = 13;
+const R_DECREF_MANY: u8 = 14;
 
 const A_RETURN: u8 = 0;
 const A_ERROR: u8 = 1;
@@ -177,6 +191,24 @@ pub(crate) fn encode_call(buf: &mut Vec<u8>, id: u64, method: &str, args: &Value
     put_u64(buf, id);
     put_str(buf, method);
     encode_value(args, buf, 0)
+}
+
+fn put_refs(buf: &mut Vec<u8>, refs: &[(u64, u64)]) {
+    put_u64(buf, refs.len() as u64);
+    for &(id, n) in refs {
+        put_u64(buf, id);
+        put_u64(buf, n);
+    }
+}
+
+fn read_refs(r: &mut Reader<'_>) -> Result<Vec<(u64, u64)>> {
+    // Each pair takes at least two bytes, so the count is bounded by what was received.
+    let n = r.len()?;
+    let mut refs = Vec::with_capacity(n / 2);
+    for _ in 0..n {
+        refs.push((r.u64()?, r.u64()?));
+    }
+    Ok(refs)
 }
 
 impl Request {
@@ -232,6 +264,14 @@ impl Request {
                 put_str(buf, name);
             }
             Request::ListSegments => buf.push(R_LIST_SEGMENTS),
+            Request::IncrefMany { refs } => {
+                buf.push(R_INCREF_MANY);
+                put_refs(buf, refs);
+            }
+            Request::DecrefMany { refs } => {
+                buf.push(R_DECREF_MANY);
+                put_refs(buf, refs);
+            }
         }
         Ok(())
     }
@@ -272,6 +312,12 @@ impl Request {
                 name: r.str()?.to_owned(),
             },
             R_LIST_SEGMENTS => Request::ListSegments,
+            R_INCREF_MANY => Request::IncrefMany {
+                refs: read_refs(&mut r)?,
+            },
+            R_DECREF_MANY => Request::DecrefMany {
+                refs: read_refs(&mut r)?,
+            },
             t => return Err(bad(format!("unknown request tag {t}"))),
         };
         r.finish()?;
@@ -389,6 +435,13 @@ mod test {
             },
             Request::ReleaseSegment { name: "x".into() },
             Request::ListSegments,
+            Request::IncrefMany {
+                refs: vec![(1, 2), (u64::MAX, 1)],
+            },
+            Request::DecrefMany { refs: vec![] },
+            Request::DecrefMany {
+                refs: vec![(0x7f00_0000_1234, 1000)],
+            },
         ];
         for q in reqs {
             let mut b = Vec::new();
@@ -402,6 +455,8 @@ mod test {
         }
         // A huge length prefix allocates nothing and fails.
         assert!(Request::decode(&[R_CALL, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        // A count of pairs over the bytes left is refused before anything is allocated.
+        assert!(Request::decode(&[R_INCREF_MANY, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 1]).is_err());
         // Deep nesting is refused, not a stack overflow.
         let mut deep = vec![R_CALL, 1, 0];
         deep.extend(std::iter::repeat_n(7u8, 100_000).flat_map(|t| [t, 1]));

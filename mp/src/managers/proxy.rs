@@ -4,7 +4,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{Reply, Request};
+use super::refs;
 use super::server::{Obj, Slot};
 use super::value::{PROXY_TOKEN, ProxyRef, ProxyWire, Value, from_value, to_value};
 use crate::connection::{Address, Client, Connection};
@@ -124,7 +125,7 @@ pub(crate) fn drop_conns(address: &Address) {
     let _ = CONNS.try_with(|c| c.borrow_mut().retain(|e| e.address != *address));
 }
 
-fn is_dead(address: &Address) -> bool {
+pub(crate) fn is_dead(address: &Address) -> bool {
     known().dead.contains(address)
 }
 
@@ -364,9 +365,11 @@ pub(crate) fn reply_value(r: Reply) -> Result<Value> {
 /// takes a reference, dropping it gives the reference back, and the manager frees the
 /// object when its last reference is gone. Calls go over one connection per thread per
 /// manager. A proxy can be sent to another process (as a task argument under every start
-/// method, through a [`Connection`], inside a managed container); the receiver takes its
-/// own reference. Under the fork start method, a child's copy takes its reference the
-/// first time the child uses it.
+/// method, through a [`Connection`] or a [`Queue`](crate::Queue), inside a managed
+/// container). Sent by an mp transport, it carries a reference taken for the receiver, so
+/// the sender may drop its proxy right away (moving it into `Process::new(f, (proxy,))` is
+/// fine). A fork child inherits its parent's proxies with references taken for it before
+/// the fork, and gives back at exit those it did not drop.
 ///
 /// # Examples
 ///
@@ -391,8 +394,8 @@ pub struct BaseProxy {
     authkey: Arc<[u8]>,
     proxytype: Arc<str>,
     exposed: Option<Arc<[String]>>,
-    /// The process that holds this proxy's reference (0: none).
-    owner: AtomicI32,
+    /// The epoch of the process that holds this proxy's reference (0: none; see `refs`).
+    owner: AtomicU64,
 }
 
 impl BaseProxy {
@@ -403,14 +406,16 @@ impl BaseProxy {
         proxytype: &str,
         exposed: Option<Arc<[String]>>,
     ) -> BaseProxy {
-        BaseProxy {
+        let p = BaseProxy {
             token,
             manager: None,
             authkey,
             proxytype: proxytype.into(),
             exposed,
-            owner: AtomicI32::new(my_pid()),
-        }
+            owner: AtomicU64::new(0),
+        };
+        refs::own(&p.token, &p.authkey, &p.owner);
+        p
     }
 
     /// Keeps `manager` alive as long as this proxy.
@@ -426,22 +431,13 @@ impl BaseProxy {
         proxytype: &str,
         exposed: Option<Arc<[String]>>,
     ) -> Result<BaseProxy> {
-        let manager = KEEPALIVE
-            .try_with(|k| {
-                k.borrow()
-                    .as_ref()
-                    .filter(|(a, _)| *a == token.address)
-                    .map(|(_, m)| m.clone())
-            })
-            .ok()
-            .flatten();
         let p = BaseProxy {
+            manager: keepalive_for(&token),
             token,
-            manager,
             authkey,
             proxytype: proxytype.into(),
             exposed,
-            owner: AtomicI32::new(0),
+            owner: AtomicU64::new(0),
         };
         p.incref()?;
         Ok(p)
@@ -454,13 +450,17 @@ impl BaseProxy {
             &Request::Incref { id: self.token.id },
         )?;
         reply_value(r)?;
-        self.owner.store(my_pid(), Ordering::Release);
+        if !refs::own(&self.token, &self.authkey, &self.owner) {
+            // Another thread of this process took the proxy's reference first.
+            send_decref(&self.token, &self.authkey);
+        }
         Ok(())
     }
 
-    /// In a forked child, takes the child's own reference before the first use.
+    /// A proxy that owns no reference in this process (a copy in a fork child that was not
+    /// lent one, a clone whose manager could not be reached) takes one before its first use.
     fn ensure_owned(&self) -> Result<()> {
-        if self.owner.load(Ordering::Acquire) != my_pid() {
+        if !refs::owns(&self.owner) {
             self.incref()?;
         }
         Ok(())
@@ -674,6 +674,7 @@ impl BaseProxy {
 
     fn wire(&self) -> ProxyWire {
         ProxyWire {
+            owned: false,
             typeid: self.token.typeid.clone(),
             address: self.token.address.clone(),
             id: self.token.id,
@@ -701,7 +702,15 @@ impl BaseProxy {
             }
             None => key_for(&token.address),
         };
-        BaseProxy::new_ref(token, authkey, &w.proxytype, w.exposed.map(Into::into))
+        let exposed = w.exposed.map(Into::into);
+        if w.owned {
+            // The sender took this reference for us (see `refs`).
+            let manager = keepalive_for(&token);
+            let mut p = BaseProxy::adopt(token, authkey, &w.proxytype, exposed);
+            p.manager = manager;
+            return Ok(p);
+        }
+        BaseProxy::new_ref(token, authkey, &w.proxytype, exposed)
     }
 }
 
@@ -715,7 +724,7 @@ impl Clone for BaseProxy {
             authkey: self.authkey.clone(),
             proxytype: self.proxytype.clone(),
             exposed: self.exposed.clone(),
-            owner: AtomicI32::new(0),
+            owner: AtomicU64::new(0),
         };
         let _ = p.incref();
         p
@@ -724,17 +733,34 @@ impl Clone for BaseProxy {
 
 impl Drop for BaseProxy {
     fn drop(&mut self) {
-        if self.owner.load(Ordering::Acquire) != my_pid() || is_dead(&self.token.address) {
-            return;
-        }
-        let mut buf = Vec::with_capacity(12);
-        if (Request::Decref { id: self.token.id })
-            .encode(&mut buf)
-            .is_ok()
-        {
-            let _ = exchange(&self.token.address, &self.authkey, &buf, false);
+        if refs::disown(&self.token, &self.owner) {
+            send_decref(&self.token, &self.authkey);
         }
     }
+}
+
+/// Gives one reference back (no reply), unless this process shut the manager down.
+fn send_decref(token: &Token, authkey: &[u8]) {
+    if is_dead(&token.address) {
+        return;
+    }
+    let mut buf = Vec::with_capacity(12);
+    if (Request::Decref { id: token.id }).encode(&mut buf).is_ok() {
+        let _ = exchange(&token.address, authkey, &buf, false);
+    }
+}
+
+/// The manager a proxy found inside a result keeps alive (that of the proxy converting it).
+fn keepalive_for(token: &Token) -> Option<Arc<dyn Any + Send + Sync>> {
+    KEEPALIVE
+        .try_with(|k| {
+            k.borrow()
+                .as_ref()
+                .filter(|(a, _)| *a == token.address)
+                .map(|(_, m)| m.clone())
+        })
+        .ok()
+        .flatten()
 }
 
 impl fmt::Debug for BaseProxy {
@@ -758,8 +784,12 @@ impl fmt::Display for BaseProxy {
 }
 
 impl Serialize for BaseProxy {
+    /// Inside a message an mp transport encodes, the wire form carries a reference taken for
+    /// the receiver (see `refs`); elsewhere (`to_value`, a manager's arguments) it does not.
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_newtype_struct(PROXY_TOKEN, &self.wire())
+        let mut w = self.wire();
+        w.owned = !s.is_human_readable() && refs::carry(&self.token, &self.authkey);
+        s.serialize_newtype_struct(PROXY_TOKEN, &w)
     }
 }
 
@@ -992,6 +1022,7 @@ impl<T: Referent> Serialize for Shared<T> {
                     proxytype: proxytype.to_owned(),
                     exposed: None,
                     authkey: None,
+                    owned: false,
                 },
             ),
             None => Err(serde::ser::Error::custom(format!(

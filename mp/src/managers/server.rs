@@ -362,24 +362,59 @@ impl State {
         Ok(())
     }
 
-    fn decref(&self, id: u64) {
-        let dropped = {
-            let mut objs = self.objects();
-            let Some(e) = objs.map.get_mut(&id) else {
-                return;
-            };
-            e.refcount = e.refcount.saturating_sub(1);
-            if e.refcount == 0 {
-                let o = e.strong.take();
-                if e.weak.strong_count() <= 1 {
-                    objs.map.remove(&id);
-                }
-                o
-            } else {
-                None
+    /// Takes `n` references on each `(id, n)`, all or none.
+    fn incref_many(&self, refs: &[(u64, u64)]) -> Result<()> {
+        let mut objs = self.objects();
+        // First make sure every object is there (a strong reference for each that has none),
+        // then count: a missing object changes nothing.
+        let mut revived: Vec<(u64, Arc<dyn Obj>)> = Vec::new();
+        for &(id, _) in refs {
+            let e = objs.map.get(&id).ok_or_else(|| no_object(id))?;
+            if e.strong.is_none() && !revived.iter().any(|(r, _)| *r == id) {
+                revived.push((id, e.weak.upgrade().ok_or_else(|| no_object(id))?));
             }
-        };
-        // The referent's destructor runs outside the table's lock.
+        }
+        for (id, o) in revived {
+            if let Some(e) = objs.map.get_mut(&id) {
+                e.strong = Some(o);
+            }
+        }
+        for &(id, n) in refs {
+            if let Some(e) = objs.map.get_mut(&id) {
+                e.refcount = e
+                    .refcount
+                    .saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+            }
+        }
+        Ok(())
+    }
+
+    fn decref(&self, id: u64) {
+        self.decref_many(&[(id, 1)]);
+    }
+
+    /// Drops `n` references on each `(id, n)`; an object whose count reaches zero is freed.
+    fn decref_many(&self, refs: &[(u64, u64)]) {
+        let mut dropped = Vec::new();
+        {
+            let mut objs = self.objects();
+            for &(id, n) in refs {
+                let Some(e) = objs.map.get_mut(&id) else {
+                    continue;
+                };
+                e.refcount = e
+                    .refcount
+                    .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX));
+                if e.refcount == 0 {
+                    let o = e.strong.take();
+                    if e.weak.strong_count() <= 1 {
+                        objs.map.remove(&id);
+                    }
+                    dropped.extend(o);
+                }
+            }
+        }
+        // The referents' destructors run outside the table's lock.
         drop(dropped);
     }
 
@@ -553,6 +588,13 @@ impl State {
             Request::Incref { id } => self.incref(id).map(|_| Reply::Return(Value::None)),
             Request::Decref { id } => {
                 self.decref(id);
+                return None;
+            }
+            Request::IncrefMany { refs } => {
+                self.incref_many(&refs).map(|_| Reply::Return(Value::None))
+            }
+            Request::DecrefMany { refs } => {
+                self.decref_many(&refs);
                 return None;
             }
             Request::GetMethods { id } => self.lookup(id).map(|(_, ex)| {

@@ -1237,6 +1237,8 @@ pub(crate) struct ProxyWire {
     pub(crate) exposed: Option<Vec<String>>,
     /// Only while a child process is being started (as CPython does).
     pub(crate) authkey: Option<Vec<u8>>,
+    /// The sender took a reference for the receiver, which adopts it (see `refs`).
+    pub(crate) owned: bool,
 }
 
 impl ProxyWire {
@@ -1248,6 +1250,7 @@ impl ProxyWire {
             proxytype: p.proxytype.clone(),
             exposed: None,
             authkey: None,
+            owned: false,
         }
     }
 

@@ -648,7 +648,7 @@ pub(super) fn start_worker(cfg: &Config) -> Result<Worker> {
     wire::set_nonblocking(ours.as_raw_fd()).map_err(|e| Error::os("fcntl", e))?;
     let init = match &cfg.init {
         None => None,
-        Some((name, args, fds)) => {
+        Some((name, args, fds, _)) => {
             let mut dups = Vec::with_capacity(fds.len());
             for f in fds {
                 dups.push(Handle::new(

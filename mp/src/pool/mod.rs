@@ -296,7 +296,14 @@ impl fmt::Debug for Pool {
 }
 
 /// The initializer's name, encoded arguments and the descriptors inside them.
-type InitSpec = (String, Vec<u8>, Vec<OwnedFd>);
+/// The last part keeps alive the managed objects of proxies inside the arguments (decoded
+/// once per worker, each taking its own reference).
+type InitSpec = (
+    String,
+    Vec<u8>,
+    Vec<OwnedFd>,
+    std::sync::Arc<crate::managers::Carried>,
+);
 
 /// Builder for a [`Pool`]: Python's `Pool(processes, initializer, initargs,
 /// maxtasksperchild, context)`.
@@ -376,8 +383,9 @@ impl PoolBuilder {
         T::Args: Serialize,
     {
         let _ = f;
-        self.init =
-            Some(reduction::encode(&args).map(|(bytes, fds)| (T::NAME.to_string(), bytes, fds)));
+        let (encoded, pins) = crate::managers::pinning(|| reduction::encode(&args));
+        let pins = std::sync::Arc::new(pins);
+        self.init = Some(encoded.map(|(bytes, fds)| (T::NAME.to_string(), bytes, fds, pins)));
         self
     }
 

@@ -232,7 +232,7 @@ impl PoolBuilder {
     /// [`initializer`](PoolBuilder::initializer) with the task named at run time and its
     /// argument tuple already encoded.
     pub(crate) fn initializer_raw(mut self, task: String, args: Vec<u8>) -> Self {
-        self.init = Some(Ok((task, args, Vec::new())));
+        self.init = Some(Ok((task, args, Vec::new(), Default::default())));
         self
     }
 }

@@ -83,11 +83,16 @@ fn put_with<T: Serialize>(
     item: T,
     wait: Wait,
 ) -> std::result::Result<(), TryPutError<T>> {
-    let (bytes, fds) = match reduction::encode(&item) {
+    // References carried for the receiver by manager proxies in `item` are given back if
+    // the item is not put.
+    let (encoded, carried) = crate::managers::holding(|| reduction::encode(&item));
+    let (bytes, fds) = match encoded {
         Ok(x) => x,
         Err(e) => return Err(TryPutError::Failed(item, e)),
     };
-    match core.put(&bytes, &fds, wait) {
+    let put = core.put(&bytes, &fds, wait);
+    carried.settle(put.is_ok());
+    match put {
         Ok(()) => Ok(()),
         Err(Fail::Timeout) => Err(TryPutError::Full(item)),
         Err(Fail::Closed) => Err(TryPutError::Closed(item)),

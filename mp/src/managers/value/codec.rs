@@ -330,6 +330,7 @@ impl<'a> Reader<'a> {
                         proxytype,
                         exposed: None,
                         authkey: None,
+                        owned: false,
                     }
                     .into_ref(),
                 )

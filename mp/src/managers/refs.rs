@@ -1,0 +1,505 @@
+//! Who holds which reference on a manager's objects: this process's proxies, the messages
+//! carrying proxies to other processes, and fork children.
+//!
+//! A proxy owns one reference on its referent and gives it back when it is dropped. Three
+//! things make that hold when a proxy leaves the process (see `docs/design/managers.md`,
+//! "Reference transfer"):
+//!
+//! - *Messages.* While a transport encodes a message (a process start, a `Connection`, a
+//!   `Queue`: [`message`], called by `reduction::encode`), each proxy inside it asks for one
+//!   reference on behalf of the receiver ([`carry`]) and says so in its wire form; at the end
+//!   of the encode those references are taken, one request per manager. The receiver adopts
+//!   them instead of asking for its own, so the sender may drop its proxy as soon as the
+//!   message is on its way. A transport that fails to send hands them back ([`holding`],
+//!   [`Carried`]). A message decoded several times (a pool initializer's arguments) is
+//!   *pinned* instead ([`pinning`]): the references live as long as the encoded bytes, and
+//!   each receiver takes its own.
+//! - *Fork.* A fork child is a copy of its parent, proxies included. Before `fork()`, popen
+//!   takes one reference per live proxy of this process on behalf of the child
+//!   ([`fork_lending`]); the child's proxies then own them (same epoch), and the child gives
+//!   back the ones it did not drop when it exits ([`release_all`]).
+//! - *Epochs.* A proxy records the epoch of the process that owns its reference. Each process
+//!   has its own epoch (a random number), except a fork child that was lent its parent's
+//!   references, which keeps its parent's. A proxy whose epoch is not the current one owns
+//!   nothing here: it takes a reference before its first use and gives nothing back.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+
+use super::protocol::Request;
+use super::proxy::{Token, exchange, is_dead, reply_value, request};
+use crate::connection::Address;
+use crate::error::{Error, Result};
+use crate::registry::TaskEntry;
+
+// ---------------------------------------------------------------------------------------------
+// Epochs
+// ---------------------------------------------------------------------------------------------
+
+/// This process's ownership epoch (0: not chosen yet).
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn forget_epoch() {
+    // A fork child owns nothing of its parent's unless popen lent it (see `fork_lending`,
+    // which restores the parent's epoch after `fork()` returns). Async-signal-safe.
+    EPOCH.store(0, Ordering::Release);
+}
+
+fn register_atfork() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // mp's own handlers: the registry's lock is taken before fork() (see `atfork.rs`).
+        crate::atfork::register();
+        // SAFETY: registering a plain extern "C" fn that only does an atomic store.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_epoch)) };
+    });
+}
+
+/// The current epoch, choosing one if needed. Never 0.
+pub(crate) fn epoch() -> u64 {
+    let e = EPOCH.load(Ordering::Acquire);
+    if e != 0 {
+        return e;
+    }
+    register_atfork();
+    let mut fresh = 0;
+    while fresh == 0 {
+        let mut b = [0u8; 8];
+        crate::sys::random_bytes(&mut b);
+        fresh = u64::from_ne_bytes(b);
+    }
+    match EPOCH.compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => fresh,
+        Err(current) => current,
+    }
+}
+
+/// Whether a proxy whose owner field is `owner` owns its reference in this process.
+pub(crate) fn owns(owner: &AtomicU64) -> bool {
+    let o = owner.load(Ordering::Acquire);
+    o != 0 && o == EPOCH.load(Ordering::Acquire)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry of this process's references
+// ---------------------------------------------------------------------------------------------
+
+/// The references this process's proxies own, per manager: what a fork child inherits.
+struct Registry {
+    /// The epoch the table belongs to (a fork child that was not lent anything, or a process
+    /// that released everything, finds another epoch and starts afresh).
+    epoch: u64,
+    managers: Vec<Held>,
+}
+
+struct Held {
+    address: Address,
+    authkey: Arc<[u8]>,
+    /// Object id → number of live proxies of this process owning a reference on it.
+    ids: HashMap<u64, u64>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    epoch: 0,
+    managers: Vec::new(),
+});
+
+thread_local! {
+    /// Set while this thread holds the registry's lock across `fork()` (so that the atfork
+    /// prepare handler does not take it a second time).
+    static LENDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// For [`crate::atfork`]: the registry's lock, unless this thread already holds it to fork.
+pub(crate) fn lock_for_fork() -> Option<&'static Mutex<impl Sized>> {
+    if LENDING.try_with(|l| l.get()).unwrap_or(false) {
+        None
+    } else {
+        Some(&REGISTRY)
+    }
+}
+
+/// Locks the registry, for the current epoch.
+fn registry() -> MutexGuard<'static, Registry> {
+    // Chosen before the lock is taken: choosing may register atfork handlers, which takes
+    // glibc's atfork lock, held by a concurrent fork() that waits for this one.
+    epoch();
+    let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let e = epoch();
+    if reg.epoch != e {
+        reg.managers = Vec::new();
+        reg.epoch = e;
+    }
+    reg
+}
+
+impl Registry {
+    fn add(&mut self, address: &Address, authkey: &Arc<[u8]>, id: u64) {
+        let i = match self.managers.iter().position(|h| h.address == *address) {
+            Some(i) => i,
+            None => {
+                self.managers.push(Held {
+                    address: address.clone(),
+                    authkey: authkey.clone(),
+                    ids: HashMap::new(),
+                });
+                self.managers.len() - 1
+            }
+        };
+        *self.managers[i].ids.entry(id).or_insert(0) += 1;
+    }
+
+    fn remove(&mut self, address: &Address, id: u64) {
+        let Some(i) = self.managers.iter().position(|h| h.address == *address) else {
+            return;
+        };
+        let ids = &mut self.managers[i].ids;
+        if let Some(n) = ids.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                ids.remove(&id);
+            }
+        }
+        if ids.is_empty() {
+            self.managers.swap_remove(i);
+        }
+    }
+}
+
+/// Records that the proxy with `owner` now owns a reference (just taken or adopted). False
+/// if it already owned one (another thread took it first): the caller gives its own back.
+pub(crate) fn own(token: &Token, authkey: &Arc<[u8]>, owner: &AtomicU64) -> bool {
+    let mut reg = registry();
+    if owner.load(Ordering::Acquire) == reg.epoch {
+        return false;
+    }
+    reg.add(&token.address, authkey, token.id);
+    owner.store(reg.epoch, Ordering::Release);
+    true
+}
+
+/// A proxy is being dropped: whether it owned a reference (which the caller gives back).
+pub(crate) fn disown(token: &Token, owner: &AtomicU64) -> bool {
+    if !owns(owner) {
+        return false;
+    }
+    let mut reg = registry();
+    if owner.load(Ordering::Acquire) != reg.epoch {
+        return false;
+    }
+    reg.remove(&token.address, token.id);
+    owner.store(0, Ordering::Release);
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Taking and giving back references in batches
+// ---------------------------------------------------------------------------------------------
+
+/// References on one manager's objects.
+struct Group {
+    address: Address,
+    authkey: Arc<[u8]>,
+    refs: Vec<(u64, u64)>,
+}
+
+fn group(wants: Vec<(Address, Arc<[u8]>, u64)>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for (address, authkey, id) in wants {
+        let g = match groups.iter().position(|g| g.address == address) {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push(Group {
+                    address,
+                    authkey,
+                    refs: Vec::new(),
+                });
+                let last = groups.len() - 1;
+                &mut groups[last]
+            }
+        };
+        match g.refs.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, n)) => *n += 1,
+            None => g.refs.push((id, 1)),
+        }
+    }
+    groups
+}
+
+fn incref_group(g: &Group) -> Result<()> {
+    let req = match g.refs.as_slice() {
+        [(id, 1)] => Request::Incref { id: *id },
+        refs => Request::IncrefMany {
+            refs: refs.to_vec(),
+        },
+    };
+    reply_value(request(&g.address, &g.authkey, &req)?).map(drop)
+}
+
+fn decref_group(g: &Group) {
+    if g.refs.is_empty() || is_dead(&g.address) {
+        return;
+    }
+    let req = match g.refs.as_slice() {
+        [(id, 1)] => Request::Decref { id: *id },
+        refs => Request::DecrefMany {
+            refs: refs.to_vec(),
+        },
+    };
+    let mut buf = Vec::new();
+    if req.encode(&mut buf).is_ok() {
+        let _ = exchange(&g.address, &g.authkey, &buf, false);
+    }
+}
+
+/// Takes the references of `groups`, one request per manager; all or none.
+fn take(groups: Vec<Group>) -> Result<Carried> {
+    let mut carried = Carried::default();
+    for g in groups {
+        if let Err(e) = incref_group(&g) {
+            // `carried` gives back what was taken from the other managers.
+            return Err(Error::new(
+                e.kind(),
+                format!(
+                    "cannot take a reference for a proxy sent to another process: {}",
+                    e.message()
+                ),
+            ));
+        }
+        carried.groups.push(g);
+    }
+    Ok(carried)
+}
+
+/// References on managed objects that encoded messages hold for their receivers: given back
+/// when dropped, unless [`deliver`](Carried::deliver)ed (the message was sent, its receiver
+/// owns them now).
+#[derive(Default)]
+pub(crate) struct Carried {
+    groups: Vec<Group>,
+}
+
+impl Carried {
+    /// The message was sent: its receiver owns the references.
+    pub(crate) fn deliver(mut self) {
+        self.groups.clear();
+    }
+
+    /// [`deliver`](Carried::deliver) if `sent`, otherwise give the references back.
+    pub(crate) fn settle(self, sent: bool) {
+        if sent {
+            self.deliver();
+        }
+    }
+
+    fn absorb(&mut self, other: Carried) {
+        let mut other = other;
+        self.groups.append(&mut other.groups);
+    }
+}
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        for g in self.groups.drain(..) {
+            decref_group(&g);
+        }
+    }
+}
+
+impl std::fmt::Debug for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n: u64 = self
+            .groups
+            .iter()
+            .flat_map(|g| g.refs.iter().map(|r| r.1))
+            .sum();
+        write!(f, "Carried({n} references)")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------
+
+/// The message being encoded on this thread.
+struct Message {
+    pin: bool,
+    wants: Vec<(Address, Arc<[u8]>, u64)>,
+}
+
+/// Where the references of the messages encoded on this thread go: (pinned, collected).
+type Collector = Option<(bool, Carried)>;
+
+thread_local! {
+    static MESSAGE: RefCell<Option<Message>> = const { RefCell::new(None) };
+    static COLLECT: RefCell<Collector> = const { RefCell::new(None) };
+}
+
+/// In a proxy's `Serialize`: if a transport is encoding a message, asks for a reference on
+/// behalf of its receiver and returns whether the wire form carries it (false for a pinned
+/// message, whose receivers take their own; false outside a transport).
+pub(crate) fn carry(token: &Token, authkey: &Arc<[u8]>) -> bool {
+    MESSAGE
+        .try_with(|m| match m.borrow_mut().as_mut() {
+            Some(msg) => {
+                msg.wants
+                    .push((token.address.clone(), authkey.clone(), token.id));
+                !msg.pin
+            }
+            None => false,
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `f`, a transport's encode of one message, then takes the references its proxies
+/// asked for (one request per manager). They go to the innermost [`holding`] or
+/// [`pinning`] scope of this thread, or, with none, to the receiver at once.
+///
+/// # Errors
+///
+/// `f`'s error (nothing was taken), or a manager that cannot be reached.
+pub(crate) fn message<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let pin = COLLECT
+        .try_with(|c| c.borrow().as_ref().is_some_and(|(p, _)| *p))
+        .unwrap_or(false);
+    let Ok(outer) = MESSAGE.try_with(|m| {
+        m.borrow_mut().replace(Message {
+            pin,
+            wants: Vec::new(),
+        })
+    }) else {
+        return f();
+    };
+    let r = f();
+    let msg = MESSAGE.try_with(|m| std::mem::replace(&mut *m.borrow_mut(), outer));
+    let r = r?;
+    let Ok(Some(msg)) = msg else {
+        return Ok(r);
+    };
+    if msg.wants.is_empty() {
+        return Ok(r);
+    }
+    let carried = take(group(msg.wants))?;
+    let rest = COLLECT
+        .try_with(|c| match c.borrow_mut().as_mut() {
+            Some((_, acc)) => {
+                acc.absorb(carried);
+                None
+            }
+            None => Some(carried),
+        })
+        .unwrap_or(None);
+    if let Some(c) = rest {
+        c.deliver();
+    }
+    Ok(r)
+}
+
+fn collecting<R>(pin: bool, f: impl FnOnce() -> R) -> (R, Carried) {
+    let Ok(outer) = COLLECT.try_with(|c| c.borrow_mut().replace((pin, Carried::default()))) else {
+        return (f(), Carried::default());
+    };
+    let r = f();
+    let mine = COLLECT
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
+        .ok()
+        .flatten()
+        .map(|(_, c)| c)
+        .unwrap_or_default();
+    (r, mine)
+}
+
+/// Runs `f` (an encode and its send); returns the references the messages encoded in it
+/// carry, to [`deliver`](Carried::deliver) once sent or drop (give back) if not.
+pub(crate) fn holding<R>(f: impl FnOnce() -> R) -> (R, Carried) {
+    collecting(false, f)
+}
+
+/// Runs `f`, an encode whose bytes will be decoded more than once; proxies in them do not
+/// carry references (each receiver takes its own), but the returned pins keep their objects
+/// alive: keep them as long as the bytes.
+pub(crate) fn pinning<R>(f: impl FnOnce() -> R) -> (R, Carried) {
+    collecting(true, f)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fork
+// ---------------------------------------------------------------------------------------------
+
+/// popen's `fork()`: takes one reference per live proxy of this process on behalf of the
+/// child (one request per manager), holds the registry's lock across `fork()` so that the
+/// child's copy matches what was taken, and in the child keeps the parent's epoch (its
+/// proxies own those references). Without live proxies, or if a manager cannot be reached,
+/// it only forks (the child's proxies then take their references on first use).
+///
+/// mp's own workers (tasks named `mp::...`: pool workers, manager servers) get nothing: they
+/// only use proxies that reach them through transports.
+pub(crate) fn fork_lending(
+    entry: Option<&TaskEntry>,
+    fork: impl FnOnce() -> libc::pid_t,
+) -> libc::pid_t {
+    if entry.is_some_and(|e| e.name.starts_with("mp::")) || EPOCH.load(Ordering::Acquire) == 0 {
+        return fork();
+    }
+    let reg = registry();
+    if reg.managers.is_empty() {
+        drop(reg);
+        return fork();
+    }
+    let epoch = reg.epoch;
+    let groups: Vec<Group> = reg
+        .managers
+        .iter()
+        .filter(|h| !is_dead(&h.address))
+        .map(|h| Group {
+            address: h.address.clone(),
+            authkey: h.authkey.clone(),
+            refs: h.ids.iter().map(|(&id, &n)| (id, n)).collect(),
+        })
+        .collect();
+    let lent = match take(groups) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::logging::debug!("the fork child's proxies will take their references: {e}");
+            drop(reg);
+            return fork();
+        }
+    };
+    let _ = LENDING.try_with(|l| l.set(true));
+    let pid = fork();
+    let _ = LENDING.try_with(|l| l.set(false));
+    if pid == 0 {
+        // The child: only async-signal-safe work (atomic stores, unlocking a futex).
+        EPOCH.store(epoch, Ordering::Release);
+        drop(reg);
+        std::mem::forget(lent);
+        return 0;
+    }
+    drop(reg);
+    lent.settle(pid > 0);
+    pid
+}
+
+/// Gives back every reference this process's proxies still own, and owns nothing afterwards:
+/// a fork child leaves with `_exit`, so the proxies on its stack (its parent's, copied) are
+/// never dropped; CPython's proxies give theirs back at exit too.
+pub(crate) fn release_all() {
+    if EPOCH.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let managers = {
+        let mut reg = registry();
+        let m = std::mem::take(&mut reg.managers);
+        EPOCH.store(0, Ordering::Release);
+        m
+    };
+    for h in managers {
+        decref_group(&Group {
+            address: h.address,
+            authkey: h.authkey,
+            refs: h.ids.into_iter().collect(),
+        });
+    }
+}
