@@ -238,6 +238,64 @@ pub(crate) fn send_frame(fd: RawFd, t: Transport, payload: &[u8], fds: &[RawFd])
     Ok(())
 }
 
+/// Spinning before sleeping in a read: on a VM, waking a process that sleeps on another CPU
+/// costs ~30 us each way, far more than a peer that answers at once takes. A reader with
+/// nothing to read yet retries without blocking for up to [`spin::WINDOW`], and only then
+/// sleeps in the kernel; a writer whose reader spins has nobody to wake either. Not done when
+/// this thread may run on one CPU only (it would only keep the peer from running there).
+mod spin {
+    use std::cell::Cell;
+    use std::io;
+    use std::time::{Duration, Instant};
+
+    /// How long a reader retries before it sleeps.
+    pub(super) const WINDOW: Duration = Duration::from_micros(50);
+    /// How long the answer of [`worth_it`] is trusted (the affinity can change).
+    const RECHECK: Duration = Duration::from_millis(50);
+
+    thread_local! {
+        static CACHE: Cell<Option<(Instant, bool)>> = const { Cell::new(None) };
+    }
+
+    /// Whether this thread may run on more than one CPU.
+    pub(super) fn worth_it() -> bool {
+        let now = Instant::now();
+        if let Some(Some((at, v))) = CACHE.try_with(Cell::get).ok()
+            && now.duration_since(at) < RECHECK
+        {
+            return v;
+        }
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity only writes into it.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid out-pointer of the size passed.
+        let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+        // SAFETY: reads the set the kernel filled.
+        let v = r == 0 && unsafe { libc::CPU_COUNT(&set) } > 1;
+        let _ = CACHE.try_with(|c| c.set(Some((now, v))));
+        v
+    }
+
+    /// Calls `recv` with `MSG_DONTWAIT` until it gets something or [`WINDOW`] passes, then
+    /// blocks in it.
+    pub(super) fn recv(
+        recv: &mut impl FnMut(libc::c_int) -> io::Result<isize>,
+    ) -> io::Result<isize> {
+        let start = Instant::now();
+        loop {
+            match recv(libc::MSG_DONTWAIT) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            if start.elapsed() > WINDOW {
+                return recv(0);
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
 /// What went wrong while reading.
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -303,10 +361,20 @@ impl Reader {
         msg.msg_iov = &mut v;
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = mem::size_of_val(&cbuf) as _;
-        // SAFETY: `msg` describes live, writable buffers (the caller vouches for `buf`).
-        let n =
-            cvt_r(|| unsafe { libc::recvmsg(self.fd, &mut msg, libc::MSG_CMSG_CLOEXEC) })? as usize;
+        let controllen = mem::size_of_val(&cbuf) as _;
+        msg.msg_controllen = controllen;
+        let fd = self.fd;
+        let mut recv = |flags: libc::c_int| {
+            msg.msg_controllen = controllen;
+            msg.msg_flags = 0;
+            // SAFETY: `msg` describes live, writable buffers (the caller vouches for `buf`).
+            cvt_r(|| unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC | flags) })
+        };
+        let n = if self.deadline.is_none() && spin::worth_it() {
+            spin::recv(&mut recv)?
+        } else {
+            recv(0)?
+        } as usize;
         if msg.msg_controllen > 0 {
             // SAFETY: the kernel filled the control buffer; we walk it with the CMSG macros
             // and take ownership of the descriptors it passed us.
