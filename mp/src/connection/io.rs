@@ -244,37 +244,13 @@ pub(crate) fn send_frame(fd: RawFd, t: Transport, payload: &[u8], fds: &[RawFd])
 /// sleeps in the kernel; a writer whose reader spins has nobody to wake either. Not done when
 /// this thread may run on one CPU only (it would only keep the peer from running there).
 mod spin {
-    use std::cell::Cell;
     use std::io;
     use std::time::{Duration, Instant};
 
+    pub(super) use crate::sys::spinning_pays as worth_it;
+
     /// How long a reader retries before it sleeps.
     pub(super) const WINDOW: Duration = Duration::from_micros(50);
-    /// How long the answer of [`worth_it`] is trusted (the affinity can change).
-    const RECHECK: Duration = Duration::from_millis(50);
-
-    thread_local! {
-        static CACHE: Cell<Option<(Instant, bool)>> = const { Cell::new(None) };
-    }
-
-    /// Whether this thread may run on more than one CPU.
-    pub(super) fn worth_it() -> bool {
-        let now = Instant::now();
-        if let Some(Some((at, v))) = CACHE.try_with(Cell::get).ok()
-            && now.duration_since(at) < RECHECK
-        {
-            return v;
-        }
-        // SAFETY: cpu_set_t is plain data; sched_getaffinity only writes into it.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid out-pointer of the size passed.
-        let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
-        // SAFETY: reads the set the kernel filled.
-        let v = r == 0 && unsafe { libc::CPU_COUNT(&set) } > 1;
-        let _ = CACHE.try_with(|c| c.set(Some((now, v))));
-        v
-    }
-
     /// Calls `recv` with `MSG_DONTWAIT` until it gets something or [`WINDOW`] passes, then
     /// blocks in it.
     pub(super) fn recv(

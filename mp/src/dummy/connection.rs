@@ -84,6 +84,9 @@ struct ChanState {
 struct Chan {
     state: Mutex<ChanState>,
     cv: Condvar,
+    /// Bumped by every push and by the last writer leaving: what a reader spins on before it
+    /// sleeps.
+    changes: AtomicU64,
 }
 
 impl Chan {
@@ -96,6 +99,7 @@ impl Chan {
                 waiting: 0,
             }),
             cv: Condvar::new(),
+            changes: AtomicU64::new(0),
         })
     }
 
@@ -108,6 +112,7 @@ impl Chan {
             ));
         }
         st.msgs.push_back(m);
+        self.changes.fetch_add(1, Ordering::Release);
         let wake = st.waiting > 0;
         drop(st);
         if wake {
@@ -123,9 +128,22 @@ impl Chan {
         mut st: MutexGuard<'a, ChanState>,
         deadline: Option<Instant>,
     ) -> (MutexGuard<'a, ChanState>, bool) {
+        let mut spun = false;
         loop {
             if !st.msgs.is_empty() || st.writers == 0 {
                 return (st, true);
+            }
+            if !spun {
+                // Before sleeping, spin a little for a message from a thread on another CPU
+                // (waking a sleeper there costs ~30 us); then look again under the lock.
+                spun = true;
+                if crate::sys::spinning_pays() {
+                    let seen = self.changes.load(Ordering::Acquire);
+                    drop(st);
+                    super::queues::spin_until_changed(&self.changes, seen, deadline);
+                    st = lock(&self.state);
+                    continue;
+                }
             }
             st.waiting += 1;
             match deadline {
@@ -177,6 +195,7 @@ impl Chan {
         let mut st = lock(&self.state);
         if writer {
             st.writers = st.writers.saturating_sub(1);
+            self.changes.fetch_add(1, Ordering::Release);
         } else {
             st.readers = st.readers.saturating_sub(1);
             if st.readers == 0 {

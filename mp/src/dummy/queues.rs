@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,8 @@ struct State<T> {
 
 struct Core<T> {
     state: Mutex<State<T>>,
+    /// Bumped by every put, close and shutdown: what a getter spins on before it sleeps.
+    changes: AtomicU64,
     not_empty: Condvar,
     not_full: Condvar,
     all_done: Condvar,
@@ -81,9 +84,27 @@ fn wait_on<'a, T>(
     }
 }
 
+/// Spins while `counter` still reads `seen`, for at most 50 us (and not past `deadline`).
+pub(super) fn spin_until_changed(counter: &AtomicU64, seen: u64, deadline: Option<Instant>) {
+    let start = Instant::now();
+    let mut until = start + Duration::from_micros(50);
+    if let Some(d) = deadline {
+        until = until.min(d);
+    }
+    let mut i = 0u32;
+    while counter.load(Ordering::Acquire) == seen {
+        i += 1;
+        if i % 64 == 0 && Instant::now() >= until {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 impl<T> Core<T> {
     fn new(maxsize: usize, capacity: usize) -> Arc<Core<T>> {
         Arc::new(Core {
+            changes: AtomicU64::new(0),
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 unfinished: 0,
@@ -129,6 +150,7 @@ impl<T> Core<T> {
         st.items.push_back(item);
         st.unfinished += 1;
         st.used = true;
+        self.changes.fetch_add(1, Ordering::Release);
         let wake = st.getters > 0;
         drop(st);
         if wake {
@@ -139,6 +161,7 @@ impl<T> Core<T> {
 
     fn get(&self, wait: Wait) -> std::result::Result<T, TryGetError> {
         let mut st = self.lock();
+        let mut spun = false;
         loop {
             if st.closed {
                 return Err(TryGetError::Closed);
@@ -153,6 +176,18 @@ impl<T> Core<T> {
             }
             if st.shutdown {
                 return Err(TryGetError::ShutDown);
+            }
+            if !spun && let Wait::Until(deadline) = wait {
+                // Before sleeping, spin a little for a put from a thread on another CPU
+                // (waking a sleeper there costs ~30 us); then look again under the lock.
+                spun = true;
+                if crate::sys::spinning_pays() {
+                    let seen = self.changes.load(Ordering::Acquire);
+                    drop(st);
+                    spin_until_changed(&self.changes, seen, deadline);
+                    st = self.lock();
+                    continue;
+                }
             }
             st.getters += 1;
             let (g, waited) = wait_on(&self.not_empty, st, wait);
@@ -171,6 +206,7 @@ impl<T> Core<T> {
     fn close(&self) {
         let mut st = self.lock();
         st.closed = true;
+        self.changes.fetch_add(1, Ordering::Release);
         drop(st);
         self.not_empty.notify_all();
         self.not_full.notify_all();
@@ -182,6 +218,7 @@ impl<T> Core<T> {
             return Err(Error::value("queue is closed"));
         }
         st.shutdown = true;
+        self.changes.fetch_add(1, Ordering::Release);
         if immediate {
             let n = st.items.len();
             st.items.clear();
