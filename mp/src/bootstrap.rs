@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::connection::Connection;
 use crate::popen::{self, Prep, SPAWN_ENV, SPAWN_FD};
@@ -183,14 +183,68 @@ fn flush() {
 /// `Process <name>:` header, as CPython prints it above a child's traceback.
 static IN_CHILD_TARGET: AtomicBool = AtomicBool::new(false);
 
+/// The process that installed the panic hook (0: none yet).
+static HOOK_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Whether this process was forked after the panic hook was installed: a fork child of a
+/// process that may have had other threads. One of them may have held a lock of std's at the
+/// fork (the stderr lock, the backtrace lock of the default panic hook, the test harness's
+/// output capture), which then stays locked in the child forever.
+fn forked_since_hook() -> bool {
+    let pid = HOOK_PID.load(Ordering::Relaxed);
+    pid != 0 && pid != sys::getpid()
+}
+
+/// Writes `msg` to descriptor 2 with `write(2)` itself: no lock of std's is taken.
+fn raw_stderr(msg: &str) {
+    let _ = sys::write_all(2, msg.as_bytes());
+}
+
+/// Prints `msg` on stderr: with `eprint!` normally, with a bare `write(2)` in a fork child
+/// (where std's stderr lock may have been left locked by another thread of the parent).
+pub(crate) fn print_stderr(msg: &str) {
+    if forked_since_hook() {
+        raw_stderr(msg);
+    } else {
+        eprint!("{msg}");
+    }
+}
+
 /// Installs (once per process) the panic hook that prints the child header.
+///
+/// In a fork child the hook does not call the previous one (std's default hook takes the
+/// backtrace lock, which another thread of the parent may have held at the fork: the child
+/// would hang in its first panic); it prints the panic message as std does, without a
+/// backtrace, with one `write(2)`.
 pub(crate) fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
+        HOOK_PID.store(sys::getpid(), Ordering::Relaxed);
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if IN_CHILD_TARGET.load(Ordering::Relaxed) {
-                eprintln!("Process {}:", process::info().name());
+            let header = if IN_CHILD_TARGET.load(Ordering::Relaxed) {
+                format!("Process {}:\n", process::info().name())
+            } else {
+                String::new()
+            };
+            if forked_since_hook() {
+                let thread = std::thread::current();
+                let name = thread.name().unwrap_or("<unnamed>");
+                let payload = info.payload();
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("Box<dyn Any>");
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+                    .unwrap_or_default();
+                raw_stderr(&format!("{header}thread '{name}' panicked{at}:\n{msg}\n"));
+                return;
+            }
+            if !header.is_empty() {
+                eprint!("{header}");
             }
             prev(info);
         }));
@@ -218,7 +272,7 @@ pub(crate) fn run_target(body: impl FnOnce() -> Result<(), String>) -> i32 {
     let code = match result {
         Ok(Ok(())) => 0,
         Ok(Err(msg)) => {
-            eprintln!("Process {}:\n{msg}", process::info().name());
+            print_stderr(&format!("Process {}:\n{msg}\n", process::info().name()));
             1
         }
         Err(_) => 1,

@@ -8,7 +8,6 @@
 //! stderr, as CPython's does. Children inherit the level, and the stderr logger if the parent
 //! installed it.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -187,7 +186,7 @@ impl Log for StderrLogger {
             crate::process::info().name(),
             record.args()
         );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        crate::bootstrap::print_stderr(&line);
     }
 
     fn flush(&self) {}
