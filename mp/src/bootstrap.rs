@@ -190,7 +190,7 @@ static HOOK_PID: AtomicI32 = AtomicI32::new(0);
 /// process that may have had other threads. One of them may have held a lock of std's at the
 /// fork (the stderr lock, the backtrace lock of the default panic hook, the test harness's
 /// output capture), which then stays locked in the child forever.
-fn forked_since_hook() -> bool {
+pub(crate) fn forked_since_hook() -> bool {
     let pid = HOOK_PID.load(Ordering::Relaxed);
     pid != 0 && pid != sys::getpid()
 }
@@ -227,6 +227,12 @@ pub(crate) fn install_panic_hook() {
             } else {
                 String::new()
             };
+            if crate::pool::task_capturing() {
+                // A pool task's panic: the pool's capture hook records it for the caller's
+                // `RemoteError` (takes no lock in a fork child) and prints nothing.
+                prev(info);
+                return;
+            }
             if forked_since_hook() {
                 let thread = std::thread::current();
                 let name = thread.name().unwrap_or("<unnamed>");

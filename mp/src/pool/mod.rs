@@ -64,6 +64,7 @@ mod raw;
 mod result;
 mod wire;
 mod worker;
+pub(crate) use worker::capturing as task_capturing;
 
 use engine::{Config, JobSink, Shared, Status};
 pub(crate) use raw::{NextChunk, RawJob};

@@ -125,6 +125,11 @@ thread_local! {
 
 /// Installs (once per process) a panic hook that, while [`capture`] runs a task, records the
 /// panic's message, location and backtrace instead of printing them: the parent gets them.
+/// Whether this thread is running a pool task whose panic the capture hook records.
+pub(crate) fn capturing() -> bool {
+    CAPTURING.try_with(Cell::get).unwrap_or(false)
+}
+
 pub(super) fn install_capture_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
@@ -140,9 +145,15 @@ pub(super) fn install_capture_hook() {
                 let location = info
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-                let bt = std::backtrace::Backtrace::capture();
-                let backtrace = (bt.status() == std::backtrace::BacktraceStatus::Captured)
-                    .then(|| bt.to_string());
+                // Not in a fork child: capturing takes std's backtrace lock, which another
+                // thread of the parent may have held at the fork (the worker would hang).
+                let backtrace = if crate::bootstrap::forked_since_hook() {
+                    None
+                } else {
+                    let bt = std::backtrace::Backtrace::capture();
+                    (bt.status() == std::backtrace::BacktraceStatus::Captured)
+                        .then(|| bt.to_string())
+                };
                 CAPTURED.with(|c| {
                     *c.borrow_mut() = Some(Captured {
                         message,
