@@ -48,7 +48,8 @@ pub enum Request {
         /// The object.
         id: u64,
     },
-    /// Drops one reference on an object; no reply is sent.
+    /// Drops one reference on an object; answered with `None` once done (CPython's decref
+    /// waits for its reply too).
     Decref {
         /// The object.
         id: u64,

@@ -746,7 +746,9 @@ fn send_decref(token: &Token, authkey: &[u8]) {
     }
     let mut buf = Vec::with_capacity(12);
     if (Request::Decref { id: token.id }).encode(&mut buf).is_ok() {
-        let _ = exchange(&token.address, authkey, &buf, false);
+        // Waits for the reply, as CPython does: once a proxy is dropped, every later request
+        // of any thread or process sees the object's count without it.
+        let _ = exchange(&token.address, authkey, &buf, true);
     }
 }
 

@@ -242,11 +242,9 @@ fn decref_group(g: &Group) {
     if g.refs.is_empty() || is_dead(&g.address) {
         return;
     }
-    let req = match g.refs.as_slice() {
-        [(id, 1)] => Request::Decref { id: *id },
-        refs => Request::DecrefMany {
-            refs: refs.to_vec(),
-        },
+    // (Always the batch form: it has no reply to wait for.)
+    let req = Request::DecrefMany {
+        refs: g.refs.clone(),
     };
     let mut buf = Vec::new();
     if req.encode(&mut buf).is_ok() {

@@ -588,7 +588,7 @@ impl State {
             Request::Incref { id } => self.incref(id).map(|_| Reply::Return(Value::None)),
             Request::Decref { id } => {
                 self.decref(id);
-                return None;
+                Ok(Reply::Return(Value::None))
             }
             Request::IncrefMany { refs } => {
                 self.incref_many(&refs).map(|_| Reply::Return(Value::None))
