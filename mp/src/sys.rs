@@ -38,14 +38,14 @@ macro_rules! impl_is_minus_one {
 }
 impl_is_minus_one! { i8 i16 i32 i64 isize }
 
-/// A connected pair of `AF_UNIX` stream sockets, both close-on-exec.
-pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+/// A connected pair of `AF_UNIX` sockets of `kind`, both close-on-exec.
+fn unix_pair(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` is a valid 2-element array for the kernel to fill.
     cvt(unsafe {
         libc::socketpair(
             libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            kind | libc::SOCK_CLOEXEC,
             0,
             fds.as_mut_ptr(),
         )
@@ -54,21 +54,15 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// A connected pair of `AF_UNIX` stream sockets, both close-on-exec.
+pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    unix_pair(libc::SOCK_STREAM)
+}
+
 /// A connected pair of `AF_UNIX` seqpacket sockets, both close-on-exec: the kernel keeps
 /// message boundaries, so a small framed message is read with one call.
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` is a valid 2-element array for the kernel to fill.
-    cvt(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: the kernel just returned two fresh descriptors that nobody else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    unix_pair(libc::SOCK_SEQPACKET)
 }
 
 /// Writes the whole buffer, retrying partial writes and `EINTR`.
