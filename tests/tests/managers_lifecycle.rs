@@ -205,3 +205,35 @@ fn the_server_process_is_named_after_the_manager() {
     assert!(names[0].starts_with("SyncManager-"), "{names:?}");
     assert!(format!("{m:?}").starts_with("<SyncManager started at"));
 }
+
+#[mp::test]
+fn dropping_a_proxy_of_a_stopped_server_does_not_hang() {
+    // The decref waits for the server's reply (as CPython's), but not forever: a server
+    // that is stopped (SIGSTOP) makes the drop give up after its bound.
+    let m = SyncManager::builder()
+        .start_method(StartMethod::Fork)
+        .start()
+        .unwrap();
+    let d: DictProxy<i64, i64> = m.dict().unwrap();
+    let pid = m.pid().unwrap();
+    // SAFETY: signalling the manager process we started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dropper = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        drop(d);
+        let _ = tx.send(t.elapsed());
+    });
+    let took = rx.recv_timeout(Duration::from_secs(60));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let took = took.expect("dropping the proxy hung");
+    assert!(took >= Duration::from_secs(5), "{took:?}");
+    dropper.join().unwrap();
+    // The server serves again once resumed.
+    let e: DictProxy<i64, i64> = m.dict().unwrap();
+    e.set(1, 2).unwrap();
+    assert_eq!(e.get(&1).unwrap(), Some(2));
+    drop(e);
+    m.shutdown().unwrap();
+}

@@ -169,7 +169,15 @@ thread_local! {
 
 /// Opens an authenticated method-call channel to a manager.
 pub(crate) fn open(address: &Address, authkey: &[u8]) -> Result<Connection> {
-    let timeout = Duration::from_secs(60);
+    open_within(address, authkey, OPEN_TIMEOUT)
+}
+
+/// How long opening a channel (connect, handshake, `Hello`) may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// [`open`], all of it within `timeout`.
+fn open_within(address: &Address, authkey: &[u8], timeout: Duration) -> Result<Connection> {
+    let deadline = Instant::now() + timeout;
     let conn = match address {
         Address::Tcp(_) => Client::builder(address)
             .authkey(authkey)
@@ -177,9 +185,8 @@ pub(crate) fn open(address: &Address, authkey: &[u8]) -> Result<Connection> {
             .connect()?,
         _ => {
             let c = super::sock::connect(address)?;
-            let deadline = Some(Instant::now() + timeout);
-            crate::connection::auth::answer(&c, authkey, deadline)?;
-            crate::connection::auth::deliver(&c, authkey, deadline)?;
+            crate::connection::auth::answer(&c, authkey, Some(deadline))?;
+            crate::connection::auth::deliver(&c, authkey, Some(deadline))?;
             c.set_max_message_size(Some(crate::Listener::DEFAULT_MAX_MESSAGE));
             c
         }
@@ -190,6 +197,13 @@ pub(crate) fn open(address: &Address, authkey: &[u8]) -> Result<Connection> {
     }
     .encode(&mut buf)?;
     conn.send_bytes(&buf)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !conn.poll_timeout(left)? {
+        return Err(Error::new(
+            ErrorKind::Timeout,
+            format!("no welcome from the manager within {timeout:?}"),
+        ));
+    }
     match Reply::decode(&conn.recv_bytes()?)? {
         Reply::Welcome { address: own } => {
             if own != *address {
@@ -208,32 +222,9 @@ fn unexpected_reply(r: &Reply) -> Error {
     )
 }
 
-fn cpus_allowed() -> i32 {
-    // SAFETY: cpu_set_t is plain data that sched_getaffinity fills.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return 1;
-        }
-        libc::CPU_COUNT(&set)
-    }
-}
-
-/// Whether this thread may run on more than one CPU (looked up at most every 50 ms).
+/// Whether this thread may run on more than one CPU (see [`sys::spinning_pays`]).
 pub(crate) fn spin_allowed() -> bool {
-    thread_local! {
-        static CACHE: std::cell::Cell<Option<(bool, Instant)>> = const { std::cell::Cell::new(None) };
-    }
-    CACHE
-        .try_with(|c| match c.get() {
-            Some((v, at)) if at.elapsed() < Duration::from_millis(50) => v,
-            _ => {
-                let v = cpus_allowed() > 1;
-                c.set(Some((v, Instant::now())));
-                v
-            }
-        })
-        .unwrap_or(false)
+    sys::spinning_pays()
 }
 
 static PID: AtomicI32 = AtomicI32::new(0);
@@ -285,6 +276,18 @@ pub(crate) fn exchange(
     req: &[u8],
     want: bool,
 ) -> Result<Option<Reply>> {
+    exchange_bounded(address, authkey, req, want, None)
+}
+
+/// [`exchange`], waiting at most `timeout` for the reply (if any): on timeout the channel
+/// is dropped (its late reply must not be read as the answer to the next request).
+fn exchange_bounded(
+    address: &Address,
+    authkey: &[u8],
+    req: &[u8],
+    want: bool,
+    timeout: Option<Duration>,
+) -> Result<Option<Reply>> {
     let pid = my_pid();
     let cached = CONNS
         .try_with(|c| {
@@ -298,10 +301,19 @@ pub(crate) fn exchange(
         .flatten();
     let conn = match cached {
         Some(c) => c,
-        None => open(address, authkey).map_err(|e| unreachable(address, e))?,
+        None => open_within(address, authkey, timeout.unwrap_or(OPEN_TIMEOUT))
+            .map_err(|e| unreachable(address, e))?,
     };
     let res = conn.send_bytes(req).and_then(|_| {
         if want {
+            if let Some(t) = timeout
+                && !conn.poll_timeout(t)?
+            {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no reply within {t:?}"),
+                ));
+            }
             recv_reply(&conn).map(Some)
         } else {
             Ok(None)
@@ -739,7 +751,10 @@ impl Drop for BaseProxy {
     }
 }
 
-/// Gives one reference back (no reply), unless this process shut the manager down.
+/// How long dropping a proxy waits for the server to confirm its decref.
+const DECREF_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Gives one reference back, unless this process shut the manager down.
 fn send_decref(token: &Token, authkey: &[u8]) {
     if is_dead(&token.address) {
         return;
@@ -747,8 +762,12 @@ fn send_decref(token: &Token, authkey: &[u8]) {
     let mut buf = Vec::with_capacity(12);
     if (Request::Decref { id: token.id }).encode(&mut buf).is_ok() {
         // Waits for the reply, as CPython does: once a proxy is dropped, every later request
-        // of any thread or process sees the object's count without it.
-        let _ = exchange(&token.address, authkey, &buf, true);
+        // of any thread or process sees the object's count without it. Bounded: a drop must
+        // not hang on a wedged (say, stopped) server.
+        if let Err(e) = exchange_bounded(&token.address, authkey, &buf, true, Some(DECREF_TIMEOUT))
+        {
+            crate::logging::debug!("decref of {} not confirmed: {e}", token.id);
+        }
     }
 }
 

@@ -945,27 +945,9 @@ fn spin_until(ready: impl Fn() -> bool) -> bool {
     }
 }
 
-/// Whether this process may run on one CPU only (affinity), re-checked every 100 ms.
+/// Whether this thread may run on one CPU only (affinity; see [`sys::spinning_pays`]).
 fn single_cpu() -> bool {
-    static CHECKED_AT: AtomicU64 = AtomicU64::new(0);
-    static SINGLE: AtomicBool = AtomicBool::new(false);
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
-    let last = CHECKED_AT.load(Ordering::Relaxed);
-    if last == 0 || now.saturating_sub(last) >= 100 {
-        CHECKED_AT.store(now, Ordering::Relaxed);
-        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
-        let n = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-                libc::CPU_COUNT(&set)
-            } else {
-                2
-            }
-        };
-        SINGLE.store(n <= 1, Ordering::Relaxed);
-    }
-    SINGLE.load(Ordering::Relaxed)
+    !crate::sys::spinning_pays()
 }
 
 #[cfg(test)]
