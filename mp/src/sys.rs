@@ -156,7 +156,7 @@ pub fn poll_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
 
 /// `poll(2)` with a deadline, restarting on `EINTR` with the remaining time.
 pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(crate::sys::deadline_after);
     loop {
         let ms: i32 = match deadline {
             None => -1,
@@ -397,4 +397,10 @@ pub(crate) fn spinning_pays() -> bool {
     let v = r == 0 && unsafe { libc::CPU_COUNT(&set) } > 1;
     let _ = CACHE.try_with(|c| c.set(Some((now, v))));
     v
+}
+
+/// The deadline `timeout` from now; `None` (no deadline: wait for ever) when it does not fit
+/// in an `Instant` (`Duration::MAX`, which `Instant + Duration` would panic on).
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }

@@ -161,7 +161,7 @@ pub fn deliver_challenge_timeout(
     authkey: &[u8],
     timeout: Duration,
 ) -> Result<()> {
-    deliver(conn, authkey, Some(Instant::now() + timeout))
+    deliver(conn, authkey, crate::sys::deadline_after(timeout))
 }
 
 pub(crate) fn deliver(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {
@@ -256,7 +256,7 @@ pub fn answer_challenge_timeout(
     authkey: &[u8],
     timeout: Duration,
 ) -> Result<()> {
-    answer(conn, authkey, Some(Instant::now() + timeout))
+    answer(conn, authkey, crate::sys::deadline_after(timeout))
 }
 
 pub(crate) fn answer(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {

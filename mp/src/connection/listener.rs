@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -537,7 +537,7 @@ impl Listener {
         *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = peer;
         let conn = Connection::with(fd, true, true, Transport::Stream);
         if let Some(key) = self.authkey.resolve() {
-            let deadline = self.handshake_timeout.map(|t| Instant::now() + t);
+            let deadline = self.handshake_timeout.and_then(crate::sys::deadline_after);
             auth::deliver(&conn, &key, deadline)?;
             auth::answer(&conn, &key, deadline)?;
         }
@@ -1180,7 +1180,7 @@ impl ClientBuilder {
         };
         let conn = Connection::with(fd, true, true, Transport::Stream);
         if let Some(key) = self.authkey.resolve() {
-            let deadline = self.timeout.map(|t| Instant::now() + t);
+            let deadline = self.timeout.and_then(crate::sys::deadline_after);
             auth::answer(&conn, &key, deadline)?;
             auth::deliver(&conn, &key, deadline)?;
         }

@@ -2458,7 +2458,7 @@ impl ConditionProxy {
         mut predicate: impl FnMut() -> bool,
         timeout: Option<Duration>,
     ) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(crate::sys::deadline_after);
         loop {
             if predicate() {
                 return Ok(true);

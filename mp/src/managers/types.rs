@@ -2137,7 +2137,7 @@ impl Queue {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn get_local(&self, timeout: Duration) -> Result<Value> {
-        self.get(true, Some(Instant::now() + timeout))
+        self.get(true, crate::sys::deadline_after(timeout))
     }
 
     fn put(&self, item: Value, block: bool, deadline: Option<Instant>) -> Result<()> {
@@ -3189,7 +3189,7 @@ impl ConditionProxy {
         mut predicate: impl FnMut() -> bool,
         timeout: Option<Duration>,
     ) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(crate::sys::deadline_after);
         loop {
             if predicate() {
                 return Ok(true);

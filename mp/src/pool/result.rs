@@ -261,7 +261,7 @@ impl<T> AsyncResult<T> {
     /// # Ok(()) }
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        if !self.slot.wait_deadline(Some(Instant::now() + timeout)) {
+        if !self.slot.wait_deadline(crate::sys::deadline_after(timeout)) {
             return Err(timeout_error());
         }
         self.slot.take()
@@ -299,7 +299,7 @@ impl<T> AsyncResult<T> {
     /// # Ok(()) }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.slot.wait_deadline(Some(Instant::now() + timeout))
+        self.slot.wait_deadline(crate::sys::deadline_after(timeout))
     }
 
     /// Whether the call has completed, without blocking: Python's `ready()`.
@@ -682,7 +682,7 @@ impl<V> IMapIterator<V> {
     /// # Ok(()) }
     /// ```
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<V>> {
-        self.next_deadline(Some(Instant::now() + timeout))
+        self.next_deadline(crate::sys::deadline_after(timeout))
     }
 }
 
