@@ -46,11 +46,16 @@ extern "C" fn release() {
     });
 }
 
+extern "C" fn release_in_child() {
+    crate::thread::note_forked();
+    release();
+}
+
 /// Registers the handlers (once per process; a fork child inherits the registration).
 pub(crate) fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: plain extern "C" fns taking no arguments, as pthread_atfork expects.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release_in_child)) };
     });
 }

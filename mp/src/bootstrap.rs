@@ -22,6 +22,7 @@ use crate::{forkserver, logging, process, reduction, sys};
 static MP_CHILD_ENTRY: extern "C" fn() = init_array_entry;
 
 extern "C" fn init_array_entry() {
+    crate::thread::record_origin();
     child_entry();
 }
 
@@ -192,7 +193,7 @@ static HOOK_PID: AtomicI32 = AtomicI32::new(0);
 /// output capture), which then stays locked in the child forever.
 pub(crate) fn forked_since_hook() -> bool {
     let pid = HOOK_PID.load(Ordering::Relaxed);
-    pid != 0 && pid != sys::getpid()
+    crate::thread::forked() || (pid != 0 && pid != sys::getpid())
 }
 
 /// Writes `msg` to descriptor 2 with `write(2)` itself: no lock of std's is taken.
@@ -234,8 +235,8 @@ pub(crate) fn install_panic_hook() {
                 return;
             }
             if forked_since_hook() {
-                let thread = std::thread::current();
-                let name = thread.name().unwrap_or("<unnamed>");
+                let name = crate::thread::current_name();
+                let name = name.as_deref().unwrap_or("<unnamed>");
                 let payload = info.payload();
                 let msg = payload
                     .downcast_ref::<&str>()
@@ -366,13 +367,11 @@ pub(crate) fn redirect_stdin() {
 fn watch_parent(parent_pid: i32) {
     match sys::pidfd_open(parent_pid) {
         Ok(pidfd) => {
-            let spawned = std::thread::Builder::new()
-                .name("mp-parent-watch".into())
-                .spawn(move || {
-                    while let Ok(false) = sys::poll_readable(pidfd.as_raw_fd(), None) {}
-                    // SAFETY: _exit is always safe.
-                    unsafe { libc::_exit(1) }
-                });
+            let spawned = crate::thread::spawn("mp-parent-watch", move || {
+                while let Ok(false) = sys::poll_readable(pidfd.as_raw_fd(), None) {}
+                // SAFETY: _exit is always safe.
+                unsafe { libc::_exit(1) }
+            });
             if spawned.is_err() {
                 eprintln!("mp: cannot watch the parent of a daemonic process; exiting");
                 exit_spawned(1);

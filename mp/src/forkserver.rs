@@ -130,11 +130,9 @@ fn launch() -> Result<Client> {
     let reply: std::result::Result<Vec<u8>, String> = conn.recv().map_err(fail)?;
     let name = reply.map_err(|msg| fail(Error::new(ErrorKind::ProcessStart, msg)))?;
     // The server is reaped by a thread so that it never stays a zombie.
-    let _ = std::thread::Builder::new()
-        .name("mp-forkserver-reaper".into())
-        .spawn(move || {
-            let _ = sys::waitpid(pid, false);
-        });
+    let _ = crate::thread::spawn("mp-forkserver-reaper", move || {
+        let _ = sys::waitpid(pid, false);
+    });
     logging::debug!("forkserver started (pid {pid})");
     Ok(Client {
         owner: sys::getpid(),

@@ -251,6 +251,7 @@ mod shm;
 pub mod synchronize;
 mod sys;
 mod task;
+mod thread;
 
 #[doc(hidden)]
 pub mod __private;

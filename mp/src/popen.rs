@@ -618,14 +618,12 @@ fn launcher() -> Result<std::sync::mpsc::Sender<Job>> {
         }
     }
     let (tx, rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("mp-launcher".into())
-        .spawn(move || {
-            for job in rx {
-                job();
-            }
-        })
-        .map_err(|e| Error::os("cannot start the mp launcher thread", e))?;
+    crate::thread::spawn("mp-launcher", move || {
+        for job in rx {
+            job();
+        }
+    })
+    .map_err(|e| Error::os("cannot start the mp launcher thread", e))?;
     *guard = Some((me, tx.clone()));
     Ok(tx)
 }

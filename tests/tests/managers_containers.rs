@@ -1,6 +1,10 @@
 //! Managed containers (CONFORMANCE section 14: list, dict, Namespace, nesting, queues) under
 //! every start method: the manager's server process is started with each method, and the
 //! child processes that use the proxies too.
+//!
+//! Every test holds `mp_tests::global_lock()`: a fork child holds a reference on every
+//! live proxy of this process until it exits, so counting a manager's objects while another
+//! test forks would count those too.
 
 use std::time::Duration;
 
@@ -40,6 +44,7 @@ fn fill_and_reverse(d: DictProxy, l: ListProxy) -> mp::Result<()> {
 
 #[mp::test]
 fn seed_dict_and_list_filled_by_a_child() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let d: DictProxy = m.dict().unwrap();
@@ -61,6 +66,7 @@ fn seed_dict_and_list_filled_by_a_child() {
 
 #[mp::test]
 fn list_proxy_slicing_extend_mul_add_and_independence() {
+    let _serial = mp_tests::global_lock();
     let m = manager(StartMethod::Fork);
     let a: ListProxy<i64> = m.list_from(0..10).unwrap();
     let b: ListProxy<i64> = m.list_from([5]).unwrap();
@@ -101,6 +107,7 @@ fn list_proxy_slicing_extend_mul_add_and_independence() {
 
 #[mp::test]
 fn list_iteration_sees_live_changes_and_stays_exhausted() {
+    let _serial = mp_tests::global_lock();
     let m = manager(StartMethod::Fork);
     let l: ListProxy<i32> = m.list_from([1, 2]).unwrap();
     let mut it = l.iter();
@@ -115,6 +122,7 @@ fn list_iteration_sees_live_changes_and_stays_exhausted() {
 
 #[mp::test]
 fn nested_list_proxies_print_and_share_their_referent() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let a: ListProxy = m.list().unwrap();
@@ -159,6 +167,7 @@ fn nested_list_proxies_print_and_share_their_referent() {
 
 #[mp::test]
 fn a_list_can_contain_itself_and_still_be_dropped() {
+    let _serial = mp_tests::global_lock();
     let m = manager(StartMethod::Fork);
     let before = m.number_of_objects().unwrap();
     let a: ListProxy = m.list().unwrap();
@@ -175,6 +184,7 @@ fn a_list_can_contain_itself_and_still_be_dropped() {
 
 #[mp::test]
 fn dict_proxy_methods_mirror_the_dict() {
+    let _serial = mp_tests::global_lock();
     let m = manager(StartMethod::Fork);
     let d: DictProxy<String, i32> = m.dict_from([("a", 1), ("b", 2)]).unwrap();
     assert_eq!(d.get_item(&"a").unwrap(), 1);
@@ -217,6 +227,7 @@ fn dict_proxy_methods_mirror_the_dict() {
 
 #[mp::test]
 fn nested_dict_proxies_keep_their_referents_alive() {
+    let _serial = mp_tests::global_lock();
     // CPython's _TestContainers.test_dict_proxy_nested.
     let m = manager(StartMethod::Fork);
     let pets: DictProxy<String, i32> = m.dict_from([("ferrets", 2), ("hamsters", 4)]).unwrap();
@@ -266,6 +277,7 @@ fn put_through_nested(l: ListProxy) -> mp::Result<()> {
 
 #[mp::test]
 fn a_queue_stored_in_a_list_works_through_the_nested_proxy() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let q = m.queue::<String>(0).unwrap();
@@ -297,6 +309,7 @@ fn read_namespace(ns: mp::managers::NamespaceProxy, forked: bool) -> mp::Result<
 
 #[mp::test]
 fn namespace_public_attributes_are_shared_private_ones_stay_local() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let g = m.namespace().unwrap();
@@ -332,6 +345,7 @@ fn drain(q: QueueProxy<i32>, out: ListProxy<i32>) -> mp::Result<()> {
 
 #[mp::test]
 fn bounded_queue_is_fifo_across_processes() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let q = m.queue::<i32>(2).unwrap();
@@ -378,6 +392,7 @@ fn consume_and_ack(q: JoinableQueueProxy<i32>) -> mp::Result<()> {
 
 #[mp::test]
 fn joinable_queue_join_waits_for_task_done_in_a_child() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
         let q = m.joinable_queue::<i32>(2).unwrap();
@@ -398,6 +413,7 @@ fn joinable_queue_join_waits_for_task_done_in_a_child() {
 
 #[mp::test]
 fn value_and_array_proxies() {
+    let _serial = mp_tests::global_lock();
     let m = manager(StartMethod::Fork);
     let v = m.value("i", 0i64).unwrap();
     v.set(v.get().unwrap() + 5).unwrap();
@@ -413,6 +429,7 @@ fn value_and_array_proxies() {
 
 #[mp::test]
 fn call_method_and_get_value_are_callmethod_and_getvalue() {
+    let _serial = mp_tests::global_lock();
     let m = manager(StartMethod::Fork);
     let l: ListProxy = m.list_from(0..10).unwrap();
     assert_eq!(

@@ -1,5 +1,9 @@
 //! Custom managers: `BaseManager` registrations and `#[mp::proxy]` types (CONFORMANCE
 //! section 14, `_TestMyManager`, `TestInitializers`), under every start method.
+//!
+//! Every test holds `mp_tests::global_lock()`: a fork child holds a reference on every
+//! live proxy of this process until it exits, so counting a manager's objects while another
+//! test forks would count those too.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -109,6 +113,7 @@ fn my_manager(method: StartMethod) -> mp::managers::ManagerBuilder {
 
 #[mp::test]
 fn exposed_sets_default_and_override() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = my_manager(method).start().unwrap();
         let f1: Foo1Proxy = m.create("Foo1", ()).unwrap();
@@ -150,6 +155,7 @@ fn bump(c: CounterProxy, times: usize) -> mp::Result<()> {
 
 #[mp::test]
 fn mutable_referent_shared_by_children_of_every_method() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = my_manager(method).start().unwrap();
         let c: CounterProxy = m.create("Counter", (5i64,)).unwrap();
@@ -174,6 +180,7 @@ fn mutable_referent_shared_by_children_of_every_method() {
 
 #[mp::test]
 fn errors_keep_their_kind_and_panics_do_not_kill_the_server() {
+    let _serial = mp_tests::global_lock();
     let m = my_manager(StartMethod::Fork).start().unwrap();
     let c: CounterProxy = m.create("Counter", (10i64,)).unwrap();
     let e = c.check(3).unwrap_err();
@@ -202,6 +209,7 @@ fn errors_keep_their_kind_and_panics_do_not_kill_the_server() {
 
 #[mp::test]
 fn a_method_returning_shared_returns_a_proxy_and_big_ints_are_exact() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = my_manager(method).start().unwrap();
         let c: CounterProxy = m.create("Counter", (4i64,)).unwrap();
@@ -220,6 +228,7 @@ fn a_method_returning_shared_returns_a_proxy_and_big_ints_are_exact() {
 
 #[mp::test]
 fn generator_registered_with_an_iterator_proxy() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = my_manager(method).start().unwrap();
         let it: IteratorProxy<i64> = m.create("baz", ()).unwrap();
@@ -235,6 +244,7 @@ fn generator_registered_with_an_iterator_proxy() {
 
 #[mp::test]
 fn create_checks_typeids_and_proxy_types() {
+    let _serial = mp_tests::global_lock();
     let m = my_manager(StartMethod::Fork).start().unwrap();
     let e = m.create::<CounterProxy, _>("Nope", ()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Key);
@@ -250,6 +260,7 @@ fn create_checks_typeids_and_proxy_types() {
 
 #[mp::test]
 fn closures_work_under_fork_and_are_refused_by_spawned_servers() {
+    let _serial = mp_tests::global_lock();
     let shared = Shared::new(Queue::new(0));
     for method in mp::get_all_start_methods() {
         let q = shared.clone();
@@ -284,6 +295,7 @@ fn failing_init() -> Result<(), String> {
 
 #[mp::test]
 fn initializer_runs_in_the_manager_process() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let path =
             std::env::temp_dir().join(format!("mp-test-init-{}-{method}", std::process::id()));
@@ -313,6 +325,7 @@ fn use_shared_in_child(q: QueueProxy<String>, l: ListProxy<String>) -> mp::Resul
 
 #[mp::test]
 fn serve_forever_in_this_process_with_closures() {
+    let _serial = mp_tests::global_lock();
     let queue = Shared::new(Queue::new(0));
     let q = queue.clone();
     let m = BaseManager::builder()

@@ -2,6 +2,10 @@
 //! order, through an Iterator proxy; mutating the dict during the iteration makes the next
 //! step a RuntimeError; an exhausted iterator stays exhausted. Also from child processes of
 //! every start method.
+//!
+//! Every test holds `mp_tests::global_lock()`: a fork child holds a reference on every
+//! live proxy of this process until it exits, so counting a manager's objects while another
+//! test forks would count those too.
 
 use mp::ErrorKind;
 use mp::managers::{DictProxy, IteratorProxy, SyncManager, Value};
@@ -20,6 +24,7 @@ fn filled(m: &SyncManager) -> DictProxy<i64, String> {
 
 #[mp::test]
 fn iter_yields_the_keys_once() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let d = filled(&m);
     let mut it = d.iter().unwrap();
@@ -41,6 +46,7 @@ fn iter_yields_the_keys_once() {
 
 #[mp::test]
 fn a_size_change_during_iteration_is_a_runtime_error() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let d = filled(&m);
     // CPython's test: clear() after iter().
@@ -83,6 +89,7 @@ fn a_size_change_during_iteration_is_a_runtime_error() {
 
 #[mp::test]
 fn the_iterator_keeps_the_dict_alive() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let before = m.number_of_objects().unwrap();
     let d = filled(&m);
@@ -110,6 +117,7 @@ fn sum_keys(it: IteratorProxy<i64>) -> mp::Result<i64> {
 
 #[mp::test]
 fn an_iterator_proxy_can_be_consumed_by_a_child() {
+    let _serial = mp_tests::global_lock();
     for method in mp::get_all_start_methods() {
         let m = SyncManager::builder().start_method(method).start().unwrap();
         let d = filled(&m);

@@ -208,6 +208,7 @@ fn the_server_process_is_named_after_the_manager() {
 
 #[mp::test]
 fn dropping_a_proxy_of_a_stopped_server_does_not_hang() {
+    let _serial = mp_tests::global_lock();
     // The decref waits for the server's reply (as CPython's), but not forever: a server
     // that is stopped (SIGSTOP) makes the drop give up after its bound.
     let m = SyncManager::builder()

@@ -2,6 +2,10 @@
 //! living in the manager's process, used through a proxy from this process and from
 //! children, typed through `mp::Task`. Under every start method (of the manager, and of its
 //! pool's workers).
+//!
+//! Every test holds `mp_tests::global_lock()`: a fork child holds a reference on every
+//! live proxy of this process until it exits, so counting a manager's objects while another
+//! test forks would count those too.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +80,7 @@ fn whoami() -> (i32, Option<i32>, String) {
 
 #[mp::test]
 fn apply_map_starmap_imap_under_every_start_method() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
@@ -141,6 +146,7 @@ fn apply_map_starmap_imap_under_every_start_method() {
 
 #[mp::test]
 fn the_workers_are_children_of_the_manager_process() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
@@ -165,6 +171,7 @@ fn the_workers_are_children_of_the_manager_process() {
 
 #[mp::test]
 fn zero_processes_is_the_error_pool_new_gives() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let local = mp::Pool::new(0).unwrap_err();
@@ -180,6 +187,7 @@ fn zero_processes_is_the_error_pool_new_gives() {
 
 #[mp::test]
 fn task_failures_keep_their_kind_and_message() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(2).unwrap();
@@ -208,6 +216,7 @@ fn task_failures_keep_their_kind_and_message() {
 
 #[mp::test]
 fn async_results_wait_and_time_out() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(1).unwrap();
@@ -243,6 +252,7 @@ fn async_results_wait_and_time_out() {
 
 #[mp::test]
 fn close_terminate_join() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(2).unwrap();
@@ -276,6 +286,7 @@ fn close_terminate_join() {
 
 #[mp::test]
 fn dropping_the_last_proxy_terminates_the_pool() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let before = m.number_of_objects().unwrap();
@@ -310,6 +321,7 @@ fn use_pool_in_child(p: PoolProxy) -> mp::Result<Vec<u64>> {
 
 #[mp::test]
 fn the_proxy_is_usable_as_a_context_manager_in_a_child() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
@@ -338,6 +350,7 @@ fn wait_for(r: AsyncResultProxy<u64>) -> mp::Result<()> {
 
 #[mp::test]
 fn an_async_result_proxy_travels_to_a_child() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
@@ -361,6 +374,7 @@ fn takes_a_connection(c: mp::Connection) -> bool {
 
 #[mp::test]
 fn handles_cannot_cross_the_manager() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(1).unwrap();
@@ -384,6 +398,7 @@ fn read_tag() -> String {
 
 #[mp::test]
 fn initializer_and_maxtasksperchild() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     for method in mp::get_all_start_methods() {
         let m = manager(method);
@@ -405,6 +420,7 @@ fn initializer_and_maxtasksperchild() {
 
 #[mp::test]
 fn a_panicking_input_is_a_runtime_error_and_submits_nothing() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(1).unwrap();
@@ -446,6 +462,7 @@ fn whoami_n(_i: u32) -> (i32, Option<i32>, String) {
 
 #[mp::test]
 fn nothing_is_left_behind() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     for method in mp::get_all_start_methods() {
         // A first round opens what stays open for the process's life (the forkserver's
@@ -474,6 +491,7 @@ fn nothing_is_left_behind() {
 
 #[mp::test]
 fn an_iterator_of_a_manager_that_is_gone_ends_after_one_error() {
+    let _serial = mp_tests::global_lock();
     let _g = serial();
     let m = manager(StartMethod::Forkserver);
     let p = m.pool(1).unwrap();

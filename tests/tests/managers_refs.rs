@@ -2,6 +2,10 @@
 //! a Connection or a Queue) and dropped by the sender keeps its referent alive until the
 //! receiver is done with it, under every start method; no reference leaks in the normal
 //! paths nor when a message is not sent.
+//!
+//! Every test holds `mp_tests::global_lock()`: a fork child holds a reference on every
+//! live proxy of this process until it exits, so counting a manager's objects while another
+//! test forks would count those too.
 
 use std::time::{Duration, Instant};
 
@@ -85,6 +89,7 @@ fn finish(p: &mp::Process, r: &Connection, method: StartMethod) {
 
 #[mp::test]
 fn a_proxy_moved_into_a_process_outlives_the_parents_drop() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     for method in mp::get_all_start_methods() {
@@ -106,6 +111,7 @@ fn a_proxy_moved_into_a_process_outlives_the_parents_drop() {
 
 #[mp::test]
 fn a_proxy_sent_through_a_connection_outlives_the_senders_drop() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     for method in mp::get_all_start_methods() {
@@ -129,6 +135,7 @@ fn a_proxy_sent_through_a_connection_outlives_the_senders_drop() {
 
 #[mp::test]
 fn a_proxy_put_on_a_queue_outlives_the_senders_drop() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     for method in mp::get_all_start_methods() {
@@ -150,6 +157,7 @@ fn a_proxy_put_on_a_queue_outlives_the_senders_drop() {
 
 #[mp::test]
 fn a_fork_child_keeps_the_proxies_it_inherited_alive() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     // Proxies the child never touches: it gives their lent references back at exit.
@@ -184,6 +192,7 @@ fn a_fork_child_keeps_the_proxies_it_inherited_alive() {
 
 #[mp::test]
 fn a_thousand_sends_of_a_proxy_leave_nothing_behind() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     let l: ListProxy<i32> = m.list_from([7]).unwrap();
@@ -210,6 +219,7 @@ fn a_thousand_sends_of_a_proxy_leave_nothing_behind() {
 
 #[mp::test]
 fn a_message_that_is_not_sent_gives_its_references_back() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     let l: ListProxy<i32> = m.list().unwrap();
@@ -245,6 +255,7 @@ fn ident(x: i32) -> i32 {
 
 #[mp::test]
 fn a_proxy_in_pool_initializer_arguments_serves_every_worker() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     for method in mp::get_all_start_methods() {
@@ -280,6 +291,7 @@ fn a_proxy_in_pool_initializer_arguments_serves_every_worker() {
 
 #[mp::test]
 fn a_proxy_in_thread_pool_initializer_arguments_serves_every_thread() {
+    let _serial = mp_tests::global_lock();
     let m = manager();
     let base = m.number_of_objects().unwrap();
     let l: ListProxy<i32> = m.list().unwrap();
@@ -313,6 +325,7 @@ fn reply(conn: &Connection) -> mp::managers::protocol::Reply {
 
 #[mp::test]
 fn increfmany_is_all_or_none_and_decrefmany_frees_at_zero() {
+    let _serial = mp_tests::global_lock();
     use mp::managers::protocol::{Reply, Request};
     let m = SyncManager::builder()
         .address(("127.0.0.1", 0))

@@ -28,7 +28,9 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::ThreadId;
+
+use crate::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::handle::{self, Packet};
@@ -925,13 +927,11 @@ impl Shared {
         let name = format!("ThreadPoolWorker-{id}");
         let shared = self.clone();
         let n2 = name.clone();
-        let h = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || worker_main(shared, id, n2))
+        let h = crate::thread::spawn(&name, move || worker_main(shared, id, n2))
             .map_err(|e| Error::os("cannot start a pool worker thread", e))?;
         st.workers.push(WorkerRec {
             id,
-            thread: h.thread().id(),
+            thread: h.id(),
             tid: 0,
         });
         st.alive += 1;
@@ -1689,61 +1689,58 @@ impl Pool {
         let limit = 4 * shared.cfg.processes + 8;
         let mut iter = iterable.into_iter();
         shared.feeder(1);
-        let spawned = std::thread::Builder::new()
-            .name("mp-dummy-pool-feeder".into())
-            .spawn(move || {
-                let mut i = 0usize;
-                let mut taken = 0usize;
-                loop {
-                    if !sink.wait_room(limit) {
-                        sink.finish(i);
-                        break;
-                    }
-                    let mut chunk: Vec<T::Args> = Vec::with_capacity(chunksize.min(1024));
-                    let r = panic::catch_unwind(AssertUnwindSafe(|| {
-                        while chunk.len() < chunksize {
-                            match iter.next() {
-                                Some(x) => chunk.push(args(x)),
-                                None => break,
-                            }
-                        }
-                    }));
-                    if let Err(p) = r {
-                        sink.fail_input(i, input_panicked(taken + chunk.len(), p));
-                        break;
-                    }
-                    if chunk.is_empty() {
-                        sink.finish(i);
-                        break;
-                    }
-                    taken += chunk.len();
-                    let last = chunk.len() < chunksize;
-                    let s2 = sink.clone();
-                    let index = i;
-                    let job = Job {
-                        sink: sink.clone(),
-                        chunk: index,
-                        run: Box::new(move |worker: &str| {
-                            let r =
-                                run_chunk::<T>(chunk).map_err(|f| task_error(T::NAME, worker, f));
-                            s2.complete(index, r);
-                        }),
-                    };
-                    lock(&sink.state).submitted += 1;
-                    if let Err(e) = shared.submit(vec![job], true) {
-                        lock(&sink.state).submitted -= 1;
-                        sink.fail_input(i, e);
-                        break;
-                    }
-                    i += 1;
-                    if last {
-                        sink.finish(i);
-                        break;
-                    }
+        let spawned = crate::thread::spawn("mp-dummy-pool-feeder", move || {
+            let mut i = 0usize;
+            let mut taken = 0usize;
+            loop {
+                if !sink.wait_room(limit) {
+                    sink.finish(i);
+                    break;
                 }
-                drop(iter);
-                shared.feeder(-1);
-            });
+                let mut chunk: Vec<T::Args> = Vec::with_capacity(chunksize.min(1024));
+                let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                    while chunk.len() < chunksize {
+                        match iter.next() {
+                            Some(x) => chunk.push(args(x)),
+                            None => break,
+                        }
+                    }
+                }));
+                if let Err(p) = r {
+                    sink.fail_input(i, input_panicked(taken + chunk.len(), p));
+                    break;
+                }
+                if chunk.is_empty() {
+                    sink.finish(i);
+                    break;
+                }
+                taken += chunk.len();
+                let last = chunk.len() < chunksize;
+                let s2 = sink.clone();
+                let index = i;
+                let job = Job {
+                    sink: sink.clone(),
+                    chunk: index,
+                    run: Box::new(move |worker: &str| {
+                        let r = run_chunk::<T>(chunk).map_err(|f| task_error(T::NAME, worker, f));
+                        s2.complete(index, r);
+                    }),
+                };
+                lock(&sink.state).submitted += 1;
+                if let Err(e) = shared.submit(vec![job], true) {
+                    lock(&sink.state).submitted -= 1;
+                    sink.fail_input(i, e);
+                    break;
+                }
+                i += 1;
+                if last {
+                    sink.finish(i);
+                    break;
+                }
+            }
+            drop(iter);
+            shared.feeder(-1);
+        });
         if let Err(e) = spawned {
             self.shared.feeder(-1);
             return Err(Error::os("cannot start the pool feeder thread", e));

@@ -6,7 +6,9 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, Weak};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::ThreadId;
+
+use crate::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::context::{Context, StartMethod};
@@ -46,8 +48,8 @@ fn current_info() -> Arc<ThreadInfo> {
         let name = if sys::is_main_thread() {
             "MainThread".to_string()
         } else {
-            match std::thread::current().name() {
-                Some(n) => n.to_string(),
+            match crate::thread::current_name() {
+                Some(n) => n,
                 None => format!("Dummy-{}", FOREIGN_COUNTER.fetch_add(1, Ordering::Relaxed)),
             }
         };
@@ -666,9 +668,7 @@ impl Process {
         let slot: Arc<Mutex<Option<Body>>> = Arc::new(Mutex::new(Some(body)));
         let (r2, s2) = (rec.clone(), slot.clone());
         let thread_name = lock(&self.name).clone();
-        let spawned = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || thread_main(r2, s2));
+        let spawned = crate::thread::spawn(&thread_name, move || thread_main(r2, s2));
         let handle = match spawned {
             Ok(h) => h,
             Err(e) => {

@@ -879,9 +879,7 @@ impl State {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(fd);
             let st = self.clone();
-            let spawned = std::thread::Builder::new()
-                .name("mp-manager-conn".into())
-                .spawn(move || serve_client(st, conn));
+            let spawned = crate::thread::spawn("mp-manager-conn", move || serve_client(st, conn));
             if let Err(e) = spawned {
                 self.forget_conn(fd);
                 crate::logging::warning!("manager: cannot start a serving thread: {e}");

@@ -48,7 +48,9 @@ use std::fmt;
 use std::os::fd::OwnedFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::ThreadId;
+
+use crate::thread::JoinHandle;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -494,14 +496,12 @@ impl PoolBuilder {
             Err(e) => return Err(e),
         };
         let s2 = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("mp-pool".into())
-            .spawn(move || {
-                let s3 = s2.clone();
-                if panic::catch_unwind(AssertUnwindSafe(|| engine::run(s2))).is_err() {
-                    s3.thread_died();
-                }
-            });
+        let thread = crate::thread::spawn("mp-pool", move || {
+            let s3 = s2.clone();
+            if panic::catch_unwind(AssertUnwindSafe(|| engine::run(s2))).is_err() {
+                s3.thread_died();
+            }
+        });
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
@@ -510,7 +510,7 @@ impl PoolBuilder {
                 return Err(Error::os("cannot start the pool thread", e));
             }
         };
-        let thread_id = thread.thread().id();
+        let thread_id = thread.id();
         crate::logging::debug!("created pool of {processes} workers");
         Ok(Pool {
             shared,
@@ -946,57 +946,55 @@ impl Pool {
         let limit = 4 * shared.cfg.processes + 8;
         let mut iter = iterable.into_iter();
         shared.feeder(1);
-        let spawned = std::thread::Builder::new()
-            .name("mp-pool-feeder".into())
-            .spawn(move || {
-                let job: Arc<dyn JobSink> = sink.clone();
-                let mut i = 0usize;
-                let mut taken = 0usize;
-                loop {
-                    if !sink.wait_room(limit) {
-                        sink.finish(i);
-                        break;
-                    }
-                    let mut chunk = Vec::with_capacity(chunksize.min(1024));
-                    let r = panic::catch_unwind(AssertUnwindSafe(|| {
-                        while chunk.len() < chunksize {
-                            match iter.next() {
-                                Some(x) => chunk.push(x),
-                                None => break,
-                            }
-                        }
-                    }));
-                    if let Err(p) = r {
-                        sink.fail_input(i, input_panicked(taken + chunk.len(), p));
-                        break;
-                    }
-                    if chunk.is_empty() {
-                        sink.finish(i);
-                        break;
-                    }
-                    taken += chunk.len();
-                    let last = chunk.len() < chunksize;
-                    let rec = enc.encode(&chunk).and_then(|(bytes, fds)| {
-                        shared.record(job.clone(), i, T::NAME, bytes, fds)
-                    });
-                    drop(chunk);
-                    let submitted = rec.and_then(|r| {
-                        sink.submitted();
-                        shared.submit(vec![r], true)
-                    });
-                    if let Err(e) = submitted {
-                        sink.fail_input(i, e);
-                        break;
-                    }
-                    i += 1;
-                    if last {
-                        sink.finish(i);
-                        break;
-                    }
+        let spawned = crate::thread::spawn("mp-pool-feeder", move || {
+            let job: Arc<dyn JobSink> = sink.clone();
+            let mut i = 0usize;
+            let mut taken = 0usize;
+            loop {
+                if !sink.wait_room(limit) {
+                    sink.finish(i);
+                    break;
                 }
-                drop(iter);
-                shared.feeder(-1);
-            });
+                let mut chunk = Vec::with_capacity(chunksize.min(1024));
+                let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                    while chunk.len() < chunksize {
+                        match iter.next() {
+                            Some(x) => chunk.push(x),
+                            None => break,
+                        }
+                    }
+                }));
+                if let Err(p) = r {
+                    sink.fail_input(i, input_panicked(taken + chunk.len(), p));
+                    break;
+                }
+                if chunk.is_empty() {
+                    sink.finish(i);
+                    break;
+                }
+                taken += chunk.len();
+                let last = chunk.len() < chunksize;
+                let rec = enc
+                    .encode(&chunk)
+                    .and_then(|(bytes, fds)| shared.record(job.clone(), i, T::NAME, bytes, fds));
+                drop(chunk);
+                let submitted = rec.and_then(|r| {
+                    sink.submitted();
+                    shared.submit(vec![r], true)
+                });
+                if let Err(e) = submitted {
+                    sink.fail_input(i, e);
+                    break;
+                }
+                i += 1;
+                if last {
+                    sink.finish(i);
+                    break;
+                }
+            }
+            drop(iter);
+            shared.feeder(-1);
+        });
         if let Err(e) = spawned {
             self.shared.feeder(-1);
             return Err(Error::os("cannot start the pool feeder thread", e));
