@@ -987,6 +987,9 @@ impl Process {
     ///
     /// ```
     /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// # // A program started in the background by a non-interactive shell ignores SIGINT, and
+    /// # // so would its fork child.
+    /// # unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     /// let p = mp::Process::builder(|| std::thread::sleep(std::time::Duration::from_secs(10)), ())
     ///     .start_method(mp::StartMethod::Fork).start()?;
     /// p.interrupt()?;

@@ -179,6 +179,17 @@ fn exit_codes() {
     }
 }
 
+/// Sleeps for a minute once it has told the parent it runs with the default disposition of
+/// every signal: a program started in the background by a non-interactive shell (as `cmd &`)
+/// ignores SIGINT, and so would its children, whatever their start method.
+#[mp::task]
+fn ready_then_sleep(ready: Connection) {
+    // SAFETY: restoring the default disposition of SIGINT.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    ready.send(&()).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 #[mp::test]
 fn signals_give_negative_exit_codes() {
     for m in methods() {
@@ -190,10 +201,12 @@ fn signals_give_negative_exit_codes() {
             (libc::SIGKILL, Process::kill),
             (libc::SIGINT, Process::interrupt),
         ] {
-            let p = Process::builder(sleep_ms, (60_000,))
+            let (a, b) = mp::Pipe(true).unwrap();
+            let p = Process::builder(ready_then_sleep, (b,))
                 .start_method(m)
                 .start()
                 .unwrap();
+            recv::<()>(&a);
             f(&p).unwrap();
             assert_eq!(join(&p), Some(-sig), "{m}");
         }
