@@ -106,32 +106,96 @@ pub use crate::managers::{Dict, ProxyRef, Slice, Token, Value, from_value, to_va
 // Conversions (as mp's proxies do them)
 // ---------------------------------------------------------------------------------------------
 
-/// Converts an argument, without a round trip through serde when `T` is `Value`.
-fn into_value<T: Serialize + 'static>(t: T) -> Result<Value> {
-    let mut slot = Some(t);
-    if let Some(s) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Value>>()
-        && let Some(v) = s.take()
-    {
-        return Ok(v);
+/// Moves `t` out as a `U` if it is one. The type check folds away at compile time.
+fn cast<T: 'static, U: 'static>(t: T) -> std::result::Result<U, T> {
+    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<U>() {
+        return Err(t);
     }
-    match &slot {
-        Some(t) => to_value(t),
-        None => Ok(Value::None),
+    let mut slot = Some(t);
+    match (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<U>>()
+        .and_then(Option::take)
+    {
+        Some(u) => Ok(u),
+        None => Err(slot.expect("not taken: the cast failed")),
     }
 }
 
-/// Converts a result, without a round trip through serde when `R` is `Value`.
+/// Converts an argument. `Value`, strings, integers, floats and booleans go straight to their
+/// `Value` (what serde would make of them, without its round trip nor, for a `String`, a
+/// copy); anything else goes through serde.
+fn into_value<T: Serialize + 'static>(t: T) -> Result<Value> {
+    macro_rules! direct {
+        ($t:ident; $($ty:ty => $make:expr),* $(,)?) => {
+            $(let $t = match cast::<_, $ty>($t) {
+                Ok(x) => return Ok($make(x)),
+                Err(t) => t,
+            };)*
+        };
+    }
+    direct!(t;
+        Value => |v| v,
+        String => Value::Str,
+        &'static str => |s: &str| Value::Str(s.to_owned()),
+        i64 => |i| Value::Int(i128::from(i)),
+        i32 => |i| Value::Int(i128::from(i)),
+        u32 => |i| Value::Int(i128::from(i)),
+        u64 => |i| Value::Int(i128::from(i)),
+        usize => |i: usize| Value::Int(i as i128),
+        isize => |i: isize| Value::Int(i as i128),
+        f64 => Value::Float,
+        bool => Value::Bool,
+    );
+    to_value(&t)
+}
+
+/// Converts a result. `Value` is moved out as it is; a `String`, an integer, a float or a
+/// boolean held by the variant serde would read it from is taken directly; anything else
+/// (and every mismatch, for serde's error) goes through serde.
 fn value_into<R: DeserializeOwned + 'static>(v: Value) -> Result<R> {
-    let mut slot = Some(v);
-    if let Some(s) = (&mut slot as &mut dyn Any).downcast_mut::<Option<R>>()
-        && let Some(r) = s.take()
-    {
-        return Ok(r);
-    }
-    match slot {
-        Some(v) => from_value(v),
-        None => Err(Error::new(ErrorKind::Type, "no value")),
-    }
+    let v = match cast::<Value, R>(v) {
+        Ok(r) => return Ok(r),
+        Err(v) => v,
+    };
+    let v = match v {
+        Value::Str(s) => match cast::<String, R>(s) {
+            Ok(r) => return Ok(r),
+            Err(s) => Value::Str(s),
+        },
+        Value::Int(i) => {
+            if let Ok(x) = i64::try_from(i)
+                && let Ok(r) = cast::<i64, R>(x)
+            {
+                return Ok(r);
+            }
+            if let Ok(x) = i32::try_from(i)
+                && let Ok(r) = cast::<i32, R>(x)
+            {
+                return Ok(r);
+            }
+            if let Ok(x) = u64::try_from(i)
+                && let Ok(r) = cast::<u64, R>(x)
+            {
+                return Ok(r);
+            }
+            if let Ok(x) = usize::try_from(i)
+                && let Ok(r) = cast::<usize, R>(x)
+            {
+                return Ok(r);
+            }
+            Value::Int(i)
+        }
+        Value::Float(f) => match cast::<f64, R>(f) {
+            Ok(r) => return Ok(r),
+            Err(f) => Value::Float(f),
+        },
+        Value::Bool(b) => match cast::<bool, R>(b) {
+            Ok(r) => return Ok(r),
+            Err(b) => Value::Bool(b),
+        },
+        v => v,
+    };
+    from_value(v)
 }
 
 fn values_of<T: Serialize + 'static>(items: impl IntoIterator<Item = T>) -> Result<Vec<Value>> {
