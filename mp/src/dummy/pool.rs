@@ -22,23 +22,22 @@
 //! - [`PoolBuilder::context`] and [`PoolBuilder::start_method`] are accepted and ignored.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::thread::ThreadId;
 
 use crate::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::handle::{self, Packet};
 use crate::context::{Context, StartMethod};
 use crate::error::{Error, ErrorKind, Result};
+use crate::pool::{ApplySink, IMapSink, MapSink, Slot, feed, input_panicked};
 use crate::task::{Portable, Task};
 
-pub use crate::pool::RemoteTraceback;
+pub use crate::pool::{AsyncResult, IMapIterator, RemoteTraceback};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -53,10 +52,6 @@ fn shut_down() -> Error {
         ErrorKind::ShutDown,
         "the pool was terminated before the task finished",
     )
-}
-
-fn timeout_error() -> Error {
-    Error::new(ErrorKind::Timeout, "timed out waiting for the result")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,22 +167,9 @@ fn task_error(task: &str, worker: &str, f: Failure) -> Error {
     Error::new(ErrorKind::Remote, message).with_source(tb)
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "Box<dyn Any>".into())
-}
-
-fn input_panicked(index: usize, p: Box<dyn std::any::Any + Send>) -> Error {
-    Error::new(
-        ErrorKind::Runtime,
-        format!(
-            "the input iterator panicked at item {index}: {}",
-            panic_message(&*p)
-        ),
-    )
-}
+/// How long a waiter on a result spins before it sleeps: a worker thread's answer is often a
+/// few microseconds away, less than a sleep and a wake-up.
+const SPIN: Duration = Duration::from_micros(20);
 
 /// Python's default `map` chunksize: `ceil(len / (4 * processes))`.
 fn default_chunksize(len: usize, processes: usize) -> usize {
@@ -198,399 +180,10 @@ fn default_chunksize(len: usize, processes: usize) -> usize {
 // Results
 // ---------------------------------------------------------------------------------------------
 
-/// Where a job's outcome goes; `fail` is how the pool fails a job it will not run.
+/// How the pool fails a job it will not run (the workers deliver results to the sinks
+/// directly).
 trait JobSink: Send + Sync {
     fn fail(&self, chunk: usize, e: Error);
-}
-
-type Callback<T> = Box<dyn FnOnce(&T) + Send>;
-type ErrorCallback = Box<dyn FnOnce(&Error) + Send>;
-
-struct SlotState<T> {
-    value: Option<Result<T>>,
-    ready: bool,
-    success: Option<bool>,
-    callback: Option<Callback<T>>,
-    error_callback: Option<ErrorCallback>,
-    /// Threads sleeping in `wait_deadline` (the notification is skipped when there are none).
-    sleepers: usize,
-}
-
-/// Where one async result lands.
-///
-/// `done` mirrors `state.ready` so that a waiter can spin on it briefly before it sleeps: a
-/// thread pool's answer is often a few microseconds away, less than a sleep and a wake-up.
-struct Slot<T> {
-    done: AtomicBool,
-    state: Mutex<SlotState<T>>,
-    cond: Condvar,
-}
-
-/// Spins briefly on `flag` (at most ~20 µs, never past `deadline`) before the caller sleeps.
-fn spin_until(flag: &AtomicBool, deadline: Option<Instant>) -> bool {
-    if flag.load(Ordering::Acquire) {
-        return true;
-    }
-    let start = Instant::now();
-    let limit = Duration::from_micros(20);
-    let mut i = 0u32;
-    loop {
-        if flag.load(Ordering::Acquire) {
-            return true;
-        }
-        i += 1;
-        if i % 64 == 0 {
-            let now = Instant::now();
-            if now - start > limit || deadline.is_some_and(|d| now >= d) {
-                return false;
-            }
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-fn call_guarded(f: impl FnOnce()) {
-    if panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
-        crate::logging::warning!("a pool callback panicked");
-    }
-}
-
-impl<T> Slot<T> {
-    fn new() -> Arc<Slot<T>> {
-        Arc::new(Slot {
-            done: AtomicBool::new(false),
-            state: Mutex::new(SlotState {
-                value: None,
-                ready: false,
-                success: None,
-                callback: None,
-                error_callback: None,
-                sleepers: 0,
-            }),
-            cond: Condvar::new(),
-        })
-    }
-
-    /// Delivers the result (only the first time): callbacks first, then waiters wake.
-    fn set(&self, v: Result<T>) {
-        let (cb, ecb) = {
-            let mut st = lock(&self.state);
-            if st.ready || st.success.is_some() {
-                return;
-            }
-            // Claim the slot so that a concurrent `set` (a terminate) is ignored.
-            st.success = Some(v.is_ok());
-            (st.callback.take(), st.error_callback.take())
-        };
-        match &v {
-            Ok(x) => {
-                if let Some(cb) = cb {
-                    call_guarded(|| cb(x));
-                }
-            }
-            Err(e) => {
-                if let Some(ecb) = ecb {
-                    call_guarded(|| ecb(e));
-                }
-            }
-        }
-        let mut st = lock(&self.state);
-        // Callbacks attached while the first ones ran.
-        match &v {
-            Ok(x) => {
-                if let Some(cb) = st.callback.take() {
-                    call_guarded(|| cb(x));
-                }
-            }
-            Err(e) => {
-                if let Some(ecb) = st.error_callback.take() {
-                    call_guarded(|| ecb(e));
-                }
-            }
-        }
-        st.value = Some(v);
-        st.ready = true;
-        self.done.store(true, Ordering::Release);
-        let wake = st.sleepers > 0;
-        drop(st);
-        if wake {
-            self.cond.notify_all();
-        }
-    }
-
-    fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
-        if spin_until(&self.done, deadline) {
-            return true;
-        }
-        let mut st = lock(&self.state);
-        while !st.ready {
-            st.sleepers += 1;
-            let timed_out = match deadline {
-                None => {
-                    st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
-                    false
-                }
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        true
-                    } else {
-                        st = self
-                            .cond
-                            .wait_timeout(st, d - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                        false
-                    }
-                }
-            };
-            st.sleepers -= 1;
-            if timed_out {
-                return false;
-            }
-        }
-        true
-    }
-
-    fn take(&self) -> Result<T> {
-        match lock(&self.state).value.take() {
-            Some(v) => v,
-            None => Err(Error::value(
-                "the result was already taken by an earlier get()",
-            )),
-        }
-    }
-}
-
-/// The result of [`Pool::apply_async`] and [`Pool::map_async`], with the API of
-/// [`mp::AsyncResult`](crate::AsyncResult).
-///
-/// # Examples
-///
-/// ```
-/// #[mp::task]
-/// fn square(x: u64) -> u64 { x * x }
-///
-/// # fn main() -> mp::Result<()> {
-/// let pool = mp::dummy::Pool::new(2)?;
-/// let r = pool.apply_async(square, (10,))?;
-/// assert_eq!(r.get_timeout(std::time::Duration::from_secs(30))?, 100);
-/// assert!(r.ready() && r.successful()?);
-/// # Ok(()) }
-/// ```
-pub struct AsyncResult<T> {
-    slot: Arc<Slot<T>>,
-}
-
-impl<T> fmt::Debug for AsyncResult<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncResult")
-            .field("ready", &self.ready())
-            .finish()
-    }
-}
-
-impl<T> AsyncResult<T> {
-    /// Waits for the result and returns it: Python's `get()`.
-    ///
-    /// # Errors
-    ///
-    /// The task's failure ([`ErrorKind::Remote`]), [`ErrorKind::ShutDown`] after
-    /// `terminate`, or [`ErrorKind::Value`] if the value was already taken.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// #[mp::task]
-    /// fn half(x: u32) -> Result<u32, String> {
-    ///     if x % 2 == 0 { Ok(x / 2) } else { Err(format!("{x} is odd")) }
-    /// }
-    /// # fn main() -> mp::Result<()> {
-    /// let pool = mp::dummy::Pool::new(1)?;
-    /// assert_eq!(pool.apply_async(half, (8,))?.get()?, 4);
-    /// let err = pool.apply_async(half, (3,))?.get().unwrap_err();
-    /// assert_eq!(err.kind(), mp::ErrorKind::Remote);
-    /// assert!(err.to_string().contains("3 is odd"));
-    /// # Ok(()) }
-    /// ```
-    pub fn get(&self) -> Result<T> {
-        self.slot.wait_deadline(None);
-        self.slot.take()
-    }
-
-    /// Like [`get`](AsyncResult::get), waiting at most `timeout`: Python's `get(timeout)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Timeout`] if the result is not ready in time (ask again later), or what
-    /// [`get`](AsyncResult::get) returns.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// #[mp::task]
-    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
-    /// # fn main() -> mp::Result<()> {
-    /// let pool = mp::dummy::Pool::new(1)?;
-    /// let r = pool.apply_async(nap, (200,))?;
-    /// let err = r.get_timeout(std::time::Duration::from_millis(10)).unwrap_err();
-    /// assert_eq!(err.kind(), mp::ErrorKind::Timeout);
-    /// r.get()?;
-    /// # Ok(()) }
-    /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        if !self.slot.wait_deadline(Instant::now().checked_add(timeout)) {
-            return Err(timeout_error());
-        }
-        self.slot.take()
-    }
-
-    /// Waits until the result is ready: Python's `wait()`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// #[mp::task]
-    /// fn one() -> u8 { 1 }
-    /// # fn main() -> mp::Result<()> {
-    /// let pool = mp::dummy::Pool::new(1)?;
-    /// let r = pool.apply_async(one, ())?;
-    /// r.wait();
-    /// assert!(r.ready());
-    /// # Ok(()) }
-    /// ```
-    pub fn wait(&self) {
-        self.slot.wait_deadline(None);
-    }
-
-    /// Waits at most `timeout`; returns whether the result is ready: Python's `wait(timeout)`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// #[mp::task]
-    /// fn one() -> u8 { 1 }
-    /// # fn main() -> mp::Result<()> {
-    /// let pool = mp::dummy::Pool::new(1)?;
-    /// let r = pool.apply_async(one, ())?;
-    /// assert!(r.wait_timeout(std::time::Duration::from_secs(30)));
-    /// # Ok(()) }
-    /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.slot.wait_deadline(Instant::now().checked_add(timeout))
-    }
-
-    /// Whether the call has completed, without blocking: Python's `ready()`.
-    ///
-    /// # Examples
-    ///
-    /// See [`AsyncResult`].
-    pub fn ready(&self) -> bool {
-        lock(&self.slot.state).ready
-    }
-
-    /// Whether the call completed without error: Python's `successful()`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Value`] if the result is not ready yet.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// #[mp::task]
-    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
-    /// # fn main() -> mp::Result<()> {
-    /// let pool = mp::dummy::Pool::new(1)?;
-    /// let r = pool.apply_async(nap, (300,))?;
-    /// assert_eq!(r.successful().unwrap_err().kind(), mp::ErrorKind::Value);
-    /// r.wait();
-    /// assert!(r.successful()?);
-    /// # Ok(()) }
-    /// ```
-    pub fn successful(&self) -> Result<bool> {
-        let st = lock(&self.slot.state);
-        if !st.ready {
-            return Err(Error::value(
-                "the result is not ready: successful() needs a finished call",
-            ));
-        }
-        Ok(st.success.unwrap_or(false))
-    }
-
-    /// Runs `f` with the value when the call succeeds: Python's `callback=`. It runs on the
-    /// worker thread that finished the task, before waiters wake; if the call has already
-    /// succeeded it runs now, on this thread (unless the value was taken by `get`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::{Arc, Mutex};
-    /// #[mp::task]
-    /// fn square(x: u64) -> u64 { x * x }
-    /// # fn main() -> mp::Result<()> {
-    /// let seen = Arc::new(Mutex::new(Vec::new()));
-    /// let pool = mp::dummy::Pool::new(2)?;
-    /// for i in 0..4 {
-    ///     let seen = seen.clone();
-    ///     pool.apply_async(square, (i,))?.callback(move |v| seen.lock().unwrap().push(*v));
-    /// }
-    /// pool.close()?;
-    /// pool.join()?; // callbacks have run when join returns
-    /// let mut got = seen.lock().unwrap().clone();
-    /// got.sort();
-    /// assert_eq!(got, [0, 1, 4, 9]);
-    /// # Ok(()) }
-    /// ```
-    pub fn callback(self, f: impl FnOnce(&T) + Send + 'static) -> Self {
-        let mut st = lock(&self.slot.state);
-        if st.ready {
-            if let Some(Ok(v)) = &st.value {
-                call_guarded(|| f(v));
-            }
-        } else {
-            st.callback = Some(Box::new(f));
-        }
-        drop(st);
-        self
-    }
-
-    /// Runs `f` with the error when the call fails: Python's `error_callback=`. Same threads
-    /// as [`callback`](AsyncResult::callback).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::mpsc;
-    /// #[mp::task]
-    /// fn boom() { panic!("boom") }
-    /// # fn main() -> mp::Result<()> {
-    /// let (tx, rx) = mpsc::channel();
-    /// let pool = mp::dummy::Pool::new(1)?;
-    /// let r = pool.apply_async(boom, ())?.error_callback(move |e| tx.send(e.to_string()).unwrap());
-    /// assert!(r.get().is_err());
-    /// assert!(rx.recv().unwrap().contains("boom"));
-    /// # Ok(()) }
-    /// ```
-    pub fn error_callback(self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
-        let mut st = lock(&self.slot.state);
-        if st.ready {
-            if let Some(Err(e)) = &st.value {
-                call_guarded(|| f(e));
-            }
-        } else {
-            st.error_callback = Some(Box::new(f));
-        }
-        drop(st);
-        self
-    }
-}
-
-/// The sink of `apply_async`.
-struct ApplySink<V> {
-    slot: Arc<Slot<V>>,
 }
 
 impl<V: Send> JobSink for ApplySink<V> {
@@ -599,260 +192,15 @@ impl<V: Send> JobSink for ApplySink<V> {
     }
 }
 
-struct MapState<V> {
-    chunks: Vec<Option<Vec<V>>>,
-    finished: Vec<bool>,
-    left: usize,
-    error: Option<Error>,
-}
-
-/// The sink of `map_async`: every chunk, then the whole list (or the first failure).
-struct MapSink<V> {
-    slot: Arc<Slot<Vec<V>>>,
-    state: Mutex<MapState<V>>,
-}
-
-impl<V> MapSink<V> {
-    fn complete(&self, chunk: usize, r: Result<Vec<V>>) {
-        let mut st = lock(&self.state);
-        if chunk >= st.chunks.len() || st.finished[chunk] {
-            return;
-        }
-        st.finished[chunk] = true;
-        match r {
-            Ok(v) if st.error.is_none() => st.chunks[chunk] = Some(v),
-            Ok(_) => {}
-            Err(e) => {
-                // Only the first failure is kept; the values are released.
-                if st.error.is_none() {
-                    st.error = Some(e);
-                    st.chunks.iter_mut().for_each(|c| *c = None);
-                }
-            }
-        }
-        st.left -= 1;
-        if st.left > 0 {
-            return;
-        }
-        let result = match st.error.take() {
-            Some(e) => Err(e),
-            None => {
-                let total = st
-                    .chunks
-                    .iter()
-                    .map(|c| c.as_ref().map_or(0, Vec::len))
-                    .sum();
-                let mut all = Vec::with_capacity(total);
-                for c in st.chunks.drain(..) {
-                    all.extend(c.unwrap_or_default());
-                }
-                Ok(all)
-            }
-        };
-        drop(st);
-        self.slot.set(result);
-    }
-}
-
 impl<V: Send> JobSink for MapSink<V> {
     fn fail(&self, chunk: usize, e: Error) {
-        self.complete(chunk, Err(e));
-    }
-}
-
-struct IMapState<V> {
-    /// Finished chunks not yet handed to the iterator, by chunk index.
-    done: BTreeMap<usize, Result<Vec<V>>>,
-    /// Chunks already completed (a terminate may fail a chunk that then finishes).
-    completed_set: std::collections::HashSet<usize>,
-    total: Option<usize>,
-    submitted: usize,
-    completed: usize,
-    abandoned: bool,
-}
-
-/// The sink of `imap` and `imap_unordered`.
-struct IMapSink<V> {
-    state: Mutex<IMapState<V>>,
-    cond: Condvar,
-}
-
-impl<V> IMapSink<V> {
-    fn new() -> Arc<IMapSink<V>> {
-        Arc::new(IMapSink {
-            state: Mutex::new(IMapState {
-                done: BTreeMap::new(),
-                completed_set: std::collections::HashSet::new(),
-                total: None,
-                submitted: 0,
-                completed: 0,
-                abandoned: false,
-            }),
-            cond: Condvar::new(),
-        })
-    }
-
-    fn complete(&self, chunk: usize, r: Result<Vec<V>>) {
-        let mut st = lock(&self.state);
-        if !st.completed_set.insert(chunk) {
-            return;
-        }
-        st.completed += 1;
-        if !st.abandoned {
-            st.done.insert(chunk, r);
-        }
-        drop(st);
-        self.cond.notify_all();
-    }
-
-    /// Feeder: waits until fewer than `limit` chunks are outstanding; false if the iterator
-    /// is gone.
-    fn wait_room(&self, limit: usize) -> bool {
-        let mut st = lock(&self.state);
-        while !st.abandoned && st.submitted - st.completed >= limit {
-            st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
-        }
-        !st.abandoned
-    }
-
-    fn finish(&self, n: usize) {
-        lock(&self.state).total = Some(n);
-        self.cond.notify_all();
-    }
-
-    fn fail_input(&self, i: usize, e: Error) {
-        let mut st = lock(&self.state);
-        st.done.insert(i, Err(e));
-        st.total = Some(i + 1);
-        drop(st);
-        self.cond.notify_all();
+        self.deliver(chunk, Err(e));
     }
 }
 
 impl<V: Send> JobSink for IMapSink<V> {
     fn fail(&self, chunk: usize, e: Error) {
-        self.complete(chunk, Err(e));
-    }
-}
-
-/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`], with the API of
-/// [`mp::IMapIterator`](crate::IMapIterator).
-///
-/// # Examples
-///
-/// ```
-/// #[mp::task]
-/// fn square(x: u64) -> u64 { x * x }
-/// # fn main() -> mp::Result<()> {
-/// let pool = mp::dummy::Pool::new(2)?;
-/// let got: Vec<u64> = pool.imap(square, 0..10)?.collect::<mp::Result<_>>()?;
-/// assert_eq!(got, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
-/// # Ok(()) }
-/// ```
-pub struct IMapIterator<V> {
-    sink: Arc<IMapSink<V>>,
-    ordered: bool,
-    next_chunk: usize,
-    buf: VecDeque<V>,
-    _v: PhantomData<V>,
-}
-
-impl<V> fmt::Debug for IMapIterator<V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IMapIterator")
-            .field("ordered", &self.ordered)
-            .field("next_chunk", &self.next_chunk)
-            .finish()
-    }
-}
-
-impl<V> IMapIterator<V> {
-    fn next_deadline(&mut self, deadline: Option<Instant>) -> Option<Result<V>> {
-        loop {
-            if let Some(v) = self.buf.pop_front() {
-                return Some(Ok(v));
-            }
-            let mut st = lock(&self.sink.state);
-            loop {
-                if st.total.is_some_and(|t| self.next_chunk >= t) {
-                    return None;
-                }
-                let key = if self.ordered {
-                    st.done
-                        .contains_key(&self.next_chunk)
-                        .then_some(self.next_chunk)
-                } else {
-                    st.done.keys().next().copied()
-                };
-                if let Some(k) = key {
-                    let r = st.done.remove(&k);
-                    drop(st);
-                    self.next_chunk += 1;
-                    match r {
-                        Some(Ok(v)) => {
-                            self.buf.extend(v);
-                            break;
-                        }
-                        Some(Err(e)) => return Some(Err(e)),
-                        None => break,
-                    }
-                }
-                match deadline {
-                    None => st = self.sink.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
-                    Some(d) => {
-                        let now = Instant::now();
-                        if now >= d {
-                            return Some(Err(timeout_error()));
-                        }
-                        st = self
-                            .sink
-                            .cond
-                            .wait_timeout(st, d - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The next result, waiting at most `timeout`: Python's `next(timeout)`. `None` at the
-    /// end, `Some(Err(e))` with [`ErrorKind::Timeout`] if nothing came in time (ask again).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// #[mp::task]
-    /// fn nap(ms: u64) -> u64 { std::thread::sleep(Duration::from_millis(ms)); ms }
-    /// # fn main() -> mp::Result<()> {
-    /// let pool = mp::dummy::Pool::new(1)?;
-    /// let mut it = pool.imap(nap, [300])?;
-    /// let first = it.next_timeout(Duration::from_millis(1)).unwrap().unwrap_err();
-    /// assert_eq!(first.kind(), mp::ErrorKind::Timeout);
-    /// assert_eq!(it.next_timeout(Duration::from_secs(60)).unwrap()?, 300);
-    /// assert!(it.next_timeout(Duration::from_secs(60)).is_none());
-    /// # Ok(()) }
-    /// ```
-    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<V>> {
-        self.next_deadline(Instant::now().checked_add(timeout))
-    }
-}
-
-impl<V> Iterator for IMapIterator<V> {
-    type Item = Result<V>;
-    fn next(&mut self) -> Option<Result<V>> {
-        self.next_deadline(None)
-    }
-}
-
-impl<V> Drop for IMapIterator<V> {
-    fn drop(&mut self) {
-        let mut st = lock(&self.sink.state);
-        st.abandoned = true;
-        st.done.clear();
-        drop(st);
-        self.sink.cond.notify_all();
+        self.deliver(chunk, Err(e));
     }
 }
 
@@ -1421,7 +769,7 @@ impl Pool {
     }
 
     fn apply_impl<T: Task>(&self, args: T::Args) -> Result<AsyncResult<T::Value>> {
-        let slot = Slot::new();
+        let slot = Slot::new(SPIN);
         let s2 = slot.clone();
         let run = Box::new(move |worker: &str| {
             let r = run_chunk::<T>(vec![args]);
@@ -1438,7 +786,7 @@ impl Pool {
             run,
         };
         self.shared.submit(vec![job], false)?;
-        Ok(AsyncResult { slot })
+        Ok(AsyncResult::new(slot))
     }
 
     /// Calls `f(args...)` in a worker thread and waits for the value: Python's
@@ -1516,20 +864,12 @@ impl Pool {
         };
         let cs = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes()));
         let nchunks = items.len().div_ceil(cs);
-        let slot = Slot::new();
+        let slot = Slot::new(SPIN);
         if nchunks == 0 {
             slot.set(Ok(Vec::new()));
-            return Ok(AsyncResult { slot });
+            return Ok(AsyncResult::new(slot));
         }
-        let sink = Arc::new(MapSink {
-            slot: slot.clone(),
-            state: Mutex::new(MapState {
-                chunks: (0..nchunks).map(|_| None).collect(),
-                finished: vec![false; nchunks],
-                left: nchunks,
-                error: None,
-            }),
-        });
+        let sink = Arc::new(MapSink::new(slot.clone(), nchunks));
         let mut jobs = Vec::with_capacity(nchunks);
         let mut chunk_index = nchunks;
         // Split from the end so that each chunk is moved out without copying the rest.
@@ -1543,13 +883,13 @@ impl Pool {
                 chunk: i,
                 run: Box::new(move |worker: &str| {
                     let r = run_chunk::<T>(chunk).map_err(|f| task_error(T::NAME, worker, f));
-                    s2.complete(i, r);
+                    s2.deliver(i, r);
                 }),
             });
         }
         jobs.reverse();
         self.shared.submit(jobs, false)?;
-        Ok(AsyncResult { slot })
+        Ok(AsyncResult::new(slot))
     }
 
     /// Applies `f` to every item and returns the values in order: Python's
@@ -1678,67 +1018,24 @@ impl Pool {
         }
         self.shared.check_running()?;
         let sink: Arc<IMapSink<T::Value>> = IMapSink::new();
-        let it = IMapIterator {
-            sink: sink.clone(),
-            ordered,
-            next_chunk: 0,
-            buf: VecDeque::new(),
-            _v: PhantomData,
-        };
+        let it = IMapIterator::new(sink.clone(), ordered);
         let shared = self.shared.clone();
         let limit = 4 * shared.cfg.processes + 8;
-        let mut iter = iterable.into_iter();
+        let iter = iterable.into_iter().map(args);
         shared.feeder(1);
         let spawned = crate::thread::spawn("mp-dummy-pool-feeder", move || {
-            let mut i = 0usize;
-            let mut taken = 0usize;
-            loop {
-                if !sink.wait_room(limit) {
-                    sink.finish(i);
-                    break;
-                }
-                let mut chunk: Vec<T::Args> = Vec::with_capacity(chunksize.min(1024));
-                let r = panic::catch_unwind(AssertUnwindSafe(|| {
-                    while chunk.len() < chunksize {
-                        match iter.next() {
-                            Some(x) => chunk.push(args(x)),
-                            None => break,
-                        }
-                    }
-                }));
-                if let Err(p) = r {
-                    sink.fail_input(i, input_panicked(taken + chunk.len(), p));
-                    break;
-                }
-                if chunk.is_empty() {
-                    sink.finish(i);
-                    break;
-                }
-                taken += chunk.len();
-                let last = chunk.len() < chunksize;
+            feed(&sink, iter, chunksize, limit, |index, chunk| {
                 let s2 = sink.clone();
-                let index = i;
                 let job = Job {
                     sink: sink.clone(),
                     chunk: index,
                     run: Box::new(move |worker: &str| {
                         let r = run_chunk::<T>(chunk).map_err(|f| task_error(T::NAME, worker, f));
-                        s2.complete(index, r);
+                        s2.deliver(index, r);
                     }),
                 };
-                lock(&sink.state).submitted += 1;
-                if let Err(e) = shared.submit(vec![job], true) {
-                    lock(&sink.state).submitted -= 1;
-                    sink.fail_input(i, e);
-                    break;
-                }
-                i += 1;
-                if last {
-                    sink.finish(i);
-                    break;
-                }
-            }
-            drop(iter);
+                shared.submit(vec![job], true)
+            });
             shared.feeder(-1);
         });
         if let Err(e) = spawned {

@@ -70,7 +70,7 @@ pub(crate) use worker::capturing as task_capturing;
 
 use engine::{Config, JobSink, Shared, Status};
 pub(crate) use raw::{NextChunk, RawJob};
-use result::{ApplySink, IMapSink, MapSink, Slot};
+pub(crate) use result::{ApplySink, IMapSink, MapSink, Slot, feed, input_panicked};
 pub use result::{AsyncResult, IMapIterator};
 pub(crate) use worker::{PoolInvoke, invoke_chunk, invoke_not_a_task};
 
@@ -556,22 +556,9 @@ impl<A: Serialize> Serialize for Singles<'_, A> {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "Box<dyn Any>".into())
-}
-
-fn input_panicked(index: usize, p: Box<dyn std::any::Any + Send>) -> Error {
-    Error::new(
-        ErrorKind::Runtime,
-        format!(
-            "the input iterator panicked at item {index}: {}",
-            panic_message(&*p)
-        ),
-    )
-}
+/// How long a waiter on a result spins before it sleeps: a worker's reply is often
+/// microseconds away.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(30);
 
 /// Python's default `map` chunksize: `ceil(len / (4 * processes))`.
 fn default_chunksize(len: usize, processes: usize) -> usize {
@@ -675,7 +662,7 @@ impl Pool {
         T::Value: DeserializeOwned + Send,
     {
         self.check_owner()?;
-        let slot = Slot::new();
+        let slot = Slot::new(SPIN);
         let sink: Arc<dyn JobSink> = Arc::new(ApplySink { slot: slot.clone() });
         let (bytes, fds) = reduction::encode(std::slice::from_ref(&args))?;
         let rec = self.shared.record(sink, 0, T::NAME, bytes, fds)?;
@@ -709,7 +696,7 @@ impl Pool {
     {
         let _ = f;
         self.check_owner()?;
-        let slot = Slot::new();
+        let slot = Slot::new(SPIN);
         let sink: Arc<dyn JobSink> = Arc::new(ApplySink { slot: slot.clone() });
         let (bytes, fds) = reduction::encode(std::slice::from_ref(&args))?;
         let rec = self.shared.record(sink, 0, T::NAME, bytes, fds)?;
@@ -785,7 +772,7 @@ impl Pool {
         };
         let cs = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes()));
         let nchunks = items.len().div_ceil(cs);
-        let slot = Slot::new();
+        let slot = Slot::new(SPIN);
         let sink = Arc::new(MapSink::new(slot.clone(), nchunks));
         if nchunks == 0 {
             sink.slot.set(Ok(Vec::new()));
@@ -944,55 +931,16 @@ impl Pool {
         let it = IMapIterator::new(sink.clone(), ordered);
         let shared = self.shared.clone();
         let limit = 4 * shared.cfg.processes + 8;
-        let mut iter = iterable.into_iter();
+        let iter = iterable.into_iter();
         shared.feeder(1);
         let spawned = crate::thread::spawn("mp-pool-feeder", move || {
             let job: Arc<dyn JobSink> = sink.clone();
-            let mut i = 0usize;
-            let mut taken = 0usize;
-            loop {
-                if !sink.wait_room(limit) {
-                    sink.finish(i);
-                    break;
-                }
-                let mut chunk = Vec::with_capacity(chunksize.min(1024));
-                let r = panic::catch_unwind(AssertUnwindSafe(|| {
-                    while chunk.len() < chunksize {
-                        match iter.next() {
-                            Some(x) => chunk.push(x),
-                            None => break,
-                        }
-                    }
-                }));
-                if let Err(p) = r {
-                    sink.fail_input(i, input_panicked(taken + chunk.len(), p));
-                    break;
-                }
-                if chunk.is_empty() {
-                    sink.finish(i);
-                    break;
-                }
-                taken += chunk.len();
-                let last = chunk.len() < chunksize;
-                let rec = enc
-                    .encode(&chunk)
-                    .and_then(|(bytes, fds)| shared.record(job.clone(), i, T::NAME, bytes, fds));
+            feed(&sink, iter, chunksize, limit, |i, chunk| {
+                let (bytes, fds) = enc.encode(&chunk)?;
                 drop(chunk);
-                let submitted = rec.and_then(|r| {
-                    sink.submitted();
-                    shared.submit(vec![r], true)
-                });
-                if let Err(e) = submitted {
-                    sink.fail_input(i, e);
-                    break;
-                }
-                i += 1;
-                if last {
-                    sink.finish(i);
-                    break;
-                }
-            }
-            drop(iter);
+                let rec = shared.record(job.clone(), i, T::NAME, bytes, fds)?;
+                shared.submit(vec![rec], true)
+            });
             shared.feeder(-1);
         });
         if let Err(e) = spawned {

@@ -1,7 +1,10 @@
 //! Typed results: [`AsyncResult`] (Python's `ApplyResult`/`MapResult`) and [`IMapIterator`],
-//! and the sinks the pool thread feeds them through.
+//! the sinks that fill them, and the `imap` feeder loop. Both [`Pool`](super::Pool) and
+//! [`dummy::Pool`](crate::dummy::Pool) use them (as CPython's `ThreadPool` uses the process
+//! pool's result classes): the process pool's `JobSink` impls (at the end) decode encoded
+//! outcomes, the thread pool hands typed values to the same sinks.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -35,8 +38,30 @@ fn timeout_error() -> Error {
     Error::new(ErrorKind::Timeout, "timed out waiting for the result")
 }
 
-/// Spins briefly on `flag` before the caller sleeps: a pool reply is often microseconds away.
-fn spin_until(flag: &AtomicBool) -> bool {
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".into())
+}
+
+/// The error of an input iterator that panicked at item `index` (`map` and `imap` inputs).
+pub(crate) fn input_panicked(index: usize, p: Box<dyn std::any::Any + Send>) -> Error {
+    Error::new(
+        ErrorKind::Runtime,
+        format!(
+            "the input iterator panicked at item {index}: {}",
+            panic_message(&*p)
+        ),
+    )
+}
+
+/// Spins briefly on `flag` (at most `limit`, never past `deadline`) before the caller sleeps:
+/// a pool's answer is often a few microseconds away, less than a sleep and a wake-up.
+fn spin_until(flag: &AtomicBool, deadline: Option<Instant>, limit: Duration) -> bool {
+    if flag.load(Ordering::Acquire) {
+        return true;
+    }
     let start = Instant::now();
     let mut i = 0u32;
     loop {
@@ -45,7 +70,8 @@ fn spin_until(flag: &AtomicBool) -> bool {
         }
         i += 1;
         if i % 64 == 0 {
-            if start.elapsed() > Duration::from_micros(30) {
+            let now = Instant::now();
+            if now - start > limit || deadline.is_some_and(|d| now >= d) {
                 return false;
             }
             std::thread::yield_now();
@@ -60,15 +86,21 @@ type ErrorCallback = Box<dyn FnOnce(&Error) + Send>;
 
 struct SlotState<T> {
     value: Option<Result<T>>,
+    ready: bool,
     success: Option<bool>,
-    taken: bool,
     callback: Option<Callback<T>>,
     error_callback: Option<ErrorCallback>,
+    /// Threads sleeping in `wait_deadline` (the notification is skipped when there are none).
+    sleepers: usize,
 }
 
-/// Where one async result lands.
-pub(super) struct Slot<T> {
-    ready: AtomicBool,
+/// Where one async result lands (both pools).
+///
+/// `done` mirrors `state.ready` so that a waiter can spin on it briefly (`spin`) before it
+/// sleeps.
+pub(crate) struct Slot<T> {
+    done: AtomicBool,
+    spin: Duration,
     state: Mutex<SlotState<T>>,
     cond: Condvar,
 }
@@ -80,24 +112,33 @@ fn call_guarded(f: impl FnOnce()) {
 }
 
 impl<T> Slot<T> {
-    pub(super) fn new() -> Arc<Slot<T>> {
+    /// An empty slot whose waiters spin at most `spin` before they sleep.
+    pub(crate) fn new(spin: Duration) -> Arc<Slot<T>> {
         Arc::new(Slot {
-            ready: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            spin,
             state: Mutex::new(SlotState {
                 value: None,
+                ready: false,
                 success: None,
-                taken: false,
                 callback: None,
                 error_callback: None,
+                sleepers: 0,
             }),
             cond: Condvar::new(),
         })
     }
 
-    /// Delivers the result: callbacks first (as CPython does), then waiters wake.
-    pub(super) fn set(&self, v: Result<T>) {
+    /// Delivers the result, only the first time (a terminate racing a completion: the first
+    /// wins): callbacks first (as CPython does), then waiters wake.
+    pub(crate) fn set(&self, v: Result<T>) {
         let (cb, ecb) = {
             let mut st = lock(&self.state);
+            if st.ready || st.success.is_some() {
+                return;
+            }
+            // Claim the slot so that a concurrent `set` is ignored.
+            st.success = Some(v.is_ok());
             (st.callback.take(), st.error_callback.take())
         };
         match &v {
@@ -126,49 +167,58 @@ impl<T> Slot<T> {
                 }
             }
         }
-        st.success = Some(v.is_ok());
         st.value = Some(v);
-        self.ready.store(true, Ordering::Release);
+        st.ready = true;
+        self.done.store(true, Ordering::Release);
+        let wake = st.sleepers > 0;
         drop(st);
-        self.cond.notify_all();
+        if wake {
+            self.cond.notify_all();
+        }
     }
 
     /// Whether the result is there.
-    pub(super) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+    pub(crate) fn is_ready(&self) -> bool {
+        self.done.load(Ordering::Acquire)
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
-        if self.ready.load(Ordering::Acquire) || spin_until(&self.ready) {
+        if spin_until(&self.done, deadline, self.spin) {
             return true;
         }
         let mut st = lock(&self.state);
-        while !self.ready.load(Ordering::Acquire) {
-            match deadline {
-                None => st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+        while !st.ready {
+            st.sleepers += 1;
+            let timed_out = match deadline {
+                None => {
+                    st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+                    false
+                }
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return false;
+                        true
+                    } else {
+                        st = self
+                            .cond
+                            .wait_timeout(st, d - now)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                        false
                     }
-                    st = self
-                        .cond
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
                 }
+            };
+            st.sleepers -= 1;
+            if timed_out {
+                return false;
             }
         }
         true
     }
 
     fn take(&self) -> Result<T> {
-        let mut st = lock(&self.state);
-        match st.value.take() {
-            Some(v) => {
-                st.taken = true;
-                v
-            }
+        match lock(&self.state).value.take() {
+            Some(v) => v,
             None => Err(Error::value(
                 "the result was already taken by an earlier get()",
             )),
@@ -177,7 +227,9 @@ impl<T> Slot<T> {
 }
 
 /// The result of [`Pool::apply_async`](super::Pool::apply_async) and
-/// [`Pool::map_async`](super::Pool::map_async): Python's `AsyncResult`.
+/// [`Pool::map_async`](super::Pool::map_async): Python's `AsyncResult`. The thread pool
+/// [`mp::dummy::Pool`](crate::dummy::Pool) returns the same type (as CPython's `ThreadPool`
+/// returns the process pool's `ApplyResult`), re-exported as `mp::dummy::AsyncResult`.
 ///
 /// [`get`](AsyncResult::get) hands the value over, so it succeeds once; later calls are a
 /// [`ErrorKind::Value`] error. [`ready`](AsyncResult::ready) and
@@ -194,6 +246,12 @@ impl<T> Slot<T> {
 /// let r = pool.apply_async(square, (10,))?;
 /// assert_eq!(r.get_timeout(std::time::Duration::from_secs(30))?, 100);
 /// assert!(r.ready() && r.successful()?);
+/// assert_eq!(r.get().unwrap_err().kind(), mp::ErrorKind::Value); // taken already
+///
+/// // The same type from a thread pool.
+/// let threads = mp::dummy::Pool::new(2)?;
+/// let r: mp::dummy::AsyncResult<u64> = threads.apply_async(square, (7,))?;
+/// assert_eq!(r.get()?, 49);
 /// # Ok(()) }
 /// ```
 pub struct AsyncResult<T> {
@@ -209,17 +267,18 @@ impl<T> fmt::Debug for AsyncResult<T> {
 }
 
 impl<T> AsyncResult<T> {
-    pub(super) fn new(slot: Arc<Slot<T>>) -> AsyncResult<T> {
+    pub(crate) fn new(slot: Arc<Slot<T>>) -> AsyncResult<T> {
         AsyncResult { slot }
     }
 
     /// Waits for the result and returns it: Python's `get()`. A task's panic or `Err` is an
-    /// [`ErrorKind::Remote`] error; a worker that died running it gives
+    /// [`ErrorKind::Remote`] error; a worker process that died running it gives
     /// [`ErrorKind::WorkerLost`].
     ///
     /// # Errors
     ///
-    /// The task's failure, or [`ErrorKind::Value`] if the value was already taken.
+    /// The task's failure, [`ErrorKind::ShutDown`] after `terminate`, or
+    /// [`ErrorKind::Value`] if the value was already taken.
     ///
     /// # Examples
     ///
@@ -308,7 +367,7 @@ impl<T> AsyncResult<T> {
     ///
     /// See [`AsyncResult`].
     pub fn ready(&self) -> bool {
-        self.slot.ready.load(Ordering::Acquire)
+        self.slot.is_ready()
     }
 
     /// Whether the call completed without error: Python's `successful()`.
@@ -331,17 +390,20 @@ impl<T> AsyncResult<T> {
     /// # Ok(()) }
     /// ```
     pub fn successful(&self) -> Result<bool> {
-        if !self.ready() {
+        let st = lock(&self.slot.state);
+        if !st.ready {
             return Err(Error::value(
                 "the result is not ready: successful() needs a finished call",
             ));
         }
-        Ok(lock(&self.slot.state).success.unwrap_or(false))
+        Ok(st.success.unwrap_or(false))
     }
 
     /// Runs `f` with the value when the call succeeds: Python's `callback=`. It runs on the
-    /// pool's result thread (so it should return quickly), before waiters wake; if the call
-    /// has already succeeded it runs now, on this thread (unless the value was taken by `get`).
+    /// pool's result thread ([`mp::Pool`](crate::Pool)) or on the worker thread that finished
+    /// the task ([`mp::dummy::Pool`](crate::dummy::Pool)), so it should return quickly, before
+    /// waiters wake; if the call has already succeeded it runs now, on this thread (unless
+    /// the value was taken by `get`).
     ///
     /// # Examples
     ///
@@ -365,7 +427,7 @@ impl<T> AsyncResult<T> {
     /// ```
     pub fn callback(self, f: impl FnOnce(&T) + Send + 'static) -> Self {
         let mut st = lock(&self.slot.state);
-        if self.slot.ready.load(Ordering::Acquire) {
+        if st.ready {
             if let Some(Ok(v)) = &st.value {
                 call_guarded(|| f(v));
             }
@@ -395,7 +457,7 @@ impl<T> AsyncResult<T> {
     /// ```
     pub fn error_callback(self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
         let mut st = lock(&self.slot.state);
-        if self.slot.ready.load(Ordering::Acquire) {
+        if st.ready {
             if let Some(Err(e)) = &st.value {
                 call_guarded(|| f(e));
             }
@@ -408,56 +470,49 @@ impl<T> AsyncResult<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sinks
+// Sinks: where the chunks of a job land, typed (each pool feeds them its own way)
 // ---------------------------------------------------------------------------------------------
 
 /// The sink of `apply_async`: one chunk of one item.
-pub(super) struct ApplySink<V> {
-    pub(super) slot: Arc<Slot<V>>,
-}
-
-impl<V: DeserializeOwned + Send> JobSink for ApplySink<V> {
-    fn complete(&self, _chunk: usize, outcome: Outcome) {
-        let v = decode::<V>(outcome).and_then(|mut v| {
-            v.pop()
-                .ok_or_else(|| Error::new(ErrorKind::Serialization, "a pool result arrived empty"))
-        });
-        self.slot.set(v);
-    }
+pub(crate) struct ApplySink<V> {
+    pub(crate) slot: Arc<Slot<V>>,
 }
 
 struct MapState<V> {
     chunks: Vec<Option<Vec<V>>>,
+    /// Chunks already completed (a terminate may fail a chunk that then finishes).
+    finished: Vec<bool>,
     left: usize,
     error: Option<Error>,
 }
 
 /// The sink of `map_async`: every chunk, then the whole list (or the first failure).
-pub(super) struct MapSink<V> {
-    pub(super) slot: Arc<Slot<Vec<V>>>,
+pub(crate) struct MapSink<V> {
+    pub(crate) slot: Arc<Slot<Vec<V>>>,
     state: Mutex<MapState<V>>,
 }
 
 impl<V> MapSink<V> {
-    pub(super) fn new(slot: Arc<Slot<Vec<V>>>, nchunks: usize) -> MapSink<V> {
+    pub(crate) fn new(slot: Arc<Slot<Vec<V>>>, nchunks: usize) -> MapSink<V> {
         MapSink {
             slot,
             state: Mutex::new(MapState {
                 chunks: (0..nchunks).map(|_| None).collect(),
+                finished: vec![false; nchunks],
                 left: nchunks,
                 error: None,
             }),
         }
     }
-}
 
-impl<V: DeserializeOwned + Send> JobSink for MapSink<V> {
-    fn complete(&self, chunk: usize, outcome: Outcome) {
-        let r = decode::<V>(outcome);
+    /// Chunk `chunk` finished with `r` (only its first completion counts); the last one sets
+    /// the slot.
+    pub(crate) fn deliver(&self, chunk: usize, r: Result<Vec<V>>) {
         let mut st = lock(&self.state);
-        if st.left == 0 || chunk >= st.chunks.len() {
+        if chunk >= st.chunks.len() || st.finished[chunk] {
             return;
         }
+        st.finished[chunk] = true;
         match r {
             Ok(v) if st.error.is_none() => st.chunks[chunk] = Some(v),
             Ok(_) => {}
@@ -496,6 +551,11 @@ impl<V: DeserializeOwned + Send> JobSink for MapSink<V> {
 struct IMapState<V> {
     /// Finished chunks not yet handed to the iterator, by chunk index.
     done: BTreeMap<usize, Result<Vec<V>>>,
+    /// Every chunk below this one has completed.
+    completed_below: usize,
+    /// Chunks at or above `completed_below` that have completed (a terminate may fail a
+    /// chunk that then finishes: its second completion is ignored).
+    completed_set: BTreeSet<usize>,
     /// The number of chunks, once the feeder knows it.
     total: Option<usize>,
     submitted: usize,
@@ -504,17 +564,32 @@ struct IMapState<V> {
     abandoned: bool,
 }
 
+impl<V> IMapState<V> {
+    /// Records that `chunk` completed; false if it had already.
+    fn mark_completed(&mut self, chunk: usize) -> bool {
+        if chunk < self.completed_below || !self.completed_set.insert(chunk) {
+            return false;
+        }
+        while self.completed_set.remove(&self.completed_below) {
+            self.completed_below += 1;
+        }
+        true
+    }
+}
+
 /// The sink of `imap` and `imap_unordered`.
-pub(super) struct IMapSink<V> {
+pub(crate) struct IMapSink<V> {
     state: Mutex<IMapState<V>>,
     cond: Condvar,
 }
 
 impl<V> IMapSink<V> {
-    pub(super) fn new() -> Arc<IMapSink<V>> {
+    pub(crate) fn new() -> Arc<IMapSink<V>> {
         Arc::new(IMapSink {
             state: Mutex::new(IMapState {
                 done: BTreeMap::new(),
+                completed_below: 0,
+                completed_set: BTreeSet::new(),
                 total: None,
                 submitted: 0,
                 completed: 0,
@@ -524,8 +599,23 @@ impl<V> IMapSink<V> {
         })
     }
 
-    /// Feeder: waits until fewer than `limit` chunks are running; false if the iterator is gone.
-    pub(super) fn wait_room(&self, limit: usize) -> bool {
+    /// Chunk `chunk` finished with `r` (only its first completion counts).
+    pub(crate) fn deliver(&self, chunk: usize, r: Result<Vec<V>>) {
+        let mut st = lock(&self.state);
+        if !st.mark_completed(chunk) {
+            return;
+        }
+        st.completed += 1;
+        if !st.abandoned {
+            st.done.insert(chunk, r);
+        }
+        drop(st);
+        self.cond.notify_all();
+    }
+
+    /// Feeder: waits until fewer than `limit` chunks are outstanding; false if the iterator
+    /// is gone.
+    fn wait_room(&self, limit: usize) -> bool {
         let mut st = lock(&self.state);
         while !st.abandoned && st.submitted - st.completed >= limit {
             st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -533,19 +623,14 @@ impl<V> IMapSink<V> {
         !st.abandoned
     }
 
-    /// Feeder: chunk `i` went to the pool.
-    pub(super) fn submitted(&self) {
-        lock(&self.state).submitted += 1;
-    }
-
     /// Feeder: the input ended after `n` chunks.
-    pub(super) fn finish(&self, n: usize) {
+    fn finish(&self, n: usize) {
         lock(&self.state).total = Some(n);
         self.cond.notify_all();
     }
 
     /// Feeder: the input failed where chunk `i` would start; the iteration ends there.
-    pub(super) fn fail_input(&self, i: usize, e: Error) {
+    fn fail_input(&self, i: usize, e: Error) {
         let mut st = lock(&self.state);
         st.done.insert(i, Err(e));
         st.total = Some(i + 1);
@@ -554,21 +639,64 @@ impl<V> IMapSink<V> {
     }
 }
 
-impl<V: DeserializeOwned + Send> JobSink for IMapSink<V> {
-    fn complete(&self, chunk: usize, outcome: Outcome) {
-        let r = decode::<V>(outcome);
-        let mut st = lock(&self.state);
-        st.completed += 1;
-        if !st.abandoned {
-            st.done.insert(chunk, r);
+/// The loop of an `imap` feeder thread (both pools): reads `iter` in chunks of `chunksize`,
+/// at most `limit` chunks ahead of the results, and hands each chunk with its index to
+/// `submit`. It ends at the end of the input, when the iterator is dropped, or at the first
+/// failure (the input panicking, `submit` failing), which becomes the iteration's last item.
+/// `iter` is dropped before it returns.
+pub(crate) fn feed<V, C>(
+    sink: &IMapSink<V>,
+    mut iter: impl Iterator<Item = C>,
+    chunksize: usize,
+    limit: usize,
+    mut submit: impl FnMut(usize, Vec<C>) -> Result<()>,
+) {
+    let mut i = 0usize;
+    let mut taken = 0usize;
+    loop {
+        if !sink.wait_room(limit) {
+            sink.finish(i);
+            break;
         }
-        drop(st);
-        self.cond.notify_all();
+        let mut chunk = Vec::with_capacity(chunksize.min(1024));
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            while chunk.len() < chunksize {
+                match iter.next() {
+                    Some(x) => chunk.push(x),
+                    None => break,
+                }
+            }
+        }));
+        if let Err(p) = r {
+            sink.fail_input(i, input_panicked(taken + chunk.len(), p));
+            break;
+        }
+        if chunk.is_empty() {
+            sink.finish(i);
+            break;
+        }
+        taken += chunk.len();
+        let last = chunk.len() < chunksize;
+        // Counted before it goes (it may complete before `submit` returns).
+        lock(&sink.state).submitted += 1;
+        if let Err(e) = submit(i, chunk) {
+            lock(&sink.state).submitted -= 1;
+            sink.fail_input(i, e);
+            break;
+        }
+        i += 1;
+        if last {
+            sink.finish(i);
+            break;
+        }
     }
+    drop(iter);
 }
 
 /// The iterator of [`Pool::imap`](super::Pool::imap) and
-/// [`Pool::imap_unordered`](super::Pool::imap_unordered): Python's `IMapIterator`.
+/// [`Pool::imap_unordered`](super::Pool::imap_unordered): Python's `IMapIterator`. The thread
+/// pool [`mp::dummy::Pool`](crate::dummy::Pool) returns the same type, re-exported as
+/// `mp::dummy::IMapIterator`.
 ///
 /// Each item is a `Result`: a task's failure comes at its position (one `Err` in place of
 /// the chunk it belongs to) and the iteration goes on after it, as `next()` does in Python.
@@ -583,6 +711,13 @@ impl<V: DeserializeOwned + Send> JobSink for IMapSink<V> {
 /// let pool = mp::Pool::new(2)?;
 /// let got: Vec<u64> = pool.imap(square, 0..10)?.collect::<mp::Result<_>>()?;
 /// assert_eq!(got, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+///
+/// // The same type from a thread pool.
+/// let threads = mp::dummy::Pool::new(2)?;
+/// let it: mp::dummy::IMapIterator<u64> = threads.imap_unordered(square, 0..4)?;
+/// let mut got = it.collect::<mp::Result<Vec<u64>>>()?;
+/// got.sort();
+/// assert_eq!(got, [0, 1, 4, 9]);
 /// # Ok(()) }
 /// ```
 pub struct IMapIterator<V> {
@@ -604,7 +739,7 @@ impl<V> fmt::Debug for IMapIterator<V> {
 }
 
 impl<V> IMapIterator<V> {
-    pub(super) fn new(sink: Arc<IMapSink<V>>, ordered: bool) -> IMapIterator<V> {
+    pub(crate) fn new(sink: Arc<IMapSink<V>>, ordered: bool) -> IMapIterator<V> {
         IMapIterator {
             sink,
             ordered,
@@ -700,5 +835,76 @@ impl<V> Drop for IMapIterator<V> {
         st.done.clear();
         drop(st);
         self.sink.cond.notify_all();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process pool's sinks: encoded outcomes, decoded here
+// ---------------------------------------------------------------------------------------------
+
+impl<V: DeserializeOwned + Send> JobSink for ApplySink<V> {
+    fn complete(&self, _chunk: usize, outcome: Outcome) {
+        let v = decode::<V>(outcome).and_then(|mut v| {
+            v.pop()
+                .ok_or_else(|| Error::new(ErrorKind::Serialization, "a pool result arrived empty"))
+        });
+        self.slot.set(v);
+    }
+}
+
+impl<V: DeserializeOwned + Send> JobSink for MapSink<V> {
+    fn complete(&self, chunk: usize, outcome: Outcome) {
+        self.deliver(chunk, decode::<V>(outcome));
+    }
+}
+
+impl<V: DeserializeOwned + Send> JobSink for IMapSink<V> {
+    fn complete(&self, chunk: usize, outcome: Outcome) {
+        self.deliver(chunk, decode::<V>(outcome));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_imap_chunk_completes_once() {
+        let sink = IMapSink::<u8>::new();
+        sink.deliver(1, Ok(vec![1]));
+        sink.deliver(1, Err(Error::value("late")));
+        sink.deliver(0, Ok(vec![0]));
+        sink.deliver(0, Err(Error::value("late")));
+        sink.deliver(1, Err(Error::value("late")));
+        let st = lock(&sink.state);
+        assert_eq!(st.completed, 2);
+        // The record of completed chunks does not grow with the stream.
+        assert_eq!(st.completed_below, 2);
+        assert!(st.completed_set.is_empty());
+        assert!(matches!(st.done.get(&0), Some(Ok(v)) if v == &[0]));
+        assert!(matches!(st.done.get(&1), Some(Ok(v)) if v == &[1]));
+    }
+
+    #[test]
+    fn a_map_chunk_completes_once() {
+        let slot = Slot::new(Duration::ZERO);
+        let sink = MapSink::<u8>::new(slot.clone(), 2);
+        sink.deliver(0, Ok(vec![1, 2]));
+        sink.deliver(0, Err(Error::value("late")));
+        assert!(!slot.is_ready());
+        sink.deliver(1, Ok(vec![3]));
+        assert_eq!(AsyncResult::new(slot).get().unwrap(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn the_first_set_wins_and_get_takes_the_value() {
+        let slot = Slot::new(Duration::ZERO);
+        slot.set(Ok(1u8));
+        slot.set(Err(Error::value("terminated")));
+        let r = AsyncResult::new(slot);
+        assert!(r.successful().unwrap());
+        assert_eq!(r.get().unwrap(), 1);
+        assert_eq!(r.get().unwrap_err().kind(), ErrorKind::Value);
+        assert!(r.ready());
     }
 }
