@@ -883,268 +883,305 @@ impl fmt::Debug for RLockGuard<'_> {
 // AnyLock: the `lock` argument of Condition, Value and Array
 // ---------------------------------------------------------------------------------------------
 
-/// Either kind of lock, where Python accepts "a `Lock` or `RLock` object": the lock of a
-/// [`Condition`], of a [`Value`](crate::Value) or an [`Array`](crate::Array).
+/// Writes [`AnyLock`] and [`AnyLockGuard`] for a pair of lock types named `Lock` and `RLock` in
+/// scope: the enum, the methods both modules share, `From` for each kind, `PartialEq` (through a
+/// `same_as` method the caller writes in `extra`) and the guard. Used here for the process locks
+/// and in [`crate::dummy::synchronize`] for the thread twins.
 ///
-/// # Examples
-///
-/// ```
-/// use mp::synchronize::AnyLock;
-/// let l: AnyLock = mp::Lock::new()?.into();
-/// let _g = l.lock()?;
-/// assert!(l.locked());
-/// # Ok::<(), mp::Error>(())
-/// ```
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum AnyLock {
-    /// A [`Lock`].
-    Lock(Lock),
-    /// An [`RLock`].
-    RLock(RLock),
-}
-
-impl AnyLock {
-    /// A new [`RLock`], the default lock of Python's `Condition()` and `Value()`.
-    ///
-    /// # Errors
-    ///
-    /// As [`RLock::new`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::synchronize::AnyLock::new_rlock()?;
-    /// assert!(matches!(l, mp::synchronize::AnyLock::RLock(_)));
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn new_rlock() -> Result<AnyLock> {
-        RLock::new().map(AnyLock::RLock)
-    }
-
-    /// Blocks until acquired.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::OwnerDied`] if the holder died.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::synchronize::AnyLock::new_rlock()?;
-    /// l.acquire()?;
-    /// l.release()?;
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    #[inline]
-    pub fn acquire(&self) -> Result<()> {
-        match self {
-            AnyLock::Lock(l) => l.acquire(),
-            AnyLock::RLock(l) => l.acquire(),
+/// - `path`: the module the types are public in (`"mp::synchronize"`), named by the doc examples;
+/// - `lock`: the public path of its `Lock` (`"mp::Lock"`), used by the doc examples;
+/// - the attributes before `enum`: the enum's doc paragraph and its derives;
+/// - `new_rlock_errors` / `acquire_errors`: the `# Errors` texts of `new_rlock` and of the three
+///   acquiring methods;
+/// - `extra`: more associated items of `AnyLock` (what differs: `recover`, `same_as`,
+///   `release_save`, `acquire_restore`).
+macro_rules! any_lock {
+    (
+        path: $path:literal,
+        lock: $lock:literal,
+        $(#[$attr:meta])*
+        enum;
+        new_rlock_errors: $new_errors:literal,
+        acquire_errors: $acquire_errors:literal,
+        extra: { $($extra:tt)* }
+    ) => {
+        $(#[$attr])*
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("use ", $path, "::AnyLock;")]
+        #[doc = concat!("let l: AnyLock = ", $lock, "::new()?.into();")]
+        /// let _g = l.lock()?;
+        /// assert!(l.locked());
+        /// # Ok::<(), mp::Error>(())
+        /// ```
+        pub enum AnyLock {
+            /// A [`Lock`].
+            Lock(Lock),
+            /// An [`RLock`].
+            RLock(RLock),
         }
-    }
 
-    /// Acquires without blocking; returns whether it did.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::OwnerDied`] if a holder died.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l: mp::synchronize::AnyLock = mp::Lock::new()?.into();
-    /// assert!(l.try_acquire()?);
-    /// assert!(!l.try_acquire()?);
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn try_acquire(&self) -> Result<bool> {
-        match self {
-            AnyLock::Lock(l) => l.try_acquire(),
-            AnyLock::RLock(l) => l.try_acquire(),
-        }
-    }
-
-    /// Waits at most `timeout`; returns whether it acquired the lock.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::OwnerDied`] if the holder died.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l: mp::synchronize::AnyLock = mp::Lock::new()?.into();
-    /// assert!(l.acquire_timeout(std::time::Duration::ZERO)?);
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        match self {
-            AnyLock::Lock(l) => l.acquire_timeout(timeout),
-            AnyLock::RLock(l) => l.acquire_timeout(timeout),
-        }
-    }
-
-    /// Releases (one level of) the lock.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::release`] or [`RLock::release`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l: mp::synchronize::AnyLock = mp::Lock::new()?.into();
-    /// assert!(l.release().is_err());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    #[inline]
-    pub fn release(&self) -> Result<()> {
-        match self {
-            AnyLock::Lock(l) => l.release(),
-            AnyLock::RLock(l) => l.release(),
-        }
-    }
-
-    /// Whether the lock is held by anyone.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::synchronize::AnyLock::new_rlock()?;
-    /// assert!(!l.locked());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn locked(&self) -> bool {
-        match self {
-            AnyLock::Lock(l) => l.locked(),
-            AnyLock::RLock(l) => l.locked(),
-        }
-    }
-
-    /// Whether the calling thread holds the lock.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::synchronize::AnyLock::new_rlock()?;
-    /// let _g = l.lock()?;
-    /// assert!(l.is_mine());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn is_mine(&self) -> bool {
-        match self {
-            AnyLock::Lock(l) => l.is_mine(),
-            AnyLock::RLock(l) => l.is_mine(),
-        }
-    }
-
-    /// Acquires and returns a guard that releases when dropped.
-    ///
-    /// # Errors
-    ///
-    /// As [`acquire`](AnyLock::acquire).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::synchronize::AnyLock::new_rlock()?;
-    /// let g = l.lock()?;
-    /// drop(g);
-    /// assert!(!l.locked());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    #[inline]
-    pub fn lock(&self) -> Result<AnyLockGuard<'_>> {
-        self.acquire()?;
-        Ok(AnyLockGuard { lock: self })
-    }
-
-    /// Makes a lock abandoned by a dead holder usable again; returns whether it was.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(!mp::synchronize::AnyLock::new_rlock()?.recover());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn recover(&self) -> bool {
-        match self {
-            AnyLock::Lock(l) => l.recover(),
-            AnyLock::RLock(l) => l.recover(),
-        }
-    }
-
-    /// Whether both handles are the same lock.
-    pub(crate) fn same_as(&self, other: &AnyLock) -> bool {
-        match (self, other) {
-            (AnyLock::Lock(a), AnyLock::Lock(b)) => a.shared.addr() == b.shared.addr(),
-            (AnyLock::RLock(a), AnyLock::RLock(b)) => a.shared.addr() == b.shared.addr(),
-            _ => false,
-        }
-    }
-
-    fn release_save(&self) -> u32 {
-        match self {
-            AnyLock::Lock(l) => {
-                l.mutex().unlock();
-                1
+        impl AnyLock {
+            /// A new [`RLock`], the default lock of Python's `Condition()` and `Value()`.
+            ///
+            /// # Errors
+            ///
+            #[doc = $new_errors]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
+            #[doc = concat!("assert!(matches!(l, ", $path, "::AnyLock::RLock(_)));")]
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            pub fn new_rlock() -> Result<AnyLock> {
+                RLock::new().map(AnyLock::RLock)
             }
-            AnyLock::RLock(l) => l.release_save(),
+
+            /// Blocks until acquired.
+            ///
+            /// # Errors
+            ///
+            #[doc = $acquire_errors]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
+            /// l.acquire()?;
+            /// l.release()?;
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            #[inline]
+            pub fn acquire(&self) -> Result<()> {
+                match self {
+                    AnyLock::Lock(l) => l.acquire(),
+                    AnyLock::RLock(l) => l.acquire(),
+                }
+            }
+
+            /// Acquires without blocking; returns whether it did.
+            ///
+            /// # Errors
+            ///
+            #[doc = $acquire_errors]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l: ", $path, "::AnyLock = ", $lock, "::new()?.into();")]
+            /// assert!(l.try_acquire()?);
+            /// assert!(!l.try_acquire()?);
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            pub fn try_acquire(&self) -> Result<bool> {
+                match self {
+                    AnyLock::Lock(l) => l.try_acquire(),
+                    AnyLock::RLock(l) => l.try_acquire(),
+                }
+            }
+
+            /// Waits at most `timeout`; returns whether it acquired the lock.
+            ///
+            /// # Errors
+            ///
+            #[doc = $acquire_errors]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l: ", $path, "::AnyLock = ", $lock, "::new()?.into();")]
+            /// assert!(l.acquire_timeout(std::time::Duration::ZERO)?);
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+                match self {
+                    AnyLock::Lock(l) => l.acquire_timeout(timeout),
+                    AnyLock::RLock(l) => l.acquire_timeout(timeout),
+                }
+            }
+
+            /// Releases (one level of) the lock.
+            ///
+            /// # Errors
+            ///
+            /// As [`Lock::release`] or [`RLock::release`].
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l: ", $path, "::AnyLock = ", $lock, "::new()?.into();")]
+            /// assert!(l.release().is_err());
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            #[inline]
+            pub fn release(&self) -> Result<()> {
+                match self {
+                    AnyLock::Lock(l) => l.release(),
+                    AnyLock::RLock(l) => l.release(),
+                }
+            }
+
+            /// Whether the lock is held by anyone.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
+            /// assert!(!l.locked());
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            pub fn locked(&self) -> bool {
+                match self {
+                    AnyLock::Lock(l) => l.locked(),
+                    AnyLock::RLock(l) => l.locked(),
+                }
+            }
+
+            /// Whether the calling thread holds the lock.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
+            /// let _g = l.lock()?;
+            /// assert!(l.is_mine());
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            pub fn is_mine(&self) -> bool {
+                match self {
+                    AnyLock::Lock(l) => l.is_mine(),
+                    AnyLock::RLock(l) => l.is_mine(),
+                }
+            }
+
+            /// Acquires and returns a guard that releases when dropped.
+            ///
+            /// # Errors
+            ///
+            /// As [`acquire`](AnyLock::acquire).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
+            /// let g = l.lock()?;
+            /// drop(g);
+            /// assert!(!l.locked());
+            /// # Ok::<(), mp::Error>(())
+            /// ```
+            #[inline]
+            pub fn lock(&self) -> Result<AnyLockGuard<'_>> {
+                self.acquire()?;
+                Ok(AnyLockGuard { lock: self })
+            }
+
+            $($extra)*
         }
-    }
 
-    fn acquire_restore(&self, count: u32) -> Result<()> {
-        match self {
-            AnyLock::Lock(l) => l.acquire_slow(None).map(drop),
-            AnyLock::RLock(l) => l.acquire_restore(count),
+        impl From<Lock> for AnyLock {
+            fn from(l: Lock) -> AnyLock {
+                AnyLock::Lock(l)
+            }
         }
-    }
-}
 
-impl From<Lock> for AnyLock {
-    fn from(l: Lock) -> AnyLock {
-        AnyLock::Lock(l)
-    }
-}
+        impl From<RLock> for AnyLock {
+            fn from(l: RLock) -> AnyLock {
+                AnyLock::RLock(l)
+            }
+        }
 
-impl From<RLock> for AnyLock {
-    fn from(l: RLock) -> AnyLock {
-        AnyLock::RLock(l)
-    }
-}
+        impl PartialEq for AnyLock {
+            /// Two handles are equal when they are the same lock (Python's `is`).
+            fn eq(&self, other: &AnyLock) -> bool {
+                self.same_as(other)
+            }
+        }
 
-impl PartialEq for AnyLock {
-    /// Two handles are equal when they are the same lock (Python's `is`).
-    fn eq(&self, other: &AnyLock) -> bool {
-        self.same_as(other)
-    }
-}
+        /// Releases an [`AnyLock`] when dropped.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
+        #[doc = concat!("let g: ", $path, "::AnyLockGuard<'_> = l.lock()?;")]
+        /// drop(g);
+        /// # Ok::<(), mp::Error>(())
+        /// ```
+        #[must_use = "the lock is released as soon as the guard is dropped"]
+        pub struct AnyLockGuard<'a> {
+            lock: &'a AnyLock,
+        }
 
-/// Releases an [`AnyLock`] when dropped.
-///
-/// # Examples
-///
-/// ```
-/// let l = mp::synchronize::AnyLock::new_rlock()?;
-/// let g: mp::synchronize::AnyLockGuard<'_> = l.lock()?;
-/// drop(g);
-/// # Ok::<(), mp::Error>(())
-/// ```
-#[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct AnyLockGuard<'a> {
-    lock: &'a AnyLock,
-}
+        impl Drop for AnyLockGuard<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                let _ = self.lock.release();
+            }
+        }
 
-impl Drop for AnyLockGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        let _ = self.lock.release();
-    }
+        impl fmt::Debug for AnyLockGuard<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple("AnyLockGuard").field(self.lock).finish()
+            }
+        }
+    };
 }
+pub(crate) use any_lock;
 
-impl fmt::Debug for AnyLockGuard<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AnyLockGuard").field(self.lock).finish()
+any_lock! {
+    path: "mp::synchronize",
+    lock: "mp::Lock",
+    /// Either kind of lock, where Python accepts "a `Lock` or `RLock` object": the lock of a
+    /// [`Condition`], of a [`Value`](crate::Value) or an [`Array`](crate::Array).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    enum;
+    new_rlock_errors: "As [`RLock::new`].",
+    acquire_errors: "[`ErrorKind::OwnerDied`] if the holder died.",
+    extra: {
+        /// Makes a lock abandoned by a dead holder usable again; returns whether it was.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// assert!(!mp::synchronize::AnyLock::new_rlock()?.recover());
+        /// # Ok::<(), mp::Error>(())
+        /// ```
+        pub fn recover(&self) -> bool {
+            match self {
+                AnyLock::Lock(l) => l.recover(),
+                AnyLock::RLock(l) => l.recover(),
+            }
+        }
+
+        /// Whether both handles are the same lock.
+        pub(crate) fn same_as(&self, other: &AnyLock) -> bool {
+            match (self, other) {
+                (AnyLock::Lock(a), AnyLock::Lock(b)) => a.shared.addr() == b.shared.addr(),
+                (AnyLock::RLock(a), AnyLock::RLock(b)) => a.shared.addr() == b.shared.addr(),
+                _ => false,
+            }
+        }
+
+        fn release_save(&self) -> u32 {
+            match self {
+                AnyLock::Lock(l) => {
+                    l.mutex().unlock();
+                    1
+                }
+                AnyLock::RLock(l) => l.release_save(),
+            }
+        }
+
+        fn acquire_restore(&self, count: u32) -> Result<()> {
+            match self {
+                AnyLock::Lock(l) => l.acquire_slow(None).map(drop),
+                AnyLock::RLock(l) => l.acquire_restore(count),
+            }
+        }
     }
 }
 

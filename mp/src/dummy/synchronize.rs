@@ -735,234 +735,55 @@ impl fmt::Debug for RLockGuard<'_> {
 // AnyLock
 // ---------------------------------------------------------------------------------------------
 
-/// Either kind of lock, where Python accepts "a `Lock` or `RLock` object": the lock of a
-/// [`Condition`], a [`Value`](super::Value) or an [`Array`](super::Array). The counterpart of
-/// [`mp::synchronize::AnyLock`](crate::synchronize::AnyLock).
-///
-/// # Examples
-///
-/// ```
-/// use mp::dummy::synchronize::AnyLock;
-/// let l: AnyLock = mp::dummy::Lock::new()?.into();
-/// let _g = l.lock()?;
-/// assert!(l.locked());
-/// # Ok::<(), mp::Error>(())
-/// ```
-#[derive(Clone, Debug)]
-pub enum AnyLock {
-    /// A [`Lock`].
-    Lock(Lock),
-    /// An [`RLock`].
-    RLock(RLock),
-}
-
-impl AnyLock {
-    /// A new [`RLock`], the default lock of `Condition()` and `Value()`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::dummy::synchronize::AnyLock::new_rlock()?;
-    /// assert!(matches!(l, mp::dummy::synchronize::AnyLock::RLock(_)));
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn new_rlock() -> Result<AnyLock> {
-        RLock::new().map(AnyLock::RLock)
-    }
-
-    /// Blocks until acquired.
-    ///
-    /// # Errors
-    ///
-    /// As [`RLock::acquire`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::dummy::synchronize::AnyLock::new_rlock()?;
-    /// l.acquire()?;
-    /// l.release()?;
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    #[inline]
-    pub fn acquire(&self) -> Result<()> {
-        match self {
-            AnyLock::Lock(l) => l.acquire(),
-            AnyLock::RLock(l) => l.acquire(),
+crate::synchronize::any_lock! {
+    path: "mp::dummy::synchronize",
+    lock: "mp::dummy::Lock",
+    /// Either kind of lock, where Python accepts "a `Lock` or `RLock` object": the lock of a
+    /// [`Condition`], a [`Value`](super::Value) or an [`Array`](super::Array). The counterpart of
+    /// [`mp::synchronize::AnyLock`](crate::synchronize::AnyLock).
+    #[derive(Clone, Debug)]
+    enum;
+    new_rlock_errors: "None.",
+    acquire_errors: "As [`RLock::acquire`].",
+    extra: {
+        /// Always false (see [`Lock::recover`]).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// assert!(!mp::dummy::synchronize::AnyLock::new_rlock()?.recover());
+        /// # Ok::<(), mp::Error>(())
+        /// ```
+        pub fn recover(&self) -> bool {
+            false
         }
-    }
 
-    /// Acquires without blocking; returns whether it did.
-    ///
-    /// # Errors
-    ///
-    /// As [`RLock::acquire`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l: mp::dummy::synchronize::AnyLock = mp::dummy::Lock::new()?.into();
-    /// assert!(l.try_acquire()?);
-    /// assert!(!l.try_acquire()?);
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn try_acquire(&self) -> Result<bool> {
-        match self {
-            AnyLock::Lock(l) => l.try_acquire(),
-            AnyLock::RLock(l) => l.try_acquire(),
-        }
-    }
-
-    /// Waits at most `timeout`; returns whether it acquired the lock.
-    ///
-    /// # Errors
-    ///
-    /// As [`RLock::acquire`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l: mp::dummy::synchronize::AnyLock = mp::dummy::Lock::new()?.into();
-    /// assert!(l.acquire_timeout(std::time::Duration::ZERO)?);
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        match self {
-            AnyLock::Lock(l) => l.acquire_timeout(timeout),
-            AnyLock::RLock(l) => l.acquire_timeout(timeout),
-        }
-    }
-
-    /// Releases (one level of) the lock.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::release`] or [`RLock::release`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l: mp::dummy::synchronize::AnyLock = mp::dummy::Lock::new()?.into();
-    /// assert!(l.release().is_err());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    #[inline]
-    pub fn release(&self) -> Result<()> {
-        match self {
-            AnyLock::Lock(l) => l.release(),
-            AnyLock::RLock(l) => l.release(),
-        }
-    }
-
-    /// Whether the lock is held by anyone.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::dummy::synchronize::AnyLock::new_rlock()?;
-    /// assert!(!l.locked());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn locked(&self) -> bool {
-        match self {
-            AnyLock::Lock(l) => l.locked(),
-            AnyLock::RLock(l) => l.locked(),
-        }
-    }
-
-    /// Whether the calling thread holds the lock.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::dummy::synchronize::AnyLock::new_rlock()?;
-    /// let _g = l.lock()?;
-    /// assert!(l.is_mine());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn is_mine(&self) -> bool {
-        match self {
-            AnyLock::Lock(l) => l.is_mine(),
-            AnyLock::RLock(l) => l.is_mine(),
-        }
-    }
-
-    /// Acquires and returns a guard that releases when dropped.
-    ///
-    /// # Errors
-    ///
-    /// As [`acquire`](AnyLock::acquire).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let l = mp::dummy::synchronize::AnyLock::new_rlock()?;
-    /// let g = l.lock()?;
-    /// drop(g);
-    /// assert!(!l.locked());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    #[inline]
-    pub fn lock(&self) -> Result<AnyLockGuard<'_>> {
-        self.acquire()?;
-        Ok(AnyLockGuard { lock: self })
-    }
-
-    /// Always false (see [`Lock::recover`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(!mp::dummy::synchronize::AnyLock::new_rlock()?.recover());
-    /// # Ok::<(), mp::Error>(())
-    /// ```
-    pub fn recover(&self) -> bool {
-        false
-    }
-
-    fn release_save(&self) -> u32 {
-        match self {
-            AnyLock::Lock(l) => {
-                l.raw.unlock();
-                1
+        /// Whether both handles are the same lock.
+        fn same_as(&self, other: &AnyLock) -> bool {
+            match (self, other) {
+                (AnyLock::Lock(a), AnyLock::Lock(b)) => Arc::ptr_eq(&a.raw, &b.raw),
+                (AnyLock::RLock(a), AnyLock::RLock(b)) => Arc::ptr_eq(&a.inner, &b.inner),
+                _ => false,
             }
-            AnyLock::RLock(l) => l.release_save(),
         }
-    }
 
-    fn acquire_restore(&self, count: u32) {
-        match self {
-            AnyLock::Lock(l) => {
-                l.raw.lock(thread_token(), None);
+        fn release_save(&self) -> u32 {
+            match self {
+                AnyLock::Lock(l) => {
+                    l.raw.unlock();
+                    1
+                }
+                AnyLock::RLock(l) => l.release_save(),
             }
-            AnyLock::RLock(l) => l.acquire_restore(count),
         }
-    }
-}
 
-impl From<Lock> for AnyLock {
-    fn from(l: Lock) -> AnyLock {
-        AnyLock::Lock(l)
-    }
-}
-
-impl From<RLock> for AnyLock {
-    fn from(l: RLock) -> AnyLock {
-        AnyLock::RLock(l)
-    }
-}
-
-impl PartialEq for AnyLock {
-    /// Two handles are equal when they are the same lock (Python's `is`).
-    fn eq(&self, other: &AnyLock) -> bool {
-        match (self, other) {
-            (AnyLock::Lock(a), AnyLock::Lock(b)) => Arc::ptr_eq(&a.raw, &b.raw),
-            (AnyLock::RLock(a), AnyLock::RLock(b)) => Arc::ptr_eq(&a.inner, &b.inner),
-            _ => false,
+        fn acquire_restore(&self, count: u32) {
+            match self {
+                AnyLock::Lock(l) => {
+                    l.raw.lock(thread_token(), None);
+                }
+                AnyLock::RLock(l) => l.acquire_restore(count),
+            }
         }
     }
 }
@@ -973,34 +794,6 @@ impl Handle for AnyLock {
     }
 }
 handle_serde!(AnyLock);
-
-/// Releases an [`AnyLock`] when dropped.
-///
-/// # Examples
-///
-/// ```
-/// let l = mp::dummy::synchronize::AnyLock::new_rlock()?;
-/// let g: mp::dummy::synchronize::AnyLockGuard<'_> = l.lock()?;
-/// drop(g);
-/// # Ok::<(), mp::Error>(())
-/// ```
-#[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct AnyLockGuard<'a> {
-    lock: &'a AnyLock,
-}
-
-impl Drop for AnyLockGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        let _ = self.lock.release();
-    }
-}
-
-impl fmt::Debug for AnyLockGuard<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AnyLockGuard").field(self.lock).finish()
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Semaphore and BoundedSemaphore
