@@ -1216,3 +1216,50 @@ fn same_code_same_transcript() {
         println!("{line}");
     }
 }
+
+/// The typed fast paths (strings and numbers converted without serde) give what serde gives:
+/// the same values, and the same errors for an integer out of a type's range or a mismatch.
+#[test]
+fn typed_reads_and_writes_match_the_serde_conversions() {
+    use mp::dummy::managers::{Value, from_value};
+    let m = Manager().unwrap();
+    let d: DictProxy = m.dict().unwrap();
+    d.set("big", Value::from(1i64 << 40)).unwrap();
+    d.set("neg", Value::from(-5i64)).unwrap();
+    d.set("s", Value::from("text")).unwrap();
+    d.set("f", Value::from(2.5f64)).unwrap();
+    d.set("b", Value::from(true)).unwrap();
+    let serde = |k: &str| d.get_item(&k).unwrap();
+    assert_eq!(d.get_as::<i64, _>("big").unwrap(), 1i64 << 40);
+    assert_eq!(d.get_as::<u64, _>("big").unwrap(), 1u64 << 40);
+    assert_eq!(d.get_as::<usize, _>("big").unwrap(), 1usize << 40);
+    assert_eq!(d.get_as::<i32, _>("neg").unwrap(), -5);
+    assert_eq!(d.get_as::<String, _>("s").unwrap(), "text");
+    assert_eq!(d.get_as::<f64, _>("f").unwrap(), 2.5);
+    assert!(d.get_as::<bool, _>("b").unwrap());
+    assert_eq!(d.get_as::<Value, _>("s").unwrap(), Value::from("text"));
+    // Out of range or of another type: serde's error, kind and message.
+    for (key, err) in [
+        ("big", d.get_as::<i32, _>("big").unwrap_err()),
+        ("neg", d.get_as::<u64, _>("neg").unwrap_err()),
+        ("s", d.get_as::<i64, _>("s").unwrap_err()),
+        ("f", d.get_as::<String, _>("f").unwrap_err()),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Type, "{key}");
+        let expected = match key {
+            "big" => from_value::<i32>(serde(key)).unwrap_err(),
+            "neg" => from_value::<u64>(serde(key)).unwrap_err(),
+            "s" => from_value::<i64>(serde(key)).unwrap_err(),
+            _ => from_value::<String>(serde(key)).unwrap_err(),
+        };
+        assert_eq!(err.message(), expected.message(), "{key}");
+    }
+    // Typed writes store what serde would: a typed dict reads back through `Value`.
+    let t: DictProxy<String, i64> = m.dict().unwrap();
+    t.set("k".to_string(), 7).unwrap();
+    assert_eq!(t.get_item(&"k").unwrap(), 7);
+    assert_eq!(t.to_string(), "{'k': 7}");
+    let u: DictProxy<u32, bool> = m.dict().unwrap();
+    u.set(3u32, true).unwrap();
+    assert_eq!(u.to_string(), "{3: True}");
+}

@@ -163,26 +163,17 @@ fn value_into<R: DeserializeOwned + 'static>(v: Value) -> Result<R> {
             Err(s) => Value::Str(s),
         },
         Value::Int(i) => {
-            if let Ok(x) = i64::try_from(i)
-                && let Ok(r) = cast::<i64, R>(x)
-            {
-                return Ok(r);
+            // An integer type `R` whose range holds `i` (out of range: serde's error below).
+            macro_rules! int_as {
+                ($($t:ty),*) => {$(
+                    if let Ok(x) = <$t>::try_from(i)
+                        && let Ok(r) = cast::<$t, R>(x)
+                    {
+                        return Ok(r);
+                    }
+                )*};
             }
-            if let Ok(x) = i32::try_from(i)
-                && let Ok(r) = cast::<i32, R>(x)
-            {
-                return Ok(r);
-            }
-            if let Ok(x) = u64::try_from(i)
-                && let Ok(r) = cast::<u64, R>(x)
-            {
-                return Ok(r);
-            }
-            if let Ok(x) = usize::try_from(i)
-                && let Ok(r) = cast::<usize, R>(x)
-            {
-                return Ok(r);
-            }
+            int_as!(i64, i32, u64, usize);
             Value::Int(i)
         }
         Value::Float(f) => match cast::<f64, R>(f) {
