@@ -1082,18 +1082,6 @@ macro_rules! any_lock {
             $($extra)*
         }
 
-        impl From<Lock> for AnyLock {
-            fn from(l: Lock) -> AnyLock {
-                AnyLock::Lock(l)
-            }
-        }
-
-        impl From<RLock> for AnyLock {
-            fn from(l: RLock) -> AnyLock {
-                AnyLock::RLock(l)
-            }
-        }
-
         impl PartialEq for AnyLock {
             /// Two handles are equal when they are the same lock (Python's `is`).
             fn eq(&self, other: &AnyLock) -> bool {
@@ -1182,6 +1170,20 @@ any_lock! {
                 AnyLock::RLock(l) => l.acquire_restore(count),
             }
         }
+    }
+}
+
+// Written out rather than generated: a wrong argument to `Value::with_lock` and friends is then
+// reported against these impls, not against the inside of a macro.
+impl From<Lock> for AnyLock {
+    fn from(l: Lock) -> AnyLock {
+        AnyLock::Lock(l)
+    }
+}
+
+impl From<RLock> for AnyLock {
+    fn from(l: RLock) -> AnyLock {
+        AnyLock::RLock(l)
     }
 }
 

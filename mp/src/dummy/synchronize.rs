@@ -788,6 +788,20 @@ crate::synchronize::any_lock! {
     }
 }
 
+// Written out rather than generated: a wrong argument to `Value::with_lock` and friends is then
+// reported against these impls, not against the inside of a macro.
+impl From<Lock> for AnyLock {
+    fn from(l: Lock) -> AnyLock {
+        AnyLock::Lock(l)
+    }
+}
+
+impl From<RLock> for AnyLock {
+    fn from(l: RLock) -> AnyLock {
+        AnyLock::RLock(l)
+    }
+}
+
 impl Handle for AnyLock {
     fn dup(&self) -> Self {
         self.clone()
