@@ -6,10 +6,11 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mp::dummy::{Lock, Pipe, Pool, Process, Queue};
+use mp_benches::per_op;
 
 #[mp::task]
 fn ident(x: u64) -> u64 {
@@ -18,16 +19,6 @@ fn ident(x: u64) -> u64 {
 
 #[mp::task]
 fn noop() {}
-
-fn per_op(iters: u64, ops: u64, mut f: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let t = Instant::now();
-        f();
-        total += t.elapsed();
-    }
-    total / ops as u32
-}
 
 /// A thread that answers every item of `inq` on `outq`, until `u64::MAX`.
 fn echo_thread(inq: Queue<u64>, outq: Queue<u64>) -> Process {

@@ -12,16 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mp::dummy::managers::{DictProxy, ListProxy, QueueProxy};
 use mp::dummy::{Manager, Process};
-
-fn per_op(iters: u64, ops: u64, mut f: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let t = Instant::now();
-        f();
-        total += t.elapsed();
-    }
-    total / ops as u32
-}
+use mp_benches::per_op;
 
 fn bench(c: &mut Criterion) {
     let m = Manager().unwrap();

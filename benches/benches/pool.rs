@@ -6,10 +6,11 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
 use mp::{Pool, StartMethod};
+use mp_benches::per_op;
 use rayon::prelude::*;
 
 #[mp::task]
@@ -42,16 +43,6 @@ fn pool(n: usize) -> Pool {
         .expect("pool")
 }
 
-fn per_item(iters: u64, items: u64, mut f: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let t = Instant::now();
-        f();
-        total += t.elapsed();
-    }
-    total / items as u32
-}
-
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool");
     g.sample_size(10)
@@ -61,7 +52,7 @@ fn bench(c: &mut Criterion) {
     let p = pool(2);
     g.bench_function("map_200k_default_chunksize", |b| {
         b.iter_custom(|iters| {
-            per_item(iters, 200_000, || {
+            per_op(iters, 200_000, || {
                 let v = p.map(ident, 0..200_000u64).unwrap();
                 assert_eq!(v.len(), 200_000);
             })
@@ -69,7 +60,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("map_20k_chunksize1", |b| {
         b.iter_custom(|iters| {
-            per_item(iters, 20_000, || {
+            per_op(iters, 20_000, || {
                 let v = p.chunksize(1).map(ident, 0..20_000u64).unwrap();
                 assert_eq!(v.len(), 20_000);
             })
@@ -77,7 +68,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("apply_async_5000_noop", |b| {
         b.iter_custom(|iters| {
-            per_item(iters, 5000, || {
+            per_op(iters, 5000, || {
                 let rs: Vec<_> = (0..5000)
                     .map(|_| p.apply_async(noop, ()).unwrap())
                     .collect();
@@ -115,7 +106,7 @@ fn bench(c: &mut Criterion) {
         let p = pool(n);
         g.bench_function(format!("cpu_map_{n}proc"), |b| {
             b.iter_custom(|iters| {
-                per_item(iters, 64, || {
+                per_op(iters, 64, || {
                     let v = p.chunksize(1).map(burn, items.clone()).unwrap();
                     assert_eq!(v.len(), 64);
                 })
@@ -135,7 +126,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     g.bench_function("map_200k", |b| {
         b.iter_custom(|iters| {
-            per_item(iters, 200_000, || {
+            per_op(iters, 200_000, || {
                 let v: Vec<u64> = tp.install(|| {
                     (0..200_000u64)
                         .into_par_iter()
@@ -148,7 +139,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("cpu_map_2threads", |b| {
         b.iter_custom(|iters| {
-            per_item(iters, 64, || {
+            per_op(iters, 64, || {
                 let v: Vec<u64> =
                     tp.install(|| items.par_iter().map(|&s| burn_inline(s)).collect());
                 assert_eq!(v.len(), 64);

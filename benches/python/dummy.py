@@ -8,9 +8,9 @@ The thread pool (`ThreadPool`), thread queues (`queue.Queue`), the in-memory `Pi
 """
 
 import os
-import statistics
-import time
 from multiprocessing.dummy import Lock, Pipe, Pool, Process, Queue
+
+from benchlib import median_time
 
 
 def ident(x):
@@ -19,15 +19,6 @@ def ident(x):
 
 def noop():
     pass
-
-
-def median_time(fn, reps, per):
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t) / per)
-    return statistics.median(ts)
 
 
 def report(name, secs):

@@ -9,20 +9,11 @@ with the ids of the criterion benchmarks.
 """
 
 import os
-import statistics
-import time
 from multiprocessing.dummy import Manager, Process
 
+from benchlib import median_time
+
 N = 100_000
-
-
-def median_time(fn, reps, per):
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t) / per)
-    return statistics.median(ts)
 
 
 def report(name, secs):

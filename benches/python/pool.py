@@ -4,8 +4,8 @@ python3 benches/python/pool.py
 """
 import multiprocessing as mp
 import os
-import statistics
-import time
+
+from benchlib import median_time
 
 
 def ident(x):
@@ -24,15 +24,6 @@ def burn(seed):
         h = ((h ^ i) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
         h = ((h << 7) | (h >> 57)) & 0xFFFFFFFFFFFFFFFF
     return h
-
-
-def median_time(fn, reps, per):
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t) / per)
-    return statistics.median(ts)
 
 
 def report(name, secs):

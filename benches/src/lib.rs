@@ -22,3 +22,21 @@ pub fn unpin(old: &libc::cpu_set_t) {
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), old);
     }
 }
+
+/// The time of one operation, for criterion's `iter_custom`: runs `f` (which does `ops`
+/// operations) `iters` times and returns the total divided by `ops`, the per-operation time
+/// criterion then divides by `iters`.
+///
+/// ```
+/// let t = mp_benches::per_op(3, 10, || drop(std::hint::black_box((0..10).sum::<u32>())));
+/// assert!(t < std::time::Duration::from_secs(1));
+/// ```
+pub fn per_op(iters: u64, ops: u64, mut f: impl FnMut()) -> std::time::Duration {
+    let mut total = std::time::Duration::ZERO;
+    for _ in 0..iters {
+        let t = std::time::Instant::now();
+        f();
+        total += t.elapsed();
+    }
+    total / u32::try_from(ops).unwrap_or(u32::MAX)
+}

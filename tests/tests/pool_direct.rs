@@ -18,10 +18,27 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+/// Says it runs (`started`), then waits for `go` (at most `LONG`) and returns `v`: the test
+/// decides when it ends, instead of guessing with sleeps.
 #[mp::task]
-fn sleepy(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
+fn gated(started: mp::Event, go: mp::Event, v: u64) -> u64 {
+    started.set();
+    assert!(go.wait_timeout(LONG), "never told to go");
+    v
+}
+
+/// Starts `p.apply(gated, ..)` on a thread and returns once the task runs in the worker,
+/// with the thread and the `go` event that ends the task.
+fn apply_running(
+    p: &std::sync::Arc<Pool>,
+    v: u64,
+) -> (std::thread::JoinHandle<mp::Result<u64>>, mp::Event) {
+    let (started, go) = (mp::Event::new().unwrap(), mp::Event::new().unwrap());
+    let q = p.clone();
+    let (s2, g2) = (started.clone(), go.clone());
+    let waiter = std::thread::spawn(move || q.apply(gated, (s2, g2, v)));
+    assert!(started.wait_timeout(LONG), "the apply's task did not start");
+    (waiter, go)
 }
 
 #[mp::task]
@@ -129,15 +146,8 @@ fn a_worker_killed_while_idle_is_replaced() {
 fn terminate_ends_a_waiting_apply() {
     for m in methods() {
         let p = pool(1, m);
-        let q = p.clone();
-        let (tx, rx) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            tx.send(()).unwrap();
-            q.apply(sleepy, (30_000,))
-        });
-        rx.recv().unwrap();
-        // Let the apply reach the worker (a terminate before it is fine too).
-        std::thread::sleep(Duration::from_millis(100));
+        // The apply's task runs (and would run until `go`) when the pool is terminated.
+        let (waiter, _go) = apply_running(&p, 1);
         p.terminate().unwrap();
         let r = within("apply after terminate", move || waiter.join().unwrap());
         let e = r.unwrap_err();
@@ -153,18 +163,12 @@ fn terminate_ends_a_waiting_apply() {
 fn tasks_queued_behind_an_apply_run() {
     for m in methods() {
         let p = pool(1, m);
-        let q = p.clone();
-        let (tx, rx) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            tx.send(()).unwrap();
-            q.apply(sleepy, (200,))
-        });
-        rx.recv().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        let (waiter, go) = apply_running(&p, 200);
         // The only worker is busy with the apply: these wait in the queue.
         let rs: Vec<_> = (0..5u64)
             .map(|i| p.apply_async(square, (i,)).unwrap())
             .collect();
+        go.set();
         assert_eq!(
             within("apply", move || waiter.join().unwrap()).unwrap(),
             200,
@@ -187,14 +191,16 @@ fn apply_async_after_apply_completes_on_the_pool_thread() {
         });
         // ...and an `apply_async` hands it back to the pool thread, which runs callbacks.
         let (tx, rx) = mpsc::channel();
-        // (The task takes long enough for the callback to be attached before it ends.)
+        // The task ends only once the callback is attached.
+        let (started, go) = (mp::Event::new().unwrap(), mp::Event::new().unwrap());
         let r = p
-            .apply_async(sleepy, (300,))
+            .apply_async(gated, (started, go.clone(), 300))
             .unwrap()
             .callback(move |v: &u64| {
                 let name = std::thread::current().name().map(str::to_string);
                 tx.send((*v, name)).unwrap();
             });
+        go.set();
         assert_eq!(r.get_timeout(LONG).unwrap(), 300, "{m}");
         let (v, name) = rx.recv_timeout(LONG).unwrap();
         assert_eq!(v, 300);

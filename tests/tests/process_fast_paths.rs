@@ -20,6 +20,12 @@ fn fail() -> Result<(), String> {
     Err("expected failure".into())
 }
 
+/// Waits (at most a minute) until the parent says go.
+#[mp::task]
+fn wait_for(go: mp::Event) {
+    assert!(go.wait_timeout(Duration::from_secs(60)), "never told to go");
+}
+
 #[mp::task]
 fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
@@ -79,12 +85,14 @@ fn sentinel_asked_for_after_join_is_ready() {
 #[mp::test]
 fn sentinel_asked_for_while_running_becomes_ready_at_exit() {
     for m in methods() {
-        let p = Process::builder(sleep_ms, (200,))
+        let go = mp::Event::new().unwrap();
+        let p = Process::builder(wait_for, (go.clone(),))
             .start_method(m)
             .start()
             .unwrap();
         let s = p.sentinel().unwrap();
-        assert!(!ready_now(s), "{m}: not ready while the child sleeps");
+        assert!(!ready_now(s), "{m}: not ready while the child waits");
+        go.set();
         let mut pfd = libc::pollfd {
             fd: s,
             events: libc::POLLIN,

@@ -98,96 +98,13 @@ use serde::{Deserialize, Serialize};
 use super::handle::{self, Handle};
 use crate::connection::Address;
 use crate::error::{Error, ErrorKind, Result};
-use crate::managers::{Proxy, Referent, Shared};
+use crate::managers::{Proxy, Referent, Shared, into_value, value_into};
 
 pub use crate::managers::{Dict, ProxyRef, Slice, Token, Value, from_value, to_value};
 
 // ---------------------------------------------------------------------------------------------
-// Conversions (as mp's proxies do them)
+// Conversions (mp's proxies' own, `crate::managers::{into_value, value_into}`)
 // ---------------------------------------------------------------------------------------------
-
-/// Moves `t` out as a `U` if it is one. The type check folds away at compile time.
-fn cast<T: 'static, U: 'static>(t: T) -> std::result::Result<U, T> {
-    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<U>() {
-        return Err(t);
-    }
-    let mut slot = Some(t);
-    match (&mut slot as &mut dyn Any)
-        .downcast_mut::<Option<U>>()
-        .and_then(Option::take)
-    {
-        Some(u) => Ok(u),
-        None => Err(slot.expect("not taken: the cast failed")),
-    }
-}
-
-/// Converts an argument. `Value`, strings, integers, floats and booleans go straight to their
-/// `Value` (what serde would make of them, without its round trip nor, for a `String`, a
-/// copy); anything else goes through serde.
-fn into_value<T: Serialize + 'static>(t: T) -> Result<Value> {
-    macro_rules! direct {
-        ($t:ident; $($ty:ty => $make:expr),* $(,)?) => {
-            $(let $t = match cast::<_, $ty>($t) {
-                Ok(x) => return Ok($make(x)),
-                Err(t) => t,
-            };)*
-        };
-    }
-    direct!(t;
-        Value => |v| v,
-        String => Value::Str,
-        &'static str => |s: &str| Value::Str(s.to_owned()),
-        i64 => |i| Value::Int(i128::from(i)),
-        i32 => |i| Value::Int(i128::from(i)),
-        u32 => |i| Value::Int(i128::from(i)),
-        u64 => |i| Value::Int(i128::from(i)),
-        usize => |i: usize| Value::Int(i as i128),
-        isize => |i: isize| Value::Int(i as i128),
-        f64 => Value::Float,
-        bool => Value::Bool,
-    );
-    to_value(&t)
-}
-
-/// Converts a result. `Value` is moved out as it is; a `String`, an integer, a float or a
-/// boolean held by the variant serde would read it from is taken directly; anything else
-/// (and every mismatch, for serde's error) goes through serde.
-fn value_into<R: DeserializeOwned + 'static>(v: Value) -> Result<R> {
-    let v = match cast::<Value, R>(v) {
-        Ok(r) => return Ok(r),
-        Err(v) => v,
-    };
-    let v = match v {
-        Value::Str(s) => match cast::<String, R>(s) {
-            Ok(r) => return Ok(r),
-            Err(s) => Value::Str(s),
-        },
-        Value::Int(i) => {
-            // An integer type `R` whose range holds `i` (out of range: serde's error below).
-            macro_rules! int_as {
-                ($($t:ty),*) => {$(
-                    if let Ok(x) = <$t>::try_from(i)
-                        && let Ok(r) = cast::<$t, R>(x)
-                    {
-                        return Ok(r);
-                    }
-                )*};
-            }
-            int_as!(i64, i32, u64, usize);
-            Value::Int(i)
-        }
-        Value::Float(f) => match cast::<f64, R>(f) {
-            Ok(r) => return Ok(r),
-            Err(f) => Value::Float(f),
-        },
-        Value::Bool(b) => match cast::<bool, R>(b) {
-            Ok(r) => return Ok(r),
-            Err(b) => Value::Bool(b),
-        },
-        v => v,
-    };
-    from_value(v)
-}
 
 fn values_of<T: Serialize + 'static>(items: impl IntoIterator<Item = T>) -> Result<Vec<Value>> {
     items.into_iter().map(into_value).collect()
