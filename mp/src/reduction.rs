@@ -99,13 +99,6 @@ fn encode_inner<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedF
             std::any::type_name::<T>()
         ))
     })?;
-    if fds.len() > sys::MAX_FDS {
-        return Err(Error::value(format!(
-            "a message may carry at most {} handles, this one has {}",
-            sys::MAX_FDS,
-            fds.len()
-        )));
-    }
     Ok((bytes, fds))
 }
 
@@ -153,13 +146,6 @@ fn encode_into_inner<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Res
             std::any::type_name::<T>()
         ))
     })?;
-    if fds.len() > sys::MAX_FDS {
-        return Err(Error::value(format!(
-            "a message may carry at most {} handles, this one has {}",
-            sys::MAX_FDS,
-            fds.len()
-        )));
-    }
     Ok(fds)
 }
 

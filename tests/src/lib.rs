@@ -198,3 +198,16 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Lifts this process's soft descriptor limit to at least `n` (up to the hard limit): tests
+/// that pass thousands of handles hold more descriptors than a default soft limit of 1,024.
+pub fn raise_fd_limit(n: u64) {
+    // SAFETY: `rlimit` is plain data, filled by getrlimit and read by setrlimit.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < n {
+            r.rlim_cur = r.rlim_max.min(n);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}

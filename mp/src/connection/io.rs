@@ -15,10 +15,11 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::sys::fdpass::iov;
 use crate::sys::{self, cvt_r};
 
 /// How a connection's descriptor moves bytes.
@@ -70,10 +71,6 @@ pub(crate) const PACKET_SMALL: usize = 64 * 1024;
 pub(crate) const MAX_RECORD: usize = 256 * 1024;
 /// Payload record size packet senders start with (halved on `EMSGSIZE`).
 static RECORD: AtomicUsize = AtomicUsize::new(128 * 1024);
-/// Largest number of descriptors in one message (Linux `SCM_MAX_FD`).
-pub(crate) const MAX_FDS: usize = sys::MAX_FDS;
-/// Control buffer large enough for [`MAX_FDS`] descriptors (`CMSG_SPACE(253 * 4)` = 1032).
-const CMSG_WORDS: usize = 130;
 
 /// A `SOCK_SEQPACKET` socketpair, both close-on-exec, with room for large records.
 pub(crate) fn packet_pair() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -110,58 +107,14 @@ pub(crate) fn header(len: usize) -> ([u8; 12], usize) {
     }
 }
 
-fn iov(buf: &[u8]) -> libc::iovec {
-    libc::iovec {
-        iov_base: buf.as_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    }
-}
-
-/// One `sendmsg` of `parts` with `fds` attached; returns the bytes written.
+/// One `sendmsg` of `parts` with `fds` attached (any number); returns the bytes written.
 fn sendmsg(fd: RawFd, parts: &[&[u8]], fds: &[RawFd]) -> io::Result<usize> {
     let mut iovs = [iov(&[]), iov(&[])];
     let n = parts.len().min(2);
     for (slot, part) in iovs.iter_mut().zip(parts) {
         *slot = iov(part);
     }
-    // Only a message with descriptors needs a control buffer, and only its used part is
-    // initialised (a message without them costs no memset).
-    let mut cbuf = mem::MaybeUninit::<[u64; CMSG_WORDS]>::uninit();
-    // SAFETY: msghdr is plain data; all-zero is a valid empty message.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = iovs.as_mut_ptr();
-    msg.msg_iovlen = n as _;
-    if !fds.is_empty() {
-        let bytes = mem::size_of_val(fds);
-        // SAFETY: pure computation.
-        let space = unsafe { libc::CMSG_SPACE(bytes as u32) } as usize;
-        if fds.len() > MAX_FDS || space > mem::size_of_val(&cbuf) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "cannot pass {} handles in one message (at most {MAX_FDS})",
-                    fds.len()
-                ),
-            ));
-        }
-        let base = cbuf.as_mut_ptr().cast::<u8>();
-        // SAFETY: `space` bytes fit in the buffer (checked above).
-        unsafe { std::ptr::write_bytes(base, 0, space) };
-        msg.msg_control = base.cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: msg_control points at `space` zeroed, aligned bytes: room for one header
-        // and the descriptors.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), bytes);
-        }
-    }
-    // SAFETY: `msg` describes live buffers that outlive the call.
-    let n = cvt_r(|| unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })?;
-    Ok(n as usize)
+    sys::fdpass::sendmsg(fd, &iovs[..n], fds, 0)
 }
 
 /// `writev` of two parts (for non-socket descriptors).
@@ -253,9 +206,7 @@ mod spin {
     pub(super) const WINDOW: Duration = Duration::from_micros(50);
     /// Calls `recv` with `MSG_DONTWAIT` until it gets something or [`WINDOW`] passes, then
     /// blocks in it.
-    pub(super) fn recv(
-        recv: &mut impl FnMut(libc::c_int) -> io::Result<isize>,
-    ) -> io::Result<isize> {
+    pub(super) fn recv<T>(recv: &mut impl FnMut(libc::c_int) -> io::Result<T>) -> io::Result<T> {
         let start = Instant::now();
         loop {
             match recv(libc::MSG_DONTWAIT) {
@@ -325,56 +276,24 @@ impl Reader {
             let n = cvt_r(|| unsafe { libc::read(self.fd, buf.cast(), len) })?;
             return Ok(n as usize);
         }
-        let mut v = libc::iovec {
+        let mut v = [libc::iovec {
             iov_base: buf.cast(),
             iov_len: len,
-        };
-        // Not zeroed: the kernel writes the control messages and sets `msg_controllen` to
-        // what it wrote; only that part is read below.
-        let mut cbuf = mem::MaybeUninit::<[u64; CMSG_WORDS]>::uninit();
-        // SAFETY: plain data; all-zero is valid.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut v;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        let controllen = mem::size_of_val(&cbuf) as _;
-        msg.msg_controllen = controllen;
+        }];
         let fd = self.fd;
-        let mut recv = |flags: libc::c_int| {
-            msg.msg_controllen = controllen;
-            msg.msg_flags = 0;
-            // SAFETY: `msg` describes live, writable buffers (the caller vouches for `buf`).
-            cvt_r(|| unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC | flags) })
-        };
-        let n = if self.deadline.is_none() && spin::worth_it() {
+        // SAFETY (of the call inside): `v` describes the caller's writable buffer.
+        let mut recv = |flags: libc::c_int| sys::fdpass::recvmsg(fd, &mut v, flags);
+        let got = if self.deadline.is_none() && spin::worth_it() {
             spin::recv(&mut recv)?
         } else {
             recv(0)?
-        } as usize;
-        if msg.msg_controllen > 0 {
-            // SAFETY: the kernel filled the control buffer; we walk it with the CMSG macros
-            // and take ownership of the descriptors it passed us.
-            unsafe {
-                let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-                while !cmsg.is_null() {
-                    if (*cmsg).cmsg_level == libc::SOL_SOCKET
-                        && (*cmsg).cmsg_type == libc::SCM_RIGHTS
-                    {
-                        let data = libc::CMSG_DATA(cmsg);
-                        let bytes = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                        for i in 0..bytes / mem::size_of::<RawFd>() {
-                            let raw = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                            self.fds.push(OwnedFd::from_raw_fd(raw));
-                        }
-                    }
-                    cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-                }
-            }
-        }
-        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        };
+        self.fds.extend(got.fds);
+        let (n, msg_flags) = (got.bytes, got.flags);
+        if msg_flags & libc::MSG_CTRUNC != 0 {
             return Err(ReadError::Protocol("handles were truncated in transit"));
         }
-        if msg.msg_flags & libc::MSG_TRUNC != 0 {
+        if msg_flags & libc::MSG_TRUNC != 0 {
             return Err(ReadError::Protocol(
                 "a record is longer than the rest of its message",
             ));

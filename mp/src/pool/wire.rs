@@ -12,9 +12,8 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::mem;
 use std::ops::Range;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 
 use crate::sys;
@@ -216,45 +215,17 @@ impl Reader {
     pub(super) fn fill(&mut self, fd: RawFd, nonblocking: bool) -> io::Result<usize> {
         self.prepare();
         let spare = self.buf.spare_capacity_mut();
-        let mut iov = libc::iovec {
+        let mut iov = [libc::iovec {
             iov_base: spare.as_mut_ptr().cast(),
             iov_len: spare.len(),
-        };
-        // SAFETY: pure computation.
-        let space =
-            unsafe { libc::CMSG_SPACE((sys::MAX_FDS * mem::size_of::<RawFd>()) as u32) } as usize;
-        // Not zeroed: the kernel writes the control messages and sets `msg_controllen` to what
-        // it wrote; only that part is read below.
-        let mut cbuf = mem::MaybeUninit::<[u64; 160]>::uninit();
-        debug_assert!(space <= mem::size_of_val(&cbuf));
-        // SAFETY: msghdr is plain data; zeroed is a valid starting state.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space.min(mem::size_of_val(&cbuf)) as _;
-        let flags = libc::MSG_CMSG_CLOEXEC | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
-        // SAFETY: `msg` describes live buffers: the vector's spare capacity and `cbuf`.
-        let n = sys::cvt_r(|| unsafe { libc::recvmsg(fd, &mut msg, flags) })? as usize;
-        // SAFETY: the kernel filled the control buffer; we walk it with the CMSG macros and take
-        // ownership of the descriptors it passed us.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(cmsg);
-                    let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                    for i in 0..len / mem::size_of::<RawFd>() {
-                        let raw = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                        self.fds.push_back(OwnedFd::from_raw_fd(raw));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        }];
+        let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+        let got = sys::fdpass::recvmsg(fd, &mut iov, flags)?;
+        self.fds.extend(got.fds);
+        if got.flags & libc::MSG_CTRUNC != 0 {
             return Err(io::Error::other("descriptors were truncated in transit"));
         }
+        let n = got.bytes;
         // SAFETY: the kernel initialised `n` bytes of the spare capacity.
         unsafe { self.buf.set_len(self.buf.len() + n) };
         if n == 0 {
@@ -301,13 +272,10 @@ impl OutQueue {
             for (i, f) in self.queue.iter().take(64).enumerate() {
                 let off = if i == 0 { self.offset } else { 0 };
                 if off == 0 && !f.fds.is_empty() {
-                    if fds.len() + f.fds.len() > sys::MAX_FDS {
-                        if i == 0 {
-                            return Err(io::Error::new(
-                                io::ErrorKind::InvalidInput,
-                                format!("a task may carry at most {} handles", sys::MAX_FDS),
-                            ));
-                        }
+                    // Any number of descriptors go in one `sendmsg` (a carrier takes those
+                    // over `DIRECT`), but a batch that needs a carrier is cut short so that
+                    // the common small batch never pays for one.
+                    if i > 0 && fds.len() + f.fds.len() > sys::fdpass::DIRECT {
                         break;
                     }
                     use std::os::fd::AsRawFd;
@@ -344,45 +312,8 @@ impl OutQueue {
 
 /// Non-blocking `sendmsg` of `iovs` with `fds`; returns the bytes written (0 if it would block).
 fn sendmsg(fd: RawFd, iovs: &[libc::iovec], fds: &[RawFd]) -> io::Result<usize> {
-    let fd_bytes = mem::size_of_val(fds);
-    // Only the used part is initialised: a message without descriptors costs no memset.
-    let mut cbuf = mem::MaybeUninit::<[u64; 160]>::uninit();
-    // SAFETY: msghdr is plain data; zeroed is a valid starting state.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = iovs.as_ptr() as *mut _;
-    msg.msg_iovlen = iovs.len() as _;
-    if !fds.is_empty() {
-        // SAFETY: pure computation.
-        let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
-        if space > mem::size_of_val(&cbuf) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("a message may carry at most {} handles", sys::MAX_FDS),
-            ));
-        }
-        let base = cbuf.as_mut_ptr().cast::<u8>();
-        // SAFETY: `space` bytes fit in the buffer (checked above).
-        unsafe { std::ptr::write_bytes(base, 0, space) };
-        msg.msg_control = base.cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: the control buffer holds `space` bytes (at most 253 descriptors fit in 1 KiB),
-        // enough for one header with the descriptors.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(
-                fds.as_ptr().cast::<u8>(),
-                libc::CMSG_DATA(cmsg),
-                fd_bytes,
-            );
-        }
-    }
-    // SAFETY: `msg` describes live buffers.
-    match sys::cvt_r(|| unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) })
-    {
-        Ok(n) => Ok(n as usize),
+    match sys::fdpass::sendmsg(fd, iovs, fds, libc::MSG_DONTWAIT) {
+        Ok(n) => Ok(n),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
         Err(e) => Err(e),
     }

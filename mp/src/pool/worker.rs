@@ -471,7 +471,10 @@ fn worker_main(args: WorkerArgs) {
                 Vec::new(),
             ),
         };
-        if batch.fds.len() + fds.len() > crate::sys::MAX_FDS && !batch.flush(fd, &args.progress) {
+        if !batch.fds.is_empty()
+            && batch.fds.len() + fds.len() > crate::sys::fdpass::DIRECT
+            && !batch.flush(fd, &args.progress)
+        {
             break;
         }
         batch.add(kind, seq, micros, &body, fds);

@@ -20,6 +20,10 @@ use crate::sys;
 /// Bytes of a datagram: the item's id, little-endian.
 const TAG: usize = 8;
 
+/// The largest descriptor count a queue entry records (8 bits): an entry with this count
+/// carries this many descriptors or more (the datagram says how many).
+pub(crate) const MANY: usize = 0xff;
+
 /// Asked-for send buffer: how many items with handles may wait in a queue before `put` waits
 /// for getters (the kernel caps it at `net.core.wmem_max`).
 const SNDBUF: libc::c_int = 4 << 20;
@@ -60,45 +64,17 @@ impl FdChan {
         Ok(FdChan { tx, rx })
     }
 
-    /// Sends `fds` tagged with `id`. `Ok(false)` if the socket buffer is full.
+    /// Sends `fds` (any number of them) tagged with `id`. `Ok(false)` if the socket buffer is
+    /// full.
     pub(crate) fn send(&self, id: u64, fds: &[RawFd]) -> Result<bool> {
-        debug_assert!(!fds.is_empty() && fds.len() <= sys::MAX_FDS);
+        debug_assert!(!fds.is_empty());
         let tag = id.to_le_bytes();
-        let fd_bytes = mem::size_of_val(fds);
-        // SAFETY: CMSG_SPACE is a pure computation.
-        let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
-        let mut cbuf = vec![0u64; space.div_ceil(8)];
-        let mut iov = libc::iovec {
-            iov_base: tag.as_ptr() as *mut _,
-            iov_len: TAG,
-        };
-        // SAFETY: msghdr is plain data; all-zero is a valid starting state.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: msg_control points at `space` writable bytes, room for one header and the
-        // descriptors.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
-            std::ptr::copy_nonoverlapping(
-                fds.as_ptr().cast::<u8>(),
-                libc::CMSG_DATA(cmsg),
-                fd_bytes,
-            );
-        }
-        // SAFETY: `msg` describes live buffers.
-        let r = sys::cvt_r(|| unsafe {
-            libc::sendmsg(
-                self.tx.as_raw_fd(),
-                &msg,
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        });
+        let r = sys::fdpass::sendmsg(
+            self.tx.as_raw_fd(),
+            &[sys::fdpass::iov(&tag)],
+            fds,
+            libc::MSG_DONTWAIT,
+        );
         match r {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
@@ -142,50 +118,20 @@ impl FdChan {
     /// Takes the next datagram and its descriptors.
     fn take(&self) -> Result<(u64, Vec<OwnedFd>)> {
         let mut tag = [0u8; TAG];
-        // SAFETY: pure computation.
-        let space =
-            unsafe { libc::CMSG_SPACE((sys::MAX_FDS * mem::size_of::<RawFd>()) as u32) } as usize;
-        let mut cbuf = vec![0u64; space.div_ceil(8)];
-        let mut iov = libc::iovec {
+        let mut iov = [libc::iovec {
             iov_base: tag.as_mut_ptr().cast(),
             iov_len: TAG,
-        };
-        // SAFETY: plain data.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: `msg` describes live, writable buffers.
-        let n = sys::cvt_r(|| unsafe {
-            libc::recvmsg(
-                self.rx.as_raw_fd(),
-                &mut msg,
-                libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
-            )
-        })
-        .map_err(|e| Error::os("recvmsg", e))?;
-        let mut fds = Vec::new();
-        // SAFETY: the kernel filled the control buffer; we walk it with the CMSG macros and
-        // take ownership of every descriptor it installed.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(cmsg);
-                    let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                    for i in 0..len / mem::size_of::<RawFd>() {
-                        let raw = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                        fds.push(OwnedFd::from_raw_fd(raw));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        if n as usize != TAG || msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        }];
+        let got = sys::fdpass::recvmsg(self.rx.as_raw_fd(), &mut iov, libc::MSG_DONTWAIT).map_err(
+            |e| match e.kind() {
+                io::ErrorKind::InvalidData => lost("a malformed datagram"),
+                _ => Error::os("recvmsg", e),
+            },
+        )?;
+        if got.bytes != TAG || got.flags & libc::MSG_CTRUNC != 0 {
             return Err(lost("a malformed datagram"));
         }
-        Ok((u64::from_le_bytes(tag), fds))
+        Ok((u64::from_le_bytes(tag), got.fds))
     }
 
     /// Receives the `n` descriptors of the entry `id`, dropping what dead putters left before
@@ -204,7 +150,8 @@ impl FdChan {
                         return Err(lost("another process took them"));
                     }
                     if t == id {
-                        if fds.len() != n {
+                        // An entry records at most `MANY` as its count: "that many or more".
+                        if fds.len() != n && !(n == MANY && fds.len() > MANY) {
                             return Err(lost("some of them are missing"));
                         }
                         return Ok(fds);

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result};
 use crate::futex::{self, OwnerDied, RawMutex};
 use crate::shm::{self, Region};
-use crate::sys;
 
 use super::chan::FdChan;
 
@@ -564,9 +563,6 @@ impl Core {
             .and_then(|n| n.checked_add(ENTRY_HDR))
             .filter(|&n| n <= used)
             .ok_or_else(corrupted)?;
-        if (meta & 0xff) as usize > sys::MAX_FDS {
-            return Err(corrupted());
-        }
         Ok((len as usize, meta, size))
     }
 
@@ -673,7 +669,7 @@ impl Core {
                         };
                         continue;
                     }
-                    meta = (id & ((1 << 56) - 1)) << 8 | raw.len() as u64;
+                    meta = (id & ((1 << 56) - 1)) << 8 | raw.len().min(super::chan::MANY) as u64;
                 }
                 let tail = self.get_st(TAIL);
                 let mut hdr = [0u8; ENTRY_HDR as usize];
@@ -945,7 +941,7 @@ fn spin_until(ready: impl Fn() -> bool) -> bool {
     }
 }
 
-/// Whether this thread may run on one CPU only (affinity; see [`sys::spinning_pays`]).
+/// Whether this thread may run on one CPU only (affinity; see [`crate::sys::spinning_pays`]).
 fn single_cpu() -> bool {
     !crate::sys::spinning_pays()
 }

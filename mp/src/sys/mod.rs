@@ -8,6 +8,8 @@ use std::mem;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+pub mod fdpass;
+
 /// Turns a libc return value into an `io::Result`.
 pub fn cvt<T: IsMinusOne>(ret: T) -> io::Result<T> {
     if ret.is_minus_one() {
@@ -93,22 +95,11 @@ unsafe fn send_or_write(fd: RawFd, buf: &[u8]) -> isize {
     n
 }
 
-/// Maximum number of descriptors in one SCM_RIGHTS message (Linux `SCM_MAX_FD`).
-pub const MAX_FDS: usize = 253;
-
-/// Sends `data` with `fds` attached as SCM_RIGHTS, then whatever of `data` did not fit.
+/// Sends `data` with `fds` attached as SCM_RIGHTS (any number of them, see [`fdpass`]), then
+/// whatever of `data` did not fit.
 pub fn send_with_fds(fd: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     if fds.is_empty() {
         return write_all(fd, data);
-    }
-    if fds.len() > MAX_FDS {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "cannot pass {} handles in one message (at most {MAX_FDS})",
-                fds.len()
-            ),
-        ));
     }
     if data.is_empty() {
         return Err(io::Error::new(
@@ -116,30 +107,7 @@ pub fn send_with_fds(fd: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
             "handles need at least one byte",
         ));
     }
-    let fd_bytes = mem::size_of_val(fds);
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
-    let mut cbuf = vec![0u64; space.div_ceil(8)];
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut _,
-        iov_len: data.len(),
-    };
-    // SAFETY: msghdr is plain data; zeroed is a valid starting state.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: msg_control points at `space` writable bytes, enough for one header with fds.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
-        std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), fd_bytes);
-    }
-    // SAFETY: `msg` describes live buffers.
-    let n = cvt_r(|| unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })? as usize;
+    let n = fdpass::sendmsg(fd, &[fdpass::iov(data)], fds, 0)?;
     write_all(fd, &data[n..])
 }
 
