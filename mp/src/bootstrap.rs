@@ -65,6 +65,25 @@ pub(crate) fn main_guard() {
         panic!("{msg}");
     }
     crate::atfork::register();
+    register_exit_handler();
+}
+
+/// What `#[mp::test]` runs first: the guard without the exit handler (the test harness
+/// exits the process; each test joins its own children, and a failed test must not keep the
+/// harness from exiting by leaving a child that waits for ever).
+pub(crate) fn test_guard() {
+    NO_EXIT_HANDLER.store(true, Ordering::Relaxed);
+    child_entry();
+    if let Err(msg) = registry::check_duplicates() {
+        panic!("{msg}");
+    }
+}
+
+static NO_EXIT_HANDLER: AtomicBool = AtomicBool::new(false);
+
+/// Registers the exit handler (terminate the daemonic children, join the others) with
+/// `atexit`, once per process.
+fn register_exit_handler() {
     static REGISTERED: Once = Once::new();
     REGISTERED.call_once(|| {
         // SAFETY: registering a plain extern "C" fn with atexit.
@@ -72,13 +91,17 @@ pub(crate) fn main_guard() {
     });
 }
 
-/// What `#[mp::test]` runs first: the guard without the exit handler (the test harness
-/// exits the process; each test joins its own children).
-pub(crate) fn test_guard() {
-    child_entry();
-    if let Err(msg) = registry::check_duplicates() {
-        panic!("{msg}");
+/// What the first start of a child does in a program that may have neither `#[mp::main]`
+/// nor [`crate::init`]: CPython joins the children at interpreter exit whether or not the
+/// script has the `__main__` guard, so the exit handler is registered here too (a test under
+/// `#[mp::test]` excepted), and the registry is checked, so that two tasks with one name
+/// are refused with the guard's message instead of running the wrong one.
+pub(crate) fn first_use() -> crate::Result<()> {
+    if !NO_EXIT_HANDLER.load(Ordering::Relaxed) {
+        register_exit_handler();
     }
+    registry::check_duplicates()
+        .map_err(|msg| crate::Error::new(crate::ErrorKind::ProcessStart, msg))
 }
 
 extern "C" fn atexit_handler() {
@@ -159,8 +182,26 @@ pub(crate) fn check_task(prep: &Prep) -> Result<&'static TaskEntry, String> {
 /// fork: every page the server writes after a fork costs it a page fault.
 pub(crate) fn enter_child(prep: &Prep) {
     logging::child_init(prep.log_level, prep.log_stderr);
+    crate::context::inherit_start_method(prep.default_method);
     forkserver::set_inherited(prep.forkserver.clone());
     process::set_info(Box::into_raw(Box::new(prep.info())));
+}
+
+/// Moves a forkserver child into the directory its parent was in at `start()` (CPython's
+/// `prepare` does `os.chdir(data['dir'])`). A directory that is gone fails the child as it
+/// fails CPython's, before the target runs.
+pub(crate) fn enter_dir(prep: &Prep) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(dir) = &prep.dir else {
+        return Ok(());
+    };
+    let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(dir));
+    std::env::set_current_dir(dir).map_err(|e| {
+        format!(
+            "cannot enter the parent's working directory {}: {e}",
+            dir.display()
+        )
+    })
 }
 
 pub(crate) fn invoke(entry: &TaskEntry, args: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {

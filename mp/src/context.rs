@@ -284,6 +284,14 @@ pub fn set_start_method(method: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// Takes the parent's choice of default start method in a spawn or forkserver child
+/// (CPython's `prepare` calls `set_start_method(data['start_method'], force=True)`).
+pub(crate) fn inherit_start_method(method: Option<StartMethod>) {
+    if method.is_some() {
+        *CHOSEN.lock().unwrap_or_else(|e| e.into_inner()) = method;
+    }
+}
+
 /// The default start method, fixing it to the platform default if unset: Python's
 /// `get_start_method()`.
 ///

@@ -486,7 +486,10 @@ fn handle_request(conn: &Connection) -> Result<Option<Waiting>> {
         close_all_but(&keep);
         sys::unblock_sigchld_sigint();
         bootstrap::enter_child(&prep);
-        let code = bootstrap::run_child(&prep, || bootstrap::invoke(entry, &prep.args, fds));
+        let code = bootstrap::run_child(&prep, || {
+            bootstrap::enter_dir(&prep)?;
+            bootstrap::invoke(entry, &prep.args, fds)
+        });
         // The exit code reaches the parent without a detour through the server.
         let _ = status.send(&Reply::Finished(code));
         drop(status);

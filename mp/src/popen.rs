@@ -45,6 +45,12 @@ pub(crate) struct Prep {
     pub(crate) log_level: usize,
     pub(crate) log_stderr: bool,
     pub(crate) forkserver: Option<forkserver::ServerInfo>,
+    /// The parent's default start method, if it chose one (CPython's `start_method`): the
+    /// child's own children, pools and managers start the same way.
+    pub(crate) default_method: Option<StartMethod>,
+    /// The parent's current directory at `start()` (CPython's `dir`), for a forkserver child
+    /// (a spawn child inherits it with `posix_spawn`). `None` if the parent has none.
+    pub(crate) dir: Option<Vec<u8>>,
 }
 
 impl Prep {
@@ -447,6 +453,9 @@ pub(crate) fn start(
     target: Box<dyn Erased>,
 ) -> std::result::Result<Arc<Popen>, StartError> {
     crate::atfork::register();
+    if let Err(e) = bootstrap::first_use() {
+        return Err((e, Some(target)));
+    }
     let (pid, kind) = match spec.method {
         StartMethod::Fork => start_fork(&spec, target)?,
         StartMethod::Spawn | StartMethod::Forkserver => {
@@ -507,6 +516,13 @@ fn prepare(spec: &StartSpec, target: &dyn Erased) -> Result<(Prep, Vec<OwnedFd>)
         log_level,
         log_stderr,
         forkserver: forkserver::current_info(),
+        default_method: context::get_start_method_allow_none(),
+        dir: match spec.method {
+            StartMethod::Forkserver => std::env::current_dir()
+                .ok()
+                .map(|d| d.into_os_string().into_vec()),
+            _ => None,
+        },
     };
     Ok((prep, fds))
 }
@@ -662,7 +678,18 @@ pub(crate) fn spawn_self(env_var: &str, extra_env: &[(&str, String)]) -> Result<
     }
     let mut envp: Vec<*mut libc::c_char> = env.iter().map(|c| c.as_ptr() as *mut _).collect();
     envp.push(std::ptr::null_mut());
-    let argv: [*mut libc::c_char; 2] = [path.as_ptr() as *mut _, std::ptr::null_mut()];
+    // The child gets this process's command line (CPython restores `sys.argv` in its spawn
+    // children), so `std::env::args()` agrees in parent and child; dispatch happens before
+    // `main` sees it.
+    let args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.into_vec()).ok())
+        .collect();
+    let mut argv: Vec<*mut libc::c_char> = if args.is_empty() {
+        vec![path.as_ptr() as *mut _]
+    } else {
+        args.iter().map(|a| a.as_ptr() as *mut _).collect()
+    };
+    argv.push(std::ptr::null_mut());
     let mut pid: libc::pid_t = 0;
     // SAFETY: the file-actions and attribute objects are initialised before use and
     // destroyed after; every pointer handed to posix_spawn outlives the call.

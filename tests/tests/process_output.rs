@@ -112,6 +112,83 @@ fn duplicate_task_names_are_refused_at_start_up() {
 }
 
 #[test]
+fn duplicate_task_names_are_refused_at_first_start_without_the_guard() {
+    for m in METHODS {
+        let out = run_helper(env!("CARGO_BIN_EXE_mp-dup-tasks-no-guard"), &[m]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{m}: {stderr}");
+        assert!(!stdout.contains("started"), "{m}: {stdout}");
+        assert!(
+            stdout.contains("start failed (ProcessStart)"),
+            "{m}: {stdout}"
+        );
+        assert!(
+            stdout.contains("`mp_dup_tasks_no_guard::dup` is registered twice"),
+            "{m}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn exit_handler_runs_without_the_guard() {
+    for m in METHODS {
+        let path =
+            std::env::temp_dir().join(format!("mp-no-guard-exit-{}-{m}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let t = std::time::Instant::now();
+        let out = run_helper(
+            env!("CARGO_BIN_EXE_mp-no-guard"),
+            &["exit-handler", m, path.to_str().unwrap()],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{m}: {stderr}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(50), "{m}");
+        let daemon: i32 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("daemon pid "))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{m}: {stdout}"));
+        assert!(
+            wait_pid_gone(daemon, TIMEOUT),
+            "{m}: daemon {daemon} still runs"
+        );
+        // The worker was joined: it finished before the program exited.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "done", "{m}");
+        assert!(
+            stderr.contains("calling terminate() for daemon the-daemon"),
+            "{m}: {stderr}"
+        );
+        assert!(
+            stderr.contains("calling join() for process the-worker"),
+            "{m}: {stderr}"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+#[test]
+fn a_child_sees_the_parent_s_command_line() {
+    for m in METHODS {
+        let out = run_helper(
+            env!("CARGO_BIN_EXE_mp-no-guard"),
+            &["argv", m, "--flag", "two words", ""],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{m}: {stderr}");
+        let parent = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("parent args "))
+            .unwrap_or_else(|| panic!("{m}: {stdout}"));
+        let child = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("child args "))
+            .unwrap_or_else(|| panic!("{m}: {stdout}"));
+        assert!(parent.contains("\"two words\""), "{parent}");
+        assert_eq!(child, parent, "{m}");
+    }
+}
+
+#[test]
 fn program_without_the_guard_runs_main_once() {
     let out = run_helper(env!("CARGO_BIN_EXE_mp-no-guard"), &[]);
     let (stdout, stderr) = text(&out);
