@@ -1,7 +1,7 @@
-//! A Barrier example in the spirit of the docs' `Barrier(parties[, action[, timeout]])` (seeds
-//! `000_d9441931e0256125.txt` and `002_d7e59ece7fa59301.txt`, "进程间同步"): three worker
-//! processes and the main program meet at a barrier for three rounds; the action runs once per
-//! round, in the last party to arrive, before anybody goes on.
+//! A Barrier example in the spirit of `Barrier(parties[, action[, timeout]])` of the Python
+//! documentation's "Synchronization primitives": three worker processes and the main program meet
+//! at a barrier for three rounds; the action runs once per round, in the last party to arrive,
+//! before anybody goes on.
 //!
 //! ```python
 //! def all_arrived():

@@ -1,7 +1,7 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, `get_server()` / `connect()`: one process runs
+//! Mirrors `BaseManager.get_server()` / `connect()` of the Python documentation's "Managers":
+//! one process runs
 //! `BaseManager(address=('', 50000), authkey=b'abc').get_server().serve_forever()`, another
-//! connects with `BaseManager(address=('127.0.0.1', 50000), authkey=b'abc').connect()`
-//! (seed `000_d9441931e0256125.txt`, 5.4.1 BaseManager).
+//! connects with `BaseManager(address=('127.0.0.1', 50000), authkey=b'abc').connect()`.
 //!
 //! Run: `cargo run -p mp-examples --example base_manager_server_connect`
 //!

@@ -1,7 +1,7 @@
-//! Mirrors the guideline "Beware of replacing sys.stdin with a 'file like object'" (seed
-//! `002_d7e59ece7fa59301.txt`): a child's standard input is not the parent's. CPython first
-//! closed it unconditionally in every child (`os.close(sys.stdin.fileno())`), then changed that
-//! to
+//! Mirrors the guideline "Beware of replacing sys.stdin with a 'file like object'" (the Python
+//! documentation's "Programming guidelines"): a child's standard input is not the parent's. CPython
+//! first closed it unconditionally in every child (`os.close(sys.stdin.fileno())`), then changed
+//! that to
 //!
 //! ```python
 //! sys.stdin.close()

@@ -1,4 +1,4 @@
-//! The `wait()` example of the Python docs (seed 002, "Listeners and Clients": `def foo(w):
+//! The `wait()` example of the Python docs ("Listeners and Clients": `def foo(w):
 //! for i in range(10): w.send((i, current_process().name))` ... `for r in wait(readers)`).
 //!
 //! `cargo run -p mp-examples --example connection_wait`

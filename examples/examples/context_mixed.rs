@@ -1,6 +1,7 @@
-//! Mirrors seed 000's `get_context` snippet ("1.1 派生模式"): one program using a spawn
-//! context and a forkserver context side by side, plus `get_all_start_methods()` and
-//! `get_start_method(allow_none)` from the same section.
+//! One program using a spawn context and a forkserver context side by side (the Python
+//! documentation's "Contexts and start methods": context objects "allow one to use multiple
+//! start methods in the same program"), plus `get_all_start_methods()` and
+//! `get_start_method(allow_none)` of its "Miscellaneous" section.
 //!
 //! `cargo run -p mp-examples --example context_mixed`
 

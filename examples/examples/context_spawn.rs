@@ -1,4 +1,4 @@
-//! Mirrors the Python docs' `get_context('spawn')` program (seed 002, "上下文和启动方法"): a
+//! Mirrors the Python docs' `get_context('spawn')` program ("Contexts and start methods"): a
 //! context object has the module's API and fixes the start method of what it makes.
 //!
 //! `cargo run -p mp-examples --example context_spawn`

@@ -1,6 +1,5 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "Customized managers" (`MathsClass` registered
-//! with a `BaseManager` subclass; seed `000_d9441931e0256125.txt` 5.4.3 has the `add`-only
-//! version).
+//! Mirrors the Python documentation's "Customized managers" (`MathsClass` registered with a
+//! `BaseManager` subclass).
 //!
 //! Run: `cargo run -p mp-examples --example custom_manager_maths`
 //!

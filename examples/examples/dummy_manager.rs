@@ -1,6 +1,6 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "服务器进程" (Server process): the Manager
-//! program where a child fills a managed dict and reverses a managed list — run with
-//! `multiprocessing.dummy`, whose `Manager()` works on threads (the same program as
+//! Mirrors the "Server process" program of the Python documentation's "Sharing state between
+//! processes": the Manager program where a child fills a managed dict and reverses a managed list —
+//! run with `multiprocessing.dummy`, whose `Manager()` works on threads (the same program as
 //! `manager_dict_list`, with `mp::dummy` in the `use` lines).
 //!
 //! Run: `cargo run -p mp-examples --example dummy_manager`

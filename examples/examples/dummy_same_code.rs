@@ -1,6 +1,6 @@
-//! Mirrors "The multiprocessing.dummy module" of `shared/seeds/002_d7e59ece7fa59301.txt`
-//! (l. 1729-1731): `multiprocessing.dummy` "replicates the API of `multiprocessing`", so one
-//! program runs on processes or on threads by changing its import,
+//! Mirrors "The multiprocessing.dummy module" of the Python documentation: `multiprocessing.dummy`
+//! "replicates the API of `multiprocessing`", so one program runs on processes or on threads by
+//! changing its import,
 //!
 //! ```python
 //! from multiprocessing import Pool, Process, Queue, Value, Lock   # processes

@@ -1,5 +1,5 @@
-//! Mirrors "The multiprocessing.dummy module" of `shared/seeds/002_d7e59ece7fa59301.txt`
-//! (l. 1729-1731: "`multiprocessing.dummy` replicates the API of `multiprocessing` but is no
+//! Mirrors "The multiprocessing.dummy module" of the Python documentation
+//! ("`multiprocessing.dummy` replicates the API of `multiprocessing` but is no
 //! more than a wrapper around the `threading` module"), with the program that section is
 //! usually illustrated by: a `ThreadPool` mapping a download function over a list of URLs,
 //!
@@ -15,7 +15,7 @@
 //!         print(f"{url}: {size} bytes")
 //! ```
 //!
-//! The "network" is a local table and a sleep (the machine has no network). Threads suit work
+//! The "network" is a local table and a sleep (so that the example runs offline). Threads suit work
 //! that waits: 8 downloads of 200 ms take about 2 rounds with 4 threads, not 8.
 //!
 //! `cargo run -p mp-examples --example dummy_thread_pool`

@@ -1,12 +1,10 @@
-//! Mirrors the programming guideline "Explicitly pass resources to child processes" (seed
-//! `002_d7e59ece7fa59301.txt`: `def f(): ... do something using "lock" ...` with a global
-//! `lock`, "应当重写成这样" `def f(l): ...` with `Process(target=f, args=(lock,))`; and its
-//! Chinese twin in seed `000_d9441931e0256125.txt`, "九、编程指导" 8. 显式向子进程传递资源, whose
-//! second `Process` passes the lock to `f`: it means `f2`).
+//! Mirrors the programming guideline "Explicitly pass resources to child processes" (the Python
+//! documentation's "Programming guidelines": `def f(): ... do something using "lock" ...` with a
+//! global `lock` "should be rewritten as" `def f(l): ...` with `Process(target=f, args=(lock,))`).
 //!
 //! `cargo run -p mp-examples --example explicit_pass_lock`
 //!
-//! The seeds leave the bodies as pseudo-code. Here "do something using the lock" is a
+//! The docs leave the bodies as pseudo-code. Here "do something using the lock" is a
 //! read-modify-write of a shared counter that only the lock makes safe.
 //!
 //! The implicit version relies on a global that a forked child inherits from its parent's

@@ -1,5 +1,5 @@
-//! Mirrors the fork-safe cache of the programming guidelines (seed `002_d7e59ece7fa59301.txt`,
-//! "Beware of replacing sys.stdin with a 'file like object'": a forked child inherits the
+//! Mirrors the fork-safe cache of the Python documentation's programming guidelines
+//! ("Beware of replacing sys.stdin with a 'file like object'": a forked child inherits the
 //! parent's buffered data, which may then be flushed twice; "you can make it fork-safe by
 //! storing the pid whenever you append to the cache, and discarding the cache when the pid
 //! changes"):

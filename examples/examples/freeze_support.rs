@@ -1,4 +1,4 @@
-//! Mirrors the Python docs' `freeze_support()` example (seed 002, "杂项"):
+//! Mirrors the Python docs' `freeze_support()` example ("Miscellaneous"):
 //! `freeze_support()` right after the guard, then `Process(target=f).start()`.
 //!
 //! `cargo run -p mp-examples --example freeze_support`

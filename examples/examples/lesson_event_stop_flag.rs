@@ -1,7 +1,8 @@
-//! Mirrors section 2 of the lesson in seed `004_044aeb814fe35a7a.txt` ("将事件用作同步布尔值",
-//! using an Event as a synchronized boolean): the producer is a plain function that receives
-//! the main program's `Event` and checks it without blocking; the main program signals it to
-//! stop after ten rounds. (The lesson's message queue is a `Pipe` here.)
+//! The second step of a tutorial's producer/consumer program moved from threads to processes
+//! (the first step is example `producer_flag_not_shared`): an `Event` used as a synchronized
+//! boolean (the Python documentation's "Synchronization primitives"). The producer is a plain
+//! function that receives the main program's `Event` and checks it without blocking; the main
+//! program signals it to stop after ten rounds. (The tutorial's message queue is a `Pipe` here.)
 //!
 //! ```python
 //! def producer(conn, stop):

@@ -1,8 +1,9 @@
-//! Mirrors section 3 of the lesson in seed `004_044aeb814fe35a7a.txt` ("在进程间共享数据",
-//! sharing data between processes): the producer is a class again (it has state and a
-//! setter), and its end flag is a `multiprocessing.Value(c_bool)`, so the copy of the producer
-//! left in the main program and the one running in the child share it. (The lesson's message
-//! queue is a `Pipe` here.)
+//! The third step of a tutorial's producer/consumer program (after examples
+//! `producer_flag_not_shared` and `lesson_event_stop_flag`): sharing data between processes.
+//! The producer is a class again (it has state and a setter), and its end flag is a
+//! `multiprocessing.Value(c_bool)` (the Python documentation's "Shared ctypes Objects"), so the
+//! copy of the producer left in the main program and the one running in the child share it.
+//! (The tutorial's message queue is a `Pipe` here.)
 //!
 //! ```python
 //! class Producer(Process):

@@ -1,5 +1,5 @@
-//! The Listener/Client pair of the Python docs (seed 002 "Listeners and Clients" examples,
-//! also seed 000 "七、connection" 8. 示例): the server accepts one connection authenticated
+//! The Listener/Client pair of the Python docs (the examples of "Listeners and Clients"): the
+//! server accepts one connection authenticated
 //! with `b'secret password'`, sends `[2.25, None, 'junk', float]`, `b'hello'` and
 //! `array('i', [42, 1729])`; the client prints them, receiving the array with
 //! `recv_bytes_into`.

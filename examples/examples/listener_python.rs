@@ -1,6 +1,6 @@
-//! Rust and Python talking through `multiprocessing.connection` (seed 000 "七、connection",
-//! seed 002 "Listeners and Clients" and "Authentication keys"; seed 003 asks whether pipes
-//! can talk to programs in other languages: they can, the wire format is CPython's).
+//! Rust and Python talking through `multiprocessing.connection` (the Python documentation's
+//! "Listeners and Clients" and "Authentication keys"). Can a pipe talk to a program in another
+//! language? It can: mp's wire format is CPython's.
 //!
 //! This Rust program is the server: it starts `python3` as a child running a CPython
 //! `Client`, and the two authenticate with a shared key, exchange raw bytes

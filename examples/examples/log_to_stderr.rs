@@ -1,6 +1,6 @@
-//! Mirrors the logging session of the Python docs (seed `002_d7e59ece7fa59301.txt`, "日志",
-//! `multiprocessing.log_to_stderr()`: "Below is an example session with logging turned on"),
-//! and `get_logger()` / `log_to_stderr()` of seed `000_d9441931e0256125.txt` ("八、日志"):
+//! Mirrors the logging session of the Python docs ("Logging", `multiprocessing.log_to_stderr()`:
+//! "Below is an example session with logging turned on"), with `get_logger()` and
+//! `log_to_stderr()` of the same section:
 //!
 //! ```python
 //! >>> import multiprocessing, logging
@@ -15,9 +15,9 @@
 //!
 //! `cargo run -p mp-examples --example log_to_stderr`
 //!
-//! The seed's session then starts a `Manager`, whose lifecycle lines come from the manager
-//! process. This example starts a plain `Process` instead (a manager example belongs with
-//! mp's managers), whose lines have the same shape; CPython 3.11 prints, for the program of
+//! The docs' session then starts a `Manager`, whose lifecycle lines come from the manager
+//! process. This example starts a plain `Process` instead (example `log_to_stderr_manager`
+//! has the manager), whose lines have the same shape; CPython 3.11 prints, for the program of
 //! `session()` below:
 //!
 //! ```text

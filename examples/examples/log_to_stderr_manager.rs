@@ -1,4 +1,4 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "日志" (Logging): the session that turns on
+//! Mirrors the Python documentation's "Logging": the session that turns on
 //! `log_to_stderr()` at INFO level, logs `'doomed'`, and shows a Manager's life-cycle
 //! messages (`manager serving at ...`, `sending shutdown message to manager`, `manager
 //! exiting with exitcode 0`).

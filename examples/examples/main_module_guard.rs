@@ -1,8 +1,6 @@
-//! Mirrors the unguarded program of the spawn/forkserver guidelines: seed
-//! `002_d7e59ece7fa59301.txt` ("Safe importing of main module": "running the following module
-//! would fail with a RuntimeError") and its Chinese twin in seed `000_d9441931e0256125.txt`
-//! ("1.2 其它" 7. 当使用 spawn 或 forkserver 模式时,需要使用 if __name__=='__main__' 来防止出现
-//! 进程的循环派生):
+//! Mirrors the unguarded program of the spawn/forkserver guidelines of the Python documentation
+//! ("Safe importing of main module": "using the spawn or forkserver start method running the
+//! following module would fail with a RuntimeError"):
 //!
 //! ```python
 //! from multiprocessing import Process

@@ -1,6 +1,6 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "示例": "Demonstration of how to create and use
-//! customized managers and proxies" (`Foo` registered twice with different exposed sets, the
-//! generator `baz` with its `GeneratorProxy`, and the `operator` module served by a
+//! Mirrors the first program of the Python documentation's "Examples": "Demonstration of how to
+//! create and use customized managers and proxies" (`Foo` registered twice with different exposed
+//! sets, the generator `baz` with its `GeneratorProxy`, and the `operator` module served by a
 //! manager).
 //!
 //! Run: `cargo run -p mp-examples --example manager_custom_proxies`

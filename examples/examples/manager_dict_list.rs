@@ -1,11 +1,11 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "服务器进程" (Server process): the Manager
-//! program where a child fills a managed dict and reverses a managed list (also the fragment
-//! of seed `000_d9441931e0256125.txt`, 5.4.2 SyncManager).
+//! Mirrors the "Server process" program of the Python documentation's "Sharing state between
+//! processes": the Manager program where a child fills a managed dict and reverses a managed
+//! list.
 //!
 //! Run: `cargo run -p mp-examples --example manager_dict_list`
 //!
 //! Python prints `{1: '1', '2': 2, 0.25: None}` (CPython 3.11 keeps insertion order; the
-//! document shows an older order) and `[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]`.
+//! docs show an older order) and `[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]`.
 
 use mp::managers::{DictProxy, ListProxy, Value};
 

@@ -1,4 +1,4 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "代理对象" (Proxy objects): the session showing
+//! Mirrors the Python documentation's "Proxy Objects": the session showing
 //! `print(l)`, `repr(l)`, `l[4]` and `l[2:5]` on a managed list.
 //!
 //! Run: `cargo run -p mp-examples --example manager_list_proxy`

@@ -1,6 +1,5 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, the `Namespace` session of
-//! "class multiprocessing.managers.Namespace" (also seed `000_d9441931e0256125.txt`, 5.4.2
-//! SyncManager, "4. Namespace 对象"): attributes starting with `_` belong to the proxy.
+//! Mirrors the `Namespace` session of the Python documentation's "Managers" (class
+//! `multiprocessing.managers.Namespace`): attributes starting with `_` belong to the proxy.
 //!
 //! Run: `cargo run -p mp-examples --example manager_namespace`
 

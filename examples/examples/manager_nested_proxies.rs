@@ -1,4 +1,4 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "代理对象": the two sessions nesting proxies
+//! Mirrors the Python documentation's "Proxy Objects": the two sessions nesting proxies
 //! (`a.append(b)` with list proxies, then a list of dict proxies).
 //!
 //! Run: `cargo run -p mp-examples --example manager_nested_proxies`

@@ -1,6 +1,6 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "注解": "The proxy types in multiprocessing do
-//! nothing to support comparisons by value" (`manager.list([1,2,3]) == [1,2,3]` is `False`;
-//! also seed `000_d9441931e0256125.txt`, 5.5 Proxy).
+//! Mirrors the note of the Python documentation's "Proxy Objects": "The proxy types in
+//! multiprocessing do nothing to support comparisons by value"
+//! (`manager.list([1,2,3]) == [1,2,3]` is `False`).
 //!
 //! Run: `cargo run -p mp-examples --example manager_proxy_equality`
 //!

@@ -1,6 +1,5 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "代理对象": a plain dict stored in a managed list
-//! is a copy; changes to it reach the manager only when it is assigned back (also seed
-//! `000_d9441931e0256125.txt`, 5.5 Proxy).
+//! Mirrors the Python documentation's "Proxy Objects": a plain dict stored in a managed list
+//! is a copy; changes to it reach the manager only when it is assigned back.
 //!
 //! Run: `cargo run -p mp-examples --example manager_proxy_mutable_item`
 

@@ -1,5 +1,5 @@
-//! The `Pipe()` example of the Python docs (seed 002, "管道" section: `def f(conn):
-//! conn.send([42, None, 'hello'])`).
+//! The `Pipe()` example of the Python docs ("Exchanging objects between processes", Pipes:
+//! `def f(conn): conn.send([42, None, 'hello'])`).
 //!
 //! `cargo run -p mp-examples --example pipe`
 

@@ -1,8 +1,9 @@
-//! The pipe with acknowledgements of the lesson in seed 004 ("4. 在进程间序列化数据"): a
-//! producer sends each message through a pipe and blocks until the consumer acknowledges
-//! it; the consumer sets the pace; when the producer closes its end the consumer's `recv`
-//! fails with end of file, which it takes as the end of the stream. (The lesson's consumer
-//! waits two seconds per message; this one waits 50 ms.)
+//! A pipe with acknowledgements, from a tutorial's producer/consumer program (serializing data
+//! between processes; the Python documentation's "Connection Objects"): a producer sends each
+//! message through a pipe and blocks until the consumer acknowledges it; the consumer sets the
+//! pace; when the producer closes its end the consumer's `recv` fails with end of file, which it
+//! takes as the end of the stream. (The tutorial's consumer waits two seconds per message; this
+//! one waits 50 ms.)
 //!
 //! `cargo run -p mp-examples --example pipe_ack`
 

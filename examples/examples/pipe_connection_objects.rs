@@ -1,4 +1,4 @@
-//! The Connection example of the Python docs (seed 002, "连接（Connection）对象":
+//! The Connection example of the Python docs ("Connection Objects":
 //! `a, b = Pipe(); a.send([1, 'hello', None]); b.recv(); b.send_bytes(b'thank you'); ...
 //! a.send_bytes(arr1); count = b.recv_bytes_into(arr2)`).
 //!

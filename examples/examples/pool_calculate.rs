@@ -1,4 +1,4 @@
-//! Mirrors the "Using Pool" program of `shared/seeds/002_d7e59ece7fa59301.txt` (the
+//! Mirrors the "Using Pool" program of the Python documentation's "Examples" (the
 //! `multiprocessing` docs' pool example: `calculate(func, args)` over `TASKS` of `mul` and
 //! `plus`, with `apply_async`, `imap`, `imap_unordered` and `map`; then the error handling of
 //! `f(x) = 1.0 / (x - 5.0)`; then `get(timeout)` and `next(timeout)` loops). Functions travel

@@ -1,4 +1,4 @@
-//! Mirrors the `进程池 Pool` program of `shared/seeds/003_6e3076b591b8c05e.txt`:
+//! A classic tutorial's process pool program (the Python documentation's "Process Pools"):
 //! `Pool(4)`, five `apply_async(long_time_task, args=(i,))`, `close()`, `join()`.
 //!
 //! `cargo run -p mp-examples --example pool_long_time_task`

@@ -1,7 +1,7 @@
-//! Mirrors the "用例" program of the 进程池 section of `shared/seeds/001_fa123a7120dd705b.txt`:
+//! A tutorial's process pool program (the Python documentation's "Process Pools"):
 //! `Pool(3)`, `apply_async(get_page, args=(url,), callback=get_title)` for seven pages, then
 //! `close()`, `join()`, `print("完成")`. The pages come from local data instead of the network
-//! (the machine has none); one of them "fails to download", as a request can.
+//! (so that the example runs offline); one of them "fails to download", as a request can.
 //!
 //! `cargo run -p mp-examples --example pool_page_titles`
 

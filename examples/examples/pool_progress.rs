@@ -1,6 +1,6 @@
 //! A progress bar over a long `imap`, as Python users wrap `pool.imap(...)` in `tqdm(...)`:
 //! `IMapIterator` is a plain iterator, so `indicatif`'s progress adaptors work on it.
-//! (Not a seed program; the issue asks for it.)
+//! (Not a program of the Python documentation; `imap` is in its "Process Pools" section.)
 //!
 //! `cargo run -p mp-examples --example pool_progress`
 

@@ -1,7 +1,6 @@
-//! Mirrors the `Pool` example of the reference section of
-//! `shared/seeds/002_d7e59ece7fa59301.txt` ("The following example demonstrates the use of a
-//! pool": `apply_async(f, (10,))`, `map`, `imap` with `next()` and `next(timeout)`, and a
-//! `get(timeout=1)` that raises `multiprocessing.TimeoutError`).
+//! Mirrors the `Pool` example of the Python documentation's "Process Pools" ("The following example
+//! demonstrates the use of a pool": `apply_async(f, (10,))`, `map`, `imap` with `next()` and
+//! `next(timeout)`, and a `get(timeout=1)` that raises `multiprocessing.TimeoutError`).
 //!
 //! `cargo run -p mp-examples --example pool_reference`
 

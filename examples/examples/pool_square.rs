@@ -1,5 +1,5 @@
-//! Mirrors the first program of `shared/seeds/002_d7e59ece7fa59301.txt` (the `Pool` example of
-//! the overview: `with Pool(5) as p: print(p.map(f, [1, 2, 3]))`).
+//! Mirrors the first program of the Python documentation for `multiprocessing` (the `Pool`
+//! example of its introduction: `with Pool(5) as p: print(p.map(f, [1, 2, 3]))`).
 //!
 //! `cargo run -p mp-examples --example pool_square`
 

@@ -1,12 +1,11 @@
-//! Mirrors the `starmap` fragment of seed `000_d9441931e0256125.txt` ("六、进程池": `.starmap(func,
-//! iterable[,chunksize])`: like `.map`, but each item of `iterable` is unpacked into the
-//! arguments: `iterable=[(1,2),(3,4)]; myPool.starmap(func,iterable)  # 参数为: func(1,2)`), and
-//! `starmap_async`, which the same section only names.
+//! Mirrors `starmap(func, iterable[, chunksize])` of the Python documentation's "Process Pools":
+//! like `map`, but each item of `iterable` is unpacked into the arguments (an iterable of
+//! `[(1,2), (3, 4)]` results in `[func(1,2), func(3,4)]`), and `starmap_async`, which the same
+//! section describes without an example.
 //!
 //! `cargo run -p mp-examples --example pool_starmap`
 //!
-//! The seed leaves `func` and `myPool` undefined; here `func(a, b)` returns `a * b` and
-//! `myPool` is `Pool(2)`. Python's program:
+//! Here `func(a, b)` returns `a * b` and `myPool` is `Pool(2)`. Python's program:
 //!
 //! ```python
 //! from multiprocessing import Pool

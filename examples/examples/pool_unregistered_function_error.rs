@@ -1,5 +1,5 @@
-//! Mirrors the interactive-interpreter note of the Python docs (seed
-//! `002_d7e59ece7fa59301.txt`, "注解": the functionality of this package requires that the
+//! Mirrors the interactive-interpreter note of the Python docs ("Using a pool of workers": the
+//! functionality of this package requires that the
 //! `__main__` module be importable by the children, so some examples, such as the
 //! `multiprocessing.pool.Pool` examples, will not work in the interactive interpreter):
 //!

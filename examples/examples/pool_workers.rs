@@ -1,4 +1,4 @@
-//! Mirrors the "使用工作进程" program of `shared/seeds/002_d7e59ece7fa59301.txt` (the Python
+//! Mirrors the program of the Python documentation's "Using a pool of workers" (the Python
 //! docs' `Pool` tour: `map`, `imap_unordered`, `apply_async(...).get(timeout=1)`, the pids of
 //! the workers, and a `multiprocessing.TimeoutError`).
 //!

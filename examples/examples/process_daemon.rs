@@ -1,7 +1,7 @@
-//! Mirrors the daemon flag as seeds 000, 001 and 002 describe it ("daemon=True 设置为守护进程,
-//! 要在 start 之前设置。主进程代码运行结束,守护进程随即终止", and seed 001's consumers marked
-//! `p.daemon = True` because they block forever): when the main program ends, its daemonic
-//! children are terminated and the others joined.
+//! Mirrors the `daemon` flag as the Python documentation ("Process and exceptions") and
+//! tutorials describe it (it must be set before `start()`; tutorials mark consumers that block
+//! forever `p.daemon = True`): when the main program ends, its daemonic children are terminated
+//! and the others joined.
 //!
 //! `cargo run -p mp-examples --example process_daemon`
 
@@ -12,7 +12,7 @@ use mp::Connection;
 #[mp::task]
 fn consumer(ready: Connection) {
     ready.send(&"consumer waiting").expect("send");
-    // Blocks forever, like the seed's consumers stuck in `q.get()`.
+    // Blocks forever, like a tutorial's consumers stuck in `q.get()`.
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

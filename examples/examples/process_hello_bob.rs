@@ -1,4 +1,4 @@
-//! Mirrors the first `Process` program of the Python docs (seed 002, "Process" section):
+//! Mirrors the first `Process` program of the Python docs ("The Process class"):
 //! `Process(target=f, args=('bob',))`, start, join.
 //!
 //! `cargo run -p mp-examples --example process_hello_bob`

@@ -1,5 +1,5 @@
-//! Mirrors the Python docs' extended example that shows the process ids involved (seed 002,
-//! "Process" section: `def info(title)` printing the module name, parent pid and pid).
+//! Mirrors the Python docs' expanded example that shows the process ids involved ("The Process
+//! class": `def info(title)` printing the module name, parent pid and pid).
 //!
 //! `cargo run -p mp-examples --example process_info`
 //!

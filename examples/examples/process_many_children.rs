@@ -1,4 +1,4 @@
-//! Mirrors seed 001's "多个子进程" program: three children started in a loop, each sleeping one
+//! A tutorial's "several children" program: three children started in a loop, each sleeping one
 //! second, then all joined; they run concurrently, so the whole takes about one second.
 //!
 //! `cargo run -p mp-examples --example process_many_children`

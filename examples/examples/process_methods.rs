@@ -1,10 +1,10 @@
-//! Mirrors the Python docs' interactive session showing `Process` methods (seed 002, "Process
-//! 和异常": `Process(target=time.sleep, args=(1000,))`, `is_alive()`, `terminate()`,
+//! Mirrors the Python docs' interactive session showing `Process` methods ("Process and
+//! exceptions": `Process(target=time.sleep, args=(1000,))`, `is_alive()`, `terminate()`,
 //! `exitcode == -signal.SIGTERM`).
 //!
 //! `cargo run -p mp-examples --example process_methods`
 //!
-//! mp's `{:?}` of a `Process` is the repr the seed shows (`<Process(Process-1, initial)>`, the
+//! mp's `{:?}` of a `Process` is the repr of older Pythons (`<Process(Process-1, initial)>`, the
 //! format of Python 3.7); CPython 3.11 prints `<Process name='Process-1' parent=<pid> initial>`,
 //! `<Process name='Process-1' pid=<pid> parent=<pid> started>` and `<Process name='Process-1'
 //! pid=<pid> parent=<pid> stopped exitcode=-SIGTERM>` instead. Booleans print as Python's.

@@ -1,4 +1,4 @@
-//! Mirrors seed 001's first program ("子进程"): start a child and print without joining it.
+//! A tutorial's first `Process` program: start a child and print without joining it.
 //! The child's line may come before or after the parent's; the program still waits for the
 //! child at exit (non-daemonic children are joined by the exit handler, as in Python).
 //!

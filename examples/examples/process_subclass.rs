@@ -1,7 +1,8 @@
-//! Mirrors the "subclass `Process` and override `run()`" pattern: seed 000's
-//! `class Worker(Process)` whose `run` puts 'local hello' on a queue it was given, and seed
-//! 004's `Producer(multiprocessing.Process)`, whose lesson is that the child works on its own
-//! copy of the object (a flag set on the parent's copy never reaches it).
+//! Mirrors the "subclass `Process` and override `run()`" pattern: the `class Worker(Process)` of
+//! the Python documentation's "Using a remote manager", whose `run` puts 'local hello' on a
+//! queue it was given, and a tutorial's `Producer(multiprocessing.Process)`, whose lesson is
+//! that the child works on its own copy of the object (a flag set on the parent's copy never
+//! reaches it).
 //!
 //! `cargo run -p mp-examples --example process_subclass`
 //!
@@ -58,7 +59,7 @@ impl mp::Run for Producer {
 
 #[mp::main]
 fn main() -> mp::Result<()> {
-    // Seed 000: the Worker subclass.
+    // The docs' Worker subclass ("Using a remote manager").
     let (q, tx) = mp::Pipe(false)?;
     let w = mp::Process::from_run(Worker { q: tx });
     w.start()?;
@@ -67,7 +68,7 @@ fn main() -> mp::Result<()> {
     w.join()?;
     assert_eq!(msg, "local hello");
 
-    // Seed 004: the Producer whose stop flag lives in two processes.
+    // The tutorial's Producer, whose stop flag lives in two processes.
     println!("Main program. Process: {}", mp::current_process().name());
     let (rx, tx) = mp::Pipe(false)?;
     let mut producer = Producer::new(tx);

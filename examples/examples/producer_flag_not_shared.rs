@@ -1,16 +1,17 @@
-//! Mirrors section 1 of the lesson in seed `004_044aeb814fe35a7a.txt` ("1.线程的交易流程"): the
-//! producer/consumer program of the previous (threads) lesson moved to processes. The producer
-//! is a `Process` subclass with an end flag and a `stop()` setter; the main program calls
-//! `stop()` after about ten rounds, and "出事了！程序继续运行超过第十条消息": the producer goes
-//! on, because `stop()` set the flag of the main program's copy of the object, while the child
-//! runs on its own copy. The example prints the lines of the lesson's three runs together: the
-//! rounds (`Round 1` ...), the debug lines (`Running: flag = False`, `Stopping: flag = True`)
-//! and the process ids (`Main program. Process: <pid>`, `Producer constructor. Process: <pid>`,
-//! `Producer main loop. Process: <pid>`, `Producer stop method. Process: <pid>`).
+//! The first step of a tutorial's producer/consumer program moved from threads to processes
+//! (subclassing `Process`: the Python documentation's "Process and exceptions"). The producer is a
+//! `Process` subclass with an end flag and a `stop()` setter; the main program calls `stop()` after
+//! about ten rounds, and something goes wrong: the program runs past the tenth message. The
+//! producer goes on because `stop()` set the flag of the main program's copy of the object, while
+//! the child runs on its own copy. The example prints the lines of the tutorial's three runs
+//! together: the rounds (`Round 1` ...), the debug lines (`Running: flag = False`,
+//! `Stopping: flag = True`) and the process ids (`Main program. Process: <pid>`,
+//! `Producer constructor. Process: <pid>`, `Producer main loop. Process: <pid>`,
+//! `Producer stop method. Process: <pid>`).
 //!
 //! `cargo run -p mp-examples --example producer_flag_not_shared`
 //!
-//! The lesson's code was an image and is not in the seed; this follows its numbered notes (a
+//! The tutorial shows its code only as an image; this follows its numbered notes (a
 //! `JoinableQueue`, the producer subclassing `Process` and initialised with the queue, the
 //! consumer a plain function run in a daemonic process). Where Python's program runs forever
 //! and "must be terminated", this one stops the producer itself two rounds after `stop()`,
@@ -18,11 +19,11 @@
 //! which round it printed (through a pipe), so that `stop()` is called right after "Round 10"
 //! instead of after a sleep.
 //!
-//! In Rust the copy is visible: `Process::from_run(producer.clone())` hands the child a copy,
-//! the main program keeps `producer`. Python makes the same copy implicitly (fork copies the
-//! memory, spawn pickles the object). Clippy even sees the bug: its `while_immutable_condition`
-//! lint fires on the producer's loop (allowed below, on purpose). Sections 2 and 3 of the lesson fix it with an `Event`
-//! and a `Value` shared by both copies: examples `lesson_event_stop_flag` and
+//! In Rust the copy is visible: `Process::from_run(producer.clone())` hands the child a copy, the
+//! main program keeps `producer`. Python makes the same copy implicitly (fork copies the memory,
+//! spawn pickles the object). Clippy even sees the bug: its `while_immutable_condition` lint fires
+//! on the producer's loop (allowed below, on purpose). The next two steps of the tutorial fix it
+//! with an `Event` and a `Value` shared by both copies: examples `lesson_event_stop_flag` and
 //! `lesson_value_flag`.
 
 use std::time::Duration;
@@ -56,7 +57,7 @@ impl Producer {
 
 #[mp::task]
 impl mp::Run for Producer {
-    // The lesson's bug, which clippy sees: nothing in this process ever sets the flag.
+    // The tutorial's bug, which clippy sees: nothing in this process ever sets the flag.
     #[allow(clippy::while_immutable_condition)]
     fn run(self) {
         let pid = std::process::id() as i32;

@@ -1,5 +1,6 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, `_callmethod`: calling a referent's method by
-//! name, with a `slice` argument, and an `IndexError` coming back from the manager.
+//! Mirrors `BaseProxy._callmethod` of the Python documentation's "Proxy Objects": calling a
+//! referent's method by name, with a `slice` argument, and an `IndexError` coming back from the
+//! manager.
 //!
 //! Run: `cargo run -p mp-examples --example proxy_callmethod`
 

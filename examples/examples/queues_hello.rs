@@ -1,5 +1,5 @@
-//! Mirrors the first Queue example of Python's documentation (seed
-//! `002_d7e59ece7fa59301.txt`, "在进程之间交换对象 / 队列": `def f(q): q.put([42, None, 'hello'])`).
+//! Mirrors the first Queue example of Python's documentation ("Exchanging objects between
+//! processes", Queues: `def f(q): q.put([42, None, 'hello'])`).
 //!
 //! `cargo run -p mp-examples --example queues_hello`
 

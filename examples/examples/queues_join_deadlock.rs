@@ -1,6 +1,5 @@
 //! Mirrors the example of Python's programming guidelines "Joining processes that use queues"
-//! (seed `002_d7e59ece7fa59301.txt`, and its Chinese twin in seed `000_d9441931e0256125.txt`,
-//! "仔细安排那些使用 queue 的进程的 join"): the child puts a 1 MB string and the parent joins it
+//! (under "All start methods"): the child puts a 1 MB string and the parent joins it
 //! *before* getting. In CPython this deadlocks (the child waits for its feeder thread to flush
 //! into a pipe nobody reads); in mp `put` copies the item into shared memory, so the child
 //! exits at once and the program completes.

@@ -1,6 +1,6 @@
-//! Mirrors the `JoinableQueue` producer/consumer program of seed `001_fa123a7120dd705b.txt`
-//! ("用于生产者消费者模型的JoinableQueue([maxsize])": three producers put ten items each and
-//! `join()` the queue, two daemonic consumers `get()` and `task_done()` forever).
+//! A tutorial's `JoinableQueue` producer/consumer program (the Python documentation's "Pipes and
+//! Queues"): three producers put ten items each and `join()` the queue, two daemonic consumers
+//! `get()` and `task_done()` forever.
 //!
 //! Timing is scaled down (milliseconds instead of the seconds of `random.randint(1, 3)`), and
 //! the final `input("熬死DD了")` only prints its prompt: examples run unattended.

@@ -1,6 +1,6 @@
-//! Mirrors the `Queue(3)` program of seed `001_fa123a7120dd705b.txt` ("队列Queue([maxsize])":
-//! three `push` processes put a message each into a queue of size 3, three `shift` processes
-//! get one each and print it).
+//! A tutorial's `Queue(3)` program (the Python documentation's "Pipes and Queues"): three `push`
+//! processes put a message each into a queue of size 3, three `shift` processes get one each
+//! and print it.
 //!
 //! `cargo run -p mp-examples --example queues_push_shift`
 

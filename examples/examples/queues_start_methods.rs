@@ -1,7 +1,7 @@
-//! Mirrors the two start-method programs of Python's documentation that pass a Queue (seed
-//! `002_d7e59ece7fa59301.txt`, "上下文和启动方法": `mp.set_start_method('spawn')` with
-//! `foo(q)`, then `ctx = mp.get_context('spawn')` with `ctx.Queue()`), and the fragment of seed
-//! `000_d9441931e0256125.txt` that makes queues from two contexts.
+//! Mirrors the two start-method programs of Python's documentation that pass a Queue
+//! ("Contexts and start methods": `mp.set_start_method('spawn')` with `foo(q)`, then
+//! `ctx = mp.get_context('spawn')` with `ctx.Queue()`), and queues made by two contexts in one
+//! program.
 //!
 //! `cargo run -p mp-examples --example queues_start_methods`
 

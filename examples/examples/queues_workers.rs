@@ -1,5 +1,5 @@
 //! Mirrors the example of Python's documentation "how to use queues to feed tasks to a
-//! collection of worker processes and collect the results" (seed `002_d7e59ece7fa59301.txt`:
+//! collection of worker processes and collect the results" (its "Examples" section:
 //! `worker(input, output)`, `calculate(func, args)`, `mul`, `plus`, `TASKS1`, `TASKS2`,
 //! 'STOP').
 //!

@@ -1,4 +1,4 @@
-//! Mirrors the Queue program of seed `003_6e3076b591b8c05e.txt` ("进程间通信": a `write`
+//! A tutorial's Queue program (communication between processes: a `write`
 //! process puts 'A', 'B', 'C' and a `read` process gets them in an endless loop, until the
 //! parent terminates it).
 //!

@@ -1,7 +1,6 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "Using a remote manager": "Local processes can
-//! also access that queue" — a `Worker` process (Python subclasses `Process`) puts
-//! `'local hello'` into the queue that the manager serves to remote clients (seed
-//! `000_d9441931e0256125.txt`, 5.4.4 has the same server).
+//! Mirrors the Python documentation's "Using a remote manager": "Local processes can also
+//! access that queue" — a `Worker` process (Python subclasses `Process`) puts `'local hello'`
+//! into the queue that the manager serves to remote clients.
 //!
 //! Run: `cargo run -p mp-examples --example remote_manager_local_worker`
 //!
@@ -40,7 +39,7 @@ fn main() -> mp::Result<()> {
     let address = server.address().clone();
     let serving = std::thread::spawn(move || server.serve_forever());
 
-    // A client (the remote machine of the seed), used here for the worker's proxy too.
+    // A client (the remote machine of the docs' program), used here for the worker's proxy too.
     let client = BaseManager::builder()
         .address(&address)
         .authkey(b"abracadabra")

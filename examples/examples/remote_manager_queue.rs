@@ -1,7 +1,6 @@
-//! Mirrors seed `002_d7e59ece7fa59301.txt`, "Using a remote manager": a server for a single
-//! shared queue (`register('get_queue', callable=lambda: queue)` then
-//! `get_server().serve_forever()`), one client that puts `'hello'` and another that gets it
-//! (seed `000_d9441931e0256125.txt`, 5.4.4 has the same client).
+//! Mirrors the Python documentation's "Using a remote manager": a server for a single shared
+//! queue (`register('get_queue', callable=lambda: queue)` then
+//! `get_server().serve_forever()`), one client that puts `'hello'` and another that gets it.
 //!
 //! Run: `cargo run -p mp-examples --example remote_manager_queue`
 //!

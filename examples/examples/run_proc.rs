@@ -1,4 +1,4 @@
-//! Mirrors seed 003's first program ("多进程 multiprocessing"): `run_proc(name)` in a child,
+//! A classic tutorial's first `multiprocessing` program: `run_proc(name)` in a child,
 //! the parent printing around `start()` and `join()`.
 //!
 //! `cargo run -p mp-examples --example run_proc`

@@ -1,5 +1,5 @@
-//! Mirrors the Python docs' "Safe importing of main module" program (seed 002, programming
-//! guidelines for spawn and forkserver): `freeze_support()`, `set_start_method('spawn')`,
+//! Mirrors the Python docs' "Safe importing of main module" program (the programming guidelines of
+//! "The spawn and forkserver start methods"): `freeze_support()`, `set_start_method('spawn')`,
 //! `Process(target=foo).start()` under the `if __name__ == '__main__':` guard.
 //!
 //! `cargo run -p mp-examples --example safe_main_spawn`

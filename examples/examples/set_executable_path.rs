@@ -1,7 +1,6 @@
-//! Mirrors `set_executable()` of the Python docs (seed `002_d7e59ece7fa59301.txt`, "杂项":
-//! "设置在启动子进程时使用的 Python 解释器路径 … 嵌入式编程人员可能需要这样做:"
-//! `set_executable(os.path.join(sys.exec_prefix, 'pythonw.exe'))`; seed
-//! `000_d9441931e0256125.txt` names it too).
+//! Mirrors `set_executable()` of the Python docs ("Miscellaneous": "Sets the path of the Python
+//! interpreter to use when starting a child process. ... Embedders will probably need to do
+//! some thing like" `set_executable(os.path.join(sys.exec_prefix, 'pythonw.exe'))`).
 //!
 //! `cargo run -p mp-examples --example set_executable_path`
 //!

@@ -1,6 +1,5 @@
 //! Mirrors the two `SharedMemoryManager` programs of CPython's documentation
-//! (`multiprocessing.shared_memory`, "SharedMemoryManager" section; no seed document shows
-//! this class, the seeds' `multiprocessing` docs stop before `shared_memory`):
+//! (`multiprocessing.shared_memory`, the `SharedMemoryManager` class):
 //!
 //! 1. `smm.start()`, `smm.ShareableList(range(4))`, `smm.SharedMemory(size=128)`,
 //!    `smm.ShareableList('alpha')`, `smm.shutdown()` (which unlinks all three);

@@ -1,5 +1,5 @@
-//! Mirrors the shared-memory example of the multiprocessing docs (seed
-//! `002_d7e59ece7fa59301.txt`, "共享内存"): a child writes a `Value` and negates an `Array`.
+//! Mirrors the shared-memory example of the multiprocessing docs ("Sharing state between
+//! processes", Shared memory): a child writes a `Value` and negates an `Array`.
 //!
 //! ```python
 //! def f(n, a):

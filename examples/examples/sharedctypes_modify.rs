@@ -1,5 +1,5 @@
-//! Mirrors the `sharedctypes` example of the multiprocessing docs (seed
-//! `002_d7e59ece7fa59301.txt`, "The multiprocessing.sharedctypes module"): a child modifies a
+//! Mirrors the `sharedctypes` example of the multiprocessing docs ("The
+//! multiprocessing.sharedctypes module"): a child modifies a
 //! `Value`, a raw `Value(..., lock=False)`, a `c_char` array and an array of `Point`
 //! structures.
 //!

@@ -1,8 +1,7 @@
-//! Mirrors the table of the `sharedctypes` docs (seed `002_d7e59ece7fa59301.txt`, "The
-//! multiprocessing.sharedctypes module": "The table below compares the syntax for creating
-//! shared ctypes objects from shared memory with the normal ctypes syntax"), and the rest of
-//! seed `000_d9441931e0256125.txt`'s "5.3 sharedctypes" (`copy(obj)`, `synchronized(obj[,
-//! lock])` with `get_obj()` and `get_lock()`).
+//! Mirrors the table of the `sharedctypes` docs ("The multiprocessing.sharedctypes module": "The
+//! table below compares the syntax for creating shared ctypes objects from shared memory with
+//! the normal ctypes syntax"), and the rest of that section: `copy(obj)`, and
+//! `synchronized(obj[, lock])` with `get_obj()` and `get_lock()`.
 //!
 //! | ctypes | sharedctypes using type | sharedctypes using typecode |
 //! |---|---|---|
@@ -13,7 +12,7 @@
 //!
 //! `cargo run -p mp-examples --example sharedctypes_raw_constructors`
 //!
-//! The seed has only the table; this runs each cell, then lets a child change every object to
+//! The docs have only the table; this runs each cell, then lets a child change every object to
 //! show that they live in shared memory. In Rust the type and the typecode are one thing (the
 //! element type: `'d'` is `f64`, `'h'` is `i16`, `'i'` is `i32`), so the two right-hand
 //! columns are the same call. The Python program it mirrors (written for this example; its

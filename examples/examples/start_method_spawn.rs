@@ -1,5 +1,4 @@
-//! Mirrors the Python docs' `set_start_method('spawn')` program (seed 002, "上下文和启动方法"),
-//! and seed 000's `multiprocessing.set_start_method('spawn')` snippet.
+//! Mirrors the Python docs' `set_start_method('spawn')` program ("Contexts and start methods").
 //!
 //! `cargo run -p mp-examples --example start_method_spawn`
 //!

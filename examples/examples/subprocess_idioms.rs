@@ -1,22 +1,26 @@
-//! The `subprocess` programs of the seeds, done with `std::process::Command`.
+//! The `subprocess` programs that `multiprocessing` tutorials often go on to, done with
+//! `std::process::Command`.
 //!
 //! mp re-implements nothing of Python's `subprocess`: running *another program* is what the standard
 //! library's `Command` is for (mp is about processes running *your* Rust functions). This example
 //! mirrors, in order:
 //!
-//! 1. seed `003_6e3076b591b8c05e.txt`, "启动外部进程当做子进程 subprocess":
+//! 1. running a program and getting its exit code:
 //!    `r = subprocess.call(['nslookup', 'www.Python.org'])`, then `print('Exit code:', r)`;
-//! 2. seed 003, same section: `p = subprocess.Popen(['nslookup'], stdin=PIPE, stdout=PIPE,
-//!    stderr=PIPE)`, `output, err = p.communicate(b'set q=mx\nPython.org\nexit\n')`, then
+//! 2. feeding its stdin and collecting its output: `p = subprocess.Popen(['nslookup'],
+//!    stdin=PIPE, stdout=PIPE, stderr=PIPE)`,
+//!    `output, err = p.communicate(b'set q=mx\nPython.org\nexit\n')`, then
 //!    `print(output.decode('utf-8'))` and `print('Exit code:', p.returncode)`;
-//! 3. seed `004_044aeb814fe35a7a.txt`, section 6 "调用另一个程序，被阻止":
-//!    `rc = subprocess.call(['dir', 'C:\\python27'], shell=True)`;
-//! 4. seed 004, section 7 "处理失败的程序执行": `subprocess.check_call(['dir', 'C:\\python270'],
-//!    shell=True)` failing with `CalledProcessError`, printing `'Command failed. rc:', error.returncode`;
-//! 5. seed 004, section 8 "收集调用的程序输出": `data = subprocess.check_output(['dir',
+//! 3. running a shell command: `rc = subprocess.call(['dir', 'C:\\python27'], shell=True)`;
+//! 4. handling a failed command: `subprocess.check_call(['dir', 'C:\\python270'], shell=True)`
+//!    failing with `CalledProcessError`, printing `'Command failed. rc:', error.returncode`;
+//! 5. collecting a command's output: `data = subprocess.check_output(['dir',
 //!    'C:\\python27'], shell=True)`, printing how many lines it got.
 //!
-//! The machine is offline and may be a minimal Debian, so the network lookups are replaced (see the
+//! (Python's `subprocess` documentation: <https://docs.python.org/3/library/subprocess.html>;
+//! `docs/subprocess.md` puts each idiom next to its Rust form.)
+//!
+//! The example runs offline, even on a minimal Debian: the network lookups are replaced (see the
 //! comments) and the Windows `dir C:\python27` lists a directory this example creates with the same
 //! entries, so the output is stable.
 //!
@@ -139,8 +143,8 @@ fn communicate(mut child: Child, input: &[u8]) -> io::Result<Output> {
     Ok(output)
 }
 
-/// A directory shaped like the seed's `C:\python27` (the entries its `dir` listing shows), removed
-/// again when dropped.
+/// A directory shaped like `C:\python27` of a Windows Python 2.7 install (its top-level entries),
+/// removed again when dropped.
 struct FakePython27 {
     root: PathBuf,
 }
@@ -200,7 +204,7 @@ fn shell_ls(path: &Path) -> Command {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // ---- seed 003: subprocess.call(['nslookup', 'www.Python.org'])
+    // ---- 1. subprocess.call(['nslookup', 'www.Python.org'])
     // Offline there is no DNS: the local equivalent of a name lookup is `getent hosts`, which asks the
     // system resolver (here /etc/hosts) exactly like other programs do.
     println!("$ getent hosts localhost");
@@ -208,7 +212,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("Exit code: {r}");
     assert_eq!(r, 0, "getent could not resolve localhost");
 
-    // ---- seed 003: Popen(['nslookup'], stdin=PIPE, stdout=PIPE, stderr=PIPE).communicate(input)
+    // ---- 2. Popen(['nslookup'], stdin=PIPE, stdout=PIPE, stderr=PIPE).communicate(input)
     // nslookup reads commands from stdin (`set q=mx`, a name to look up, `exit`). Offline we drive
     // `sh` the same way: a setting, a lookup, `exit`.
     println!("$ sh");
@@ -232,26 +236,26 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let python27 = FakePython27::create()?;
 
-    // ---- seed 004 §6: rc = subprocess.call(['dir', 'C:\\python27'], shell=True)
+    // ---- 3. rc = subprocess.call(['dir', 'C:\\python27'], shell=True)
     println!("$ ls {}", python27.dir().display());
     let rc = call(&mut shell_ls(&python27.dir()))?;
     println!("rc: {rc}");
     assert_eq!(rc, 0);
 
-    // ---- seed 004 §7: check_call on a directory that does not exist
+    // ---- 4. check_call on a directory that does not exist
     let missing = python27.root.join("python270");
     println!("$ ls {}", missing.display());
     match check_call(&mut shell_ls(&missing)) {
         Err(SubprocessError::Called(error)) => {
             println!("Command failed. rc: {}", error.returncode);
-            // The seed's Windows `dir` says 1; GNU `ls` exits 2 for a missing operand.
+            // Windows `dir` says 1; GNU `ls` exits 2 for a missing operand.
             assert_ne!(error.returncode, 0);
         }
         Err(SubprocessError::Os(e)) => return Err(e.into()),
         Ok(()) => return Err("check_call should have failed on a missing directory".into()),
     }
 
-    // ---- seed 004 §8: data = check_output(...); print(f'received {len(data.split(b"\n"))} lines')
+    // ---- 5. data = check_output(...); print(f'received {len(data.split(b"\n"))} lines')
     println!("$ ls {}", python27.dir().display());
     match check_output(&mut shell_ls(&python27.dir())) {
         Ok(data) => {

@@ -1,5 +1,5 @@
-//! Mirrors the Lock example of the multiprocessing docs (seed
-//! `002_d7e59ece7fa59301.txt`, "进程之间的同步"): ten processes print under one lock.
+//! Mirrors the Lock example of the multiprocessing docs ("Synchronization between
+//! processes"): ten processes print under one lock.
 //!
 //! ```python
 //! def f(l, i):

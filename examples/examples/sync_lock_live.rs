@@ -1,4 +1,4 @@
-//! Mirrors the `Lock()` example of seed `001_fa123a7120dd705b.txt` ("锁和管道"): three
+//! A tutorial's `Lock()` program (the Python documentation's "Synchronization primitives"): three
 //! processes take turns under a lock, so each "开播了" line is followed by the same
 //! process's "下播了" line.
 //!

@@ -1,13 +1,14 @@
-//! Mirrors seed `003_6e3076b591b8c05e.txt`, "分布式进程" (distributed processes):
-//! `task_master.py`, which serves a task queue and a result queue over the network; the
+//! A tutorial's distributed-processes program (the Python documentation's "Using a remote
+//! manager"): `task_master.py`, which serves a task queue and a result queue over the network; the
 //! workers (`task_worker`, on this or another machine) take tasks and put results back.
 //!
 //! Run both: `cargo build -p mp-examples --example task_master --example task_worker`, then
 //! `target/debug/examples/task_master & target/debug/examples/task_worker; wait`
 //! (`examples/expected/task_master.cmd` does exactly that).
 //!
-//! Deviations from the seed: one port for both sides (the seed's master listens on 5010
-//! while its worker connects to 5000), `MP_TASK_PORT` overrides it; the address is loopback.
+//! Deviations from the Python program: one port for both sides (the tutorial's master listens
+//! on 5010 while its worker connects to 5000), `MP_TASK_PORT` overrides it; the address is
+//! loopback.
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -1,11 +1,11 @@
-//! Mirrors seed `003_6e3076b591b8c05e.txt`, "分布式进程": `task_worker.py`, which connects to
-//! the master's manager with the authkey, takes tasks from its task queue and puts the
-//! results into its result queue.
+//! The worker of the tutorial program that `task_master` mirrors: `task_worker.py`, which connects
+//! to the master's manager with the authkey, takes tasks from its task queue and puts the results
+//! into its result queue.
 //!
 //! Run it with the master: `target/debug/examples/task_master &
 //! target/debug/examples/task_worker; wait` (`examples/expected/task_worker.cmd`).
 //!
-//! Deviations from the seed: it retries the connection for a while (so that it can be
+//! Deviations from the Python program: it retries the connection for a while (so that it can be
 //! started together with the master), and sleeps 0.1 s per task instead of 1 s.
 
 use std::time::{Duration, Instant};

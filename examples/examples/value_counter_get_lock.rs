@@ -1,11 +1,9 @@
-//! Mirrors the `+=` warning of the shared-value docs: seed `000_d9441931e0256125.txt` ("5.1
-//! Value", 3. 共享数据的 += 操作符并不是原子的: `with xxx.get_lock(): xxx.value+=1`) and seed
-//! `002_d7e59ece7fa59301.txt` ("Shared ctypes Objects": `counter.value += 1` is not atomic;
-//! `with counter.get_lock(): counter.value += 1` is).
+//! Mirrors the `+=` warning of the shared-value docs ("Shared ctypes Objects":
+//! `counter.value += 1` is not atomic; `with counter.get_lock(): counter.value += 1` is).
 //!
 //! `cargo run -p mp-examples --example value_counter_get_lock`
 //!
-//! The seeds give the two idioms without a program; this one runs them: four processes, released
+//! The docs give the two idioms without a program; this one runs them: four processes, released
 //! together by a barrier, each add one to a shared counter 20000 times, first with a bare
 //! read-modify-write (updates get lost: the total is at most 80000, usually much less), then
 //! under `get_lock()` (exactly 80000), then with mp's guard `*counter.lock()? += 1`, which holds

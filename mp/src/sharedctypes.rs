@@ -1705,7 +1705,8 @@ impl<T: Shareable> ArrayBuilder<T> {
 ///
 /// # Examples
 ///
-/// See [`Value`] for the seed program; an array of `#[mp::shared]` structs:
+/// See [`Value`] for the Python documentation's `Value`/`Array` program; an array of
+/// `#[mp::shared]` structs:
 ///
 /// ```
 /// # #[mp::main] fn main() -> mp::Result<()> {

@@ -219,7 +219,8 @@ unsafe impl SharedState for LockState {
 ///
 /// # Examples
 ///
-/// The seed program: ten processes print under one lock.
+/// The program of the Python documentation's "Synchronization between processes": ten processes
+/// print under one lock.
 ///
 /// ```
 /// # #[mp::main] fn main() -> mp::Result<()> {
@@ -2194,7 +2195,7 @@ unsafe impl SharedState for EventState {
 ///
 /// # Examples
 ///
-/// The lesson's stop flag: a producer runs until the main program sets the event.
+/// A stop flag: a producer runs until the main program sets the event.
 ///
 /// ```
 /// # #[mp::main] fn main() -> mp::Result<()> {

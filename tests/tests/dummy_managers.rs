@@ -5,7 +5,7 @@
 //! `mp::Manager()` and against `mp::dummy::Manager()` must print the same transcript.
 //!
 //! The dummy module has no start methods: its "processes" are threads. The parity test runs
-//! the mp half under the default start method and, for the seed program, under each of them.
+//! the mp half under the default start method and, for the Python docs' `Manager` program, under each of them.
 
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ fn fill_and_reverse(d: DictProxy, l: ListProxy) -> mp::Result<()> {
 }
 
 #[test]
-fn seed_dict_and_list_filled_by_a_thread() {
+fn docs_dict_and_list_filled_by_a_thread() {
     let m = Manager().unwrap();
     let d: DictProxy = m.dict().unwrap();
     let l: ListProxy = m.list_from(0..10).unwrap();
@@ -260,7 +260,7 @@ fn dict_proxy_methods_mirror_the_dict() {
     assert_eq!(dd.len().unwrap(), 1); // `|` returned a dict
     dd.base().call_method("__ior__", (vec![(1, 2)],)).unwrap();
     assert_eq!(dd.len().unwrap(), 2); // `|=` updated it
-    // Float keys, as in the seed, and Python's key equality.
+    // Float keys, as in the Python docs' program, and Python's key equality.
     let f: DictProxy<f64, String> = m.dict().unwrap();
     f.set(1.0, "one").unwrap();
     assert_eq!(d.len().unwrap(), 0);
@@ -990,7 +990,7 @@ macro_rules! same_program {
                 let mut log = Vec::new();
                 let m: SyncManager = Manager()?;
 
-                // --- the seed program ---
+                // --- the Python docs' program ---
                 let d: DictProxy = m.dict()?;
                 let l: ListProxy = m.list_from(0..10)?;
                 let p = Process::new(fill, (d.clone(), l.clone()));

@@ -24,7 +24,7 @@ fn modify(n: Value<f64>, a: Array<i32>, s: Array<u8>) -> mp::Result<()> {
     Ok(())
 }
 
-/// `_TestValue.test_value`, `_TestArray.test_array`, the seed's `Value`/`Array` program: a
+/// `_TestValue.test_value`, `_TestArray.test_array`, the Python docs' `Value`/`Array` program: a
 /// thread's writes are seen by the creator.
 #[test]
 fn writes_are_shared() -> mp::Result<()> {

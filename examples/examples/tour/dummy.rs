@@ -1,5 +1,5 @@
-//! The tour of `mp::dummy` (the lead merges it into the main `tour`): Python's
-//! `multiprocessing.dummy`, the API of `mp` on threads (seed `002_d7e59ece7fa59301.txt`,
+//! The tour of `mp::dummy` (the `dummy` section of the main `tour`): Python's
+//! `multiprocessing.dummy`, the API of `mp` on threads (the Python documentation's
 //! "The multiprocessing.dummy module").
 //!
 //! `cargo run -p mp-examples --example tour -- dummy`

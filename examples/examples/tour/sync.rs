@@ -1,7 +1,7 @@
 //! The synchronization and shared-state part of the tour: locks, semaphores, conditions,
 //! events, barriers, `Value`/`Array`/`#[mp::shared]`, named shared memory, and what mp adds
-//! (a dead lock holder is reported, not a hang). Mirrors the "进程间同步" and "进程间数据共享"
-//! sections of seed `000_d9441931e0256125.txt`.
+//! (a dead lock holder is reported, not a hang). Mirrors the "Synchronization primitives" and
+//! "Shared ctypes Objects" sections of the Python documentation.
 //!
 //! `cargo run -p mp-examples --example tour -- sync`
 
