@@ -112,8 +112,18 @@ fn recv_small(conn: &Connection, deadline: Option<Instant>) -> Result<Vec<u8>> {
                 ErrorKind::Timeout,
                 "authentication timed out: the peer did not answer in time",
             ),
+            ErrorKind::Eof => Error::new(
+                ErrorKind::Eof,
+                "end of file: the peer closed the connection during the authentication handshake",
+            ),
             _ => e,
         })
+}
+
+/// Whether `msg` has the shape of an answer to a challenge (a `{digest}`-prefixed HMAC, or a
+/// legacy raw 16- or 20-byte one), right or wrong.
+fn looks_like_response(msg: &[u8]) -> bool {
+    msg.len() == 16 || msg.len() == 20 || parse_prefix(msg).is_some()
 }
 
 /// The challenging side of the handshake: Python's `deliver_challenge(connection, authkey)`.
@@ -194,7 +204,17 @@ fn check_response(
         Ok(())
     } else {
         let _ = conn.send_bytes(FAILURE);
-        Err(auth_err("digest received was wrong"))
+        if looks_like_response(&response) {
+            Err(auth_err("digest received was wrong"))
+        } else {
+            // A peer that does not authenticate sends its first real message instead.
+            Err(auth_err(format!(
+                "digest received was wrong: the peer answered the challenge with a message \
+                 that is not a challenge response ({} bytes); perhaps it does not \
+                 authenticate (give it the same authkey)",
+                response.len()
+            )))
+        }
     }
 }
 
@@ -207,7 +227,9 @@ fn check_response(
 fn response_to(authkey: &[u8], frame: &[u8]) -> Result<Vec<u8>> {
     let message = frame.strip_prefix(CHALLENGE).ok_or_else(|| {
         auth_err(format!(
-            "protocol error: expected a challenge, got {} bytes",
+            "the peer did not send an authentication challenge: its first message ({} bytes) \
+             does not start with `#CHALLENGE#`; perhaps it does not authenticate (connect \
+             without an authkey, or give the listener one)",
             frame.len()
         ))
     })?;
@@ -260,7 +282,38 @@ pub fn answer_challenge_timeout(
 }
 
 pub(crate) fn answer(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {
-    let frame = recv_small(conn, deadline)?;
+    answer_or(conn, authkey, deadline, None)
+}
+
+/// [`answer`], where `silence` (if given) is the error when `deadline` passes before any
+/// challenge arrived: a [`Client`](super::Client) says there that the server may not
+/// authenticate.
+pub(crate) fn answer_or(
+    conn: &Connection,
+    authkey: &[u8],
+    deadline: Option<Instant>,
+    silence: Option<Error>,
+) -> Result<()> {
+    let frame = match conn.recv_bytes_until(MAX_HANDSHAKE, deadline) {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(match e.kind() {
+                ErrorKind::Timeout => silence.unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::Timeout,
+                        "authentication timed out: the peer sent no challenge in time (perhaps \
+                         it does not authenticate)",
+                    )
+                }),
+                ErrorKind::Eof => Error::new(
+                    ErrorKind::Eof,
+                    "end of file: the peer closed the connection without sending an \
+                     authentication challenge",
+                ),
+                _ => e,
+            });
+        }
+    };
     let response = response_to(authkey, &frame)?;
     conn.send_bytes(&response)?;
     let reply = recv_small(conn, deadline)?;
