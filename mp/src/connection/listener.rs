@@ -469,7 +469,9 @@ pub struct ListenerBuilder {
 }
 
 impl Listener {
-    /// How long [`accept`](Listener::accept) waits for a client to finish the handshake.
+    /// How long an authenticating listener gives a client to finish the handshake, and an
+    /// authenticating [`Client`] waits for the listener's (see
+    /// [`ListenerBuilder::handshake_timeout`], [`ClientBuilder::handshake_timeout`]).
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// The largest message an accepted connection (or a [`Client`]) receives by default.
     pub const DEFAULT_MAX_MESSAGE: u64 = 1 << 30;
@@ -545,7 +547,10 @@ impl Listener {
     /// breaks it off (closes, sends an oversized message), is dropped and logged at info level
     /// (see [`logging`](crate::logging)); handshakes under way continue after `accept`
     /// returns, and the next call (in any thread, or through a clone from
-    /// [`try_clone`](Listener::try_clone)) collects them.
+    /// [`try_clone`](Listener::try_clone)) collects them. (So [`wait`](super::wait) on an
+    /// authenticating listener, which watches the socket, reports clients still in the
+    /// backlog, not handshakes finished after the last `accept` returned: call `accept` from
+    /// a thread of its own to serve every client promptly.)
     ///
     /// # Errors
     ///

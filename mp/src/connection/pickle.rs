@@ -77,14 +77,13 @@ impl Connection {
 
     /// Receives a pickle sent by Python's `Connection.send(obj)` (any protocol up to 5) and
     /// converts it to `T`; a Python list also converts to a Rust tuple. Only plain data can
-    /// be read: pickles of other classes fail with [`ErrorKind::Serialization`](crate::ErrorKind::Serialization)
+    /// be read: pickles of other classes fail with [`ErrorKind::Serialization`]
     /// (nothing is executed).
     ///
     /// # Errors
     ///
-    /// As [`recv_bytes`](Connection::recv_bytes), plus
-    /// [`ErrorKind::Serialization`](crate::ErrorKind::Serialization), and
-    /// [`ErrorKind::Authentication`](crate::ErrorKind::Authentication) for an authentication
+    /// As [`recv_bytes`](Connection::recv_bytes), plus [`ErrorKind::Serialization`], and
+    /// [`ErrorKind::Authentication`] for an authentication
     /// challenge: the connection comes from a [`Client`](super::Client) without a key, and
     /// the listener has one.
     ///
