@@ -287,7 +287,7 @@ fn address_parsing_follows_python() {
 }
 
 #[test]
-fn garbage_is_an_authentication_error_and_huge_or_broken_clients_are_dropped() {
+fn garbage_and_oversized_answers_are_authentication_errors_broken_clients_are_dropped() {
     use std::io::Write;
     let l = Listener::builder()
         .address(("127.0.0.1", 0))
@@ -303,11 +303,21 @@ fn garbage_is_an_authentication_error_and_huge_or_broken_clients_are_dropped() {
     g.write_all(b"\x00\x00\x00\x05hello").unwrap();
     let err = accept_within(&l, LONG).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
-    // Announces a 4 GiB message (refused at the header, nothing allocated), a negative
-    // length, or hangs up at once: each is dropped, and accept returns the next good client.
+    // Announces a 4 GiB message: refused at the header (nothing allocated); no answer to a
+    // challenge is that long, so it is an authentication error too.
     let mut h = std::net::TcpStream::connect(sa).unwrap();
     h.write_all(b"\xff\xff\xff\xff\x00\x00\x00\x01\x00\x00\x00\x00")
         .unwrap();
+    let err = accept_within(&l, LONG).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(err.message().contains("over 256 bytes"), "{err}");
+    // So is a client without a key whose first message is long.
+    let plain = Client::connect(l.address()).unwrap();
+    plain.send_bytes(&[7u8; 1000][..]).unwrap();
+    let err = accept_within(&l, LONG).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    // A negative length, or hanging up at once: dropped, and accept returns the next good
+    // client.
     let mut n = std::net::TcpStream::connect(sa).unwrap();
     n.write_all(b"\xff\xff\xff\xfe").unwrap();
     drop(std::net::TcpStream::connect(sa).unwrap());
@@ -878,7 +888,7 @@ fn open_sockets() -> Vec<String> {
 }
 
 /// `close` breaks off the handshakes under way: their clients see end of file at once, and
-/// their sockets are closed when `close` returns (the threads ended).
+/// their sockets are closed once `close` and the interrupted `accept` returned.
 #[test]
 fn close_ends_the_handshakes_under_way_without_leaks() {
     let l = std::sync::Arc::new(
@@ -907,12 +917,14 @@ fn close_ends_the_handshakes_under_way_without_leaks() {
     assert!(server_side.len() >= 3, "{server_side:?}");
     let t0 = Instant::now();
     l.close();
+    // The handshake threads have ended when close returns; the client that the accepting
+    // thread was handling itself is closed when that accept returns.
+    let err = rx.recv_timeout(LONG).expect("accept woke up").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Os, "{err}");
     let open = open_sockets();
     for s in &server_side {
         assert!(!open.contains(s), "{s} is still open after close");
     }
-    let err = rx.recv_timeout(LONG).expect("accept woke up").unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Os, "{err}");
     for s in &mut silent {
         read_to_eof(s, LONG).unwrap();
     }

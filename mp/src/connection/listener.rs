@@ -394,9 +394,11 @@ struct Cleanup {
 /// [`ListenerBuilder::authenticate(true)`](ListenerBuilder::authenticate) (Python 2's
 /// `authenticate=True`).
 ///
-/// Robustness, with a key: handshakes run concurrently, on a thread each, so a client that
-/// says nothing (or dribbles bytes) delays no other client; [`accept`](Listener::accept)
-/// returns the next client that completed its handshake. A handshake must finish within
+/// Robustness, with a key: handshakes run concurrently, so a client that says nothing (or
+/// dribbles bytes) delays no other client; [`accept`](Listener::accept) returns the next
+/// client that completed its handshake. (The thread in `accept` authenticates a prompt client
+/// itself; a slow one, or one during whose handshake another client arrives, continues on a
+/// thread of its own.) A handshake must finish within
 /// [`DEFAULT_HANDSHAKE_TIMEOUT`](Listener::DEFAULT_HANDSHAKE_TIMEOUT) (configurable), or the
 /// client is dropped (and logged, see [`logging`](crate::logging)); handshake messages are
 /// capped at 256 bytes, and at most 64 clients are authenticated at once (more wait in the
@@ -542,8 +544,9 @@ impl Listener {
     ///
     /// Without a key that is the next client in the kernel's backlog. With a key it is the
     /// next client that completed the handshake: `accept` takes new clients from the backlog
-    /// while it waits and authenticates them concurrently, so a silent or slow client delays
-    /// no other. A client that does not finish the handshake within the handshake timeout, or
+    /// while it waits and authenticates them concurrently (a prompt one on the calling
+    /// thread, others on a thread each, at most 64 at once), so a silent or slow client
+    /// delays no other. A client that does not finish the handshake within the handshake timeout, or
     /// breaks it off (closes, sends an oversized message), is dropped and logged at info level
     /// (see [`logging`](crate::logging)); handshakes under way continue after `accept`
     /// returns, and the next call (in any thread, or through a clone from
@@ -576,43 +579,107 @@ impl Listener {
     /// ```
     pub fn accept(&self) -> Result<Connection> {
         let Some(key) = self.authkey.resolve() else {
-            // No handshake: the next client, straight from the kernel.
+            // No handshake: the next client, straight from the kernel. (Poll first: an
+            // accept(2) that finds nobody costs a socket allocation in the kernel.)
             loop {
+                self.wait_for(true, None, None)?;
                 if let Some((fd, peer)) = self.accept_now(None)? {
                     *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = peer;
                     let conn = Connection::with(fd, true, true, Transport::Stream);
                     conn.set_max_message_size(self.max_message);
                     return Ok(conn);
                 }
-                self.wait_for(true, None)?;
             }
         };
         let hub = self.hub()?;
+        // The handshake this thread runs itself while it waits: a prompt client costs no
+        // thread. It goes to a thread of its own when the client is slow (part of a message
+        // came) or when something else needs this thread (another client, a finished
+        // handshake to return).
+        let mut inline: Option<Handshake> = None;
+        let r = self.accept_authenticated(&hub, &key, &mut inline);
+        if let Some(h) = inline.take() {
+            // Leaving with an error (out of descriptors...): the client is not lost.
+            hub.hand_off(h);
+        }
+        r
+    }
+
+    /// The loop of [`accept`](Listener::accept) with a key; `inline` is the handshake this
+    /// thread runs itself.
+    fn accept_authenticated(
+        &self,
+        hub: &Arc<Hub>,
+        key: &[u8],
+        inline: &mut Option<Handshake>,
+    ) -> Result<Connection> {
+        // Whether the last poll saw a client in the backlog: accept(2) is called only then,
+        // as one that finds nobody costs a socket allocation in the kernel.
+        let mut pending = false;
         loop {
             if self.closed() {
                 return Err(listener_closed());
             }
             if let Some(done) = hub.take()? {
+                if let Some(h) = inline.take() {
+                    hub.hand_off(h);
+                }
                 let (conn, peer) = done?;
                 *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = peer;
                 return Ok(conn);
             }
             let room = hub.has_room();
-            if room && let Some((fd, peer)) = self.accept_now(Some(&hub))? {
+            if room
+                && std::mem::take(&mut pending)
+                && let Some((fd, peer)) = self.accept_now(Some(hub))?
+            {
+                if let Some(h) = inline.take() {
+                    hub.hand_off(h);
+                }
                 let conn = Connection::with(fd, true, true, Transport::Stream);
                 let deadline = self.handshake_timeout.and_then(sys::deadline_after);
-                hub.start(Handshake {
-                    conn,
-                    peer,
-                    key: key.clone(),
-                    deadline,
-                    timeout: self.handshake_timeout,
-                    max_message: self.max_message,
-                    address: self.address.clone(),
-                })?;
+                match auth::ServerHandshake::start(&conn, key.to_vec(), deadline) {
+                    Ok(hs) => {
+                        *inline = Some(Handshake {
+                            conn,
+                            peer,
+                            hs,
+                            timeout: self.handshake_timeout,
+                            max_message: self.max_message,
+                            address: self.address.clone(),
+                        })
+                    }
+                    Err(e) => log_dropped(&self.address, &peer, self.handshake_timeout, &e),
+                }
                 continue;
             }
-            self.wait_for(room, Some(&hub))?;
+            let (listen, ready, timed_out) = self.wait_for(room, Some(hub), inline.as_ref())?;
+            pending = listen;
+            let Some(mut h) = inline.take() else {
+                continue;
+            };
+            if ready {
+                if !auth::message_ready(h.conn.as_raw_fd()) {
+                    hub.hand_off(h); // a slow client: a thread waits for the rest
+                    continue;
+                }
+                match h.hs.step_ready(&h.conn) {
+                    Ok(true) => {
+                        h.conn.set_max_message_size(self.max_message);
+                        *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = h.peer;
+                        return Ok(h.conn);
+                    }
+                    Ok(false) => *inline = Some(h),
+                    // What CPython's accept raises: the caller hears of it.
+                    Err(e) if e.kind() == ErrorKind::Authentication => return Err(e),
+                    Err(e) => log_dropped(&h.address, &h.peer, h.timeout, &e),
+                }
+            } else if timed_out {
+                let e = Error::new(ErrorKind::Timeout, "timed out");
+                log_dropped(&h.address, &h.peer, h.timeout, &e);
+            } else {
+                *inline = Some(h);
+            }
         }
     }
 
@@ -649,8 +716,17 @@ impl Listener {
     }
 
     /// Sleeps until a client may be waiting (if `clients`), a handshake finished (if `hub`),
-    /// or the socket was shut down ([`close`](Listener::close), here or in another process).
-    fn wait_for(&self, clients: bool, hub: Option<&Hub>) -> Result<()> {
+    /// the `inline` handshake's client sent something or its deadline passed, or the socket
+    /// was shut down ([`close`](Listener::close), here or in another process). Returns
+    /// whether a client waits in the backlog, whether the inline client sent something, and
+    /// whether its deadline passed.
+    fn wait_for(
+        &self,
+        clients: bool,
+        hub: Option<&Hub>,
+        inline: Option<&Handshake>,
+    ) -> Result<(bool, bool, bool)> {
+        let deadline = inline.and_then(|h| h.hs.deadline());
         let mut fds = [
             libc::pollfd {
                 fd: self.socket.fd(),
@@ -662,14 +738,21 @@ impl Listener {
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: inline.map_or(-1, |h| h.conn.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        sys::poll(&mut fds, None).map_err(|e| Error::os("poll", e))?;
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let n = sys::poll(&mut fds, timeout).map_err(|e| Error::os("poll", e))?;
         // A listening socket that was shut down polls as hung up (a Unix one also as
         // readable, while accept(2) says EAGAIN).
         if self.closed() || fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
             return Err(listener_closed());
         }
-        Ok(())
+        let timed_out = n == 0 && deadline.is_some_and(|d| Instant::now() >= d);
+        Ok((fds[0].revents != 0, fds[2].revents != 0, timed_out))
     }
 
     /// This process's handshake hub, made on first use.
@@ -734,8 +817,9 @@ impl Listener {
 
     /// Closes the listener: Python's `close()`. A thread blocked in
     /// [`accept`](Listener::accept) wakes up with an error; later accepts fail. Handshakes
-    /// under way are broken off (their clients see the connection close) and their threads
-    /// have ended when `close` returns. The socket file of a Unix path is removed (by the
+    /// under way are broken off: their clients see the connection close (the client that an
+    /// accepting thread was authenticating itself, when that `accept` returns), and the
+    /// handshake threads have ended when `close` returns. The socket file of a Unix path is removed (by the
     /// process that created the listener). Later calls are no-ops.
     ///
     /// `close` shuts the socket down, also for copies of it in other processes (see
@@ -852,16 +936,33 @@ fn listener_closed() -> Error {
 /// yet returned by `accept`); further clients wait in the kernel's backlog.
 const MAX_PENDING: usize = 64;
 
-/// A client whose handshake a thread runs.
+/// A client in the middle of its handshake.
 struct Handshake {
     conn: Connection,
     peer: Option<Address>,
-    key: Vec<u8>,
-    deadline: Option<Instant>,
+    hs: auth::ServerHandshake,
     timeout: Option<Duration>,
     max_message: Option<u64>,
     /// The listener's, for the log.
     address: Address,
+}
+
+/// Logs a client dropped during its handshake (a timeout, a hang-up, a broken message).
+fn log_dropped(address: &Address, peer: &Option<Address>, timeout: Option<Duration>, e: &Error) {
+    let who = peer
+        .as_ref()
+        .map_or_else(|| "a client".to_owned(), |p| format!("client {p}"));
+    if e.kind() == ErrorKind::Timeout {
+        crate::logging::info!(
+            "listener {address}: dropped {who}: it did not finish the authentication handshake \
+             within {:?}",
+            timeout.unwrap_or_default()
+        );
+    } else {
+        crate::logging::info!(
+            "listener {address}: dropped {who} during the authentication handshake: {e}"
+        );
+    }
 }
 
 /// What `accept` returns for a finished handshake.
@@ -962,7 +1063,22 @@ impl Hub {
         Ok(done)
     }
 
-    /// Runs the handshake of a freshly accepted client on a new thread.
+    /// Gives the rest of a handshake to a thread of its own; if none can be started, the
+    /// client is dropped (and logged).
+    fn hand_off(self: &Arc<Self>, h: Handshake) {
+        if self.is_shut() {
+            return; // the listener closed: so does the client's connection
+        }
+        let (address, peer) = (h.address.clone(), h.peer.clone());
+        if let Err(e) = self.start(h) {
+            crate::logging::warning!(
+                "listener {address}: dropped {} during the authentication handshake: {e}",
+                peer.map_or_else(|| "a client".to_owned(), |p| format!("client {p}"))
+            );
+        }
+    }
+
+    /// Runs the rest of a handshake on a new thread.
     fn start(self: &Arc<Self>, h: Handshake) -> Result<()> {
         let mut st = self.lock();
         if st.shut {
@@ -979,50 +1095,32 @@ impl Hub {
         Ok(())
     }
 
-    /// The thread of one handshake: Python's `deliver_challenge` then `answer_challenge`.
+    /// The thread of one handshake.
     fn run(&self, id: u64, h: Handshake) {
         let Handshake {
             conn,
             peer,
-            key,
-            deadline,
+            hs,
             timeout,
             max_message,
             address,
         } = h;
-        let r =
-            auth::deliver(&conn, &key, deadline).and_then(|_| auth::answer(&conn, &key, deadline));
+        let r = hs.finish(&conn);
         let mut st = self.lock();
         // Our own handle: dropping it detaches this (ending) thread.
         st.running.remove(&id);
         if st.shut {
             return;
         }
-        let who = peer
-            .as_ref()
-            .map_or_else(|| "a client".to_owned(), |p| format!("client {p}"));
         match r {
             Ok(()) => {
                 conn.set_max_message_size(max_message);
                 st.done.push_back(Ok((conn, peer)));
             }
             // What CPython's accept raises: the caller hears of it.
-            Err(e) if e.kind() == ErrorKind::Authentication => {
-                crate::logging::debug!("listener {address}: {who} failed to authenticate: {e}");
-                st.done.push_back(Err(e));
-            }
-            Err(e) if e.kind() == ErrorKind::Timeout => {
-                crate::logging::info!(
-                    "listener {address}: dropped {who}: it did not finish the authentication \
-                     handshake within {:?}",
-                    timeout.unwrap_or_default()
-                );
-                return;
-            }
+            Err(e) if e.kind() == ErrorKind::Authentication => st.done.push_back(Err(e)),
             Err(e) => {
-                crate::logging::info!(
-                    "listener {address}: dropped {who} during the authentication handshake: {e}"
-                );
+                log_dropped(&address, &peer, timeout, &e);
                 return;
             }
         }
