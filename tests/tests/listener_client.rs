@@ -596,7 +596,7 @@ fn authenticating_listener_and_plain_client_both_see_an_error() {
         let l = Listener::builder()
             .address(&addr)
             .authkey(b"k")
-            .handshake_timeout(Some(Duration::from_millis(500)))
+            .handshake_timeout(Some(Duration::from_secs(5)))
             .bind()
             .unwrap();
         let c = Client::connect(l.address()).unwrap();
@@ -605,11 +605,9 @@ fn authenticating_listener_and_plain_client_both_see_an_error() {
         let err = accept_within(&l, LONG).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Authentication, "{addr}: {err}");
         assert!(err.message().contains("not a challenge response"), "{err}");
-        assert!(
-            t0.elapsed() < Duration::from_millis(500),
-            "{:?}",
-            t0.elapsed()
-        );
+        // At once, not when the handshake times out.
+        let took = t0.elapsed();
+        assert!(took < Duration::from_secs(5), "{took:?}");
         assert!(c.poll_timeout(LONG).unwrap());
         assert!(
             c.recv_bytes().unwrap().starts_with(b"#CHALLENGE#"),
@@ -744,7 +742,7 @@ fn client_timeout_shorter_than_the_handshake_timeout_is_a_timeout() {
 #[test]
 fn silent_and_dribbling_clients_do_not_delay_the_next() {
     use std::io::Write;
-    let timeout = Duration::from_secs(3);
+    let timeout = Duration::from_secs(4);
     let l = Listener::builder()
         .address(("127.0.0.1", 0))
         .authkey(b"k")
@@ -929,4 +927,50 @@ fn close_ends_the_handshakes_under_way_without_leaks() {
         read_to_eof(s, LONG).unwrap();
     }
     assert!(t0.elapsed() < LONG / 2);
+}
+
+/// Many clients at once, some with the wrong key: handshakes pass between the accepting
+/// thread and threads of their own, and every client gets its answer.
+#[test]
+fn many_clients_at_once_each_get_their_answer() {
+    let l = Listener::builder()
+        .address(("127.0.0.1", 0))
+        .authkey(b"k")
+        .backlog(64)
+        .bind()
+        .unwrap();
+    let (good, bad) = (16u32, 4u32);
+    let clients: Vec<_> = (0..good + bad)
+        .map(|i| {
+            let address = l.address().clone();
+            std::thread::spawn(move || {
+                let key: &[u8] = if i < good { b"k" } else { b"wrong" };
+                Client::builder(&address)
+                    .authkey(key)
+                    .connect()
+                    .and_then(|c| c.send(&i))
+            })
+        })
+        .collect();
+    let mut served = Vec::new();
+    let mut refused = 0;
+    for _ in 0..good + bad {
+        match accept_within(&l, LONG) {
+            Ok(c) => {
+                assert!(c.poll_timeout(LONG).unwrap());
+                served.push(c.recv::<u32>().unwrap());
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
+                refused += 1;
+            }
+        }
+    }
+    served.sort();
+    assert_eq!(served, (0..good).collect::<Vec<_>>());
+    assert_eq!(refused, bad);
+    for (i, c) in clients.into_iter().enumerate() {
+        let r = c.join().unwrap();
+        assert_eq!(r.is_ok(), (i as u32) < good, "{i}: {r:?}");
+    }
 }
