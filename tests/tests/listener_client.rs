@@ -49,15 +49,26 @@ fn second_bind_to_a_used_address_fails_for_every_family() {
 
 #[test]
 fn accept_after_close_fails_and_close_wakes_a_blocked_accept() {
-    let l = std::sync::Arc::new(Listener::new().unwrap());
-    let l2 = l.clone();
-    let t = std::thread::spawn(move || l2.accept());
-    std::thread::sleep(Duration::from_millis(50)); // let it block (not synchronization: the result is the same either way)
-    l.close();
-    let err = t.join().unwrap().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Os);
-    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::Os);
-    l.close(); // second close is a no-op
+    for key in [None, Some(&b"k"[..])] {
+        for addr in fresh_addresses() {
+            let mut b = Listener::builder().address(&addr);
+            if let Some(k) = key {
+                b = b.authkey(k);
+            }
+            let l = std::sync::Arc::new(b.bind().unwrap());
+            let l2 = l.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let _t = std::thread::spawn(move || tx.send(l2.accept().map(|_| ())));
+            std::thread::sleep(Duration::from_millis(50)); // let it block (not synchronization: the result is the same either way)
+            let t0 = Instant::now();
+            l.close();
+            let err = rx.recv_timeout(LONG).expect("accept woke up").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Os, "{addr} {key:?}: {err}");
+            assert!(t0.elapsed() < LONG / 2);
+            assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::Os);
+            l.close(); // second close is a no-op
+        }
+    }
 }
 
 #[test]
@@ -137,13 +148,34 @@ fn wrong_key_fails_on_both_sides() {
 }
 
 #[test]
-fn default_key_is_the_process_authkey() {
-    let l = Listener::new().unwrap();
+fn authenticate_true_uses_the_process_authkey() {
+    let l = Listener::builder().authenticate(true).bind().unwrap();
     let address = l.address().clone();
     let key = mp::current_process().authkey();
-    let t =
-        std::thread::spawn(move || Client::builder(&address).authkey(key).connect().map(|_| ()));
-    l.accept().unwrap();
+    let t = std::thread::spawn(move || {
+        Client::builder(&address)
+            .authkey(key)
+            .connect()
+            .and_then(|c| c.send_bytes(b"in"))
+    });
+    assert_eq!(
+        accept_within(&l, LONG).unwrap().recv_bytes().unwrap(),
+        b"in"
+    );
+    t.join().unwrap().unwrap();
+    // And the other way round.
+    let l = Listener::builder()
+        .authkey(mp::current_process().authkey())
+        .bind()
+        .unwrap();
+    let address = l.address().clone();
+    let t = std::thread::spawn(move || {
+        Client::builder(&address)
+            .authenticate(true)
+            .connect()
+            .map(|_| ())
+    });
+    accept_within(&l, LONG).unwrap();
     t.join().unwrap().unwrap();
 }
 
@@ -255,39 +287,40 @@ fn address_parsing_follows_python() {
 }
 
 #[test]
-fn silent_garbage_and_huge_clients_cannot_block_accept() {
+fn garbage_and_oversized_answers_are_authentication_errors_broken_clients_are_dropped() {
     use std::io::Write;
     let l = Listener::builder()
         .address(("127.0.0.1", 0))
         .authkey(b"k")
-        .handshake_timeout(Some(Duration::from_millis(300)))
+        .backlog(16) // room for the clients that connect while nobody accepts
         .bind()
         .unwrap();
     let Address::Tcp(sa) = *l.address() else {
         unreachable!()
     };
-    // 1. Says nothing.
-    let _silent = std::net::TcpStream::connect(sa).unwrap();
-    let t0 = Instant::now();
-    let err = l.accept().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(t0.elapsed() >= Duration::from_millis(250));
-    // 2. Sends garbage (not a frame of a response).
+    // Sends garbage (not a frame of a response): what CPython's accept raises.
     let mut g = std::net::TcpStream::connect(sa).unwrap();
     g.write_all(b"\x00\x00\x00\x05hello").unwrap();
-    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::Authentication);
-    // 3. Announces a 4 GiB message: refused at the header, nothing allocated.
+    let err = accept_within(&l, LONG).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    // Announces a 4 GiB message: refused at the header (nothing allocated); no answer to a
+    // challenge is that long, so it is an authentication error too.
     let mut h = std::net::TcpStream::connect(sa).unwrap();
     h.write_all(b"\xff\xff\xff\xff\x00\x00\x00\x01\x00\x00\x00\x00")
         .unwrap();
-    let err = l.accept().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Os);
-    assert!(err.message().contains("bad message length"), "{err}");
-    // 4. A negative length.
+    let err = accept_within(&l, LONG).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(err.message().contains("over 256 bytes"), "{err}");
+    // So is a client without a key whose first message is long.
+    let plain = Client::connect(l.address()).unwrap();
+    plain.send_bytes(&[7u8; 1000][..]).unwrap();
+    let err = accept_within(&l, LONG).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    // A negative length, or hanging up at once: dropped, and accept returns the next good
+    // client.
     let mut n = std::net::TcpStream::connect(sa).unwrap();
     n.write_all(b"\xff\xff\xff\xfe").unwrap();
-    assert!(l.accept().is_err());
-    // A real client is still served.
+    drop(std::net::TcpStream::connect(sa).unwrap());
     let address = l.address().clone();
     let t = std::thread::spawn(move || {
         Client::builder(&address)
@@ -295,7 +328,10 @@ fn silent_garbage_and_huge_clients_cannot_block_accept() {
             .connect()
             .and_then(|c| c.send_bytes(b"ok"))
     });
-    assert_eq!(l.accept().unwrap().recv_bytes().unwrap(), b"ok");
+    assert_eq!(
+        accept_within(&l, LONG).unwrap().recv_bytes().unwrap(),
+        b"ok"
+    );
     t.join().unwrap().unwrap();
 }
 
@@ -472,4 +508,469 @@ fn rapid_restart_on_the_same_tcp_address() {
     drop(l);
     let again = Listener::builder().address(&address).authkey(b"k").bind();
     assert!(again.is_ok(), "{:?}", again.err());
+}
+
+// ----- issue 12: Listener and Client as in CPython 3 -----
+
+/// `l.accept()`, failing the test (instead of hanging it) if it takes longer than `limit`:
+/// a watchdog closes the listener, which wakes the accept.
+fn accept_within(l: &Listener, limit: Duration) -> mp::Result<mp::Connection> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let fired = std::sync::atomic::AtomicBool::new(false);
+    let r = std::thread::scope(|s| {
+        let fired = &fired;
+        s.spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                fired.store(true, std::sync::atomic::Ordering::SeqCst);
+                l.close();
+            }
+        });
+        let r = l.accept();
+        drop(tx);
+        r
+    });
+    assert!(
+        !fired.load(std::sync::atomic::Ordering::SeqCst),
+        "accept did not return within {limit:?}"
+    );
+    r
+}
+
+/// Reads from a raw socket until end of file; `Err` if nothing ends within `limit`.
+fn read_to_eof(s: &mut impl std::io::Read, limit: Duration) -> std::io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(all),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(all),
+            Err(e) => return Err(e),
+        }
+        if Instant::now() > deadline {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+    }
+}
+
+fn tcp_stream(l: &Listener) -> std::net::TcpStream {
+    let Address::Tcp(sa) = *l.address() else {
+        panic!("not tcp: {}", l.address())
+    };
+    let s = std::net::TcpStream::connect(sa).unwrap();
+    s.set_read_timeout(Some(LONG)).unwrap();
+    s
+}
+
+/// Python 3's `Listener(address)` / `Client(address)`: no key, no handshake on either side.
+#[test]
+fn by_default_neither_side_authenticates() {
+    for addr in fresh_addresses() {
+        let l = Listener::bind(&addr).unwrap();
+        let c = Client::connect(l.address()).unwrap();
+        let s = accept_within(&l, LONG).unwrap();
+        // Nothing was said before the first message: no challenge either way.
+        assert!(!s.poll().unwrap(), "{addr}");
+        assert!(!c.poll().unwrap(), "{addr}");
+        c.send_bytes(b"hi").unwrap();
+        assert!(s.poll_timeout(LONG).unwrap());
+        assert_eq!(s.recv_bytes().unwrap(), b"hi");
+        s.send_bytes(b"back").unwrap();
+        assert!(c.poll_timeout(LONG).unwrap());
+        assert_eq!(c.recv_bytes().unwrap(), b"back");
+    }
+    let l = Listener::new().unwrap();
+    let c = Client::connect(l.address()).unwrap();
+    c.send(&7u8).unwrap();
+    assert_eq!(accept_within(&l, LONG).unwrap().recv::<u8>().unwrap(), 7);
+}
+
+/// Mismatch (a): the listener authenticates, the client does not. The client's first message
+/// is a wrong answer (accept: Authentication); the client gets the challenge, `#FAILURE#`,
+/// end of file.
+#[test]
+fn authenticating_listener_and_plain_client_both_see_an_error() {
+    for addr in fresh_addresses() {
+        let l = Listener::builder()
+            .address(&addr)
+            .authkey(b"k")
+            .handshake_timeout(Some(Duration::from_secs(5)))
+            .bind()
+            .unwrap();
+        let c = Client::connect(l.address()).unwrap();
+        c.send_bytes(b"hello").unwrap();
+        let t0 = Instant::now();
+        let err = accept_within(&l, LONG).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{addr}: {err}");
+        assert!(err.message().contains("not a challenge response"), "{err}");
+        // At once, not when the handshake times out.
+        let took = t0.elapsed();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert!(c.poll_timeout(LONG).unwrap());
+        assert!(
+            c.recv_bytes().unwrap().starts_with(b"#CHALLENGE#"),
+            "{addr}"
+        );
+        assert!(c.poll_timeout(LONG).unwrap());
+        assert_eq!(c.recv_bytes().unwrap(), b"#FAILURE#");
+        assert!(c.poll_timeout(LONG).unwrap());
+        assert_eq!(c.recv_bytes().unwrap_err().kind(), ErrorKind::Eof);
+    }
+}
+
+/// Mismatch (a), with a client that waits for the server to speak: it gets the challenge at
+/// once (and, with `recv_pickle`, an authentication error); the listener drops it when the
+/// handshake times out, and keeps accepting.
+#[test]
+fn a_plain_client_that_waits_is_dropped_after_the_handshake_timeout() {
+    let l = Listener::builder()
+        .address(("127.0.0.1", 0))
+        .authkey(b"k")
+        .handshake_timeout(Some(Duration::from_millis(300)))
+        .bind()
+        .unwrap();
+    let c = Client::connect(l.address()).unwrap();
+    let address = l.address().clone();
+    let t0 = Instant::now();
+    let good = std::thread::spawn(move || {
+        // Connects after the plain client, and is served within the plain one's timeout.
+        Client::builder(&address)
+            .authkey(b"k")
+            .connect()
+            .and_then(|c| c.send_bytes(b"good"))
+    });
+    let s = accept_within(&l, LONG).unwrap();
+    assert_eq!(s.recv_bytes().unwrap(), b"good");
+    good.join().unwrap().unwrap();
+    assert!(c.poll_timeout(LONG).unwrap());
+    #[cfg(feature = "pickle")]
+    {
+        let err = c.recv_pickle_value().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    }
+    #[cfg(not(feature = "pickle"))]
+    assert!(c.recv_bytes().unwrap().starts_with(b"#CHALLENGE#"));
+    // Dropped: end of file once the listener's handshake timeout passed.
+    assert!(c.poll_timeout(LONG).unwrap());
+    assert_eq!(c.recv_bytes().unwrap_err().kind(), ErrorKind::Eof);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+/// Mismatch (b): the listener does not authenticate, the client does. The client gives up
+/// after its handshake timeout, saying why; the server's next read sees end of file.
+#[test]
+fn plain_listener_and_authenticating_client_both_see_an_error() {
+    for addr in fresh_addresses() {
+        let l = Listener::bind(&addr).unwrap();
+        let address = l.address().clone();
+        let t = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let r = Client::builder(&address)
+                .authkey(b"k")
+                .handshake_timeout(Some(Duration::from_millis(300)))
+                .connect();
+            (r.map(|_| ()), t0.elapsed())
+        });
+        let s = accept_within(&l, LONG).unwrap();
+        let (r, took) = t.join().unwrap();
+        let err = r.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{addr}: {err}");
+        assert!(
+            err.message().contains("no authentication challenge"),
+            "{err}"
+        );
+        assert!(
+            took >= Duration::from_millis(250) && took < LONG / 2,
+            "{took:?}"
+        );
+        assert!(s.poll_timeout(LONG).unwrap());
+        assert_eq!(s.recv_bytes().unwrap_err().kind(), ErrorKind::Eof);
+    }
+}
+
+/// Mismatch (b), when the server's application speaks first: the client says at once that
+/// the server sent no challenge.
+#[test]
+fn a_plain_listener_that_speaks_first_is_reported_at_once() {
+    let l = Listener::bind(("127.0.0.1", 0)).unwrap();
+    let address = l.address().clone();
+    let t = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let r = Client::builder(&address).authkey(b"k").connect();
+        (r.map(|_| ()), t0.elapsed())
+    });
+    let s = accept_within(&l, LONG).unwrap();
+    s.send_bytes(b"welcome to the server").unwrap();
+    let (r, took) = t.join().unwrap();
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(
+        err.message()
+            .contains("did not send an authentication challenge"),
+        "{err}"
+    );
+    assert!(took < Listener::DEFAULT_HANDSHAKE_TIMEOUT / 2, "{took:?}");
+}
+
+/// The client's own `timeout` still means `ErrorKind::Timeout`, when it is the shorter.
+#[test]
+fn client_timeout_shorter_than_the_handshake_timeout_is_a_timeout() {
+    let l = Listener::bind(("127.0.0.1", 0)).unwrap();
+    let err = Client::builder(l.address())
+        .authkey(b"k")
+        .timeout(Some(Duration::from_millis(100)))
+        .connect()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    let err = Client::builder(l.address())
+        .authkey(b"k")
+        .timeout(Some(LONG))
+        .handshake_timeout(Some(Duration::from_millis(100)))
+        .connect()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+}
+
+/// A silent client and a dribbling one do not delay a client that connects after them; both
+/// are dropped when the handshake timeout passes, and accept keeps working.
+#[test]
+fn silent_and_dribbling_clients_do_not_delay_the_next() {
+    use std::io::Write;
+    let timeout = Duration::from_secs(4);
+    let l = Listener::builder()
+        .address(("127.0.0.1", 0))
+        .authkey(b"k")
+        .handshake_timeout(Some(timeout))
+        .bind()
+        .unwrap();
+    let mut silent = tcp_stream(&l);
+    let t0 = Instant::now();
+    let mut dribbler = tcp_stream(&l);
+    dribbler.write_all(b"\x00\x00").unwrap(); // half a header, then nothing
+    let address = l.address().clone();
+    let good = std::thread::spawn(move || {
+        Client::builder(&address)
+            .authkey(b"k")
+            .connect()
+            .and_then(|c| c.send_bytes(b"second"))
+    });
+    let c = accept_within(&l, LONG).unwrap();
+    let took = t0.elapsed();
+    assert!(took < timeout / 2, "the second client waited {took:?}");
+    assert_eq!(c.recv_bytes().unwrap(), b"second");
+    good.join().unwrap().unwrap();
+    // Keep accepting (nothing comes) so that the two are dropped meanwhile.
+    let l = std::sync::Arc::new(l);
+    let l2 = l.clone();
+    let acceptor = std::thread::spawn(move || l2.accept().map(|c| c.recv_bytes()));
+    for s in [&mut silent, &mut dribbler] {
+        let got = read_to_eof(s, LONG).unwrap();
+        assert!(got.len() > 4 && got[4..].starts_with(b"#CHALLENGE#"));
+    }
+    let dropped = t0.elapsed();
+    assert!(
+        dropped >= timeout - Duration::from_millis(100),
+        "{dropped:?}"
+    );
+    assert!(dropped < LONG / 2, "{dropped:?}");
+    // ...and accept (still running) serves the next client.
+    let c = Client::builder(l.address())
+        .authkey(b"k")
+        .connect()
+        .unwrap();
+    c.send_bytes(b"third").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(acceptor.join().unwrap()));
+    let r = rx.recv_timeout(LONG).expect("accept returned");
+    assert_eq!(r.unwrap().unwrap(), b"third");
+}
+
+/// A wrong key is an Authentication error from accept (as CPython), and the next good client
+/// is accepted.
+#[test]
+fn a_wrong_key_fails_accept_and_the_next_client_is_served() {
+    for addr in fresh_addresses() {
+        let l = Listener::builder()
+            .address(&addr)
+            .authkey(b"right")
+            .bind()
+            .unwrap();
+        let address = l.address().clone();
+        let bad = std::thread::spawn(move || {
+            Client::builder(&address)
+                .authkey(b"wrong")
+                .connect()
+                .map(|_| ())
+        });
+        let err = accept_within(&l, LONG).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{addr}: {err}");
+        assert_eq!(err.message(), "digest received was wrong");
+        let err = bad.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{addr}: {err}");
+        let address = l.address().clone();
+        let good = std::thread::spawn(move || {
+            Client::builder(&address)
+                .authkey(b"right")
+                .connect()
+                .and_then(|c| c.send_bytes(b"good"))
+        });
+        assert_eq!(
+            accept_within(&l, LONG).unwrap().recv_bytes().unwrap(),
+            b"good"
+        );
+        good.join().unwrap().unwrap();
+    }
+}
+
+/// Clones in one process share the handshakes: each of two accepting clones gets a client.
+#[test]
+fn clones_share_the_handshakes_under_way() {
+    let l = Listener::builder().authkey(b"k").bind().unwrap();
+    let l2 = l.try_clone().unwrap();
+    let address = l.address().clone();
+    let clients: Vec<_> = (0..2u8)
+        .map(|i| {
+            let address = address.clone();
+            std::thread::spawn(move || {
+                Client::builder(&address)
+                    .authkey(b"k")
+                    .connect()
+                    .and_then(|c| c.send(&i))
+            })
+        })
+        .collect();
+    let other = std::thread::spawn(move || accept_within(&l2, LONG).and_then(|c| c.recv::<u8>()));
+    let mine = accept_within(&l, LONG)
+        .and_then(|c| c.recv::<u8>())
+        .unwrap();
+    let theirs = other.join().unwrap().unwrap();
+    let mut got = [mine, theirs];
+    got.sort();
+    assert_eq!(got, [0, 1]);
+    for c in clients {
+        c.join().unwrap().unwrap();
+    }
+}
+
+/// The server-side sockets of the TCP connections to `port` (inodes from /proc/net/tcp*).
+fn server_sockets(port: u16) -> Vec<String> {
+    let mut v = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f[1].rsplit(':').next().unwrap();
+            // 01: ESTABLISHED.
+            if u16::from_str_radix(local_port, 16) == Ok(port) && f[3] == "01" {
+                v.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    v
+}
+
+fn open_sockets() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `close` breaks off the handshakes under way: their clients see end of file at once, and
+/// their sockets are closed once `close` and the interrupted `accept` returned.
+#[test]
+fn close_ends_the_handshakes_under_way_without_leaks() {
+    let l = std::sync::Arc::new(
+        Listener::builder()
+            .address(("127.0.0.1", 0))
+            .authkey(b"k")
+            .handshake_timeout(None)
+            .bind()
+            .unwrap(),
+    );
+    let Address::Tcp(sa) = *l.address() else {
+        unreachable!()
+    };
+    let l2 = l.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _acceptor = std::thread::spawn(move || tx.send(l2.accept().map(|_| ())));
+    let mut silent: Vec<_> = (0..3).map(|_| tcp_stream(&l)).collect();
+    // Each got its challenge: its handshake is under way.
+    for s in &mut silent {
+        use std::io::Read;
+        let mut head = [0u8; 4 + 11];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head[4..], b"#CHALLENGE#");
+    }
+    let server_side = server_sockets(sa.port());
+    assert!(server_side.len() >= 3, "{server_side:?}");
+    let t0 = Instant::now();
+    l.close();
+    // The handshake threads have ended when close returns; the client that the accepting
+    // thread was handling itself is closed when that accept returns.
+    let err = rx.recv_timeout(LONG).expect("accept woke up").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Os, "{err}");
+    let open = open_sockets();
+    for s in &server_side {
+        assert!(!open.contains(s), "{s} is still open after close");
+    }
+    for s in &mut silent {
+        read_to_eof(s, LONG).unwrap();
+    }
+    assert!(t0.elapsed() < LONG / 2);
+}
+
+/// Many clients at once, some with the wrong key: handshakes pass between the accepting
+/// thread and threads of their own, and every client gets its answer.
+#[test]
+fn many_clients_at_once_each_get_their_answer() {
+    let l = Listener::builder()
+        .address(("127.0.0.1", 0))
+        .authkey(b"k")
+        .backlog(64)
+        .bind()
+        .unwrap();
+    let (good, bad) = (16u32, 4u32);
+    let clients: Vec<_> = (0..good + bad)
+        .map(|i| {
+            let address = l.address().clone();
+            std::thread::spawn(move || {
+                let key: &[u8] = if i < good { b"k" } else { b"wrong" };
+                Client::builder(&address)
+                    .authkey(key)
+                    .connect()
+                    .and_then(|c| c.send(&i))
+            })
+        })
+        .collect();
+    let mut served = Vec::new();
+    let mut refused = 0;
+    for _ in 0..good + bad {
+        match accept_within(&l, LONG) {
+            Ok(c) => {
+                assert!(c.poll_timeout(LONG).unwrap());
+                served.push(c.recv::<u32>().unwrap());
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
+                refused += 1;
+            }
+        }
+    }
+    served.sort();
+    assert_eq!(served, (0..good).collect::<Vec<_>>());
+    assert_eq!(refused, bad);
+    for (i, c) in clients.into_iter().enumerate() {
+        let r = c.join().unwrap();
+        assert_eq!(r.is_ok(), (i as u32) < good, "{i}: {r:?}");
+    }
 }

@@ -105,23 +105,75 @@ fn verify(key: &[u8], message: &[u8], response: &[u8]) -> bool {
     }
 }
 
-fn recv_small(conn: &Connection, deadline: Option<Instant>) -> Result<Vec<u8>> {
+/// How long a handshake read spins before it sleeps (as the connection's own reads do
+/// without a deadline, see `io::spin`): on a VM, waking a sleeper costs ~30 us each way, and
+/// a handshake has three round trips.
+const SPIN_WINDOW: Duration = Duration::from_micros(50);
+
+/// Whether a whole handshake message arrives on `conn` (a stream socket) within
+/// [`SPIN_WINDOW`], checked without blocking; `false` when spinning does not pay (one CPU).
+fn arrives_soon(conn: &Connection) -> bool {
+    if conn.transport != super::io::Transport::Stream || !sys::spinning_pays() {
+        return false;
+    }
+    let Ok(fd) = conn.fileno() else {
+        return false;
+    };
+    let start = Instant::now();
+    loop {
+        match peek(fd) {
+            Peeked::Whole | Peeked::Eof => return true,
+            Peeked::Nothing | Peeked::Part => {}
+            Peeked::Refused | Peeked::Error => return false,
+        }
+        if start.elapsed() > SPIN_WINDOW {
+            return false;
+        }
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Receives one handshake message (at most [`MAX_HANDSHAKE`] bytes) by `deadline`. A
+/// message that arrives at once is read without a deadline, which saves the poll(2) and the
+/// sleep that a read with one costs.
+fn recv_handshake(conn: &Connection, deadline: Option<Instant>) -> Result<Vec<u8>> {
+    let deadline = if deadline.is_some() && arrives_soon(conn) {
+        None // a whole message is there: the read cannot block
+    } else {
+        deadline
+    };
     conn.recv_bytes_until(MAX_HANDSHAKE, deadline)
-        .map_err(|e| match e.kind() {
-            ErrorKind::Timeout => Error::new(
-                ErrorKind::Timeout,
-                "authentication timed out: the peer did not answer in time",
-            ),
-            _ => e,
-        })
+}
+
+fn recv_small(conn: &Connection, deadline: Option<Instant>) -> Result<Vec<u8>> {
+    recv_handshake(conn, deadline).map_err(|e| match e.kind() {
+        ErrorKind::Timeout => Error::new(
+            ErrorKind::Timeout,
+            "authentication timed out: the peer did not answer in time",
+        ),
+        ErrorKind::Eof => Error::new(
+            ErrorKind::Eof,
+            "end of file: the peer closed the connection during the authentication handshake",
+        ),
+        _ => e,
+    })
+}
+
+/// Whether `msg` has the shape of an answer to a challenge (a `{digest}`-prefixed HMAC, or a
+/// legacy raw 16- or 20-byte one), right or wrong.
+fn looks_like_response(msg: &[u8]) -> bool {
+    msg.len() == 16 || msg.len() == 20 || parse_prefix(msg).is_some()
 }
 
 /// The challenging side of the handshake: Python's `deliver_challenge(connection, authkey)`.
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Authentication`] if the peer's answer is wrong (after sending `#FAILURE#`);
-/// [`ErrorKind::Os`] for a handshake message over 256 bytes or a broken connection.
+/// [`ErrorKind::Authentication`] if the peer's answer is wrong or longer than any answer
+/// (over 256 bytes: a peer that does not authenticate), after sending `#FAILURE#`;
+/// [`ErrorKind::Os`] for a broken connection.
 ///
 /// # Examples
 ///
@@ -170,6 +222,152 @@ pub(crate) fn deliver(conn: &Connection, authkey: &[u8], deadline: Option<Instan
     check_response(conn, authkey, &message, deadline)
 }
 
+/// A listener's whole handshake (Python's `deliver_challenge` then `answer_challenge`), one
+/// received message at a time, so that `accept` can run it while it watches for other
+/// clients, and hand it over to a thread when the client is slow.
+pub(crate) struct ServerHandshake {
+    key: Vec<u8>,
+    deadline: Option<Instant>,
+    stage: Stage,
+}
+
+/// What a [`ServerHandshake`] waits for.
+enum Stage {
+    /// The answer to our challenge (`message`).
+    Response(Vec<u8>),
+    /// The peer's challenge (after our `#WELCOME#`).
+    Challenge,
+    /// The peer's verdict on our answer.
+    Verdict,
+    Done,
+}
+
+impl ServerHandshake {
+    /// Sends the challenge.
+    pub(crate) fn start(
+        conn: &Connection,
+        key: Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Result<ServerHandshake> {
+        let (message, frame) = new_challenge();
+        conn.send_bytes(&frame)?;
+        Ok(ServerHandshake {
+            key,
+            deadline,
+            stage: Stage::Response(message),
+        })
+    }
+
+    /// When the client must have finished.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Receives the next message, which [`message_ready`] said is there, and replies; `true`
+    /// once the handshake is complete.
+    pub(crate) fn step_ready(&mut self, conn: &Connection) -> Result<bool> {
+        // Nothing to wait for: no deadline, no poll(2) before reading.
+        self.step(conn, None)
+    }
+
+    /// Receives the next message (waiting until `deadline`) and replies; `true` once the
+    /// handshake is complete.
+    fn step(&mut self, conn: &Connection, deadline: Option<Instant>) -> Result<bool> {
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Response(message) => {
+                check_response(conn, &self.key, &message, deadline)?;
+                self.stage = Stage::Challenge;
+                Ok(false)
+            }
+            Stage::Challenge => {
+                let frame = recv_small(conn, deadline)?;
+                conn.send_bytes(&response_to(&self.key, &frame)?)?;
+                self.stage = Stage::Verdict;
+                Ok(false)
+            }
+            Stage::Verdict => {
+                expect_welcome(conn, deadline)?;
+                Ok(true)
+            }
+            Stage::Done => Ok(true),
+        }
+    }
+
+    /// Runs the rest of the handshake, within the deadline.
+    pub(crate) fn finish(mut self, conn: &Connection) -> Result<()> {
+        while !self.step(conn, self.deadline)? {}
+        Ok(())
+    }
+}
+
+/// Whether reading a handshake message from the stream socket `fd` cannot block: a whole
+/// message is there, or end of file, or an error, or a header that the length check refuses
+/// without reading further. `false` for nothing, or part of a message (a slow client).
+pub(crate) fn message_ready(fd: std::os::fd::RawFd) -> bool {
+    !matches!(peek(fd), Peeked::Nothing | Peeked::Part)
+}
+
+/// What waits on a socket, seen with `MSG_PEEK`.
+enum Peeked {
+    Nothing,
+    /// Part of a message.
+    Part,
+    /// A whole handshake message.
+    Whole,
+    /// A header that the length check refuses (negative, or over [`MAX_HANDSHAKE`]).
+    Refused,
+    Eof,
+    /// An error, for the reader to report.
+    Error,
+}
+
+fn peek(fd: std::os::fd::RawFd) -> Peeked {
+    let mut buf = [0u8; 12 + MAX_HANDSHAKE];
+    // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes; MSG_PEEK leaves the
+    // bytes queued.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    let Ok(n) = usize::try_from(n) else {
+        let e = std::io::Error::last_os_error();
+        return match e.kind() {
+            std::io::ErrorKind::WouldBlock => Peeked::Nothing,
+            _ => Peeked::Error,
+        };
+    };
+    if n == 0 {
+        return Peeked::Eof;
+    }
+    if n < 4 {
+        return Peeked::Part;
+    }
+    let short = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let (len, header) = if short == -1 {
+        if n < 12 {
+            return Peeked::Part;
+        }
+        let mut ext = [0u8; 8];
+        ext.copy_from_slice(&buf[4..12]);
+        (u64::from_be_bytes(ext), 12)
+    } else if short < 0 {
+        return Peeked::Refused;
+    } else {
+        (short as u64, 4)
+    };
+    if len > MAX_HANDSHAKE as u64 {
+        Peeked::Refused
+    } else if n as u64 >= header + len {
+        Peeked::Whole
+    } else {
+        Peeked::Part
+    }
+}
+
 /// A fresh challenge: (the message the HMAC covers, the frame to send).
 fn new_challenge() -> (Vec<u8>, Vec<u8>) {
     let mut random = [0u8; MESSAGE_LENGTH];
@@ -188,13 +386,37 @@ fn check_response(
     message: &[u8],
     deadline: Option<Instant>,
 ) -> Result<()> {
-    let response = recv_small(conn, deadline)?;
+    let response = match recv_small(conn, deadline) {
+        Ok(r) => r,
+        // Over the cap (the length check leaves the connection unreadable): no challenge
+        // response is that long, so it is a peer that does not authenticate, sending its
+        // first real message.
+        Err(e) if e.kind() == ErrorKind::Os && !conn.readable() => {
+            let _ = conn.send_bytes(FAILURE);
+            return Err(auth_err(format!(
+                "digest received was wrong: the peer answered the challenge with a message \
+                 over {MAX_HANDSHAKE} bytes, which no challenge response is; perhaps it does \
+                 not authenticate (give it the same authkey)"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     if verify(authkey, message, &response) {
         conn.send_bytes(WELCOME)?;
         Ok(())
     } else {
         let _ = conn.send_bytes(FAILURE);
-        Err(auth_err("digest received was wrong"))
+        if looks_like_response(&response) {
+            Err(auth_err("digest received was wrong"))
+        } else {
+            // A peer that does not authenticate sends its first real message instead.
+            Err(auth_err(format!(
+                "digest received was wrong: the peer answered the challenge with a message \
+                 that is not a challenge response ({} bytes); perhaps it does not \
+                 authenticate (give it the same authkey)",
+                response.len()
+            )))
+        }
     }
 }
 
@@ -207,7 +429,9 @@ fn check_response(
 fn response_to(authkey: &[u8], frame: &[u8]) -> Result<Vec<u8>> {
     let message = frame.strip_prefix(CHALLENGE).ok_or_else(|| {
         auth_err(format!(
-            "protocol error: expected a challenge, got {} bytes",
+            "the peer did not send an authentication challenge: its first message ({} bytes) \
+             does not start with `#CHALLENGE#`; perhaps it does not authenticate (connect \
+             without an authkey, or give the listener one)",
             frame.len()
         ))
     })?;
@@ -260,9 +484,45 @@ pub fn answer_challenge_timeout(
 }
 
 pub(crate) fn answer(conn: &Connection, authkey: &[u8], deadline: Option<Instant>) -> Result<()> {
-    let frame = recv_small(conn, deadline)?;
+    answer_or(conn, authkey, deadline, None)
+}
+
+/// [`answer`], where `silence` (if given) is the error when `deadline` passes before any
+/// challenge arrived: a [`Client`](super::Client) says there that the server may not
+/// authenticate.
+pub(crate) fn answer_or(
+    conn: &Connection,
+    authkey: &[u8],
+    deadline: Option<Instant>,
+    silence: Option<Error>,
+) -> Result<()> {
+    let frame = match recv_handshake(conn, deadline) {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(match e.kind() {
+                ErrorKind::Timeout => silence.unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::Timeout,
+                        "authentication timed out: the peer sent no challenge in time (perhaps \
+                         it does not authenticate)",
+                    )
+                }),
+                ErrorKind::Eof => Error::new(
+                    ErrorKind::Eof,
+                    "end of file: the peer closed the connection without sending an \
+                     authentication challenge",
+                ),
+                _ => e,
+            });
+        }
+    };
     let response = response_to(authkey, &frame)?;
     conn.send_bytes(&response)?;
+    expect_welcome(conn, deadline)
+}
+
+/// Reads the peer's verdict on our answer.
+fn expect_welcome(conn: &Connection, deadline: Option<Instant>) -> Result<()> {
     let reply = recv_small(conn, deadline)?;
     if reply != WELCOME {
         return Err(auth_err("digest sent was rejected"));

@@ -1,16 +1,18 @@
 //! `Listener` and `Client`: Python's socket-based `multiprocessing.connection` endpoints, with
 //! CPython's authentication handshake and framing, so that either end may be a Python program.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::FromRawFd;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -325,9 +327,9 @@ fn check_family(address: &Address, family: Option<Family>) -> Result<()> {
 /// Which key a handshake uses.
 #[derive(Clone)]
 enum AuthKey {
-    /// `current_process().authkey()`, read when needed.
-    Default,
-    /// No handshake (Python's `authkey=None`).
+    /// `current_process().authkey()`, read when needed (Python 2's `authenticate=True`).
+    Process,
+    /// No handshake (Python 3's `authkey=None`): the default.
     Off,
     Key(Vec<u8>),
 }
@@ -335,9 +337,18 @@ enum AuthKey {
 impl AuthKey {
     fn resolve(&self) -> Option<Vec<u8>> {
         match self {
-            AuthKey::Default => Some(crate::current_process().authkey()),
+            AuthKey::Process => Some(crate::current_process().authkey()),
             AuthKey::Off => None,
             AuthKey::Key(k) => Some(k.clone()),
+        }
+    }
+
+    /// Python 2's `authenticate` flag over the key set so far.
+    fn authenticate(self, on: bool) -> AuthKey {
+        match (on, self) {
+            (false, _) => AuthKey::Off,
+            (true, AuthKey::Off) => AuthKey::Process,
+            (true, k) => k,
         }
     }
 }
@@ -354,6 +365,16 @@ impl Socket {
             Socket::Tcp(l) => l.as_raw_fd(),
         }
     }
+
+    /// `accept` polls and then accepts without blocking, so that a client taken by another
+    /// thread or process in between cannot leave it stuck in accept(2).
+    fn set_nonblocking(&self) -> Result<()> {
+        match self {
+            Socket::Unix(l) => l.set_nonblocking(true),
+            Socket::Tcp(l) => l.set_nonblocking(true),
+        }
+        .map_err(|e| Error::os("cannot make the listening socket non-blocking", e))
+    }
 }
 
 /// What the creating process removes when the listener closes.
@@ -363,21 +384,29 @@ struct Cleanup {
     dir: Option<PathBuf>,
 }
 
-/// A bound, listening socket that hands out authenticated [`Connection`]s: Python's
-/// `multiprocessing.connection.Listener`.
+/// A bound, listening socket that hands out [`Connection`]s, authenticated if it has a key:
+/// Python's `multiprocessing.connection.Listener`.
 ///
-/// Unlike CPython 3, a listener authenticates by default, with
-/// [`current_process().authkey()`](crate::CurrentProcess::authkey) (Python 2's
-/// `authenticate=True`, and what managers do); [`ListenerBuilder::authkey`] sets another key
-/// and [`ListenerBuilder::authenticate(false)`](ListenerBuilder::authenticate) turns the
-/// handshake off (Python 3's `authkey=None`).
+/// As in CPython 3, a listener without a key runs no handshake (`authkey=None`): anyone who
+/// can connect gets a connection. [`ListenerBuilder::authkey`] sets a key, which clients must
+/// know ([`ClientBuilder::authkey`]); to use the process's key as managers do, pass
+/// [`current_process().authkey()`](crate::CurrentProcess::authkey), or call
+/// [`ListenerBuilder::authenticate(true)`](ListenerBuilder::authenticate) (Python 2's
+/// `authenticate=True`).
 ///
-/// Robustness: the handshake of an accepted connection must finish within
-/// [`DEFAULT_HANDSHAKE_TIMEOUT`](Listener::DEFAULT_HANDSHAKE_TIMEOUT) (configurable) and its
-/// messages are capped at 256 bytes, so a client that says nothing or sends garbage makes
-/// [`accept`](Listener::accept) fail (the listener stays usable) instead of hanging. Accepted
-/// connections refuse messages over [`DEFAULT_MAX_MESSAGE`](Listener::DEFAULT_MAX_MESSAGE)
-/// (configurable).
+/// Robustness, with a key: handshakes run concurrently, so a client that says nothing (or
+/// dribbles bytes) delays no other client; [`accept`](Listener::accept) returns the next
+/// client that completed its handshake. (The thread in `accept` authenticates a prompt client
+/// itself; a slow one, or one during whose handshake another client arrives, continues on a
+/// thread of its own.) A handshake must finish within
+/// [`DEFAULT_HANDSHAKE_TIMEOUT`](Listener::DEFAULT_HANDSHAKE_TIMEOUT) (configurable), or the
+/// client is dropped (and logged, see [`logging`](crate::logging)); handshake messages are
+/// capped at 256 bytes, and at most 64 clients are authenticated at once (more wait in the
+/// kernel's backlog). Accepted connections refuse messages over
+/// [`DEFAULT_MAX_MESSAGE`](Listener::DEFAULT_MAX_MESSAGE) (configurable).
+///
+/// A client that authenticates with another listener's key, or not at all, is told so: see
+/// [`accept`](Listener::accept) and [`ClientBuilder::connect`].
 ///
 /// The listener closes on drop; the socket file of a Unix path (and the private directory of
 /// a default address) is removed by the process that created the listener.
@@ -408,6 +437,9 @@ pub struct Listener {
     last_accepted: Mutex<Option<Address>>,
     closed: AtomicBool,
     cleanup: Option<Cleanup>,
+    /// The handshakes under way, shared with clones made by [`Listener::try_clone`]; made on
+    /// the first authenticating accept (or clone) of each process.
+    hub: Mutex<Option<Arc<Hub>>>,
 }
 
 /// Builds a [`Listener`]: Python's keyword arguments `address`, `family`, `backlog`,
@@ -439,13 +471,15 @@ pub struct ListenerBuilder {
 }
 
 impl Listener {
-    /// How long [`accept`](Listener::accept) waits for a client to finish the handshake.
+    /// How long an authenticating listener gives a client to finish the handshake, and an
+    /// authenticating [`Client`] waits for the listener's (see
+    /// [`ListenerBuilder::handshake_timeout`], [`ClientBuilder::handshake_timeout`]).
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// The largest message an accepted connection (or a [`Client`]) receives by default.
     pub const DEFAULT_MAX_MESSAGE: u64 = 1 << 30;
 
     /// A listener with every default: a fresh Unix socket in a private temporary directory,
-    /// backlog 1, authenticating with `current_process().authkey()`: Python's `Listener()`.
+    /// backlog 1, no authentication: Python's `Listener()`.
     ///
     /// # Errors
     ///
@@ -466,7 +500,8 @@ impl Listener {
         Listener::builder().bind()
     }
 
-    /// A listener on `address` with the other defaults: Python's `Listener(address)`.
+    /// A listener on `address` with the other defaults (no authentication): Python's
+    /// `Listener(address)`.
     ///
     /// # Errors
     ///
@@ -499,50 +534,243 @@ impl Listener {
             address: None,
             family: None,
             backlog: 1,
-            authkey: AuthKey::Default,
+            authkey: AuthKey::Off,
             handshake_timeout: Some(Listener::DEFAULT_HANDSHAKE_TIMEOUT),
             max_message: Some(Listener::DEFAULT_MAX_MESSAGE),
         }
     }
 
-    /// Waits for a client, authenticates it, and returns the connection: Python's `accept()`.
-    /// Interrupted system calls are resumed.
+    /// Waits for a client and returns the connection: Python's `accept()`.
+    ///
+    /// Without a key that is the next client in the kernel's backlog. With a key it is the
+    /// next client that completed the handshake: `accept` takes new clients from the backlog
+    /// while it waits and authenticates them concurrently (a prompt one on the calling
+    /// thread, others on a thread each, at most 64 at once), so a silent or slow client
+    /// delays no other. A client that does not finish the handshake within the handshake timeout, or
+    /// breaks it off (closes, sends an oversized message), is dropped and logged at info level
+    /// (see [`logging`](crate::logging)); handshakes under way continue after `accept`
+    /// returns, and the next call (in any thread, or through a clone from
+    /// [`try_clone`](Listener::try_clone)) collects them. (So [`wait`](super::wait) on an
+    /// authenticating listener, which watches the socket, reports clients still in the
+    /// backlog, not handshakes finished after the last `accept` returned: call `accept` from
+    /// a thread of its own to serve every client promptly.)
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Os`] if the listener is closed (also when another thread closes it
-    /// while this one waits); [`ErrorKind::Authentication`] if the client does not know the
-    /// key; [`ErrorKind::Timeout`] if it does not finish the handshake in time; an
-    /// [`ErrorKind::Os`] "bad message length" error if it sends an oversized handshake
-    /// message. After a failed handshake the listener can accept the next client.
+    /// [`ErrorKind::Authentication`] if a client answered the challenge wrongly: it has
+    /// another key ("digest received was wrong"), or none, so that its first message came
+    /// where the answer should be (then the message says so); as in CPython, and the
+    /// listener stays usable. [`ErrorKind::Os`] if the listener is closed (also when another
+    /// thread closes it while this one waits), the process is out of descriptors or threads.
     ///
     /// # Examples
     ///
-    /// See [`Listener`].
+    /// See [`Listener`]. A client with the wrong key:
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// use mp::connection::{Client, Listener};
+    /// let l = Listener::builder().authkey(b"right").bind()?;
+    /// let address = l.address().clone();
+    /// let t = std::thread::spawn(move || Client::builder(&address).authkey(b"wrong").connect());
+    /// assert_eq!(l.accept().unwrap_err().kind(), mp::ErrorKind::Authentication);
+    /// assert_eq!(t.join().unwrap().unwrap_err().kind(), mp::ErrorKind::Authentication);
+    /// # Ok(()) }
+    /// ```
     pub fn accept(&self) -> Result<Connection> {
-        if self.closed() {
-            return Err(listener_closed());
-        }
-        let (fd, peer): (OwnedFd, Option<Address>) = match &self.socket {
-            Socket::Unix(l) => {
-                let (s, a) = l.accept().map_err(|e| self.accept_error(e))?;
-                (s.into(), Address::from_unix(&a))
-            }
-            Socket::Tcp(l) => {
-                let (s, a) = l.accept().map_err(|e| self.accept_error(e))?;
-                let _ = s.set_nodelay(true);
-                (s.into(), Some(Address::Tcp(a)))
+        let Some(key) = self.authkey.resolve() else {
+            // No handshake: the next client, straight from the kernel. (Poll first: an
+            // accept(2) that finds nobody costs a socket allocation in the kernel.)
+            loop {
+                self.wait_for(true, None, None)?;
+                if let Some((fd, peer)) = self.accept_now(None)? {
+                    *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = peer;
+                    let conn = Connection::with(fd, true, true, Transport::Stream);
+                    conn.set_max_message_size(self.max_message);
+                    return Ok(conn);
+                }
             }
         };
-        *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = peer;
-        let conn = Connection::with(fd, true, true, Transport::Stream);
-        if let Some(key) = self.authkey.resolve() {
-            let deadline = self.handshake_timeout.and_then(crate::sys::deadline_after);
-            auth::deliver(&conn, &key, deadline)?;
-            auth::answer(&conn, &key, deadline)?;
+        let hub = self.hub()?;
+        // The handshake this thread runs itself while it waits: a prompt client costs no
+        // thread. It goes to a thread of its own when the client is slow (part of a message
+        // came) or when something else needs this thread (another client, a finished
+        // handshake to return).
+        let mut inline: Option<Handshake> = None;
+        let r = self.accept_authenticated(&hub, &key, &mut inline);
+        if let Some(h) = inline.take() {
+            // Leaving with an error (out of descriptors...): the client is not lost.
+            hub.hand_off(h);
         }
-        conn.set_max_message_size(self.max_message);
-        Ok(conn)
+        r
+    }
+
+    /// The loop of [`accept`](Listener::accept) with a key; `inline` is the handshake this
+    /// thread runs itself.
+    fn accept_authenticated(
+        &self,
+        hub: &Arc<Hub>,
+        key: &[u8],
+        inline: &mut Option<Handshake>,
+    ) -> Result<Connection> {
+        // Whether the last poll saw a client in the backlog: accept(2) is called only then,
+        // as one that finds nobody costs a socket allocation in the kernel.
+        let mut pending = false;
+        loop {
+            if self.closed() {
+                return Err(listener_closed());
+            }
+            if let Some(done) = hub.take()? {
+                if let Some(h) = inline.take() {
+                    hub.hand_off(h);
+                }
+                let (conn, peer) = done?;
+                *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = peer;
+                return Ok(conn);
+            }
+            let room = hub.has_room();
+            if room
+                && std::mem::take(&mut pending)
+                && let Some((fd, peer)) = self.accept_now(Some(hub))?
+            {
+                if let Some(h) = inline.take() {
+                    hub.hand_off(h);
+                }
+                let conn = Connection::with(fd, true, true, Transport::Stream);
+                let deadline = self.handshake_timeout.and_then(sys::deadline_after);
+                match auth::ServerHandshake::start(&conn, key.to_vec(), deadline) {
+                    Ok(hs) => {
+                        *inline = Some(Handshake {
+                            conn,
+                            peer,
+                            hs,
+                            timeout: self.handshake_timeout,
+                            max_message: self.max_message,
+                            address: self.address.clone(),
+                        })
+                    }
+                    Err(e) => log_dropped(&self.address, &peer, self.handshake_timeout, &e),
+                }
+                continue;
+            }
+            let (listen, ready, timed_out) = self.wait_for(room, Some(hub), inline.as_ref())?;
+            pending = listen;
+            let Some(mut h) = inline.take() else {
+                continue;
+            };
+            if ready {
+                if !auth::message_ready(h.conn.as_raw_fd()) {
+                    hub.hand_off(h); // a slow client: a thread waits for the rest
+                    continue;
+                }
+                match h.hs.step_ready(&h.conn) {
+                    Ok(true) => {
+                        h.conn.set_max_message_size(self.max_message);
+                        *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = h.peer;
+                        return Ok(h.conn);
+                    }
+                    Ok(false) => *inline = Some(h),
+                    // What CPython's accept raises: the caller hears of it.
+                    Err(e) if e.kind() == ErrorKind::Authentication => return Err(e),
+                    Err(e) => log_dropped(&h.address, &h.peer, h.timeout, &e),
+                }
+            } else if timed_out {
+                let e = Error::new(ErrorKind::Timeout, "timed out");
+                log_dropped(&h.address, &h.peer, h.timeout, &e);
+            } else {
+                *inline = Some(h);
+            }
+        }
+    }
+
+    /// One non-blocking `accept(2)`: `None` when no client is waiting (or one vanished before
+    /// it was taken).
+    fn accept_now(&self, hub: Option<&Hub>) -> Result<Option<(OwnedFd, Option<Address>)>> {
+        if self.closed() || hub.is_some_and(Hub::is_shut) {
+            return Err(listener_closed());
+        }
+        let r = match &self.socket {
+            Socket::Unix(l) => l
+                .accept()
+                .map(|(s, a)| (OwnedFd::from(s), Address::from_unix(&a))),
+            Socket::Tcp(l) => l.accept().map(|(s, a)| {
+                let _ = s.set_nodelay(true);
+                (OwnedFd::from(s), Some(Address::Tcp(a)))
+            }),
+        };
+        match r {
+            // Accepted sockets do not inherit O_NONBLOCK on Linux: the connection blocks.
+            Ok(c) => Ok(Some(c)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.accept_error(e)),
+        }
+    }
+
+    /// Sleeps until a client may be waiting (if `clients`), a handshake finished (if `hub`),
+    /// the `inline` handshake's client sent something or its deadline passed, or the socket
+    /// was shut down ([`close`](Listener::close), here or in another process). Returns
+    /// whether a client waits in the backlog, whether the inline client sent something, and
+    /// whether its deadline passed.
+    fn wait_for(
+        &self,
+        clients: bool,
+        hub: Option<&Hub>,
+        inline: Option<&Handshake>,
+    ) -> Result<(bool, bool, bool)> {
+        let deadline = inline.and_then(|h| h.hs.deadline());
+        let mut fds = [
+            libc::pollfd {
+                fd: self.socket.fd(),
+                events: if clients { libc::POLLIN } else { 0 },
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: hub.map_or(-1, |h| h.wake.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: inline.map_or(-1, |h| h.conn.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let n = sys::poll(&mut fds, timeout).map_err(|e| Error::os("poll", e))?;
+        // A listening socket that was shut down polls as hung up (a Unix one also as
+        // readable, while accept(2) says EAGAIN).
+        if self.closed() || fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            return Err(listener_closed());
+        }
+        let timed_out = n == 0 && deadline.is_some_and(|d| Instant::now() >= d);
+        Ok((fds[0].revents != 0, fds[2].revents != 0, timed_out))
+    }
+
+    /// This process's handshake hub, made on first use.
+    fn hub(&self) -> Result<Arc<Hub>> {
+        let mut g = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        match &*g {
+            Some(h) if h.pid == sys::getpid() => Ok(h.clone()),
+            _ => {
+                // A hub inherited through fork() belongs to the parent's threads: leave it.
+                if let Some(old) = g.take() {
+                    std::mem::forget(old);
+                }
+                let h = Arc::new(Hub::new()?);
+                h.handles.fetch_add(1, Ordering::AcqRel);
+                *g = Some(h.clone());
+                Ok(h)
+            }
+        }
     }
 
     fn accept_error(&self, e: std::io::Error) -> Error {
@@ -588,9 +816,11 @@ impl Listener {
     }
 
     /// Closes the listener: Python's `close()`. A thread blocked in
-    /// [`accept`](Listener::accept) wakes up with an error; later accepts fail. The socket
-    /// file of a Unix path is removed (by the process that created the listener). Later calls
-    /// are no-ops.
+    /// [`accept`](Listener::accept) wakes up with an error; later accepts fail. Handshakes
+    /// under way are broken off: their clients see the connection close (the client that an
+    /// accepting thread was authenticating itself, when that `accept` returns), and the
+    /// handshake threads have ended when `close` returns. The socket file of a Unix path is removed (by the
+    /// process that created the listener). Later calls are no-ops.
     ///
     /// `close` shuts the socket down, also for copies of it in other processes (see
     /// [`try_clone`](Listener::try_clone)); dropping a listener only releases this copy (and,
@@ -612,7 +842,16 @@ impl Listener {
         }
         // SAFETY: shutdown on a descriptor we own; it wakes threads blocked in accept.
         unsafe { libc::shutdown(self.socket.fd(), libc::SHUT_RDWR) };
+        if let Some(hub) = self.this_process_hub() {
+            hub.shut();
+        }
         self.remove_file();
+    }
+
+    /// The hub, if this process made one (a hub inherited through fork() is not ours).
+    fn this_process_hub(&self) -> Option<Arc<Hub>> {
+        let g = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        g.as_ref().filter(|h| h.pid == sys::getpid()).cloned()
     }
 
     fn remove_file(&self) {
@@ -628,7 +867,8 @@ impl Listener {
 
     /// A second handle on the same listening socket (a duplicated descriptor), for example
     /// to pass to a child process that accepts while this process keeps the listener (and
-    /// its socket file) alive.
+    /// its socket file) alive. Clones in one process share the handshakes under way: a
+    /// client authenticated while one clone waited may be returned by another's `accept`.
     ///
     /// # Errors
     ///
@@ -651,6 +891,15 @@ impl Listener {
             Socket::Tcp(_) => Socket::Tcp(TcpListener::from(fd)),
             Socket::Unix(_) => Socket::Unix(UnixListener::from(fd)),
         };
+        // Clones in this process share the handshakes under way.
+        let hub = match self.authkey {
+            AuthKey::Off => None,
+            _ => {
+                let h = self.hub()?;
+                h.handles.fetch_add(1, Ordering::AcqRel);
+                Some(h)
+            }
+        };
         Ok(Listener {
             socket,
             address: self.address.clone(),
@@ -660,6 +909,7 @@ impl Listener {
             last_accepted: Mutex::new(None),
             closed: AtomicBool::new(false),
             cleanup: None,
+            hub: Mutex::new(hub),
         })
     }
 
@@ -682,8 +932,237 @@ fn listener_closed() -> Error {
     Error::new(ErrorKind::Os, "the listener is closed")
 }
 
+/// Most clients a listener authenticates at once (handshakes under way plus finished ones not
+/// yet returned by `accept`); further clients wait in the kernel's backlog.
+const MAX_PENDING: usize = 64;
+
+/// A client in the middle of its handshake.
+struct Handshake {
+    conn: Connection,
+    peer: Option<Address>,
+    hs: auth::ServerHandshake,
+    timeout: Option<Duration>,
+    max_message: Option<u64>,
+    /// The listener's, for the log.
+    address: Address,
+}
+
+/// Logs a client dropped during its handshake (a timeout, a hang-up, a broken message).
+fn log_dropped(address: &Address, peer: &Option<Address>, timeout: Option<Duration>, e: &Error) {
+    let who = peer
+        .as_ref()
+        .map_or_else(|| "a client".to_owned(), |p| format!("client {p}"));
+    if e.kind() == ErrorKind::Timeout {
+        crate::logging::info!(
+            "listener {address}: dropped {who}: it did not finish the authentication handshake \
+             within {:?}",
+            timeout.unwrap_or_default()
+        );
+    } else {
+        crate::logging::info!(
+            "listener {address}: dropped {who} during the authentication handshake: {e}"
+        );
+    }
+}
+
+/// What `accept` returns for a finished handshake.
+type Done = Result<(Connection, Option<Address>)>;
+
+/// The handshakes of one listening socket in one process: each runs on its own thread, so a
+/// silent or slow client delays nobody; `accept` collects them in the order they finish.
+struct Hub {
+    /// The process the threads belong to.
+    pid: i32,
+    /// An eventfd in semaphore mode holding one count per entry of `State::done`, so that
+    /// `accept` can sleep in poll(2) on it and the listening socket together.
+    wake: OwnedFd,
+    /// Listener handles (the one that made the hub and its clones) of this process; the
+    /// last one to go shuts the hub.
+    handles: AtomicUsize,
+    state: Mutex<HubState>,
+}
+
+#[derive(Default)]
+struct HubState {
+    next: u64,
+    /// Handshakes under way: the client's descriptor (open while its entry is here) and the
+    /// thread.
+    running: HashMap<u64, (RawFd, Option<crate::thread::JoinHandle<()>>)>,
+    done: VecDeque<Done>,
+    shut: bool,
+}
+
+impl Hub {
+    fn new() -> Result<Hub> {
+        // SAFETY: eventfd with integer flags; the result is checked before use.
+        let fd = sys::cvt(unsafe {
+            libc::eventfd(
+                0,
+                libc::EFD_CLOEXEC | libc::EFD_NONBLOCK | libc::EFD_SEMAPHORE,
+            )
+        })
+        .map_err(|e| Error::os("eventfd", e))?;
+        Ok(Hub {
+            pid: sys::getpid(),
+            // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+            wake: unsafe { OwnedFd::from_raw_fd(fd) },
+            handles: AtomicUsize::new(0),
+            state: Mutex::new(HubState::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_shut(&self) -> bool {
+        self.lock().shut
+    }
+
+    fn has_room(&self) -> bool {
+        let st = self.lock();
+        st.running.len() + st.done.len() < MAX_PENDING
+    }
+
+    /// Adds one count to the eventfd.
+    fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        let _ = unsafe {
+            libc::write(
+                self.wake.as_raw_fd(),
+                (&raw const one).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    /// Takes one count from the eventfd.
+    fn unsignal(&self) {
+        let mut n: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our eventfd (non-blocking).
+        let _ = unsafe {
+            libc::read(
+                self.wake.as_raw_fd(),
+                (&raw mut n).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    /// The oldest finished handshake, if any.
+    fn take(&self) -> Result<Option<Done>> {
+        let mut st = self.lock();
+        if st.shut {
+            return Err(listener_closed());
+        }
+        let done = st.done.pop_front();
+        if done.is_some() {
+            self.unsignal();
+        }
+        Ok(done)
+    }
+
+    /// Gives the rest of a handshake to a thread of its own; if none can be started, the
+    /// client is dropped (and logged).
+    fn hand_off(self: &Arc<Self>, h: Handshake) {
+        if self.is_shut() {
+            return; // the listener closed: so does the client's connection
+        }
+        let (address, peer) = (h.address.clone(), h.peer.clone());
+        if let Err(e) = self.start(h) {
+            crate::logging::warning!(
+                "listener {address}: dropped {} during the authentication handshake: {e}",
+                peer.map_or_else(|| "a client".to_owned(), |p| format!("client {p}"))
+            );
+        }
+    }
+
+    /// Runs the rest of a handshake on a new thread.
+    fn start(self: &Arc<Self>, h: Handshake) -> Result<()> {
+        let mut st = self.lock();
+        if st.shut {
+            return Err(listener_closed());
+        }
+        let id = st.next;
+        st.next += 1;
+        let fd = h.conn.as_raw_fd();
+        let hub = self.clone();
+        // Under the lock, so that the entry is in place before the thread can finish.
+        let thread = crate::thread::spawn("mp-listener-auth", move || hub.run(id, h))
+            .map_err(|e| Error::os("cannot start a thread for the authentication handshake", e))?;
+        st.running.insert(id, (fd, Some(thread)));
+        Ok(())
+    }
+
+    /// The thread of one handshake.
+    fn run(&self, id: u64, h: Handshake) {
+        let Handshake {
+            conn,
+            peer,
+            hs,
+            timeout,
+            max_message,
+            address,
+        } = h;
+        let r = hs.finish(&conn);
+        let mut st = self.lock();
+        // Our own handle: dropping it detaches this (ending) thread.
+        st.running.remove(&id);
+        if st.shut {
+            return;
+        }
+        match r {
+            Ok(()) => {
+                conn.set_max_message_size(max_message);
+                st.done.push_back(Ok((conn, peer)));
+            }
+            // What CPython's accept raises: the caller hears of it.
+            Err(e) if e.kind() == ErrorKind::Authentication => st.done.push_back(Err(e)),
+            Err(e) => {
+                log_dropped(&address, &peer, timeout, &e);
+                return;
+            }
+        }
+        self.signal();
+    }
+
+    /// Ends every handshake under way (their clients see the connection close), drops the
+    /// finished ones nobody took, and waits for the threads; later calls do nothing.
+    fn shut(&self) {
+        let threads: Vec<_> = {
+            let mut st = self.lock();
+            if st.shut {
+                return;
+            }
+            st.shut = true;
+            st.done.clear();
+            st.running
+                .drain()
+                .filter_map(|(_, (fd, thread))| {
+                    // SAFETY: `fd` is open: its thread closes it only after removing the
+                    // entry, under this lock. Shutting it down wakes the thread.
+                    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+                    thread
+                })
+                .collect()
+        };
+        // Wake the callers of `accept` (they find the hub shut).
+        self.signal();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
+        if let Some(hub) = self.this_process_hub()
+            && hub.handles.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            // The last handle of this process: nobody will accept these clients.
+            hub.shut();
+        }
         if !self.closed() {
             self.remove_file();
         }
@@ -793,14 +1272,20 @@ impl ListenerBuilder {
         self
     }
 
-    /// The authentication key (default: `current_process().authkey()`). An empty key still
-    /// performs the handshake, as in CPython.
+    /// The authentication key: clients must prove they know it (default: none, no
+    /// handshake, as CPython 3's `authkey=None`). For the process's key, as managers use,
+    /// pass [`mp::current_process().authkey()`](crate::CurrentProcess::authkey). An empty key
+    /// still performs the handshake (as CPython's `Client` does; CPython's `Listener` skips
+    /// it for an empty key).
     ///
     /// # Examples
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
-    /// let _l = mp::connection::Listener::builder().authkey(b"").bind()?;
+    /// let _l = mp::connection::Listener::builder().authkey(b"secret").bind()?;
+    /// let _m = mp::connection::Listener::builder()
+    ///     .authkey(mp::current_process().authkey())
+    ///     .bind()?;
     /// # Ok(()) }
     /// ```
     pub fn authkey(mut self, key: impl AsRef<[u8]>) -> Self {
@@ -808,27 +1293,34 @@ impl ListenerBuilder {
         self
     }
 
-    /// Whether to run the handshake at all (default `true`). `false` is Python 3's
-    /// `authkey=None`: anyone who can connect gets a connection.
+    /// Python 2's `authenticate` flag (default `false`, unless a key was set). `true`
+    /// authenticates with the key given to [`authkey`](ListenerBuilder::authkey) or, without
+    /// one, with `current_process().authkey()` (read at each accept); `false` runs no
+    /// handshake (Python 3's `authkey=None`): anyone who can connect gets a connection.
     ///
     /// # Examples
     ///
     /// ```
-    /// # fn main() -> mp::Result<()> {
-    /// let _l = mp::connection::Listener::builder().authenticate(false).bind()?;
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// use mp::connection::{Client, Listener};
+    /// let l = Listener::builder().authenticate(true).bind()?; // the process's key
+    /// let address = l.address().clone();
+    /// let t = std::thread::spawn(move || {
+    ///     Client::builder(&address).authkey(mp::current_process().authkey()).connect()
+    /// });
+    /// l.accept()?;
+    /// t.join().unwrap()?;
     /// # Ok(()) }
     /// ```
     pub fn authenticate(mut self, on: bool) -> Self {
-        self.authkey = match (on, self.authkey) {
-            (false, _) => AuthKey::Off,
-            (true, AuthKey::Off) => AuthKey::Default,
-            (true, k) => k,
-        };
+        self.authkey = self.authkey.authenticate(on);
         self
     }
 
-    /// How long a client may take to complete the handshake (`None`: forever, as CPython).
-    /// Default [`Listener::DEFAULT_HANDSHAKE_TIMEOUT`].
+    /// How long a client may take to complete the handshake, from the moment
+    /// [`accept`](Listener::accept) takes it from the backlog; a client that takes longer is
+    /// dropped (`None`: no limit, as CPython). Default
+    /// [`Listener::DEFAULT_HANDSHAKE_TIMEOUT`]. Unused without a key.
     ///
     /// # Examples
     ///
@@ -917,6 +1409,7 @@ impl ListenerBuilder {
             }
         };
         set_backlog(socket.fd(), self.backlog)?;
+        socket.set_nonblocking()?;
         let cleanup = match &bound {
             Address::Unix(p) => Some(Cleanup {
                 pid: sys::getpid(),
@@ -934,6 +1427,7 @@ impl ListenerBuilder {
             last_accepted: Mutex::new(None),
             closed: AtomicBool::new(false),
             cleanup,
+            hub: Mutex::new(None),
         })
     }
 }
@@ -941,7 +1435,7 @@ impl ListenerBuilder {
 impl fmt::Debug for AuthKeyRedacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            AuthKey::Default => f.write_str("Default"),
+            AuthKey::Process => f.write_str("Process"),
             AuthKey::Off => f.write_str("Off"),
             AuthKey::Key(_) => f.write_str("Key(..)"),
         }
@@ -984,6 +1478,7 @@ impl<'de> Deserialize<'de> for Listener {
             Address::Tcp(_) => Socket::Tcp(TcpListener::from(fd.0)),
             _ => Socket::Unix(UnixListener::from(fd.0)),
         };
+        socket.set_nonblocking().map_err(serde::de::Error::custom)?;
         Ok(Listener {
             socket,
             address,
@@ -993,6 +1488,7 @@ impl<'de> Deserialize<'de> for Listener {
             last_accepted: Mutex::new(None),
             closed: AtomicBool::new(false),
             cleanup: None,
+            hub: Mutex::new(None),
         })
     }
 }
@@ -1000,17 +1496,17 @@ impl<'de> Deserialize<'de> for Listener {
 /// Connects to a [`Listener`]: Python's `multiprocessing.connection.Client(address, family,
 /// authkey)`.
 ///
-/// As a [`Listener`], a client authenticates by default with
-/// `current_process().authkey()`; [`ClientBuilder::authkey`] and
-/// [`ClientBuilder::authenticate`] change that. The returned [`Connection`] speaks CPython's
-/// framing, so the listener may be a Python program.
+/// As in CPython 3, a client without a key runs no handshake (`authkey=None`); with
+/// [`ClientBuilder::authkey`] it answers the listener's challenge and challenges it in turn,
+/// giving up after [`ClientBuilder::handshake_timeout`] if none comes. The returned
+/// [`Connection`] speaks CPython's framing, so the listener may be a Python program.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[mp::main] fn main() -> mp::Result<()> {
 /// use mp::connection::{Client, Listener};
-/// let listener = Listener::new()?; // default key: current_process().authkey()
+/// let listener = Listener::new()?; // no key: no handshake, as Python's `Listener()`
 /// let address = listener.address().clone();
 /// let t = std::thread::spawn(move || listener.accept()?.recv::<String>());
 /// let conn = Client::connect(&address)?;
@@ -1041,11 +1537,12 @@ pub struct ClientBuilder {
     family: Option<Family>,
     authkey: AuthKey,
     timeout: Option<Duration>,
+    handshake_timeout: Option<Duration>,
     max_message: Option<u64>,
 }
 
 impl Client {
-    /// Connects to `address` and authenticates with `current_process().authkey()`.
+    /// Connects to `address` without authenticating: Python's `Client(address)`.
     ///
     /// # Errors
     ///
@@ -1067,8 +1564,9 @@ impl Client {
         ClientBuilder {
             address: address.to_address(),
             family: None,
-            authkey: AuthKey::Default,
+            authkey: AuthKey::Off,
             timeout: None,
+            handshake_timeout: Some(Listener::DEFAULT_HANDSHAKE_TIMEOUT),
             max_message: Some(Listener::DEFAULT_MAX_MESSAGE),
         }
     }
@@ -1089,40 +1587,42 @@ impl ClientBuilder {
         self
     }
 
-    /// The authentication key (default: `current_process().authkey()`).
+    /// The authentication key, which the listener must share (default: none, no handshake,
+    /// as CPython 3's `authkey=None`). For the process's key, pass
+    /// [`mp::current_process().authkey()`](crate::CurrentProcess::authkey).
     ///
     /// # Examples
     ///
-    /// See [`ClientBuilder`].
+    /// See [`ClientBuilder`], and [`ClientBuilder::handshake_timeout`] for the error when the
+    /// listener has no key.
     pub fn authkey(mut self, key: impl AsRef<[u8]>) -> Self {
         self.authkey = AuthKey::Key(key.as_ref().to_vec());
         self
     }
 
-    /// Whether to run the handshake (default `true`; `false` is Python 3's `authkey=None`).
+    /// Python 2's `authenticate` flag (default `false`, unless a key was set). `true`
+    /// authenticates with the key given to [`authkey`](ClientBuilder::authkey) or, without
+    /// one, with `current_process().authkey()`; `false` runs no handshake (Python 3's
+    /// `authkey=None`).
     ///
     /// # Examples
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
     /// use mp::connection::{Client, Listener};
-    /// let l = Listener::builder().authenticate(false).bind()?;
+    /// let l = Listener::builder().authenticate(false).bind()?; // the default
     /// let c = Client::builder(l.address()).authenticate(false).connect()?;
     /// c.send_bytes(b"x")?;
     /// assert_eq!(l.accept()?.recv_bytes()?, b"x");
     /// # Ok(()) }
     /// ```
     pub fn authenticate(mut self, on: bool) -> Self {
-        self.authkey = match (on, self.authkey) {
-            (false, _) => AuthKey::Off,
-            (true, AuthKey::Off) => AuthKey::Default,
-            (true, k) => k,
-        };
+        self.authkey = self.authkey.authenticate(on);
         self
     }
 
-    /// How long the handshake may take (default `None`: wait for a busy server as long as it
-    /// takes, as CPython does).
+    /// A limit on the whole handshake that, when it passes, is an [`ErrorKind::Timeout`]
+    /// (default `None`: only [`handshake_timeout`](ClientBuilder::handshake_timeout) applies).
     ///
     /// # Examples
     ///
@@ -1130,13 +1630,46 @@ impl ClientBuilder {
     /// # fn main() -> mp::Result<()> {
     /// use std::time::Duration;
     /// use mp::connection::{Client, Listener};
-    /// let l = Listener::new()?; // never accepts, so never answers
-    /// let err = Client::builder(l.address()).timeout(Some(Duration::from_millis(50))).connect();
+    /// let l = Listener::builder().authkey(b"k").bind()?; // never accepts, so never answers
+    /// let err = Client::builder(l.address())
+    ///     .authkey(b"k")
+    ///     .timeout(Some(Duration::from_millis(50)))
+    ///     .connect();
     /// assert_eq!(err.unwrap_err().kind(), mp::ErrorKind::Timeout);
     /// # Ok(()) }
     /// ```
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long an authenticating client waits for the server's challenge and the rest of
+    /// the handshake (`None`: as long as it takes, as CPython). Default
+    /// [`Listener::DEFAULT_HANDSHAKE_TIMEOUT`]. Unused without a key.
+    ///
+    /// A server that sends no challenge within this time is an [`ErrorKind::Authentication`]
+    /// error saying so: it most likely does not authenticate (a listener without a key),
+    /// though a server that is busy and does not accept in time trips it too. Raise it (or
+    /// use `None`) for such a server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
+    /// use mp::connection::{Client, Listener};
+    /// let l = Listener::new()?; // no key: sends no challenge
+    /// let err = Client::builder(l.address())
+    ///     .authkey(b"k")
+    ///     .handshake_timeout(Some(Duration::from_millis(50)))
+    ///     .connect()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), mp::ErrorKind::Authentication);
+    /// assert!(err.message().contains("no authentication challenge"), "{err}");
+    /// # Ok(()) }
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -1154,13 +1687,26 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects and authenticates.
+    /// Connects, and authenticates if a key was set.
+    ///
+    /// A client without a key that meets a listener with one cannot tell at connect time
+    /// (the listener has not necessarily accepted it yet): its first message reaches the
+    /// listener as a wrong answer to the challenge, the listener's `accept` fails with
+    /// [`ErrorKind::Authentication`] and closes the connection, and the client receives the
+    /// listener's challenge (a message starting with `#CHALLENGE#`, which `recv_pickle`
+    /// reports as an authentication error),
+    /// `#FAILURE#`, then end of file.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Value`] for a malformed address or a family mismatch; [`ErrorKind::Os`] if
-    /// nobody listens there; [`ErrorKind::Authentication`] if the keys differ ("digest sent
-    /// was rejected"); [`ErrorKind::Timeout`] if a timeout was set and passed.
+    /// nobody listens there. With a key: [`ErrorKind::Authentication`] if the keys differ
+    /// ("digest sent was rejected"), if the server sent no challenge within the
+    /// [handshake timeout](ClientBuilder::handshake_timeout), or a first message that is not
+    /// a challenge ("the peer did not send an authentication challenge"): both mean that it
+    /// does not authenticate; [`ErrorKind::Timeout`] if [`timeout`](ClientBuilder::timeout)
+    /// was set and passed; [`ErrorKind::Eof`] if the server closed the connection during the
+    /// handshake.
     ///
     /// # Examples
     ///
@@ -1180,13 +1726,35 @@ impl ClientBuilder {
         };
         let conn = Connection::with(fd, true, true, Transport::Stream);
         if let Some(key) = self.authkey.resolve() {
-            let deadline = self.timeout.and_then(crate::sys::deadline_after);
-            auth::answer(&conn, &key, deadline)?;
+            let overall = self.timeout.and_then(sys::deadline_after);
+            let handshake = self.handshake_timeout.and_then(sys::deadline_after);
+            // Which limit comes first decides what its passing means: the caller's `timeout`
+            // is a timeout; the handshake timeout, with no challenge yet, says that the server
+            // may not authenticate.
+            let (deadline, silence) = match (overall, handshake) {
+                (Some(o), Some(h)) if o < h => (Some(o), None),
+                (_, Some(h)) => (Some(h), Some(no_challenge(self.handshake_timeout))),
+                (o, None) => (o, None),
+            };
+            auth::answer_or(&conn, &key, deadline, silence)?;
             auth::deliver(&conn, &key, deadline)?;
         }
         conn.set_max_message_size(self.max_message);
         Ok(conn)
     }
+}
+
+/// The error of a client whose server sent no challenge within its handshake timeout.
+fn no_challenge(timeout: Option<Duration>) -> Error {
+    Error::new(
+        ErrorKind::Authentication,
+        format!(
+            "the server sent no authentication challenge within {:?}: perhaps it does not \
+             authenticate (a listener without an authkey: connect without one too), or it is \
+             not accepting connections",
+            timeout.unwrap_or_default()
+        ),
+    )
 }
 
 impl fmt::Debug for AuthKey {

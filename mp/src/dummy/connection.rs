@@ -1615,6 +1615,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Accepted and ignored, as [`authkey`](ClientBuilder::authkey): there is no handshake
+    /// (the API of [`mp::connection::ClientBuilder::handshake_timeout`](crate::connection::ClientBuilder::handshake_timeout)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = mp::dummy::connection::Client::builder("x").handshake_timeout(None);
+    /// # drop(b);
+    /// ```
+    pub fn handshake_timeout(self, timeout: Option<Duration>) -> Self {
+        let _ = timeout;
+        self
+    }
+
     /// The largest message the connection receives (`None`: no limit).
     ///
     /// # Examples
