@@ -4,10 +4,14 @@
 //! moment of `fork()`: a lock another thread held then stays held forever in the child, which
 //! deadlocks on its first use (the classic fork-with-threads hazard; CPython re-initialises
 //! its own locks after fork for the same reason). mp's process-wide locks are leaf locks
-//! (nothing is locked while one is held, except in the fixed order below), so a
+//! (nothing is locked while one is held, except in the order of their ranks), so a
 //! `pthread_atfork` *prepare* handler takes all of them before `fork()` — no other thread is
 //! then inside one of them, so the protected data is consistent — and the parent and child
 //! handlers release them right after.
+//!
+//! The owners of those locks register them here ([`hold_across_fork`]) before their first
+//! use, each with a rank: the prepare handler takes them in rank order, outer first. This
+//! module knows none of them.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -19,22 +23,89 @@ thread_local! {
     static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
 
-fn hold<T: 'static>(m: &'static Mutex<T>) {
-    let guard: MutexGuard<'static, T> = m.lock().unwrap_or_else(|e| e.into_inner());
-    let _ = HELD.try_with(|h| h.borrow_mut().push(Box::new(guard)));
+/// A registered lock: how to take it for a fork (`None`: not now).
+type Hold = Box<dyn Fn() -> Option<Box<dyn Any>> + Send + Sync>;
+
+/// The registered locks, by rank. The prepare handler holds this lock too, across `fork()`:
+/// a lock registered meanwhile is registered (and first taken) after the fork.
+static LOCKS: Mutex<Vec<(u8, Hold)>> = Mutex::new(Vec::new());
+
+fn locks() -> MutexGuard<'static, Vec<(u8, Hold)>> {
+    LOCKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers `lock` to be held across every `fork()` of this process from now on, after the
+/// locks of lower rank (locks that nest must have ranks in their nesting order, outer first).
+/// `skip` says when the forking thread holds it already (then it is not taken again). Call it
+/// once per lock, before the lock's first use.
+pub(crate) fn hold_across_fork<T: Send + 'static>(
+    rank: u8,
+    lock: &'static Mutex<T>,
+    skip: fn() -> bool,
+) {
+    register();
+    let hold: Hold = Box::new(move || {
+        if skip() {
+            return None;
+        }
+        let guard: MutexGuard<'static, T> = lock.lock().unwrap_or_else(|e| e.into_inner());
+        Some(Box::new(guard))
+    });
+    let mut l = locks();
+    let at = l.partition_point(|(r, _)| *r <= rank);
+    l.insert(at, (rank, hold));
+}
+
+/// A `skip` for [`hold_across_fork`]: the lock is always taken.
+pub(crate) fn never() -> bool {
+    false
+}
+
+/// A process-wide lock that is held across `fork()` ([`hold_across_fork`] on first use): a
+/// fork child always finds it free and its data consistent.
+pub(crate) struct ForkLock<T: 'static> {
+    rank: u8,
+    skip: fn() -> bool,
+    once: Once,
+    lock: Mutex<T>,
+}
+
+impl<T: Send + 'static> ForkLock<T> {
+    /// A lock of `rank` (see [`hold_across_fork`]).
+    pub(crate) const fn new(rank: u8, value: T) -> ForkLock<T> {
+        ForkLock::with_skip(rank, value, never)
+    }
+
+    /// A lock of `rank` that the prepare handler does not take when `skip` says the forking
+    /// thread holds it already.
+    pub(crate) const fn with_skip(rank: u8, value: T, skip: fn() -> bool) -> ForkLock<T> {
+        ForkLock {
+            rank,
+            skip,
+            once: Once::new(),
+            lock: Mutex::new(value),
+        }
+    }
+
+    /// Locks it (a poisoned lock is taken as it is: mp's data stays consistent under panics).
+    pub(crate) fn lock(&'static self) -> MutexGuard<'static, T> {
+        self.once
+            .call_once(|| hold_across_fork(self.rank, &self.lock, self.skip));
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 extern "C" fn prepare() {
-    // The order is the nesting order of these locks in mp (outer first).
-    if let Some(m) = crate::managers::refs_lock_for_fork() {
-        hold(m);
+    let l = locks();
+    let mut guards: Vec<Box<dyn Any>> = Vec::with_capacity(l.len() + 1);
+    for (_, hold) in l.iter() {
+        if let Some(g) = hold() {
+            guards.push(g);
+        }
     }
-    hold(crate::popen::launcher_lock());
-    hold(crate::forkserver::client_lock());
-    hold(crate::forkserver::inherited_lock());
-    hold(crate::context::chosen_lock());
-    hold(crate::context::executable_lock());
-    hold(crate::managers::known_lock());
+    // Released last (the guards are popped in reverse).
+    guards.insert(0, Box::new(l));
+    let _ = HELD.try_with(|h| h.borrow_mut().extend(guards));
 }
 
 extern "C" fn release() {
@@ -58,4 +129,49 @@ pub(crate) fn register() {
         // SAFETY: plain extern "C" fns taking no arguments, as pthread_atfork expects.
         unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release_in_child)) };
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static OUTER: Mutex<u32> = Mutex::new(0);
+    static INNER: Mutex<u32> = Mutex::new(0);
+
+    #[test]
+    fn registered_locks_are_held_across_fork_in_rank_order_and_usable_in_the_child() {
+        // Registered inner first: the rank, not the registration order, decides.
+        hold_across_fork(201, &INNER, never);
+        hold_across_fork(200, &OUTER, never);
+        {
+            let l = locks();
+            let ranks: Vec<u8> = l.iter().map(|(r, _)| *r).collect();
+            assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{ranks:?}");
+        }
+        // A thread holds INNER while another forks: the fork waits for it, so the child finds
+        // it free.
+        let t = std::thread::spawn(|| {
+            let mut g = INNER.lock().unwrap();
+            *g += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        });
+        while INNER.try_lock().is_ok() && !t.is_finished() {
+            std::thread::yield_now();
+        }
+        // SAFETY: the child only takes two locks (free after the fork, see above) and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let ok = OUTER.try_lock().is_ok() && INNER.try_lock().is_ok();
+            // SAFETY: leaving the child at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        assert!(pid > 0);
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        t.join().unwrap();
+        // And the parent's handler released them.
+        assert!(OUTER.try_lock().is_ok() && INNER.try_lock().is_ok());
+    }
 }

@@ -5,10 +5,11 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::connection::Connection;
-use crate::popen::{self, Prep, SPAWN_ENV, SPAWN_FD};
+use crate::exec::{self, SPAWN_FD};
+use crate::popen::{self, Prep, SPAWN_ENV};
 use crate::registry::{self, InvokeError, TaskEntry};
 use crate::{forkserver, logging, process, reduction, sys};
 
@@ -40,22 +41,21 @@ pub(crate) fn child_entry() {
     if ENTERED.swap(true, Ordering::AcqRel) {
         return;
     }
-    if std::env::var_os(SPAWN_ENV).is_some() {
-        // SAFETY: this runs before `main`, while the process has a single thread.
-        unsafe { std::env::remove_var(SPAWN_ENV) };
-        run_spawn_child();
-    }
-    if std::env::var_os(forkserver::SERVER_ENV).is_some() {
-        // SAFETY: as above.
-        unsafe { std::env::remove_var(forkserver::SERVER_ENV) };
-        forkserver::serve();
-    }
-    if std::env::var_os(crate::resource_tracker::TRACKER_ENV).is_some() {
-        // SAFETY: as above.
-        unsafe { std::env::remove_var(crate::resource_tracker::TRACKER_ENV) };
-        crate::resource_tracker::serve();
+    for role in exec::ROLES {
+        if std::env::var_os(role.env).is_some() {
+            // SAFETY: this runs before `main`, while the process has a single thread.
+            unsafe { std::env::remove_var(role.env) };
+            (role.run)();
+        }
     }
 }
+
+/// A spawn child's role: run the task its parent asked for.
+#[linkme::distributed_slice(exec::ROLES)]
+static SPAWN_CHILD: exec::Role = exec::Role {
+    env: SPAWN_ENV,
+    run: run_spawn_child,
+};
 
 /// Python's `if __name__ == '__main__'` guard, as `#[mp::main]` and [`crate::init`] call it:
 /// dispatch a child, check the registry, and arrange for the exit handler.
@@ -225,31 +225,21 @@ fn flush() {
 /// `Process <name>:` header, as CPython prints it above a child's traceback.
 static IN_CHILD_TARGET: AtomicBool = AtomicBool::new(false);
 
-/// The process that installed the panic hook (0: none yet).
-static HOOK_PID: AtomicI32 = AtomicI32::new(0);
-
-/// Whether this process was forked after the panic hook was installed: a fork child of a
-/// process that may have had other threads. One of them may have held a lock of std's at the
-/// fork (the stderr lock, the backtrace lock of the default panic hook, the test harness's
-/// output capture), which then stays locked in the child forever.
-pub(crate) fn forked_since_hook() -> bool {
-    let pid = HOOK_PID.load(Ordering::Relaxed);
-    crate::thread::forked() || (pid != 0 && pid != sys::getpid())
+thread_local! {
+    /// Set while code whose panics are recorded by a hook installed after this module's (a
+    /// pool task) runs on this thread.
+    static CAPTURING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Writes `msg` to descriptor 2 with `write(2)` itself: no lock of std's is taken.
-fn raw_stderr(msg: &str) {
-    let _ = sys::write_all(2, msg.as_bytes());
+/// Says whether panics on this thread are captured (not printed) from now on: a pool worker
+/// sets it around each task, whose panic its own hook records for the caller.
+pub(crate) fn capture_panics(on: bool) {
+    let _ = CAPTURING.try_with(|c| c.set(on));
 }
 
-/// Prints `msg` on stderr: with `eprint!` normally, with a bare `write(2)` in a fork child
-/// (where std's stderr lock may have been left locked by another thread of the parent).
-pub(crate) fn print_stderr(msg: &str) {
-    if forked_since_hook() {
-        raw_stderr(msg);
-    } else {
-        eprint!("{msg}");
-    }
+/// Whether panics on this thread are captured (see [`capture_panics`]).
+pub(crate) fn panics_captured() -> bool {
+    CAPTURING.try_with(std::cell::Cell::get).unwrap_or(false)
 }
 
 /// Installs (once per process) the panic hook that prints the child header.
@@ -261,7 +251,7 @@ pub(crate) fn print_stderr(msg: &str) {
 pub(crate) fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
-        HOOK_PID.store(sys::getpid(), Ordering::Relaxed);
+        crate::thread::note_panic_hook();
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             let header = if IN_CHILD_TARGET.load(Ordering::Relaxed) {
@@ -269,13 +259,13 @@ pub(crate) fn install_panic_hook() {
             } else {
                 String::new()
             };
-            if crate::pool::task_capturing() {
-                // A pool task's panic: the pool's capture hook records it for the caller's
-                // `RemoteError` (takes no lock in a fork child) and prints nothing.
+            if panics_captured() {
+                // A panic that a hook installed later records (a pool task's, for the caller's
+                // `RemoteError`; it takes no lock in a fork child): nothing is printed.
                 prev(info);
                 return;
             }
-            if forked_since_hook() {
+            if crate::thread::forked_since_hook() {
                 let name = crate::thread::current_name();
                 let name = name.as_deref().unwrap_or("<unnamed>");
                 let payload = info.payload();
@@ -288,7 +278,9 @@ pub(crate) fn install_panic_hook() {
                     .location()
                     .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
-                raw_stderr(&format!("{header}thread '{name}' panicked{at}:\n{msg}\n"));
+                crate::thread::raw_stderr(&format!(
+                    "{header}thread '{name}' panicked{at}:\n{msg}\n"
+                ));
                 return;
             }
             if !header.is_empty() {
@@ -320,7 +312,7 @@ pub(crate) fn run_target(body: impl FnOnce() -> Result<(), String>) -> i32 {
     let code = match result {
         Ok(Ok(())) => 0,
         Ok(Err(msg)) => {
-            print_stderr(&format!("Process {}:\n{msg}\n", process::info().name()));
+            crate::thread::print_stderr(&format!("Process {}:\n{msg}\n", process::info().name()));
             1
         }
         Err(_) => 1,

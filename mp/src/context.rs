@@ -3,10 +3,10 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atfork::ForkLock;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How a child process is started.
@@ -78,18 +78,9 @@ impl FromStr for StartMethod {
 /// The platform default: forkserver on Linux, as in CPython 3.14.
 pub(crate) const DEFAULT_METHOD: StartMethod = StartMethod::Forkserver;
 
-static CHOSEN: Mutex<Option<StartMethod>> = Mutex::new(None);
-static EXECUTABLE: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-/// The default method's lock, for [`crate::atfork`].
-pub(crate) fn chosen_lock() -> &'static Mutex<Option<StartMethod>> {
-    &CHOSEN
-}
-
-/// The executable's lock, for [`crate::atfork`].
-pub(crate) fn executable_lock() -> &'static Mutex<Option<PathBuf>> {
-    &EXECUTABLE
-}
+/// The default start method, once chosen (its rank in [`crate::atfork`]: taken inside the
+/// forkserver's locks).
+static CHOSEN: ForkLock<Option<StartMethod>> = ForkLock::new(50, None);
 
 /// A start-method context: Python's `get_context(method)`.
 ///
@@ -273,7 +264,7 @@ impl Context {
 /// ```
 pub fn set_start_method(method: &str, force: bool) -> Result<()> {
     let m: StartMethod = method.parse()?;
-    let mut chosen = CHOSEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut chosen = CHOSEN.lock();
     if chosen.is_some() && !force {
         return Err(Error::new(
             ErrorKind::Runtime,
@@ -288,7 +279,7 @@ pub fn set_start_method(method: &str, force: bool) -> Result<()> {
 /// (CPython's `prepare` calls `set_start_method(data['start_method'], force=True)`).
 pub(crate) fn inherit_start_method(method: Option<StartMethod>) {
     if method.is_some() {
-        *CHOSEN.lock().unwrap_or_else(|e| e.into_inner()) = method;
+        *CHOSEN.lock() = method;
     }
 }
 
@@ -302,7 +293,7 @@ pub(crate) fn inherit_start_method(method: Option<StartMethod>) {
 /// assert!(mp::get_all_start_methods().contains(&m));
 /// ```
 pub fn get_start_method() -> StartMethod {
-    let mut chosen = CHOSEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut chosen = CHOSEN.lock();
     *chosen.get_or_insert(DEFAULT_METHOD)
 }
 
@@ -315,7 +306,7 @@ pub fn get_start_method() -> StartMethod {
 /// let _ = mp::get_start_method_allow_none();
 /// ```
 pub fn get_start_method_allow_none() -> Option<StartMethod> {
-    *CHOSEN.lock().unwrap_or_else(|e| e.into_inner())
+    *CHOSEN.lock()
 }
 
 /// Every start method of the platform, the default first: Python's `get_all_start_methods()`.
@@ -343,15 +334,7 @@ pub fn get_all_start_methods() -> Vec<StartMethod> {
 /// mp::set_executable(std::env::current_exe().unwrap());
 /// ```
 pub fn set_executable(path: impl Into<PathBuf>) {
-    *EXECUTABLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.into());
-}
-
-/// The binary that spawn children run.
-pub(crate) fn executable() -> Result<PathBuf> {
-    if let Some(p) = EXECUTABLE.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-        return Ok(p);
-    }
-    std::env::current_exe().map_err(|e| Error::os("cannot find the current executable", e))
+    crate::exec::set_executable(path.into());
 }
 
 /// The number of CPUs: Python's `cpu_count()`. Always at least 1.

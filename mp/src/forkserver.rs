@@ -17,17 +17,24 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atfork::ForkLock;
 use crate::connection::{Connection, answer_challenge, deliver_challenge};
 use crate::error::{Error, ErrorKind, Result};
-use crate::popen::{self, Kind, Prep};
+use crate::popen::{Kind, Prep};
 use crate::{bootstrap, logging, reduction, sys};
 
 /// Environment variable that marks the server process.
 pub(crate) const SERVER_ENV: &str = "__MP_FORKSERVER";
+
+/// The server's role among re-executed children.
+#[linkme::distributed_slice(crate::exec::ROLES)]
+static SERVER_ROLE: crate::exec::Role = crate::exec::Role {
+    env: SERVER_ENV,
+    run: serve,
+};
 
 /// What the launcher tells a new server.
 #[derive(Debug, Serialize, Deserialize)]
@@ -77,37 +84,29 @@ pub(crate) struct Client {
     alive: Option<Connection>,
 }
 
-static CLIENT: Mutex<Option<Client>> = Mutex::new(None);
-static INHERITED: Mutex<Option<ServerInfo>> = Mutex::new(None);
-
-/// The client's lock, for [`crate::atfork`].
-pub(crate) fn client_lock() -> &'static Mutex<Option<Client>> {
-    &CLIENT
-}
-
-/// The inherited server's lock, for [`crate::atfork`].
-pub(crate) fn inherited_lock() -> &'static Mutex<Option<ServerInfo>> {
-    &INHERITED
-}
+/// This process's connection to its server (rank in [`crate::atfork`]: inside the
+/// launcher's lock, outside the inherited server's).
+static CLIENT: ForkLock<Option<Client>> = ForkLock::new(30, None);
+static INHERITED: ForkLock<Option<ServerInfo>> = ForkLock::new(40, None);
 
 /// Records the server a child inherited from its parent.
 pub(crate) fn set_inherited(info: Option<ServerInfo>) {
-    *INHERITED.lock().unwrap_or_else(|e| e.into_inner()) = info;
+    *INHERITED.lock() = info;
 }
 
 /// The server this process uses, if one is known (passed on to children).
 pub(crate) fn current_info() -> Option<ServerInfo> {
     let me = sys::getpid();
-    if let Some(c) = CLIENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+    if let Some(c) = CLIENT.lock().as_ref() {
         if c.owner == me || c.alive.is_none() {
             return Some(c.info.clone());
         }
     }
-    INHERITED.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    INHERITED.lock().clone()
 }
 
 fn launch() -> Result<Client> {
-    let (pid, conn) = popen::spawn_self(SERVER_ENV, &[])?;
+    let (pid, conn) = crate::exec::spawn_self(SERVER_ENV, &[])?;
     let mut key = vec![0u8; 32];
     sys::random_bytes(&mut key);
     let (level, stderr) = logging::inherited();
@@ -213,7 +212,7 @@ fn request(conn: &Connection, prep: &[u8], fds: &[RawFd]) -> Result<Started> {
 pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
     let me = sys::getpid();
-    let mut guard = CLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = CLIENT.lock();
     // A fork child inherits the parent's client state: it must use its own connection.
     if guard.as_ref().is_some_and(|c| c.owner != me) {
         if let Some(mut old) = guard.take() {
@@ -232,7 +231,7 @@ pub(crate) fn start((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
         }
     }
     if guard.is_none() {
-        let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let inherited = INHERITED.lock().clone();
         *guard = Some(match inherited {
             Some(info) => Client {
                 owner: me,
@@ -304,7 +303,6 @@ pub(crate) fn server_pid() -> Option<i32> {
     let me = sys::getpid();
     CLIENT
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .as_ref()
         .filter(|c| c.owner == me)
         .and_then(|c| c.pid)
@@ -313,7 +311,7 @@ pub(crate) fn server_pid() -> Option<i32> {
 /// Test hook: replaces the key this process authenticates to the server with, dropping the
 /// cached connection so that the next start authenticates again; returns the previous key.
 pub(crate) fn swap_authkey(key: Vec<u8>) -> Option<Vec<u8>> {
-    let mut guard = CLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = CLIENT.lock();
     let client = guard.as_mut()?;
     client.conn = None;
     Some(std::mem::replace(&mut client.info.authkey, key))
@@ -336,7 +334,7 @@ struct Waiting {
 /// Runs the server loop; never returns.
 pub(crate) fn serve() -> ! {
     // SAFETY: fd 3 was placed there by the launcher's posix_spawn file actions.
-    let boot_fd = unsafe { OwnedFd::from_raw_fd(popen::SPAWN_FD) };
+    let boot_fd = unsafe { OwnedFd::from_raw_fd(crate::exec::SPAWN_FD) };
     let _ = sys::set_cloexec(boot_fd.as_raw_fd(), true);
     let code = match serve_inner(boot_fd) {
         Ok(()) => 0,

@@ -234,6 +234,7 @@ pub mod connection;
 pub mod context;
 pub mod dummy;
 mod error;
+mod exec;
 mod forkserver;
 mod futex;
 pub mod logging;

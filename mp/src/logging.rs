@@ -181,18 +181,29 @@ impl Log for StderrLogger {
             Level::Debug => "DEBUG",
             Level::Trace => "SUBDEBUG",
         };
-        let line = format!(
-            "[{level}/{}] {}\n",
-            crate::process::info().name(),
-            record.args()
-        );
-        crate::bootstrap::print_stderr(&line);
+        let line = format!("[{level}/{}] {}\n", process_name(), record.args());
+        crate::thread::print_stderr(&line);
     }
 
     fn flush(&self) {}
 }
 
 static STDERR_LOGGER: StderrLogger = StderrLogger;
+
+/// Where log lines get the current process's name: registered by `process`, which knows it
+/// (this module sits below it). Until then, this is the main process.
+static PROCESS_NAME: std::sync::OnceLock<fn() -> String> = std::sync::OnceLock::new();
+
+/// Registers the source of the process name in log lines (the first registration stays).
+pub(crate) fn set_process_name_source(name: fn() -> String) {
+    let _ = PROCESS_NAME.set(name);
+}
+
+fn process_name() -> String {
+    PROCESS_NAME
+        .get()
+        .map_or_else(|| "MainProcess".to_string(), |name| name())
+}
 
 /// Prints mp's records (and, if no other logger is installed, every `log` record) to stderr
 /// as `[LEVEL/ProcessName] message`: Python's `log_to_stderr(level)`.

@@ -1,6 +1,5 @@
 //! Starting children with each start method, and tracking them until they are reaped.
 
-use std::ffi::{CString, OsString};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
@@ -10,14 +9,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atfork::ForkLock;
 use crate::connection::Connection;
 use crate::context::{self, StartMethod};
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::{self, Erased, ProcessInfo};
-use crate::{bootstrap, forkserver, reduction, registry, sys};
+use crate::{bootstrap, exec, forkserver, reduction, registry, sys};
 
-/// The descriptor number a spawned child finds its bootstrap socket at.
-pub(crate) const SPAWN_FD: RawFd = 3;
 /// Environment variable that marks a spawned child.
 pub(crate) const SPAWN_ENV: &str = "__MP_SPAWN_CHILD";
 
@@ -461,7 +459,7 @@ pub(crate) fn start(
         StartMethod::Spawn | StartMethod::Forkserver => {
             // References carried for the child by manager proxies in the arguments are
             // given back if it does not start.
-            let (res, carried) = crate::managers::holding(|| {
+            let (res, carried) = reduction::holding(|| {
                 let prep = prepare(&spec, &*target)?;
                 if spec.method == StartMethod::Spawn {
                     start_spawn(prep)
@@ -582,16 +580,17 @@ fn fork_now(
     bootstrap::install_panic_hook();
     // Whatever is buffered now would otherwise be written twice.
     flush_stdio();
-    // Manager proxies of this process get references lent to the child first.
+    // Handles of this process that hold references elsewhere (manager proxies) get them lent
+    // to the child first.
     // SAFETY: fork() is safe to call; the child only does async-signal-safe work
     // (`fork_child_prelude`) before it runs the user's target, as CPython does.
-    let pid = crate::managers::fork_lending(target.entry(), || unsafe { libc::fork() });
+    let pid = reduction::fork_lending(target.entry().map(|e| e.name), || unsafe { libc::fork() });
     if pid == 0 {
         install_table(child_table);
         // SAFETY: we are the child, right after fork; the pointer came from Box::into_raw.
         unsafe { bootstrap::fork_child_prelude(child_info, parent_pid, spec.daemon) };
         let code = bootstrap::run_target(move || target.run());
-        crate::managers::release_references();
+        reduction::release_references();
         bootstrap::exit_child(code);
     }
     // SAFETY: the parent still owns the allocations; the child has its own copies.
@@ -615,18 +614,15 @@ fn fork_now(
 
 type Job = Box<dyn FnOnce() + Send>;
 
-static LAUNCHER: Mutex<Option<(i32, std::sync::mpsc::Sender<Job>)>> = Mutex::new(None);
-
-/// The launcher's lock, for [`crate::atfork`].
-pub(crate) fn launcher_lock() -> &'static Mutex<Option<(i32, std::sync::mpsc::Sender<Job>)>> {
-    &LAUNCHER
-}
+/// The launcher thread's queue, with the pid of the process it belongs to (rank in
+/// [`crate::atfork`]: inside the manager references' lock, outside the forkserver's).
+static LAUNCHER: ForkLock<Option<(i32, std::sync::mpsc::Sender<Job>)>> = ForkLock::new(20, None);
 
 /// The launcher thread: a thread that lives as long as the process, for the starts that
 /// must outlive the calling thread.
 fn launcher() -> Result<std::sync::mpsc::Sender<Job>> {
     use std::sync::mpsc;
-    let mut guard = LAUNCHER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = LAUNCHER.lock();
     let me = sys::getpid();
     if let Some((pid, tx)) = guard.as_ref() {
         if *pid == me {
@@ -644,95 +640,8 @@ fn launcher() -> Result<std::sync::mpsc::Sender<Job>> {
     Ok(tx)
 }
 
-/// Re-executes the program with the bootstrap socket at fd 3; returns (pid, our end).
-pub(crate) fn spawn_self(env_var: &str, extra_env: &[(&str, String)]) -> Result<(i32, Connection)> {
-    let exe = context::executable()?;
-    let (ours, theirs) = sys::socketpair().map_err(|e| Error::os("socketpair", e))?;
-    // dup2(x, x) would leave close-on-exec set, so make sure the source is not fd 3.
-    let theirs = if theirs.as_raw_fd() == SPAWN_FD {
-        sys::dup(theirs.as_raw_fd()).map_err(|e| Error::os("dup", e))?
-    } else {
-        theirs
-    };
-    let path = CString::new(exe.into_os_string().into_vec())
-        .map_err(|_| Error::value("executable path contains a NUL byte"))?;
-    let mut env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| {
-            let k = k.to_string_lossy();
-            !k.starts_with("__MP_")
-        })
-        .filter_map(|(k, v)| {
-            let mut kv: OsString = k;
-            kv.push("=");
-            kv.push(v);
-            CString::new(kv.into_vec()).ok()
-        })
-        .collect();
-    if let Ok(marker) = CString::new(format!("{env_var}={SPAWN_FD}")) {
-        env.push(marker);
-    }
-    for (k, v) in extra_env {
-        if let Ok(c) = CString::new(format!("{k}={v}")) {
-            env.push(c);
-        }
-    }
-    let mut envp: Vec<*mut libc::c_char> = env.iter().map(|c| c.as_ptr() as *mut _).collect();
-    envp.push(std::ptr::null_mut());
-    // The child gets this process's command line (CPython restores `sys.argv` in its spawn
-    // children), so `std::env::args()` agrees in parent and child; dispatch happens before
-    // `main` sees it.
-    let args: Vec<CString> = std::env::args_os()
-        .filter_map(|a| CString::new(a.into_vec()).ok())
-        .collect();
-    let mut argv: Vec<*mut libc::c_char> = if args.is_empty() {
-        vec![path.as_ptr() as *mut _]
-    } else {
-        args.iter().map(|a| a.as_ptr() as *mut _).collect()
-    };
-    argv.push(std::ptr::null_mut());
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: the file-actions and attribute objects are initialised before use and
-    // destroyed after; every pointer handed to posix_spawn outlives the call.
-    let rc = unsafe {
-        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut fa);
-        libc::posix_spawn_file_actions_adddup2(&mut fa, theirs.as_raw_fd(), SPAWN_FD);
-        // The child inherits stdin/stdout/stderr and its bootstrap socket, nothing else: a
-        // descriptor the parent left without close-on-exec does not leak into it.
-        libc::posix_spawn_file_actions_addclosefrom_np(&mut fa, SPAWN_FD + 1);
-        // Nor does the calling thread's signal mask (a runtime thread may block signals).
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawnattr_init(&mut attr);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::posix_spawnattr_setsigmask(&mut attr, &empty);
-        libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGMASK as libc::c_short);
-        let rc = libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &fa,
-            &attr,
-            argv.as_ptr(),
-            envp.as_ptr(),
-        );
-        libc::posix_spawnattr_destroy(&mut attr);
-        libc::posix_spawn_file_actions_destroy(&mut fa);
-        rc
-    };
-    drop(theirs);
-    if rc != 0 {
-        return Err(Error::os(
-            "posix_spawn",
-            std::io::Error::from_raw_os_error(rc),
-        ));
-    }
-    // SAFETY: `ours` is a socket we own.
-    let conn = Connection::from_fd(ours, true, true)?;
-    Ok((pid, conn))
-}
-
 fn start_spawn((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
-    let (pid, conn) = spawn_self(SPAWN_ENV, &[])?;
+    let (pid, conn) = exec::spawn_self(SPAWN_ENV, &[])?;
     let fail = |e: Error| -> Error {
         // SAFETY: kill + reap our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };

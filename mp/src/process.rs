@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, StartMethod};
 use crate::error::{Error, Result};
 use crate::registry::{self, TaskEntry};
+pub use crate::task::Run;
 use crate::{popen, reduction, sys};
 
 // ---------------------------------------------------------------------------------------------
@@ -33,12 +33,11 @@ pub(crate) struct ProcessInfo {
 
 impl ProcessInfo {
     fn main() -> ProcessInfo {
-        let mut key = vec![0u8; 32];
-        sys::random_bytes(&mut key);
         ProcessInfo {
             name: Mutex::new("MainProcess".into()),
             identity: Vec::new(),
-            authkey: Mutex::new(key),
+            // The key `connection` uses if it is asked for before this exists.
+            authkey: Mutex::new(crate::connection::initial_process_authkey()),
             daemon: false,
             parent: None,
             start_method: None,
@@ -80,6 +79,13 @@ impl ProcessInfo {
 static CURRENT: AtomicPtr<ProcessInfo> = AtomicPtr::new(std::ptr::null_mut());
 
 /// This process's info.
+/// Tells the modules below this one where to read what only this one knows: the name in log
+/// lines, the key of `authenticate(true)`.
+fn register_sources() {
+    crate::logging::set_process_name_source(|| info().name());
+    crate::connection::set_process_authkey_source(|| info().authkey());
+}
+
 pub(crate) fn info() -> &'static ProcessInfo {
     let p = CURRENT.load(Ordering::Acquire);
     if !p.is_null() {
@@ -87,7 +93,10 @@ pub(crate) fn info() -> &'static ProcessInfo {
         return unsafe { &*p };
     }
     static MAIN: OnceLock<ProcessInfo> = OnceLock::new();
-    let main = MAIN.get_or_init(ProcessInfo::main);
+    let main = MAIN.get_or_init(|| {
+        register_sources();
+        ProcessInfo::main()
+    });
     let _ = CURRENT.compare_exchange(
         std::ptr::null_mut(),
         main as *const ProcessInfo as *mut ProcessInfo,
@@ -100,6 +109,7 @@ pub(crate) fn info() -> &'static ProcessInfo {
 
 /// Installs the info of a freshly started child. Async-signal-safe (one atomic store).
 pub(crate) fn set_info(p: *mut ProcessInfo) {
+    register_sources();
     CURRENT.store(p, Ordering::Release);
 }
 
@@ -445,36 +455,10 @@ impl<T> ProcessOutput for Option<T> {
     }
 }
 
-/// The "subclass `Process` and override `run()`" pattern: a serializable value whose `run`
-/// is the child's body. Register the impl with `#[mp::task]` so that spawn and forkserver
-/// children can find it, and start it with [`Process::from_run`].
-///
-/// # Examples
-///
-/// ```
-/// # #[mp::main] fn main() -> mp::Result<()> {
-/// #[derive(serde::Serialize, serde::Deserialize)]
-/// struct Greeter { who: String }
-///
-/// #[mp::task]
-/// impl mp::Run for Greeter {
-///     fn run(self) {
-///         println!("hello {}", self.who);
-///     }
-/// }
-///
-/// let p = mp::Process::from_run(Greeter { who: "bob".into() });
-/// p.start()?;
-/// p.join()?;
-/// assert_eq!(p.exitcode(), Some(0));
-/// # Ok(()) }
-/// ```
-pub trait Run: Serialize + DeserializeOwned + Send + 'static {
-    /// The child's body.
-    fn run(self);
-    /// Set by `#[mp::task]` on the impl: the registry name.
-    #[doc(hidden)]
-    const __MP_TASK_NAME: Option<&'static str> = None;
+impl crate::connection::Waitable for Process {
+    fn wait_fd(&self) -> Result<RawFd> {
+        self.sentinel()
+    }
 }
 
 /// What a `Process` holds until it starts: the target and its arguments, type-erased.

@@ -12,12 +12,13 @@
 
 use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
 
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::sys;
 
 thread_local! {
@@ -28,6 +29,160 @@ thread_local! {
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
+}
+
+// ---------------------------------------------------------------------------------------------
+// References carried by messages
+// ---------------------------------------------------------------------------------------------
+
+/// The side table of the handles whose objects are counted elsewhere (a manager's proxies:
+/// their objects live while some process holds a reference). Their owner registers it once
+/// ([`register_transfer`]); the transports ([`encode`], [`holding`], process starts) use it
+/// through the functions below and never name the owner. With nothing registered, a process
+/// has no such handles and the functions only run what they are given.
+///
+/// See `docs/design/managers.md`, "Reference transfer", for what each step does.
+pub(crate) trait Transfer: Sync {
+    /// A transport starts encoding one message on this thread (scopes nest).
+    fn begin_message(&self);
+
+    /// ... and finished it. If it `encoded`, takes the references that the handles in it
+    /// asked for on behalf of the receiver.
+    fn end_message(&self, encoded: bool) -> Result<()>;
+
+    /// Starts collecting the references of the messages encoded on this thread (scopes
+    /// nest). `pin`: their bytes will be decoded more than once, so receivers take their own
+    /// references and the collected ones only keep the objects alive.
+    fn begin_collect(&self, pin: bool);
+
+    /// ... and returns what was collected.
+    fn end_collect(&self) -> Carried;
+
+    /// Forks with `fork`, lending the child the references this process holds. `target`: the
+    /// task the child runs, if it is a registered one.
+    fn fork(&self, target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t;
+
+    /// Gives back every reference this process holds (a fork child that is leaving).
+    fn release_all(&self);
+}
+
+static TRANSFER: OnceLock<&'static dyn Transfer> = OnceLock::new();
+
+/// Registers the side table (the first registration stays).
+pub(crate) fn register_transfer(t: &'static dyn Transfer) {
+    let _ = TRANSFER.set(t);
+}
+
+/// What an owner of counted references gives a transport to settle once it knows whether
+/// its message went out.
+pub(crate) trait Settle: Send + Sync {
+    /// The message was sent: its receiver owns the references now.
+    fn deliver(self: Box<Self>);
+}
+
+/// References that encoded messages hold for their receivers: given back when dropped,
+/// unless [`settle`](Carried::settle)d as sent.
+#[derive(Default)]
+pub(crate) struct Carried(Option<Box<dyn Settle>>);
+
+impl Carried {
+    /// Wraps an owner's references.
+    pub(crate) fn new(s: Box<dyn Settle>) -> Carried {
+        Carried(Some(s))
+    }
+
+    /// Hands the references to the receiver if the message was `sent`; gives them back if not.
+    pub(crate) fn settle(self, sent: bool) {
+        if sent && let Some(s) = self.0 {
+            s.deliver();
+        }
+    }
+}
+
+impl std::fmt::Debug for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Carried(..)"
+        } else {
+            "Carried(none)"
+        })
+    }
+}
+
+/// Ends a scope of the side table when what runs in it panics (forgotten otherwise).
+struct Unwinding<'a> {
+    t: &'a dyn Transfer,
+    end: fn(&dyn Transfer),
+}
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        (self.end)(self.t);
+    }
+}
+
+/// Runs `f`, an encode of one message, under the side table (see
+/// [`Transfer::begin_message`]).
+pub(crate) fn message<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let Some(&t) = TRANSFER.get() else {
+        return f();
+    };
+    t.begin_message();
+    let unwinding = Unwinding {
+        t,
+        end: |t| drop(t.end_message(false)),
+    };
+    let r = f();
+    std::mem::forget(unwinding);
+    let taken = t.end_message(r.is_ok());
+    let r = r?;
+    taken.map(|()| r)
+}
+
+fn collect<R>(pin: bool, f: impl FnOnce() -> R) -> (R, Carried) {
+    let Some(&t) = TRANSFER.get() else {
+        return (f(), Carried::default());
+    };
+    t.begin_collect(pin);
+    let unwinding = Unwinding {
+        t,
+        end: |t| drop(t.end_collect()),
+    };
+    let r = f();
+    std::mem::forget(unwinding);
+    (r, t.end_collect())
+}
+
+/// Runs `f` (an encode and its send); returns the references the messages encoded in it
+/// carry, to [`settle`](Carried::settle) once it is known whether they were sent.
+pub(crate) fn holding<R>(f: impl FnOnce() -> R) -> (R, Carried) {
+    collect(false, f)
+}
+
+/// Runs `f`, an encode whose bytes will be decoded more than once: its handles carry no
+/// references (each receiver takes its own); the returned pins keep their objects alive,
+/// so keep them as long as the bytes.
+pub(crate) fn pinning<R>(f: impl FnOnce() -> R) -> (R, Carried) {
+    collect(true, f)
+}
+
+/// `fork()` through the side table (see [`Transfer::fork`]).
+pub(crate) fn fork_lending(
+    target: Option<&str>,
+    fork: impl FnOnce() -> libc::pid_t,
+) -> libc::pid_t {
+    let Some(t) = TRANSFER.get() else {
+        return fork();
+    };
+    let mut fork = Some(fork);
+    t.fork(target, &mut || fork.take().map_or(-1, |f| f()))
+}
+
+/// Gives back every reference this process holds (see [`Transfer::release_all`]).
+pub(crate) fn release_references() {
+    if let Some(t) = TRANSFER.get() {
+        t.release_all();
+    }
 }
 
 /// Encodes `value` with the codec. Handles inside it are an error.
@@ -78,8 +233,9 @@ const NO_TRANSPORT_DE: &str = "an mp handle can only be deserialized from an mp 
 
 /// Encodes `value`, collecting duplicates of the descriptors of the handles inside it.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    // Manager proxies inside the message carry a reference for the receiver.
-    crate::managers::message(|| encode_inner(value))
+    // Handles inside the message that hold references elsewhere (manager proxies) carry
+    // one for the receiver.
+    message(|| encode_inner(value))
 }
 
 fn encode_inner<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
@@ -125,7 +281,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
 ) -> Result<Vec<OwnedFd>> {
     // Manager proxies inside the message carry a reference for the receiver.
-    crate::managers::message(|| encode_into_inner(value, buf))
+    message(|| encode_into_inner(value, buf))
 }
 
 fn encode_into_inner<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<Vec<OwnedFd>> {
@@ -307,43 +463,6 @@ impl<'de> Deserialize<'de> for Handle {
     }
 }
 
-/// Sends a descriptor over a connection: Python's `reduction.send_handle(conn, handle, pid)`.
-///
-/// # Errors
-///
-/// Fails if the connection is closed or cannot carry descriptors.
-///
-/// # Examples
-///
-/// ```
-/// # #[mp::main] fn main() -> mp::Result<()> {
-/// let (a, b) = mp::Pipe(true)?;
-/// let f = std::fs::File::open("/dev/null")?;
-/// mp::reduction::send_handle(&a, &f)?;
-/// let fd = mp::reduction::recv_handle(&b)?;
-/// # drop(fd);
-/// # Ok(()) }
-/// ```
-pub fn send_handle(conn: &crate::Connection, fd: &impl AsFd) -> Result<()> {
-    conn.send_raw_with_fds(b"\x01", &[fd.as_fd().as_raw_fd()])
-}
-
-/// Receives a descriptor sent by [`send_handle`]: Python's `reduction.recv_handle(conn)`.
-///
-/// # Errors
-///
-/// A message that carries no descriptor is an [`ErrorKind::Runtime`] error, as in CPython.
-///
-/// # Examples
-///
-/// See [`send_handle`].
-pub fn recv_handle(conn: &crate::Connection) -> Result<OwnedFd> {
-    let (_bytes, mut fds) = conn.recv_raw_with_fds()?;
-    if fds.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Runtime,
-            "received data without a file descriptor",
-        ));
-    }
-    Ok(fds.swap_remove(0))
-}
+// Python's `reduction.send_handle`/`recv_handle` are operations of a connection, which sits
+// above this module: they live there.
+pub use crate::connection::handles::{recv_handle, send_handle};

@@ -6,13 +6,15 @@
 //! (`module_path!()::ident`), never by address, because addresses differ between processes.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 
-use crate::process::Run;
+use crate::error::{Error, ErrorKind, Result};
 use crate::reduction;
-use crate::task::{Portable, Task};
+use crate::task::{Portable, Run, Task, TaskRef};
 
 /// How a task invocation failed.
 #[derive(Debug)]
@@ -28,6 +30,88 @@ pub enum InvokeError {
 
 /// Decodes the arguments, runs the task, and (when asked) encodes what it returned.
 pub(crate) type Invoke = fn(&[u8], Vec<OwnedFd>, bool) -> Result<Option<Vec<u8>>, InvokeError>;
+
+/// How running a chunk failed: what, at which item of the chunk.
+#[derive(Debug)]
+pub(crate) struct ChunkError {
+    pub(crate) kind: ChunkFailure,
+    /// Index of the failing item within its chunk.
+    pub(crate) index: usize,
+    pub(crate) message: String,
+}
+
+/// What kind of failure a [`ChunkError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkFailure {
+    /// The task returned `Err`.
+    Error,
+    /// The arguments did not decode.
+    Decode,
+    /// The values did not encode.
+    Encode,
+    /// The entry is not a task that takes argument tuples (a `Run` type).
+    NotATask,
+}
+
+/// Runs a whole chunk of argument tuples (a pool worker's unit of work): decodes a
+/// `Vec<Args>`, runs the task on each (setting `progress` to the index of the one running),
+/// and encodes the `Vec<Value>`.
+pub(crate) type ChunkInvoke =
+    fn(&[u8], Vec<OwnedFd>, &Cell<usize>) -> Result<(Vec<u8>, Vec<OwnedFd>), ChunkError>;
+
+fn chunk_error(kind: ChunkFailure, index: usize, message: String) -> ChunkError {
+    ChunkError {
+        kind,
+        index,
+        message,
+    }
+}
+
+fn invoke_chunk<T: Task>(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+    progress: &Cell<usize>,
+) -> Result<(Vec<u8>, Vec<OwnedFd>), ChunkError> {
+    let args: Vec<T::Args> = <T::Args as Portable>::mp_decode_seq(bytes, fds).map_err(|e| {
+        chunk_error(
+            ChunkFailure::Decode,
+            0,
+            format!("cannot decode the arguments of `{}`: {e}", T::NAME),
+        )
+    })?;
+    let mut out: Vec<T::Value> = Vec::with_capacity(args.len());
+    for (i, a) in args.into_iter().enumerate() {
+        progress.set(i);
+        match T::into_value(T::run(a)) {
+            Ok(v) => out.push(v),
+            Err(m) => return Err(chunk_error(ChunkFailure::Error, i, m)),
+        }
+    }
+    <T::Value as Portable>::mp_encode_seq(&out).map_err(|e| {
+        chunk_error(
+            ChunkFailure::Encode,
+            0,
+            format!(
+                "error sending the result of `{}`: cannot serialize `{}`: {}",
+                T::NAME,
+                std::any::type_name::<T::Value>(),
+                e
+            ),
+        )
+    })
+}
+
+fn invoke_chunk_run(
+    _: &[u8],
+    _: Vec<OwnedFd>,
+    _: &Cell<usize>,
+) -> Result<(Vec<u8>, Vec<OwnedFd>), ChunkError> {
+    Err(chunk_error(
+        ChunkFailure::NotATask,
+        0,
+        "a `Run` type is not a pool task".into(),
+    ))
+}
 
 /// One registered task. Built by `#[mp::task]`; not meant to be written by hand.
 #[doc(hidden)]
@@ -45,8 +129,8 @@ pub struct TaskEntry {
     pub invoke: Invoke,
     /// The task as a `fn(Args) -> Output` pointer, boxed as `Any` (for `TaskRef`).
     pub erased: fn() -> Box<dyn Any + Send + Sync>,
-    /// Runs a whole chunk of argument tuples in a pool worker (see `pool::worker`).
-    pub(crate) pool_invoke: crate::pool::PoolInvoke,
+    /// Runs a whole chunk of argument tuples (a pool worker's unit of work).
+    pub(crate) invoke_chunk: ChunkInvoke,
 }
 
 fn invoke_task<T: Task>(
@@ -106,7 +190,7 @@ impl TaskEntry {
             signature: signature_task::<T>,
             invoke: invoke_task::<T>,
             erased: erased_task::<T>,
-            pool_invoke: crate::pool::invoke_chunk::<T>,
+            invoke_chunk: invoke_chunk::<T>,
         }
     }
 
@@ -119,7 +203,7 @@ impl TaskEntry {
             signature: signature_run::<T>,
             invoke: invoke_run::<T>,
             erased: erased_run::<T>,
-            pool_invoke: crate::pool::invoke_not_a_task,
+            invoke_chunk: invoke_chunk_run,
         }
     }
 }
@@ -275,4 +359,69 @@ pub fn registered_tasks() -> Vec<&'static str> {
     let mut v: Vec<_> = index().by_name.keys().copied().collect();
     v.sort_unstable();
     v
+}
+
+impl<A: Send + 'static, R: 'static> TaskRef<A, R> {
+    /// Looks a task up by its registry name, checking its signature.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`] if no task has that name or its signature differs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[mp::task]
+    /// fn double(x: u32) -> u32 { 2 * x }
+    /// let name = mp::TaskRef::new(double).name();
+    /// let t = mp::TaskRef::<(u32,), u32>::from_name(name).unwrap();
+    /// assert_eq!(t.call((21,)).unwrap(), 42);
+    /// assert!(mp::TaskRef::<(u32,), u32>::from_name("nope").is_err());
+    /// assert!(mp::TaskRef::<(u8,), u32>::from_name(name).is_err());
+    /// ```
+    pub fn from_name(name: &str) -> Result<TaskRef<A, R>> {
+        let entry = lookup(name)
+            .ok_or_else(|| Error::value(format!("no task named `{name}` is registered")))?;
+        Self::fn_ptr_of(entry)?;
+        Ok(TaskRef {
+            name: entry.name,
+            _sig: PhantomData,
+        })
+    }
+
+    fn fn_ptr_of(entry: &'static TaskEntry) -> Result<fn(A) -> R> {
+        let any = (entry.erased)();
+        any.downcast_ref::<fn(A) -> R>().copied().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Type,
+                format!(
+                    "task `{}` has the signature `{}`, not `{}`",
+                    entry.name,
+                    (entry.signature)(),
+                    std::any::type_name::<fn(A) -> R>()
+                ),
+            )
+        })
+    }
+
+    /// Calls the task in this process.
+    ///
+    /// # Errors
+    ///
+    /// Only if the registry of this process lacks the task (impossible for a reference made
+    /// or received in the same build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[mp::task]
+    /// fn add(a: i32, b: i32) -> i32 { a + b }
+    /// assert_eq!(mp::TaskRef::new(add).call((1, 2)).unwrap(), 3);
+    /// ```
+    pub fn call(&self, args: A) -> Result<R> {
+        let entry = lookup(self.name)
+            .ok_or_else(|| Error::value(format!("no task named `{}` is registered", self.name)))?;
+        let f = Self::fn_ptr_of(entry)?;
+        Ok(f(args))
+    }
 }

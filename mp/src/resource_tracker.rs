@@ -32,10 +32,17 @@ use sha2::{Digest, Sha256};
 
 use crate::connection::{Connection, answer_challenge, deliver_challenge};
 use crate::error::{Error, ErrorKind, Result};
-use crate::{futex, popen, sys};
+use crate::{futex, sys};
 
-/// Marks the process as the tracker (set by [`popen::spawn_self`]).
+/// Marks the process as the tracker (set by [`crate::exec::spawn_self`]).
 pub(crate) const TRACKER_ENV: &str = "__MP_RESOURCE_TRACKER";
+
+/// The tracker's role among re-executed children.
+#[linkme::distributed_slice(crate::exec::ROLES)]
+static TRACKER_ROLE: crate::exec::Role = crate::exec::Role {
+    env: TRACKER_ENV,
+    run: serve,
+};
 
 /// The longest message (CPython limits a registration line to 512 bytes).
 const MAX_MESSAGE: usize = 512;
@@ -146,7 +153,7 @@ fn recv_pid(conn: &Connection) -> Option<i32> {
 /// Starts a tracker; `None` if another one already serves this program.
 fn start_tracker() -> Result<Option<Client>> {
     let addr = address_name();
-    let (pid, conn) = popen::spawn_self(TRACKER_ENV, &[("__MP_RT_ADDR", addr)])?;
+    let (pid, conn) = crate::exec::spawn_self(TRACKER_ENV, &[("__MP_RT_ADDR", addr)])?;
     let fail = |e: Error| {
         // SAFETY: kill + reap our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -345,7 +352,7 @@ pub(crate) fn serve() -> ! {
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
     }
     // SAFETY: fd 3 was placed there by our parent's posix_spawn file actions.
-    let fd = unsafe { OwnedFd::from_raw_fd(popen::SPAWN_FD) };
+    let fd = unsafe { OwnedFd::from_raw_fd(crate::exec::SPAWN_FD) };
     let _ = sys::set_cloexec(fd.as_raw_fd(), true);
     let Ok(first) = Connection::from_fd(fd, true, true) else {
         std::process::exit(1)

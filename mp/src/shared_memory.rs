@@ -36,7 +36,7 @@
 use std::ffi::CString;
 use std::fmt;
 use std::ops::Range;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
@@ -98,21 +98,7 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     fn new(fd: &OwnedFd, len: usize) -> Result<Mapping> {
-        // SAFETY: mapping `len` bytes of an open descriptor, shared, read-write.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error::os("mmap", std::io::Error::last_os_error()));
-        }
-        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| Error::value("mmap returned null"))?;
+        let ptr = crate::shm::map_shared(fd.as_fd(), len)?;
         Ok(Mapping { ptr, len })
     }
 }

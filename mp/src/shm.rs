@@ -74,21 +74,7 @@ impl Region {
     }
 
     fn map(fd: OwnedFd, len: usize) -> Result<Region> {
-        // SAFETY: mapping `len` bytes of a descriptor we own, shared, read-write.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error::os("mmap", std::io::Error::last_os_error()));
-        }
-        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| Error::value("mmap returned null"))?;
+        let ptr = map_shared(fd.as_fd(), len)?;
         Ok(Region { fd, ptr, len })
     }
 
@@ -158,6 +144,25 @@ fn bad_region(why: &str) -> Error {
         ErrorKind::Value,
         format!("cannot attach shared memory: {why}"),
     )
+}
+
+/// Maps `len` bytes of `fd` shared and read-write (the one `mmap` of shared objects).
+pub(crate) fn map_shared(fd: BorrowedFd<'_>, len: usize) -> Result<NonNull<u8>> {
+    // SAFETY: mapping `len` bytes of an open descriptor, shared, read-write.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::os("mmap", std::io::Error::last_os_error()));
+    }
+    NonNull::new(p.cast::<u8>()).ok_or_else(|| Error::value("mmap returned null"))
 }
 
 impl Drop for Region {

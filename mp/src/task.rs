@@ -7,8 +7,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::registry;
+use crate::error::Result;
 
 /// A registered task, as `#[mp::task]` implements it on the item it generates.
 ///
@@ -87,8 +86,8 @@ pub trait Task: Copy + Send + Sync + 'static {
 /// # Ok(()) }
 /// ```
 pub struct TaskRef<A, R> {
-    name: &'static str,
-    _sig: PhantomData<fn(A) -> R>,
+    pub(crate) name: &'static str,
+    pub(crate) _sig: PhantomData<fn(A) -> R>,
 }
 
 impl<A: Send + 'static, R: 'static> TaskRef<A, R> {
@@ -110,48 +109,6 @@ impl<A: Send + 'static, R: 'static> TaskRef<A, R> {
         }
     }
 
-    /// Looks a task up by its registry name, checking its signature.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Value`] if no task has that name or its signature differs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// #[mp::task]
-    /// fn double(x: u32) -> u32 { 2 * x }
-    /// let name = mp::TaskRef::new(double).name();
-    /// let t = mp::TaskRef::<(u32,), u32>::from_name(name).unwrap();
-    /// assert_eq!(t.call((21,)).unwrap(), 42);
-    /// assert!(mp::TaskRef::<(u32,), u32>::from_name("nope").is_err());
-    /// assert!(mp::TaskRef::<(u8,), u32>::from_name(name).is_err());
-    /// ```
-    pub fn from_name(name: &str) -> Result<TaskRef<A, R>> {
-        let entry = registry::lookup(name)
-            .ok_or_else(|| Error::value(format!("no task named `{name}` is registered")))?;
-        Self::fn_ptr_of(entry)?;
-        Ok(TaskRef {
-            name: entry.name,
-            _sig: PhantomData,
-        })
-    }
-
-    fn fn_ptr_of(entry: &'static registry::TaskEntry) -> Result<fn(A) -> R> {
-        let any = (entry.erased)();
-        any.downcast_ref::<fn(A) -> R>().copied().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Type,
-                format!(
-                    "task `{}` has the signature `{}`, not `{}`",
-                    entry.name,
-                    (entry.signature)(),
-                    std::any::type_name::<fn(A) -> R>()
-                ),
-            )
-        })
-    }
-
     /// The task's registry name.
     ///
     /// # Examples
@@ -163,27 +120,6 @@ impl<A: Send + 'static, R: 'static> TaskRef<A, R> {
     /// ```
     pub fn name(&self) -> &'static str {
         self.name
-    }
-
-    /// Calls the task in this process.
-    ///
-    /// # Errors
-    ///
-    /// Only if the registry of this process lacks the task (impossible for a reference made
-    /// or received in the same build).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// #[mp::task]
-    /// fn add(a: i32, b: i32) -> i32 { a + b }
-    /// assert_eq!(mp::TaskRef::new(add).call((1, 2)).unwrap(), 3);
-    /// ```
-    pub fn call(&self, args: A) -> Result<R> {
-        let entry = registry::lookup(self.name)
-            .ok_or_else(|| Error::value(format!("no task named `{}` is registered", self.name)))?;
-        let f = Self::fn_ptr_of(entry)?;
-        Ok(f(args))
     }
 }
 
@@ -261,4 +197,36 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {
     fn mp_decode_seq(bytes: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> Result<Vec<Self>> {
         crate::reduction::decode(bytes, fds)
     }
+}
+
+/// The "subclass `Process` and override `run()`" pattern: a serializable value whose `run`
+/// is the child's body. Register the impl with `#[mp::task]` so that spawn and forkserver
+/// children can find it, and start it with [`Process::from_run`].
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Greeter { who: String }
+///
+/// #[mp::task]
+/// impl mp::Run for Greeter {
+///     fn run(self) {
+///         println!("hello {}", self.who);
+///     }
+/// }
+///
+/// let p = mp::Process::from_run(Greeter { who: "bob".into() });
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(()) }
+/// ```
+pub trait Run: Serialize + DeserializeOwned + Send + 'static {
+    /// The child's body.
+    fn run(self);
+    /// Set by `#[mp::task]` on the impl: the registry name.
+    #[doc(hidden)]
+    const __MP_TASK_NAME: Option<&'static str> = None;
 }

@@ -52,6 +52,38 @@ pub(crate) fn forked() -> bool {
     origin != 0 && origin != crate::sys::getpid()
 }
 
+/// The process that installed the panic hook (0: none yet).
+static HOOK_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Records that this process installs mp's panic hook now (see [`forked_since_hook`]).
+pub(crate) fn note_panic_hook() {
+    HOOK_PID.store(crate::sys::getpid(), Ordering::Relaxed);
+}
+
+/// Whether this process was forked after the panic hook was installed: a fork child of a
+/// process that may have had other threads. One of them may have held a lock of std's at the
+/// fork (the stderr lock, the backtrace lock of the default panic hook, the test harness's
+/// output capture), which then stays locked in the child forever.
+pub(crate) fn forked_since_hook() -> bool {
+    let pid = HOOK_PID.load(Ordering::Relaxed);
+    forked() || (pid != 0 && pid != crate::sys::getpid())
+}
+
+/// Writes `msg` to descriptor 2 with `write(2)` itself: no lock of std's is taken.
+pub(crate) fn raw_stderr(msg: &str) {
+    let _ = crate::sys::write_all(2, msg.as_bytes());
+}
+
+/// Prints `msg` on stderr: with `eprint!` normally, with a bare `write(2)` in a fork child
+/// (where std's stderr lock may have been left locked by another thread of the parent).
+pub(crate) fn print_stderr(msg: &str) {
+    if forked_since_hook() {
+        raw_stderr(msg);
+    } else {
+        eprint!("{msg}");
+    }
+}
+
 thread_local! {
     /// The name of a raw thread (std knows nothing of it).
     static NAME: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };

@@ -39,19 +39,7 @@ impl Transport {
         if !sys::is_socket(fd) {
             return Transport::Fd;
         }
-        let mut ty: libc::c_int = 0;
-        let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: valid out-pointers of the right size.
-        let r = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_TYPE,
-                (&mut ty as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        if r == 0 && ty == libc::SOCK_SEQPACKET {
+        if sys::socket_type(fd) == Some(libc::SOCK_SEQPACKET) {
             Transport::Packet
         } else {
             Transport::Stream

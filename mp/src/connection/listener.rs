@@ -334,10 +334,40 @@ enum AuthKey {
     Key(Vec<u8>),
 }
 
+/// Where [`AuthKey::Process`] reads the process's key: registered by `process`, which owns
+/// it (this module sits below it).
+static PROCESS_KEY: std::sync::OnceLock<fn() -> Vec<u8>> = std::sync::OnceLock::new();
+
+/// Registers the source of `current_process().authkey()` (the first registration stays).
+pub(crate) fn set_process_authkey_source(key: fn() -> Vec<u8>) {
+    let _ = PROCESS_KEY.set(key);
+}
+
+/// `current_process().authkey()`. Before `process` registered its source, the key is the
+/// main process's first one, which `process` takes from [`initial_process_authkey`] too: the
+/// two agree whichever asks first.
+fn process_authkey() -> Vec<u8> {
+    match PROCESS_KEY.get() {
+        Some(key) => key(),
+        None => initial_process_authkey(),
+    }
+}
+
+/// The main process's first authkey: 32 random bytes, made on first use.
+pub(crate) fn initial_process_authkey() -> Vec<u8> {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut k = vec![0u8; 32];
+        crate::sys::random_bytes(&mut k);
+        k
+    })
+    .clone()
+}
+
 impl AuthKey {
     fn resolve(&self) -> Option<Vec<u8>> {
         match self {
-            AuthKey::Process => Some(crate::current_process().authkey()),
+            AuthKey::Process => Some(process_authkey()),
             AuthKey::Off => None,
             AuthKey::Key(k) => Some(k.clone()),
         }

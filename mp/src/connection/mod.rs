@@ -36,6 +36,8 @@ use crate::sys;
 
 pub mod auth;
 mod buffer;
+#[doc(hidden)]
+pub mod handles;
 mod io;
 mod listener;
 #[cfg(feature = "pickle")]
@@ -45,6 +47,7 @@ mod wait;
 pub use auth::{answer_challenge, deliver_challenge};
 pub use buffer::{Buffer, BufferMut, Element};
 pub use listener::{Address, Client, ClientBuilder, Family, Listener, ListenerBuilder, ToAddress};
+pub(crate) use listener::{initial_process_authkey, set_process_authkey_source};
 #[cfg(feature = "pickle")]
 pub use pickle::PyValue;
 pub use wait::{Waitable, wait};
@@ -543,9 +546,9 @@ impl Connection {
             .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
             .unwrap_or_default();
         buf.clear();
-        // References carried for the receiver by manager proxies in `value` are given back
-        // if the message is not sent.
-        let (res, carried) = crate::managers::holding(|| {
+        // References carried for the receiver by handles in `value` (manager proxies) are
+        // given back if the message is not sent.
+        let (res, carried) = reduction::holding(|| {
             reduction::encode_into(value, &mut buf).and_then(|fds| {
                 let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 self.write_frame(fd, &buf, &raw)

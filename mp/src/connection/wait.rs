@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use super::{Connection, Listener};
 use crate::error::{Error, Result};
-use crate::process::Process;
 use crate::sys;
 
 /// Something [`wait`] can wait on: it is ready when reading it would not block (a message or
 /// end of file on a connection or socket, a pending client on a listener, an exited process).
 ///
-/// Implemented for [`Connection`], [`Process`] (its [`sentinel`](Process::sentinel)),
+/// Implemented for [`Connection`], [`Process`](crate::Process) (its
+/// [`sentinel`](crate::Process::sentinel)),
 /// [`Listener`], std's sockets, descriptors (`OwnedFd`, `BorrowedFd`) and raw descriptor
 /// numbers (`RawFd`, Python's integers, e.g. a sentinel), and for references and boxes of
 /// them, so that a list can mix kinds as `&dyn Waitable`.
@@ -40,12 +40,6 @@ pub trait Waitable {
 impl Waitable for Connection {
     fn wait_fd(&self) -> Result<RawFd> {
         self.check_readable()
-    }
-}
-
-impl Waitable for Process {
-    fn wait_fd(&self) -> Result<RawFd> {
-        self.sentinel()
     }
 }
 

@@ -556,7 +556,7 @@ impl PoolBuilder {
         // Decoded once per worker: proxies inside take their own references, the pins keep
         // their objects alive meanwhile.
         let ((encoded, kept), pins) =
-            crate::managers::pinning(|| handle::with_encoding(|| args.mp_encode()));
+            crate::reduction::pinning(|| handle::with_encoding(|| args.mp_encode()));
         self.init = Some(encoded.map(|(bytes, fds)| {
             let packet = Packet { bytes, fds, kept };
             let init: Init = Arc::new(move || {

@@ -72,12 +72,8 @@ use crate::task::Task;
 mod pool_proxy;
 pub mod protocol;
 mod proxy;
-pub(crate) use proxy::{into_value, known_lock, value_into};
+pub(crate) use proxy::{into_value, value_into};
 mod refs;
-pub(crate) use refs::{
-    Carried, fork_lending, holding, lock_for_fork as refs_lock_for_fork, message, pinning,
-    release_all as release_references,
-};
 mod server;
 mod shm_manager;
 mod sock;

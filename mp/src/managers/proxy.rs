@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde::de::{DeserializeOwned, Deserializer};
@@ -16,6 +16,7 @@ use super::protocol::{Reply, Request};
 use super::refs;
 use super::server::{Obj, Slot};
 use super::value::{PROXY_TOKEN, ProxyRef, ProxyWire, Value, from_value, to_value};
+use crate::atfork::ForkLock;
 use crate::connection::{Address, Client, Connection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
@@ -99,14 +100,13 @@ pub(crate) struct Known {
     dead: HashSet<Address>,
 }
 
-/// The lock of what this process knows about managers (also for [`crate::atfork`]).
-pub(crate) fn known_lock() -> &'static Mutex<Known> {
-    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
-    KNOWN.get_or_init(Default::default)
-}
-
+/// What this process knows about managers, under a lock held across `fork()` (the innermost
+/// of mp's, see [`crate::atfork`]).
 fn known() -> std::sync::MutexGuard<'static, Known> {
-    known_lock().lock().unwrap_or_else(|e| e.into_inner())
+    static KNOWN: OnceLock<ForkLock<Known>> = OnceLock::new();
+    KNOWN
+        .get_or_init(|| ForkLock::new(70, Known::default()))
+        .lock()
 }
 
 pub(crate) fn remember_manager(address: &Address, authkey: &[u8]) {
@@ -418,6 +418,7 @@ impl BaseProxy {
         proxytype: &str,
         exposed: Option<Arc<[String]>>,
     ) -> BaseProxy {
+        refs::install();
         let p = BaseProxy {
             token,
             manager: None,
@@ -443,6 +444,7 @@ impl BaseProxy {
         proxytype: &str,
         exposed: Option<Arc<[String]>>,
     ) -> Result<BaseProxy> {
+        refs::install();
         let p = BaseProxy {
             manager: keepalive_for(&token),
             token,
@@ -730,6 +732,7 @@ impl Clone for BaseProxy {
     /// A second proxy for the same object, with its own reference (if the manager cannot be
     /// reached, the clone takes its reference on first use, or fails then).
     fn clone(&self) -> BaseProxy {
+        refs::install();
         let p = BaseProxy {
             token: self.token.clone(),
             manager: self.manager.clone(),

@@ -26,13 +26,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, MutexGuard, Once};
 
 use super::protocol::Request;
 use super::proxy::{Token, exchange, is_dead, reply_value, request};
+use crate::atfork::ForkLock;
 use crate::connection::Address;
 use crate::error::{Error, Result};
-use crate::registry::TaskEntry;
 
 // ---------------------------------------------------------------------------------------------
 // Epochs
@@ -50,6 +50,7 @@ extern "C" fn forget_epoch() {
 fn register_atfork() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        install();
         // mp's own handlers: the registry's lock is taken before fork() (see `atfork.rs`).
         crate::atfork::register();
         // SAFETY: registering a plain extern "C" fn that only does an atomic store.
@@ -101,10 +102,16 @@ struct Held {
     ids: HashMap<u64, u64>,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    epoch: 0,
-    managers: Vec::new(),
-});
+/// The outermost of mp's locks held across `fork()` (see [`crate::atfork`]), except when
+/// [`fork_lending`] holds it itself across the fork.
+static REGISTRY: ForkLock<Registry> = ForkLock::with_skip(
+    10,
+    Registry {
+        epoch: 0,
+        managers: Vec::new(),
+    },
+    lending,
+);
 
 thread_local! {
     /// Set while this thread holds the registry's lock across `fork()` (so that the atfork
@@ -112,13 +119,9 @@ thread_local! {
     static LENDING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// For [`crate::atfork`]: the registry's lock, unless this thread already holds it to fork.
-pub(crate) fn lock_for_fork() -> Option<&'static Mutex<impl Sized>> {
-    if LENDING.try_with(|l| l.get()).unwrap_or(false) {
-        None
-    } else {
-        Some(&REGISTRY)
-    }
+/// Whether this thread holds the registry's lock across a `fork()` of its own.
+fn lending() -> bool {
+    LENDING.try_with(|l| l.get()).unwrap_or(false)
 }
 
 /// Locks the registry, for the current epoch.
@@ -126,7 +129,7 @@ fn registry() -> MutexGuard<'static, Registry> {
     // Chosen before the lock is taken: choosing may register atfork handlers, which takes
     // glibc's atfork lock, held by a concurrent fork() that waits for this one.
     epoch();
-    let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut reg = REGISTRY.lock();
     let e = epoch();
     if reg.epoch != e {
         reg.managers = Vec::new();
@@ -327,20 +330,20 @@ struct Message {
     wants: Vec<(Address, Arc<[u8]>, u64)>,
 }
 
-/// Where the references of the messages encoded on this thread go: (pinned, collected).
-type Collector = Option<(bool, Carried)>;
-
 thread_local! {
-    static MESSAGE: RefCell<Option<Message>> = const { RefCell::new(None) };
-    static COLLECT: RefCell<Collector> = const { RefCell::new(None) };
+    /// The messages being encoded on this thread, innermost last.
+    static MESSAGES: RefCell<Vec<Message>> = const { RefCell::new(Vec::new()) };
+    /// Where the references of the messages encoded on this thread go, innermost last:
+    /// (pinned, collected).
+    static COLLECT: RefCell<Vec<(bool, Carried)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// In a proxy's `Serialize`: if a transport is encoding a message, asks for a reference on
 /// behalf of its receiver and returns whether the wire form carries it (false for a pinned
 /// message, whose receivers take their own; false outside a transport).
 pub(crate) fn carry(token: &Token, authkey: &Arc<[u8]>) -> bool {
-    MESSAGE
-        .try_with(|m| match m.borrow_mut().as_mut() {
+    MESSAGES
+        .try_with(|m| match m.borrow_mut().last_mut() {
             Some(msg) => {
                 msg.wants
                     .push((token.address.clone(), authkey.clone(), token.id));
@@ -351,75 +354,83 @@ pub(crate) fn carry(token: &Token, authkey: &Arc<[u8]>) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `f`, a transport's encode of one message, then takes the references its proxies
-/// asked for (one request per manager). They go to the innermost [`holding`] or
-/// [`pinning`] scope of this thread, or, with none, to the receiver at once.
-///
-/// # Errors
-///
-/// `f`'s error (nothing was taken), or a manager that cannot be reached.
-pub(crate) fn message<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
-    let pin = COLLECT
-        .try_with(|c| c.borrow().as_ref().is_some_and(|(p, _)| *p))
-        .unwrap_or(false);
-    let Ok(outer) = MESSAGE.try_with(|m| {
-        m.borrow_mut().replace(Message {
-            pin,
-            wants: Vec::new(),
-        })
-    }) else {
-        return f();
-    };
-    let r = f();
-    let msg = MESSAGE.try_with(|m| std::mem::replace(&mut *m.borrow_mut(), outer));
-    let r = r?;
-    let Ok(Some(msg)) = msg else {
-        return Ok(r);
-    };
-    if msg.wants.is_empty() {
-        return Ok(r);
+/// The proxies' entry in `reduction`'s side table: the transports reach them through it.
+struct ProxyRefs;
+
+/// Registers [`ProxyRefs`] with `reduction` (before the first proxy exists).
+pub(crate) fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| crate::reduction::register_transfer(&ProxyRefs));
+}
+
+impl crate::reduction::Transfer for ProxyRefs {
+    fn begin_message(&self) {
+        let pin = COLLECT
+            .try_with(|c| c.borrow().last().is_some_and(|(p, _)| *p))
+            .unwrap_or(false);
+        let _ = MESSAGES.try_with(|m| {
+            m.borrow_mut().push(Message {
+                pin,
+                wants: Vec::new(),
+            })
+        });
     }
-    let carried = take(group(msg.wants))?;
-    let rest = COLLECT
-        .try_with(|c| match c.borrow_mut().as_mut() {
-            Some((_, acc)) => {
-                acc.absorb(carried);
-                None
-            }
-            None => Some(carried),
-        })
-        .unwrap_or(None);
-    if let Some(c) = rest {
-        c.deliver();
+
+    /// Takes the references its proxies asked for (one request per manager). They go to the
+    /// innermost collecting scope of this thread, or, with none, to the receiver at once.
+    fn end_message(&self, encoded: bool) -> Result<()> {
+        let Ok(Some(msg)) = MESSAGES.try_with(|m| m.borrow_mut().pop()) else {
+            return Ok(());
+        };
+        if !encoded || msg.wants.is_empty() {
+            return Ok(());
+        }
+        let carried = take(group(msg.wants))?;
+        let rest = COLLECT
+            .try_with(|c| match c.borrow_mut().last_mut() {
+                Some((_, acc)) => {
+                    acc.absorb(carried);
+                    None
+                }
+                None => Some(carried),
+            })
+            .unwrap_or(None);
+        if let Some(c) = rest {
+            c.deliver();
+        }
+        Ok(())
     }
-    Ok(r)
+
+    fn begin_collect(&self, pin: bool) {
+        let _ = COLLECT.try_with(|c| c.borrow_mut().push((pin, Carried::default())));
+    }
+
+    fn end_collect(&self) -> crate::reduction::Carried {
+        let mine = COLLECT
+            .try_with(|c| c.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .map(|(_, c)| c)
+            .unwrap_or_default();
+        if mine.groups.is_empty() {
+            return crate::reduction::Carried::default();
+        }
+        crate::reduction::Carried::new(Box::new(mine))
+    }
+
+    fn fork(&self, target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t {
+        fork_lending(target, fork)
+    }
+
+    fn release_all(&self) {
+        release_all();
+    }
 }
 
-fn collecting<R>(pin: bool, f: impl FnOnce() -> R) -> (R, Carried) {
-    let Ok(outer) = COLLECT.try_with(|c| c.borrow_mut().replace((pin, Carried::default()))) else {
-        return (f(), Carried::default());
-    };
-    let r = f();
-    let mine = COLLECT
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
-        .ok()
-        .flatten()
-        .map(|(_, c)| c)
-        .unwrap_or_default();
-    (r, mine)
-}
-
-/// Runs `f` (an encode and its send); returns the references the messages encoded in it
-/// carry, to [`deliver`](Carried::deliver) once sent or drop (give back) if not.
-pub(crate) fn holding<R>(f: impl FnOnce() -> R) -> (R, Carried) {
-    collecting(false, f)
-}
-
-/// Runs `f`, an encode whose bytes will be decoded more than once; proxies in them do not
-/// carry references (each receiver takes its own), but the returned pins keep their objects
-/// alive: keep them as long as the bytes.
-pub(crate) fn pinning<R>(f: impl FnOnce() -> R) -> (R, Carried) {
-    collecting(true, f)
+impl crate::reduction::Settle for Carried {
+    fn deliver(self: Box<Self>) {
+        Carried::deliver(*self);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,11 +445,8 @@ pub(crate) fn pinning<R>(f: impl FnOnce() -> R) -> (R, Carried) {
 ///
 /// mp's own workers (tasks named `mp::...`: pool workers, manager servers) get nothing: they
 /// only use proxies that reach them through transports.
-pub(crate) fn fork_lending(
-    entry: Option<&TaskEntry>,
-    fork: impl FnOnce() -> libc::pid_t,
-) -> libc::pid_t {
-    if entry.is_some_and(|e| e.name.starts_with("mp::")) || EPOCH.load(Ordering::Acquire) == 0 {
+fn fork_lending(target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t {
+    if target.is_some_and(|name| name.starts_with("mp::")) || EPOCH.load(Ordering::Acquire) == 0 {
         return fork();
     }
     let reg = registry();

@@ -66,13 +66,11 @@ mod raw;
 mod result;
 mod wire;
 mod worker;
-pub(crate) use worker::capturing as task_capturing;
 
 use engine::{Config, JobSink, Shared, Status};
 pub(crate) use raw::{NextChunk, RawJob};
 pub(crate) use result::{ApplySink, IMapSink, MapSink, Slot, feed, input_panicked};
 pub use result::{AsyncResult, IMapIterator};
-pub(crate) use worker::{PoolInvoke, invoke_chunk, invoke_not_a_task};
 
 /// The remote side of a task's failure: Python's `RemoteTraceback`, which CPython chains to
 /// the re-raised exception. An [`ErrorKind::Remote`] error from a pool has one as its
@@ -305,7 +303,7 @@ type InitSpec = (
     String,
     Vec<u8>,
     Vec<OwnedFd>,
-    std::sync::Arc<crate::managers::Carried>,
+    std::sync::Arc<crate::reduction::Carried>,
 );
 
 /// Builder for a [`Pool`]: Python's `Pool(processes, initializer, initargs,
@@ -386,7 +384,7 @@ impl PoolBuilder {
         T::Args: Serialize,
     {
         let _ = f;
-        let (encoded, pins) = crate::managers::pinning(|| reduction::encode(&args));
+        let (encoded, pins) = reduction::pinning(|| reduction::encode(&args));
         let pins = std::sync::Arc::new(pins);
         self.init = Some(encoded.map(|(bytes, fds)| (T::NAME.to_string(), bytes, fds, pins)));
         self

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::wire::{self, Reader};
 use crate::process::Target;
 use crate::reduction::{self, Handle};
-use crate::registry::{self, TaskEntry};
+use crate::registry::{self, ChunkFailure, TaskEntry};
 use crate::shm::{self, Region, RegionFd};
-use crate::task::{Portable, Task};
+use crate::task::Task;
 
 /// How a chunk failed, as it travels back to the parent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,10 +43,6 @@ pub(crate) enum FailureKind {
     Lookup,
 }
 
-/// Runs a chunk: decodes a `Vec<Args>`, runs each, encodes the `Vec<Value>`.
-pub(crate) type PoolInvoke =
-    fn(&[u8], Vec<OwnedFd>, &Cell<usize>) -> Result<(Vec<u8>, Vec<OwnedFd>), WireFailure>;
-
 fn failure(what: FailureKind, index: usize, message: String) -> WireFailure {
     WireFailure {
         what,
@@ -57,55 +53,15 @@ fn failure(what: FailureKind, index: usize, message: String) -> WireFailure {
     }
 }
 
-/// The [`PoolInvoke`] of a `#[mp::task]` fn.
-pub(crate) fn invoke_chunk<T>(
-    bytes: &[u8],
-    fds: Vec<OwnedFd>,
-    progress: &Cell<usize>,
-) -> Result<(Vec<u8>, Vec<OwnedFd>), WireFailure>
-where
-    T: Task,
-{
-    let args: Vec<T::Args> = <T::Args as Portable>::mp_decode_seq(bytes, fds).map_err(|e| {
-        failure(
-            FailureKind::Decode,
-            0,
-            format!("cannot decode the arguments of `{}`: {e}", T::NAME),
-        )
-    })?;
-    let mut out: Vec<T::Value> = Vec::with_capacity(args.len());
-    for (i, a) in args.into_iter().enumerate() {
-        progress.set(i);
-        match T::into_value(T::run(a)) {
-            Ok(v) => out.push(v),
-            Err(m) => return Err(failure(FailureKind::Error, i, m)),
-        }
-    }
-    <T::Value as Portable>::mp_encode_seq(&out).map_err(|e| {
-        failure(
-            FailureKind::Encode,
-            0,
-            format!(
-                "error sending the result of `{}`: cannot serialize `{}`: {}",
-                T::NAME,
-                std::any::type_name::<T::Value>(),
-                e
-            ),
-        )
-    })
-}
-
-/// The [`PoolInvoke`] of a `Run` registration, which cannot be a pool task.
-pub(crate) fn invoke_not_a_task(
-    _: &[u8],
-    _: Vec<OwnedFd>,
-    _: &Cell<usize>,
-) -> Result<(Vec<u8>, Vec<OwnedFd>), WireFailure> {
-    Err(failure(
-        FailureKind::Lookup,
-        0,
-        "a `Run` type is not a pool task".into(),
-    ))
+/// A chunk's failure as the registry reports it, for the wire.
+fn chunk_failure(e: registry::ChunkError) -> WireFailure {
+    let what = match e.kind {
+        ChunkFailure::Error => FailureKind::Error,
+        ChunkFailure::Decode => FailureKind::Decode,
+        ChunkFailure::Encode => FailureKind::Encode,
+        ChunkFailure::NotATask => FailureKind::Lookup,
+    };
+    failure(what, e.index, e.message)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,23 +75,17 @@ struct Captured {
 }
 
 thread_local! {
-    static CAPTURING: Cell<bool> = const { Cell::new(false) };
     static CAPTURED: RefCell<Option<Captured>> = const { RefCell::new(None) };
 }
 
 /// Installs (once per process) a panic hook that, while [`capture`] runs a task, records the
 /// panic's message, location and backtrace instead of printing them: the parent gets them.
-/// Whether this thread is running a pool task whose panic the capture hook records.
-pub(crate) fn capturing() -> bool {
-    CAPTURING.try_with(Cell::get).unwrap_or(false)
-}
-
 pub(super) fn install_capture_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if CAPTURING.with(Cell::get) {
+            if crate::bootstrap::panics_captured() {
                 let payload = info.payload();
                 let message = payload
                     .downcast_ref::<&str>()
@@ -147,7 +97,7 @@ pub(super) fn install_capture_hook() {
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
                 // Not in a fork child: capturing takes std's backtrace lock, which another
                 // thread of the parent may have held at the fork (the worker would hang).
-                let backtrace = if crate::bootstrap::forked_since_hook() {
+                let backtrace = if crate::thread::forked_since_hook() {
                     None
                 } else {
                     let bt = std::backtrace::Backtrace::capture();
@@ -173,9 +123,9 @@ fn capture<R>(
     progress: &Cell<usize>,
     f: impl FnOnce() -> Result<R, WireFailure>,
 ) -> Result<R, WireFailure> {
-    CAPTURING.with(|c| c.set(true));
+    crate::bootstrap::capture_panics(true);
     let r = panic::catch_unwind(AssertUnwindSafe(f));
-    CAPTURING.with(|c| c.set(false));
+    crate::bootstrap::capture_panics(false);
     match r {
         Ok(r) => r,
         Err(payload) => {
@@ -459,7 +409,9 @@ fn worker_main(args: WorkerArgs) {
             )),
             Some(e) => {
                 let body = reader.body(&frame);
-                capture(&progress, || (e.pool_invoke)(body, frame.fds, &progress))
+                capture(&progress, || {
+                    (e.invoke_chunk)(body, frame.fds, &progress).map_err(chunk_failure)
+                })
             }
         };
         let micros = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;

@@ -83,9 +83,9 @@ fn put_with<T: Serialize>(
     item: T,
     wait: Wait,
 ) -> std::result::Result<(), TryPutError<T>> {
-    // References carried for the receiver by manager proxies in `item` are given back if
-    // the item is not put.
-    let (encoded, carried) = crate::managers::holding(|| reduction::encode(&item));
+    // References carried for the receiver by handles in `item` (manager proxies) are given
+    // back if the item is not put.
+    let (encoded, carried) = reduction::holding(|| reduction::encode(&item));
     let (bytes, fds) = match encoded {
         Ok(x) => x,
         Err(e) => return Err(TryPutError::Failed(item, e)),

@@ -194,7 +194,7 @@ fn pack(fds: &[RawFd]) -> io::Result<OwnedFd> {
 /// Reads a carrier's descriptors into `out`. Never blocks: a carrier was filled and closed
 /// before the message that brought it was sent.
 fn unpack(carrier: OwnedFd, out: &mut Vec<OwnedFd>) -> io::Result<()> {
-    if !is_seqpacket(carrier.as_raw_fd()) {
+    if super::socket_type(carrier.as_raw_fd()) != Some(libc::SOCK_SEQPACKET) {
         // Not ours: a foreign sender's 253rd descriptor. Hand it over as it is.
         out.push(carrier);
         return Ok(());
@@ -243,22 +243,6 @@ fn unpack(carrier: OwnedFd, out: &mut Vec<OwnedFd>) -> io::Result<()> {
         Some(t) if t != got => Err(bad("fewer than announced")),
         _ => Ok(()),
     }
-}
-
-fn is_seqpacket(fd: RawFd) -> bool {
-    let mut kind: libc::c_int = 0;
-    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: valid out-pointers of the sizes given.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&mut kind as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    r == 0 && kind == libc::SOCK_SEQPACKET
 }
 
 #[cfg(test)]

@@ -331,6 +331,23 @@ pub fn set_rcvtimeo(fd: RawFd, timeout: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
+/// A socket's type (`SOCK_STREAM`, `SOCK_SEQPACKET`...), or `None` if `fd` is not a socket.
+pub fn socket_type(fd: RawFd) -> Option<libc::c_int> {
+    let mut ty: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: valid out-pointers of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(ty)
+}
+
 /// Whether `fd` is a socket.
 pub fn is_socket(fd: RawFd) -> bool {
     // SAFETY: `stat` is plain data (all-zero is valid) and fstat only writes into it.
