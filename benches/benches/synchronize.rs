@@ -1,5 +1,5 @@
-//! Synchronization primitives (BASELINE rows 6): uncontended Lock/RLock/Semaphore
-//! acquire+release, 2 processes x 200k increments of a `Value<i32>` under its lock (the whole
+//! Synchronization primitives (BASELINE rows 6): making and dropping a `Lock`, a `Value` and
+//! 10,000 `Value`s at once, uncontended Lock/RLock/Semaphore acquire+release, 2 processes x 200k increments of a `Value<i32>` under its lock (the whole
 //! run), and Event set/wait ping-pong latency (pinned to one CPU, and unpinned).
 //!
 //! CPython twin: `benches/python/synchronize.py`. Run: `cargo bench -p mp-benches --bench
@@ -134,9 +134,29 @@ fn ping_pong(c: &mut Criterion, name: &str, pin: bool) {
     }
 }
 
+/// Making and dropping shared objects: a block of a shared arena each (CPython's heap).
+fn create(c: &mut Criterion) {
+    let mut g = c.benchmark_group("create");
+    g.measurement_time(Duration::from_secs(2));
+    g.bench_function("lock", |b| b.iter(|| drop(black_box(Lock::new().unwrap()))));
+    g.bench_function("value", |b| {
+        b.iter(|| drop(black_box(Value::new(0i32).unwrap())))
+    });
+    // 10,000 live at once (a descriptor each before the arenas), then dropped.
+    g.sample_size(10);
+    g.bench_function("10k_values", |b| {
+        b.iter(|| {
+            let v: Vec<Value<i32>> = (0..10_000).map(|_| Value::new(0).unwrap()).collect();
+            drop(black_box(v));
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     mp::init();
     let mut c = Criterion::default().configure_from_args();
+    create(&mut c);
     uncontended(&mut c);
     two_processes(&mut c);
     ping_pong(&mut c, "pingpong_pinned", true);

@@ -44,6 +44,26 @@ def uncontended():
             report('lock/guard', per_op(guard, 1_000_000))
 
 
+def create():
+    def lock(n):
+        for _ in range(n):
+            del_ = ctx.Lock()
+            del del_
+    report('create/lock', per_op(lock, 20_000))
+
+    def value(n):
+        for _ in range(n):
+            v = ctx.Value('i', 0)
+            del v
+    report('create/value', per_op(value, 20_000))
+
+    def many(n):
+        for _ in range(n):
+            vs = [ctx.Value('i', 0) for _ in range(10_000)]
+            del vs
+    report('create/10k_values', per_op(many, 1, reps=5))
+
+
 def incr(v, n):
     for _ in range(n):
         with v.get_lock():
@@ -99,6 +119,7 @@ def ping_pong(name, pin):
 
 
 if __name__ == '__main__':
+    create()
     uncontended()
     two_processes()
     ping_pong('pingpong_pinned', True)

@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
@@ -24,6 +25,8 @@ use crate::sys;
 thread_local! {
     static SPAWNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static ENCODE_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    /// The keyed descriptors of the message being encoded, by key: each goes once.
+    static ENCODE_KEYS: RefCell<Vec<((u64, u64), u32)>> = const { RefCell::new(Vec::new()) };
     static DECODE_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
 
@@ -66,11 +69,20 @@ pub(crate) trait Transfer: Sync {
     fn release_all(&self);
 }
 
-static TRANSFER: OnceLock<&'static dyn Transfer> = OnceLock::new();
+/// The registered tables (manager proxies, arena blocks), in registration order.
+static TRANSFERS: [OnceLock<&'static dyn Transfer>; 2] = [OnceLock::new(), OnceLock::new()];
 
-/// Registers the side table (the first registration stays).
+/// Registers a side table (once per owner).
 pub(crate) fn register_transfer(t: &'static dyn Transfer) {
-    let _ = TRANSFER.set(t);
+    for slot in &TRANSFERS {
+        if slot.set(t).is_ok() {
+            return;
+        }
+    }
+}
+
+fn transfers() -> impl Iterator<Item = &'static dyn Transfer> {
+    TRANSFERS.iter().filter_map(|s| s.get().copied())
 }
 
 /// What an owner of counted references gives a transport to settle once it knows whether
@@ -83,74 +95,232 @@ pub(crate) trait Settle: Send + Sync {
 /// References that encoded messages hold for their receivers: given back when dropped,
 /// unless [`settle`](Carried::settle)d as sent.
 #[derive(Default)]
-pub(crate) struct Carried(Option<Box<dyn Settle>>);
+pub(crate) struct Carried(Vec<Box<dyn Settle>>);
 
 impl Carried {
     /// Wraps an owner's references.
     pub(crate) fn new(s: Box<dyn Settle>) -> Carried {
-        Carried(Some(s))
+        Carried(vec![s])
+    }
+
+    fn absorb(&mut self, other: Carried) {
+        self.0.extend(other.0);
     }
 
     /// Hands the references to the receiver if the message was `sent`; gives them back if not.
     pub(crate) fn settle(self, sent: bool) {
-        if sent && let Some(s) = self.0 {
-            s.deliver();
+        if sent {
+            for s in self.0 {
+                s.deliver();
+            }
         }
     }
 }
 
 impl std::fmt::Debug for Carried {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Carried(..)"
-        } else {
-            "Carried(none)"
+        write!(f, "Carried({})", self.0.len())
+    }
+}
+
+// The scopes of the references that counted handles (arena blocks) take for the receivers of
+// the messages encoded on this thread. Kept once a process has such handles
+// ([`count_references`]); before that a transport pays nothing for them.
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Turns the scopes on: a counted handle exists in this process.
+pub(crate) fn count_references() {
+    COUNTING.store(true, Ordering::Release);
+}
+
+enum Scope {
+    /// A message being encoded: the references taken for its receiver.
+    Message { pin: bool, carried: Carried },
+    /// Encodes and sends whose references are collected ([`holding`], [`pinning`]).
+    Collect { pin: bool, carried: Carried },
+}
+
+thread_local! {
+    static SCOPES: RefCell<Vec<Scope>> = const { RefCell::new(Vec::new()) };
+}
+
+fn innermost_collect_pin(scopes: &[Scope]) -> bool {
+    scopes.iter().rev().find_map(|s| match s {
+        Scope::Collect { pin, .. } => Some(*pin),
+        Scope::Message { .. } => None,
+    }) == Some(true)
+}
+
+/// In a counted handle's `Serialize`: whether a transport is encoding a message (`None`: no),
+/// and whether that message is pinned (decoded more than once: its receivers take their own
+/// references; what the handle takes is a pin).
+pub(crate) fn carrying() -> Option<bool> {
+    SCOPES
+        .try_with(|s| {
+            s.borrow().iter().rev().find_map(|s| match s {
+                Scope::Message { pin, .. } => Some(*pin),
+                Scope::Collect { .. } => None,
+            })
         })
+        .ok()
+        .flatten()
+}
+
+/// In a counted handle's `Serialize`: a reference taken for the current message's receiver
+/// (or as its pin). Without a message (see [`carrying`]) it is given back at once.
+pub(crate) fn carry(r: Box<dyn Settle>) {
+    let _ = SCOPES.try_with(|s| {
+        if let Some(Scope::Message { carried, .. }) = s
+            .borrow_mut()
+            .iter_mut()
+            .rev()
+            .find(|s| matches!(s, Scope::Message { .. }))
+        {
+            carried.0.push(r);
+        }
+    });
+}
+
+fn begin_counted_message() -> bool {
+    if !COUNTING.load(Ordering::Acquire) {
+        return false;
     }
+    SCOPES
+        .try_with(|s| {
+            let mut s = s.borrow_mut();
+            let pin = innermost_collect_pin(&s);
+            s.push(Scope::Message {
+                pin,
+                carried: Carried::default(),
+            });
+        })
+        .is_ok()
 }
 
-/// Ends a scope of the side table when what runs in it panics (forgotten otherwise).
-struct Unwinding<'a> {
-    t: &'a dyn Transfer,
-    end: fn(&dyn Transfer),
+/// Ends the innermost message scope: its references go to the innermost collecting scope, or
+/// (with none) to the receiver at once; an `encoded == false` message gives them back.
+fn end_counted_message(encoded: bool) {
+    let _ = SCOPES.try_with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(Scope::Message { carried, .. }) = s.pop() else {
+            return;
+        };
+        if !encoded {
+            return;
+        }
+        match s.iter_mut().rev().find_map(|x| match x {
+            Scope::Collect { carried, .. } => Some(carried),
+            Scope::Message { .. } => None,
+        }) {
+            Some(acc) => acc.absorb(carried),
+            None => carried.settle(true),
+        }
+    });
 }
 
-impl Drop for Unwinding<'_> {
+fn begin_counted_collect(pin: bool) -> bool {
+    if !COUNTING.load(Ordering::Acquire) {
+        return false;
+    }
+    SCOPES
+        .try_with(|s| {
+            s.borrow_mut().push(Scope::Collect {
+                pin,
+                carried: Carried::default(),
+            })
+        })
+        .is_ok()
+}
+
+fn end_counted_collect() -> Carried {
+    SCOPES
+        .try_with(|s| match s.borrow_mut().pop() {
+            Some(Scope::Collect { carried, .. }) => carried,
+            _ => Carried::default(),
+        })
+        .unwrap_or_default()
+}
+
+/// Ends the scopes of [`message`] or [`collect`] when what runs in them panics (forgotten
+/// otherwise).
+struct Unwinding {
+    counted: bool,
+    end: fn(bool),
+}
+
+impl Drop for Unwinding {
     fn drop(&mut self) {
-        (self.end)(self.t);
+        (self.end)(self.counted);
     }
 }
 
-/// Runs `f`, an encode of one message, under the side table (see
+/// Runs `f`, an encode of one message, under the side tables (see
 /// [`Transfer::begin_message`]).
 pub(crate) fn message<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
-    let Some(&t) = TRANSFER.get() else {
+    let counted = begin_counted_message();
+    if !counted && TRANSFERS[0].get().is_none() {
         return f();
-    };
-    t.begin_message();
+    }
+    for t in transfers() {
+        t.begin_message();
+    }
     let unwinding = Unwinding {
-        t,
-        end: |t| drop(t.end_message(false)),
+        counted,
+        end: |counted| {
+            for t in transfers() {
+                let _ = t.end_message(false);
+            }
+            if counted {
+                end_counted_message(false);
+            }
+        },
     };
     let r = f();
     std::mem::forget(unwinding);
-    let taken = t.end_message(r.is_ok());
+    let mut taken = Ok(());
+    for t in transfers() {
+        let e = t.end_message(r.is_ok());
+        if taken.is_ok() {
+            taken = e;
+        }
+    }
+    if counted {
+        end_counted_message(r.is_ok() && taken.is_ok());
+    }
     let r = r?;
     taken.map(|()| r)
 }
 
 fn collect<R>(pin: bool, f: impl FnOnce() -> R) -> (R, Carried) {
-    let Some(&t) = TRANSFER.get() else {
+    let counted = begin_counted_collect(pin);
+    if !counted && TRANSFERS[0].get().is_none() {
         return (f(), Carried::default());
-    };
-    t.begin_collect(pin);
+    }
+    for t in transfers() {
+        t.begin_collect(pin);
+    }
     let unwinding = Unwinding {
-        t,
-        end: |t| drop(t.end_collect()),
+        counted,
+        end: |counted| {
+            for t in transfers() {
+                drop(t.end_collect());
+            }
+            if counted {
+                drop(end_counted_collect());
+            }
+        },
     };
     let r = f();
     std::mem::forget(unwinding);
-    (r, t.end_collect())
+    let mut carried = Carried::default();
+    for t in transfers() {
+        carried.absorb(t.end_collect());
+    }
+    if counted {
+        carried.absorb(end_counted_collect());
+    }
+    (r, carried)
 }
 
 /// Runs `f` (an encode and its send); returns the references the messages encoded in it
@@ -166,21 +336,28 @@ pub(crate) fn pinning<R>(f: impl FnOnce() -> R) -> (R, Carried) {
     collect(true, f)
 }
 
-/// `fork()` through the side table (see [`Transfer::fork`]).
+/// `fork()` through the side tables (see [`Transfer::fork`]), the first registered outermost.
 pub(crate) fn fork_lending(
     target: Option<&str>,
     fork: impl FnOnce() -> libc::pid_t,
 ) -> libc::pid_t {
-    let Some(t) = TRANSFER.get() else {
-        return fork();
-    };
+    fn nested(
+        i: usize,
+        target: Option<&str>,
+        fork: &mut dyn FnMut() -> libc::pid_t,
+    ) -> libc::pid_t {
+        match TRANSFERS.get(i).and_then(|s| s.get()) {
+            Some(t) => t.fork(target, &mut || nested(i + 1, target, fork)),
+            None => fork(),
+        }
+    }
     let mut fork = Some(fork);
-    t.fork(target, &mut || fork.take().map_or(-1, |f| f()))
+    nested(0, target, &mut || fork.take().map_or(-1, |f| f()))
 }
 
 /// Gives back every reference this process holds (see [`Transfer::release_all`]).
 pub(crate) fn release_references() {
-    if let Some(t) = TRANSFER.get() {
+    for t in transfers() {
         t.release_all();
     }
 }
@@ -226,7 +403,7 @@ fn trailing<T>(n: usize) -> Error {
     ))
 }
 
-const NO_TRANSPORT_SER: &str = "an mp handle can only be serialized by an mp transport (a \
+pub(crate) const NO_TRANSPORT_SER: &str = "an mp handle can only be serialized by an mp transport (a \
     Connection, a Queue or a process start), which passes its descriptor along";
 const NO_TRANSPORT_DE: &str = "an mp handle can only be deserialized from an mp transport \
     that carried its descriptor";
@@ -239,6 +416,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<O
 }
 
 fn encode_inner<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let _keys = KeysScope::new();
     let Ok(outer) = ENCODE_FDS.try_with(|t| t.borrow_mut().replace(Vec::new())) else {
         // This thread's locals are gone (an `atexit` handler): only plain values can go.
         return encode_plain(value).map(|b| (b, Vec::new()));
@@ -285,6 +463,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 }
 
 fn encode_into_inner<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<Vec<OwnedFd>> {
+    let _keys = KeysScope::new();
     let Ok(outer) = ENCODE_FDS.try_with(|t| t.borrow_mut().replace(Vec::new())) else {
         // This thread's locals are gone (an `atexit` handler): only plain values can go.
         buf.extend(encode_plain(value)?);
@@ -383,6 +562,100 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd,
             None => Err(D::Error::custom(NO_TRANSPORT_DE)),
         })
         .map_err(|_| D::Error::custom(NO_TRANSPORT_DE))?
+}
+
+/// The keys of an encode's side table, set aside for a nested encode and restored after.
+struct KeysScope(Vec<((u64, u64), u32)>);
+
+impl KeysScope {
+    fn new() -> KeysScope {
+        KeysScope(
+            ENCODE_KEYS
+                .try_with(|k| std::mem::take(&mut *k.borrow_mut()))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for KeysScope {
+    fn drop(&mut self) {
+        let outer = std::mem::take(&mut self.0);
+        let _ = ENCODE_KEYS.try_with(|k| *k.borrow_mut() = outer);
+    }
+}
+
+/// A descriptor that many handles of one message may share (an arena's): it goes into the
+/// side table once per message, keyed by the identity of what it names.
+pub(crate) struct KeyedFd<'a> {
+    key: (u64, u64),
+    fd: BorrowedFd<'a>,
+}
+
+impl<'a> KeyedFd<'a> {
+    pub(crate) fn new(key: (u64, u64), fd: BorrowedFd<'a>) -> KeyedFd<'a> {
+        KeyedFd { key, fd }
+    }
+}
+
+impl Serialize for KeyedFd<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let known = ENCODE_KEYS
+            .try_with(|k| {
+                k.borrow()
+                    .iter()
+                    .find(|(key, _)| *key == self.key)
+                    .map(|(_, i)| *i)
+            })
+            .ok()
+            .flatten();
+        if let Some(index) = known {
+            return s.serialize_newtype_struct("__mp_fd", &index);
+        }
+        let dup = sys::dup(self.fd.as_raw_fd()).map_err(S::Error::custom)?;
+        let index = ENCODE_FDS
+            .try_with(|t| match t.borrow_mut().as_mut() {
+                Some(v) => {
+                    v.push(dup);
+                    Ok(v.len() as u32 - 1)
+                }
+                None => Err(S::Error::custom(NO_TRANSPORT_SER)),
+            })
+            .map_err(|_| S::Error::custom(NO_TRANSPORT_SER))??;
+        let _ = ENCODE_KEYS.try_with(|k| k.borrow_mut().push((self.key, index)));
+        s.serialize_newtype_struct("__mp_fd", &index)
+    }
+}
+
+/// A [`KeyedFd`] arriving: its index in the side table, which other handles may name too.
+pub(crate) struct KeyedFdIn(u32);
+
+impl<'de> Deserialize<'de> for KeyedFdIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<KeyedFdIn, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "__mp_fd")]
+        struct Index(u32);
+        Index::deserialize(d).map(|Index(i)| KeyedFdIn(i))
+    }
+}
+
+impl KeyedFdIn {
+    /// Runs `f` on the descriptor, which stays in the side table for the others.
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(BorrowedFd<'_>) -> R,
+    ) -> std::result::Result<R, Error> {
+        let i = self.0 as usize;
+        DECODE_FDS
+            .try_with(|t| match t.borrow().as_ref() {
+                Some(v) => match v.get(i).and_then(Option::as_ref) {
+                    Some(fd) => Ok(f(fd.as_fd())),
+                    None => Err(Error::ser(format!("handle #{i} missing from the message"))),
+                },
+                None => Err(Error::ser(NO_TRANSPORT_DE)),
+            })
+            .map_err(|_| Error::ser(NO_TRANSPORT_DE))?
+    }
 }
 
 /// A file descriptor that can travel inside a message: Python's `reduction.DupFd`.

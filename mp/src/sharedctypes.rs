@@ -1,10 +1,12 @@
 //! Plain data in shared memory: Python's `multiprocessing.sharedctypes` (`Value`, `Array`,
 //! `RawValue`, `RawArray`, `copy`, `synchronized`).
 //!
-//! A [`Value<T>`] or [`Array<T>`] lives in anonymous shared memory (a `memfd`): a child started
-//! with any start method, or a process that received the handle through a
-//! [`Connection`](crate::Connection), sees the same memory. Nothing is left in `/dev/shm` when
-//! the processes die, whatever the way.
+//! A [`Value<T>`] or [`Array<T>`] lives in a block of a shared arena (anonymous shared memory,
+//! a `memfd` holding many objects, as CPython's `multiprocessing.heap`; an array over 64 KiB
+//! gets an arena of its own): a child started with any start method, or a process that
+//! received the handle through a [`Connection`](crate::Connection), sees the same memory.
+//! Thousands of values cost a few descriptors; a block is reused once no process holds it.
+//! Nothing is left in `/dev/shm` when the processes die, whatever the way.
 //!
 //! # Python → Rust
 //!
@@ -64,7 +66,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut, Range};
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -73,7 +74,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::futex;
-use crate::shm::{self, Region, RegionFd, pid_alive};
+use crate::shm::{self, Block, BlockWire, pid_alive};
 use crate::synchronize::{AnyLock, Lock, RLock};
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +376,7 @@ const fn obj_layout<T: Shareable>(kind: &str) -> u64 {
 
 /// A region holding an element count and `len` elements of `T`.
 struct Obj<T> {
-    region: Arc<Region>,
+    region: Arc<Block>,
     len: usize,
     _t: PhantomData<T>,
 }
@@ -427,7 +428,7 @@ impl<T: Shareable> Obj<T> {
             .checked_mul(std::mem::size_of::<T>())
             .and_then(|b| b.checked_add(DATA))
             .ok_or_else(|| Error::value("shared array too large"))?;
-        let region = Region::new(bytes, kind, obj_layout::<T>(kind_name(kind)))?;
+        let region = shm::alloc(bytes, kind, obj_layout::<T>(kind_name(kind)))?;
         let obj = Obj {
             region: Arc::new(region),
             len,
@@ -437,8 +438,8 @@ impl<T: Shareable> Obj<T> {
         Ok(obj)
     }
 
-    fn attach(fd: OwnedFd, kind: u32) -> Result<Obj<T>> {
-        let region = Region::attach(fd, kind, obj_layout::<T>(kind_name(kind)))?;
+    fn attach(wire: BlockWire, kind: u32) -> Result<Obj<T>> {
+        let region = Block::attach(wire, kind, obj_layout::<T>(kind_name(kind)))?;
         if region.data_len() < DATA {
             return Err(Error::value("cannot attach shared memory: it is too small"));
         }
@@ -610,7 +611,7 @@ impl<T: Shareable> Obj<T> {
     }
 
     fn same(&self, other: &Obj<T>) -> bool {
-        Arc::ptr_eq(&self.region, &other.region) || self.region.data() == other.region.data()
+        Arc::ptr_eq(&self.region, &other.region) || self.region.same(&other.region)
     }
 }
 
@@ -646,8 +647,8 @@ fn de_obj<'de, D: Deserializer<'de>, T: Shareable>(
     d: D,
     kind: u32,
 ) -> std::result::Result<Obj<T>, D::Error> {
-    let RegionFd(fd) = RegionFd::deserialize(d)?;
-    Obj::attach(fd, kind).map_err(serde::de::Error::custom)
+    let wire = BlockWire::deserialize(d)?;
+    Obj::attach(wire, kind).map_err(serde::de::Error::custom)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1213,8 +1214,8 @@ impl<T: Shareable> Serialize for Value<T> {
 
 impl<'de, T: Shareable> Deserialize<'de> for Value<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let (RegionFd(fd), lock) = <(RegionFd, AnyLock)>::deserialize(d)?;
-        let obj = Obj::attach(fd, shm::kind::VALUE).map_err(serde::de::Error::custom)?;
+        let (wire, lock) = <(BlockWire, AnyLock)>::deserialize(d)?;
+        let obj = Obj::attach(wire, shm::kind::VALUE).map_err(serde::de::Error::custom)?;
         Ok(Value { obj, lock })
     }
 }
@@ -1896,8 +1897,8 @@ impl<T: Shareable> Serialize for Array<T> {
 
 impl<'de, T: Shareable> Deserialize<'de> for Array<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let (RegionFd(fd), lock) = <(RegionFd, AnyLock)>::deserialize(d)?;
-        let obj = Obj::attach(fd, shm::kind::ARRAY).map_err(serde::de::Error::custom)?;
+        let (wire, lock) = <(BlockWire, AnyLock)>::deserialize(d)?;
+        let obj = Obj::attach(wire, shm::kind::ARRAY).map_err(serde::de::Error::custom)?;
         Ok(Array { obj, lock })
     }
 }

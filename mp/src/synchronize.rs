@@ -16,11 +16,14 @@
 //! | `Barrier(n, action, timeout)` | [`Barrier::builder(n).action(f).timeout(t).build()?`](Barrier::builder) |
 //! | `BrokenBarrierError` | [`ErrorKind::BrokenBarrier`] |
 //!
-//! Every primitive lives in anonymous shared memory (a `memfd`), made of atomics and futexes.
-//! A handle is cheap to [`Clone`] (another handle to the same primitive, like passing the Python
-//! object around), is `Send + Sync`, and can be a task argument under every start method or
-//! travel through a [`Connection`](crate::Connection): it serializes as its descriptor. Threads
-//! and processes can be mixed freely.
+//! Every primitive lives in a block of a shared arena (anonymous shared memory, a `memfd` that
+//! holds many objects, as CPython's `multiprocessing.heap`), made of atomics and futexes:
+//! thousands of them cost a few descriptors. A handle is cheap to [`Clone`] (another handle to
+//! the same primitive, like passing the Python object around), is `Send + Sync`, and can be a
+//! task argument under every start method or travel through a
+//! [`Connection`](crate::Connection): it serializes as its arena's descriptor (once per
+//! message) and its place in it. The primitive lives as long as some process holds a handle to
+//! it; then its block is reused. Threads and processes can be mixed freely.
 //!
 //! # Beyond CPython: dead holders
 //!
@@ -37,7 +40,6 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,7 +48,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::futex::{self, OwnerDied, RawCondvar, RawMutex};
-use crate::shm::{self, Region, RegionFd, pid_alive};
+use crate::shm::{self, Block, BlockWire, pid_alive};
 use crate::task::{Task, TaskRef};
 
 // ---------------------------------------------------------------------------------------------
@@ -77,9 +79,9 @@ const fn layout_hash(desc: &str, size: usize) -> u64 {
     h ^ (size as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// A region holding an `S` at offset 0 (and possibly a trailing table).
+/// A block of a shared arena holding an `S` at offset 0 (and possibly a trailing table).
 struct Shared<S> {
-    region: Arc<Region>,
+    region: Arc<Block>,
     _s: PhantomData<S>,
 }
 
@@ -97,15 +99,15 @@ impl<S: SharedState> Shared<S> {
         let len = std::mem::size_of::<S>()
             .checked_add(extra)
             .ok_or_else(|| Error::value("shared object too large"))?;
-        let region = Region::new(len, S::KIND, S::LAYOUT)?;
+        let region = shm::alloc(len, S::KIND, S::LAYOUT)?;
         Ok(Shared {
             region: Arc::new(region),
             _s: PhantomData,
         })
     }
 
-    fn attach(fd: OwnedFd) -> Result<Self> {
-        let region = Region::attach(fd, S::KIND, S::LAYOUT)?;
+    fn attach(wire: BlockWire) -> Result<Self> {
+        let region = Block::attach(wire, S::KIND, S::LAYOUT)?;
         if region.data_len() < std::mem::size_of::<S>() {
             return Err(Error::value(
                 "cannot attach shared memory: it is smaller than its header says",
@@ -148,8 +150,8 @@ impl<S> Serialize for Shared<S> {
 
 impl<'de, S: SharedState> Deserialize<'de> for Shared<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let RegionFd(fd) = RegionFd::deserialize(d)?;
-        Shared::attach(fd).map_err(serde::de::Error::custom)
+        let wire = BlockWire::deserialize(d)?;
+        Shared::attach(wire).map_err(serde::de::Error::custom)
     }
 }
 
@@ -249,7 +251,8 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Os`] if the shared memory cannot be created (out of descriptors).
+    /// [`ErrorKind::Os`] if the shared memory cannot be created (out of memory, or of
+    /// descriptors when a new arena is needed).
     ///
     /// # Examples
     ///

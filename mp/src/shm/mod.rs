@@ -1,5 +1,8 @@
 //! Anonymous shared memory: the storage of locks, queues, `Value`s and `Array`s.
 //!
+//! Small objects (the synchronization primitives, `Value`s and `Array`s) live in blocks of
+//! shared arenas (see [`arena`]). Queues and pools have a [`Region`] of their own.
+//!
 //! A [`Region`] is a `memfd` mapped `MAP_SHARED`. It has no name, so nothing is left in
 //! `/dev/shm` when a process dies, whatever the way; the kernel frees the memory when the last
 //! descriptor and the last mapping are gone. A region travels to other processes as its
@@ -19,6 +22,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::{reduction, sys};
+
+mod arena;
+pub(crate) use arena::{Block, BlockWire, alloc};
 
 /// The first bytes of every region.
 #[repr(C)]
