@@ -39,7 +39,7 @@
 //! check applies when the process that *acquired* it is gone while it is still locked.
 
 use std::fmt;
-use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -82,14 +82,22 @@ const fn layout_hash(desc: &str, size: usize) -> u64 {
 /// A block of a shared arena holding an `S` at offset 0 (and possibly a trailing table).
 struct Shared<S> {
     region: Arc<Block>,
-    _s: PhantomData<S>,
+    /// The state (the start of the block's payload), cached: an acquire reaches it with one
+    /// load.
+    state: NonNull<S>,
 }
+
+// SAFETY: `state` points into the block `region` keeps alive; `S: SharedState` is made of
+// atomics, used from any thread or process.
+unsafe impl<S: Send + Sync> Send for Shared<S> {}
+// SAFETY: as above.
+unsafe impl<S: Send + Sync> Sync for Shared<S> {}
 
 impl<S> Clone for Shared<S> {
     fn clone(&self) -> Self {
         Shared {
             region: self.region.clone(),
-            _s: PhantomData,
+            state: self.state,
         }
     }
 }
@@ -100,10 +108,15 @@ impl<S: SharedState> Shared<S> {
             .checked_add(extra)
             .ok_or_else(|| Error::value("shared object too large"))?;
         let region = shm::alloc(len, S::KIND, S::LAYOUT)?;
-        Ok(Shared {
+        Ok(Shared::of(region))
+    }
+
+    fn of(region: Block) -> Self {
+        let state = NonNull::new(region.data().cast::<S>()).unwrap_or(NonNull::dangling());
+        Shared {
             region: Arc::new(region),
-            _s: PhantomData,
-        })
+            state,
+        }
     }
 
     fn attach(wire: BlockWire) -> Result<Self> {
@@ -113,17 +126,15 @@ impl<S: SharedState> Shared<S> {
                 "cannot attach shared memory: it is smaller than its header says",
             ));
         }
-        Ok(Shared {
-            region: Arc::new(region),
-            _s: PhantomData,
-        })
+        Ok(Shared::of(region))
     }
 
     #[inline]
     fn get(&self) -> &S {
-        // SAFETY: the region was created (or checked on attach) with room for an `S` at
-        // offset 0, 64-byte aligned; `SharedState` guarantees any bit pattern is valid.
-        unsafe { self.region.at::<S>(0) }
+        // SAFETY: the block was made (or checked on attach) with room for an `S` at offset 0,
+        // 64-byte aligned, and `region` keeps it mapped; `SharedState` guarantees any bit
+        // pattern is valid.
+        unsafe { self.state.as_ref() }
     }
 
     /// The `i`-th `u32` of the trailing table that starts at `offset`.

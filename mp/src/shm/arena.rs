@@ -444,7 +444,11 @@ fn install() {
 }
 
 /// One reference on a block, owned by this handle: given back when it is dropped.
+// SAFETY (of the Send/Sync impls below): `data` points into the shared mapping that `map`
+// keeps alive; what lives there is used through atomics or under the objects' own locks.
 pub(crate) struct Block {
+    /// The payload (cached: the hot paths of locks and values reach it with one load).
+    data: NonNull<u8>,
     map: Arc<ArenaMap>,
     offset: usize,
     len: usize,
@@ -453,6 +457,11 @@ pub(crate) struct Block {
     /// This handle's slot in [`LIVE`].
     slot: usize,
 }
+
+// SAFETY: see the struct.
+unsafe impl Send for Block {}
+// SAFETY: see the struct.
+unsafe impl Sync for Block {}
 
 impl Block {
     /// A handle owning a reference that was just taken (made, adopted or incremented).
@@ -472,7 +481,11 @@ impl Block {
                 }
             }
         };
+        // SAFETY: the block (header and payload) lies inside the mapping, checked by the
+        // callers (`alloc`, `attach`).
+        let data = unsafe { NonNull::new_unchecked(map.ptr.as_ptr().add(offset + BLOCK_HDR)) };
         Block {
+            data,
             map,
             offset,
             len,
@@ -487,12 +500,13 @@ impl Block {
     }
 
     /// The start of the payload, 64-byte aligned.
+    #[inline]
     pub(crate) fn data(&self) -> *mut u8 {
-        // SAFETY: the payload follows the header inside the mapping.
-        unsafe { self.map.ptr.as_ptr().add(self.offset + BLOCK_HDR) }
+        self.data.as_ptr()
     }
 
     /// The payload size the object asked for.
+    #[inline]
     pub(crate) fn data_len(&self) -> usize {
         self.len
     }
@@ -503,6 +517,7 @@ impl Block {
     ///
     /// As [`super::Region::at`]: `T` valid for any bit pattern other processes may write,
     /// in bounds of the payload, aligned.
+    #[inline]
     pub(crate) unsafe fn at<T>(&self, offset: usize) -> &T {
         debug_assert!(offset + std::mem::size_of::<T>() <= self.data_len());
         debug_assert!(offset % std::mem::align_of::<T>() == 0);
