@@ -201,7 +201,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {
 
 /// The "subclass `Process` and override `run()`" pattern: a serializable value whose `run`
 /// is the child's body. Register the impl with `#[mp::task]` so that spawn and forkserver
-/// children can find it, and start it with [`Process::from_run`].
+/// children can find it, and start it with [`Process::from_run`](crate::Process::from_run).
 ///
 /// # Examples
 ///
