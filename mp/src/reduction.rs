@@ -533,17 +533,22 @@ fn decode_bounded<T: DeserializeOwned>(
 /// Serializes a descriptor into the active side table (used by handle types' `Serialize`).
 pub(crate) fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::Error as _;
-    let dup = sys::dup(fd.as_raw_fd()).map_err(S::Error::custom)?;
-    let index = ENCODE_FDS
+    let index = table_push(fd).map_err(S::Error::custom)?;
+    s.serialize_newtype_struct("__mp_fd", &index)
+}
+
+/// Puts a duplicate of `fd` into the active side table; returns its index.
+fn table_push(fd: BorrowedFd<'_>) -> std::result::Result<u32, String> {
+    let dup = sys::dup(fd.as_raw_fd()).map_err(|e| e.to_string())?;
+    ENCODE_FDS
         .try_with(|t| match t.borrow_mut().as_mut() {
             Some(v) => {
                 v.push(dup);
                 Ok(v.len() as u32 - 1)
             }
-            None => Err(S::Error::custom(NO_TRANSPORT_SER)),
+            None => Err(NO_TRANSPORT_SER.to_string()),
         })
-        .map_err(|_| S::Error::custom(NO_TRANSPORT_SER))??;
-    s.serialize_newtype_struct("__mp_fd", &index)
+        .map_err(|_| NO_TRANSPORT_SER.to_string())?
 }
 
 /// Takes a descriptor out of the active side table (used by handle types' `Deserialize`).
@@ -612,16 +617,7 @@ impl Serialize for KeyedFd<'_> {
         if let Some(index) = known {
             return s.serialize_newtype_struct("__mp_fd", &index);
         }
-        let dup = sys::dup(self.fd.as_raw_fd()).map_err(S::Error::custom)?;
-        let index = ENCODE_FDS
-            .try_with(|t| match t.borrow_mut().as_mut() {
-                Some(v) => {
-                    v.push(dup);
-                    Ok(v.len() as u32 - 1)
-                }
-                None => Err(S::Error::custom(NO_TRANSPORT_SER)),
-            })
-            .map_err(|_| S::Error::custom(NO_TRANSPORT_SER))??;
+        let index = table_push(self.fd).map_err(S::Error::custom)?;
         let _ = ENCODE_KEYS.try_with(|k| k.borrow_mut().push((self.key, index)));
         s.serialize_newtype_struct("__mp_fd", &index)
     }

@@ -18,7 +18,7 @@
 //! back to the system when no process maps it any more.
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -121,17 +121,7 @@ fn identity(fd: BorrowedFd<'_>) -> Result<((u64, u64), usize)> {
 
 impl ArenaMap {
     fn create(len: usize) -> Result<Arc<ArenaMap>> {
-        // SAFETY: a static NUL-terminated name; valid flags.
-        let raw = unsafe { libc::memfd_create(c"mp-arena".as_ptr(), libc::MFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(Error::os("memfd_create", std::io::Error::last_os_error()));
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: ftruncate on our descriptor.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
-            return Err(Error::os("ftruncate", std::io::Error::last_os_error()));
-        }
+        let fd = super::memfd(c"mp-arena", len)?;
         let (id, _) = identity(fd.as_fd())?;
         let ptr = super::map_shared(fd.as_fd(), len)?;
         let map = Arc::new(ArenaMap { fd, ptr, len, id });

@@ -60,17 +60,7 @@ impl Region {
         let total = HEADER
             .checked_add(len)
             .ok_or_else(|| Error::value("shared memory size overflows"))?;
-        // SAFETY: a static NUL-terminated name; the flags are valid.
-        let raw = unsafe { libc::memfd_create(c"mp".as_ptr(), libc::MFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(Error::os("memfd_create", std::io::Error::last_os_error()));
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: ftruncate on our descriptor.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), total as libc::off_t) } != 0 {
-            return Err(Error::os("ftruncate", std::io::Error::last_os_error()));
-        }
+        let fd = memfd(c"mp", total)?;
         let region = Region::map(fd, total)?;
         let h = region.header();
         h.kind.store(kind, Ordering::Relaxed);
@@ -150,6 +140,23 @@ fn bad_region(why: &str) -> Error {
         ErrorKind::Value,
         format!("cannot attach shared memory: {why}"),
     )
+}
+
+/// A new zero-filled anonymous file of `len` bytes, close-on-exec (the one `memfd_create` of
+/// shared objects).
+pub(crate) fn memfd(name: &std::ffi::CStr, len: usize) -> Result<OwnedFd> {
+    // SAFETY: a NUL-terminated name; valid flags.
+    let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(Error::os("memfd_create", std::io::Error::last_os_error()));
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ftruncate on our descriptor.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+        return Err(Error::os("ftruncate", std::io::Error::last_os_error()));
+    }
+    Ok(fd)
 }
 
 /// Maps `len` bytes of `fd` shared and read-write (the one `mmap` of shared objects).
