@@ -2,7 +2,7 @@
 //!
 //! Shared memory cannot hold a file descriptor, so the handles inside an item (a
 //! [`Connection`](crate::Connection), another queue, a lock...) travel beside it: one datagram
-//! per item on a socketpair that every holder of the queue shares, sent and received while the
+//! per item on a datagram socket that every holder of the queue shares, sent and received while the
 //! queue's lock is held so that datagrams stay in the order of their entries. Each datagram
 //! carries the 56-bit id that its entry records; a datagram left behind by a process that died
 //! before it published its entry has an id no entry names, and getters skip it.
@@ -28,40 +28,72 @@ pub(crate) const MANY: usize = 0xff;
 /// for getters (the kernel caps it at `net.core.wmem_max`).
 const SNDBUF: libc::c_int = 4 << 20;
 
-/// A connected pair of datagram sockets: items' descriptors go in at `tx` and come out at `rx`.
+/// A datagram socket connected to itself: items' descriptors go in and come out of the same
+/// socket, which every holder of the queue shares (one descriptor per queue handle, where a
+/// socketpair would need two). Being connected, it takes datagrams from itself only: another
+/// socket's `send` to its (abstract, autobound) address is refused by the kernel.
 #[derive(Debug)]
 pub(crate) struct FdChan {
-    pub(crate) tx: OwnedFd,
-    pub(crate) rx: OwnedFd,
+    pub(crate) sock: OwnedFd,
 }
 
 impl FdChan {
     pub(crate) fn new() -> Result<FdChan> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: `fds` is a valid 2-element array for the kernel to fill.
-        sys::cvt(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        })
-        .map_err(|e| Error::os("socketpair", e))?;
-        // SAFETY: two fresh descriptors that nobody else owns.
-        let (tx, rx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let os = |what: &'static str| Error::os(what, io::Error::last_os_error());
+        // SAFETY: plain socket(2).
+        let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(os("socket"));
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = sock.as_raw_fd();
+        // SAFETY: sockaddr_un is plain data; an address of just the family asks the kernel to
+        // autobind a unique abstract name.
+        let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let family_len = mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+        // SAFETY: a valid address of the given length.
+        if unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), family_len) } != 0 {
+            return Err(os("bind"));
+        }
+        let mut len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        // SAFETY: valid out-pointers of the sizes given.
+        if unsafe { libc::getsockname(fd, (&mut addr as *mut libc::sockaddr_un).cast(), &mut len) }
+            != 0
+        {
+            return Err(os("getsockname"));
+        }
+        // SAFETY: the address the kernel just gave us, of the length it gave.
+        if unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) } != 0 {
+            return Err(os("connect"));
+        }
+        // Between bind and connect anyone could send to the name: drop what came.
+        let mut junk = [0u8; TAG];
+        // SAFETY: reading into a local buffer; non-blocking.
+        while unsafe { libc::recv(fd, junk.as_mut_ptr().cast(), TAG, libc::MSG_DONTWAIT) } >= 0 {}
         // SAFETY: a valid pointer to an int of the right size. Failure only leaves the
         // default buffer size, which is fine.
         unsafe {
             libc::setsockopt(
-                tx.as_raw_fd(),
+                fd,
                 libc::SOL_SOCKET,
                 libc::SO_SNDBUF,
                 (&SNDBUF as *const libc::c_int).cast(),
                 mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
         }
-        Ok(FdChan { tx, rx })
+        Ok(FdChan { sock })
+    }
+
+    /// A channel received from another process: it must be a datagram socket.
+    pub(crate) fn attach(sock: OwnedFd) -> Result<FdChan> {
+        if sys::socket_type(sock.as_raw_fd()) != Some(libc::SOCK_DGRAM) {
+            return Err(Error::value(
+                "cannot attach a queue: its handle channel is not a datagram socket",
+            ));
+        }
+        Ok(FdChan { sock })
     }
 
     /// Sends `fds` (any number of them) tagged with `id`. `Ok(false)` if the socket buffer is
@@ -70,7 +102,7 @@ impl FdChan {
         debug_assert!(!fds.is_empty());
         let tag = id.to_le_bytes();
         let r = sys::fdpass::sendmsg(
-            self.tx.as_raw_fd(),
+            self.sock.as_raw_fd(),
             &[sys::fdpass::iov(&tag)],
             fds,
             libc::MSG_DONTWAIT,
@@ -85,7 +117,7 @@ impl FdChan {
     /// Waits until `tx` can take a datagram again, at most `timeout` (`None`: forever).
     pub(crate) fn wait_writable(&self, timeout: Option<std::time::Duration>) -> Result<bool> {
         let mut pfd = [libc::pollfd {
-            fd: self.tx.as_raw_fd(),
+            fd: self.sock.as_raw_fd(),
             events: libc::POLLOUT,
             revents: 0,
         }];
@@ -101,7 +133,7 @@ impl FdChan {
         // no descriptors (they stay with the datagram).
         let r = sys::cvt_r(|| unsafe {
             libc::recv(
-                self.rx.as_raw_fd(),
+                self.sock.as_raw_fd(),
                 tag.as_mut_ptr().cast(),
                 TAG,
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
@@ -122,12 +154,11 @@ impl FdChan {
             iov_base: tag.as_mut_ptr().cast(),
             iov_len: TAG,
         }];
-        let got = sys::fdpass::recvmsg(self.rx.as_raw_fd(), &mut iov, libc::MSG_DONTWAIT).map_err(
-            |e| match e.kind() {
+        let got = sys::fdpass::recvmsg(self.sock.as_raw_fd(), &mut iov, libc::MSG_DONTWAIT)
+            .map_err(|e| match e.kind() {
                 io::ErrorKind::InvalidData => lost("a malformed datagram"),
                 _ => Error::os("recvmsg", e),
-            },
-        )?;
+            })?;
         if got.bytes != TAG || got.flags & libc::MSG_CTRUNC != 0 {
             return Err(lost("a malformed datagram"));
         }

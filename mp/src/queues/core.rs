@@ -276,8 +276,7 @@ impl Core {
     /// receiving type accepts; `type_hash` identifies its item type.
     pub(crate) fn attach(
         region: OwnedFd,
-        tx: OwnedFd,
-        rx: OwnedFd,
+        chan: OwnedFd,
         flavors: &[u32],
         type_hash: u64,
         type_name: &str,
@@ -318,7 +317,7 @@ impl Core {
         let maxsize = ctl.maxsize.load(Ordering::Relaxed);
         Ok(Core {
             region,
-            chan: FdChan { tx, rx },
+            chan: FdChan::attach(chan)?,
             cap,
             maxsize,
             closed: AtomicBool::new(false),
@@ -327,12 +326,8 @@ impl Core {
     }
 
     /// The descriptors that represent the queue in a message: region, then the channel.
-    pub(crate) fn fds(&self) -> [std::os::fd::BorrowedFd<'_>; 3] {
-        [
-            self.region.as_fd(),
-            self.chan.tx.as_fd(),
-            self.chan.rx.as_fd(),
-        ]
+    pub(crate) fn fds(&self) -> [std::os::fd::BorrowedFd<'_>; 2] {
+        [self.region.as_fd(), self.chan.sock.as_fd()]
     }
 
     fn ctl(&self) -> &Ctl {

@@ -144,19 +144,18 @@ fn serialize_core<S: Serializer>(core: &Core, s: S) -> std::result::Result<S::Ok
     if core.is_closed() {
         return Err(S::Error::custom("queue is closed"));
     }
-    let [region, tx, rx] = core.fds();
-    (Fd(region), Fd(tx), Fd(rx)).serialize(s)
+    let [region, chan] = core.fds();
+    (Fd(region), Fd(chan)).serialize(s)
 }
 
 fn deserialize_core<'de, D: Deserializer<'de>, T>(
     d: D,
     flavors: &[u32],
 ) -> std::result::Result<Core, D::Error> {
-    let (region, tx, rx): (OwnedFdDe, OwnedFdDe, OwnedFdDe) = Deserialize::deserialize(d)?;
+    let (region, chan): (OwnedFdDe, OwnedFdDe) = Deserialize::deserialize(d)?;
     Core::attach(
         region.0,
-        tx.0,
-        rx.0,
+        chan.0,
         flavors,
         type_hash::<T>(),
         std::any::type_name::<T>(),
