@@ -15,6 +15,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
 thread_local! {
@@ -95,6 +96,85 @@ impl<T: Send + 'static> ForkLock<T> {
     }
 }
 
+/// An ownership epoch: the number under which a process owns the references its handles hold
+/// elsewhere (manager proxies, arena blocks). Chosen at random on first use; every fork child
+/// starts without one (this module's child handler forgets it), so its copies of the parent's
+/// handles own nothing, unless the parent lent it its references, in which case the child
+/// [`set`](Epoch::set)s the parent's epoch back right after `fork()`.
+pub(crate) struct Epoch {
+    value: AtomicU64,
+    registered: Once,
+}
+
+/// The epochs to forget in a fork child (slots, so that the child handler takes no lock).
+static EPOCHS: [AtomicPtr<Epoch>; 4] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 4];
+
+impl Epoch {
+    pub(crate) const fn new() -> Epoch {
+        Epoch {
+            value: AtomicU64::new(0),
+            registered: Once::new(),
+        }
+    }
+
+    /// The current epoch (0: none yet).
+    pub(crate) fn get(&self) -> u64 {
+        self.value.load(Ordering::Acquire)
+    }
+
+    /// Sets it: a lent fork child restores its parent's, a process that gave everything back
+    /// forgets it (0). Async-signal-safe (an atomic store).
+    pub(crate) fn set(&self, e: u64) {
+        self.value.store(e, Ordering::Release);
+    }
+
+    /// Registers it to be forgotten in fork children (once). [`choose`](Epoch::choose) does
+    /// it too; call it first where `choose` runs under a lock that is held across `fork()`:
+    /// registering takes glibc's atfork lock, which a concurrent `fork()` holds while its
+    /// prepare handler waits for that lock.
+    pub(crate) fn register(&'static self) {
+        self.registered.call_once(|| {
+            register();
+            let me = self as *const Epoch as *mut Epoch;
+            for slot in &EPOCHS {
+                if slot
+                    .compare_exchange(
+                        std::ptr::null_mut(),
+                        me,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// The current epoch, choosing a fresh one if there is none; `true` when this call chose it.
+    pub(crate) fn choose(&'static self) -> (u64, bool) {
+        let e = self.get();
+        if e != 0 {
+            return (e, false);
+        }
+        self.register();
+        let mut fresh = 0;
+        while fresh == 0 {
+            let mut b = [0u8; 8];
+            crate::sys::random_bytes(&mut b);
+            fresh = u64::from_ne_bytes(b);
+        }
+        match self
+            .value
+            .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => (fresh, true),
+            Err(now) => (now, false),
+        }
+    }
+}
+
 extern "C" fn prepare() {
     let l = locks();
     let mut guards: Vec<Box<dyn Any>> = Vec::with_capacity(l.len() + 1);
@@ -119,6 +199,14 @@ extern "C" fn release() {
 
 extern "C" fn release_in_child() {
     crate::thread::note_forked();
+    // Async-signal-safe: atomic loads and stores.
+    for slot in &EPOCHS {
+        let p = slot.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: only `&'static Epoch`s are registered.
+            unsafe { &*p }.set(0);
+        }
+    }
     release();
 }
 
@@ -148,17 +236,8 @@ mod tests {
             let ranks: Vec<u8> = l.iter().map(|(r, _)| *r).collect();
             assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{ranks:?}");
         }
-        // A thread holds INNER while another forks: the fork waits for it, so the child finds
-        // it free.
-        let t = std::thread::spawn(|| {
-            let mut g = INNER.lock().unwrap();
-            *g += 1;
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        });
-        while INNER.try_lock().is_ok() && !t.is_finished() {
-            std::thread::yield_now();
-        }
-        // SAFETY: the child only takes two locks (free after the fork, see above) and exits.
+        // SAFETY: the child only tries two locks (the parent's handlers held them across the
+        // fork, so the child's copies are free) and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             let ok = OUTER.try_lock().is_ok() && INNER.try_lock().is_ok();
@@ -170,7 +249,6 @@ mod tests {
         // SAFETY: waiting for our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-        t.join().unwrap();
         // And the parent's handler released them.
         assert!(OUTER.try_lock().is_ok() && INNER.try_lock().is_ok());
     }

@@ -1,37 +1,6 @@
-//! Named shared memory that unrelated processes can attach by name: Python's
-//! `multiprocessing.shared_memory` (`SharedMemory`, `ShareableList`).
-//!
-//! | Python | mp |
-//! |---|---|
-//! | `SharedMemory(create=True, size=n)` | [`SharedMemory::create(n)?`](SharedMemory::create) |
-//! | `SharedMemory(name)` | [`SharedMemory::attach(name)?`](SharedMemory::attach) |
-//! | `SharedMemory(name, create=True, size=n, track=False)` | [`SharedMemory::builder().name(name).size(n).track(false).create()?`](SharedMemoryBuilder) |
-//! | `shm.name`, `shm.size` | [`shm.name()`](SharedMemory::name), [`shm.size()`](SharedMemory::size) |
-//! | `shm.buf[a:b] = data`, `bytes(shm.buf[a:b])` | [`shm.write(a, data)?`](SharedMemory::write), [`shm.read_range(a..b)?`](SharedMemory::read_range) |
-//! | `shm.buf[i]` | [`shm.buf()[i]`](SharedMemory::buf) (an `AtomicU8`) |
-//! | `shm.close()`, `shm.unlink()` | [`shm.close()`](SharedMemory::close), [`shm.unlink()?`](SharedMemory::unlink) |
-//! | `ShareableList([1, 'a'])`, `ShareableList(name=n)` | [`ShareableList::new([1.into(), "a".into()])?`](ShareableList::new), [`ShareableList::attach(n)?`](ShareableList::attach) |
-//! | `with SharedMemoryManager() as smm: smm.SharedMemory(n)`, `smm.ShareableList(seq)` | [`let smm = SharedMemoryManager::builder().start()?;`](SharedMemoryManager), [`smm.shared_memory(n)?`](SharedMemoryManager::shared_memory), [`smm.shareable_list(seq)?`](SharedMemoryManager::shareable_list) |
-//!
-//! # The buffer and soundness
-//!
-//! A named segment can be written at any moment by any process that knows its name, mp or
-//! not, with no lock. A Rust `&[u8]` or `&mut [u8]` into it would promise the compiler that
-//! nobody else writes it, which no API can guarantee here. So the safe API only uses atomic
-//! accesses: [`buf`](SharedMemory::buf) is a `&[AtomicU8]`, and the bulk copies
-//! [`read`](SharedMemory::read) and [`write`](SharedMemory::write) move the bytes with relaxed
-//! word-sized atomic loads and stores (as fast as `memcpy` for all practical sizes). Like
-//! Python's `memoryview`, they never tear bytes but give no ordering between processes beyond
-//! what you build yourself (a [`Lock`](crate::Lock), an [`Event`](crate::Event), a message).
-//! For zero-copy access, [`as_slice`](SharedMemory::as_slice) and
-//! [`as_mut_slice`](SharedMemory::as_mut_slice) are `unsafe` and say what the caller promises.
-//!
-//! # Cleanup
-//!
-//! A segment stays in `/dev/shm` until [`unlink`](SharedMemory::unlink). Segments created or
-//! attached with `track` on (the default) are registered with the
-//! [resource tracker](crate::resource_tracker), which unlinks those still registered when
-//! every process of the program has exited, with a warning, as CPython does.
+//! The implementation of [`crate::shared_memory`]: named shared memory segments, Python's
+//! `multiprocessing.shared_memory`. The public module (in `lib.rs`) re-exports everything here,
+//! and also the manager that Python's docs show on the same page.
 
 use std::ffi::CString;
 use std::fmt;
@@ -44,8 +13,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::resource_tracker;
-
-pub use crate::managers::SharedMemoryManager;
 
 const RTYPE: &str = "shared_memory";
 

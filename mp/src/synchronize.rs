@@ -901,7 +901,7 @@ impl fmt::Debug for RLockGuard<'_> {
 /// Writes [`AnyLock`] and [`AnyLockGuard`] for a pair of lock types named `Lock` and `RLock` in
 /// scope: the enum, the methods both modules share, `From` for each kind, `PartialEq` (through a
 /// `same_as` method the caller writes in `extra`) and the guard. Used here for the process locks
-/// and in [`crate::dummy::synchronize`] for the thread twins.
+/// and by the thread backend for its twins.
 ///
 /// - `path`: the module the types are public in (`"mp::synchronize"`), named by the doc examples;
 /// - `lock`: the public path of its `Lock` (`"mp::Lock"`), used by the doc examples;

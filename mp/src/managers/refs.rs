@@ -38,49 +38,24 @@ use crate::error::{Error, Result};
 // Epochs
 // ---------------------------------------------------------------------------------------------
 
-/// This process's ownership epoch (0: not chosen yet).
-static EPOCH: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn forget_epoch() {
-    // A fork child owns nothing of its parent's unless popen lent it (see `fork_lending`,
-    // which restores the parent's epoch after `fork()` returns). Async-signal-safe.
-    EPOCH.store(0, Ordering::Release);
-}
-
-fn register_atfork() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        install();
-        // mp's own handlers: the registry's lock is taken before fork() (see `atfork.rs`).
-        crate::atfork::register();
-        // SAFETY: registering a plain extern "C" fn that only does an atomic store.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_epoch)) };
-    });
-}
+/// This process's ownership epoch for proxies (see [`crate::atfork::Epoch`]): a fork child
+/// owns nothing of its parent's unless `fork_lending` lent it (and restored the parent's epoch).
+static EPOCH: crate::atfork::Epoch = crate::atfork::Epoch::new();
 
 /// The current epoch, choosing one if needed. Never 0.
 pub(crate) fn epoch() -> u64 {
-    let e = EPOCH.load(Ordering::Acquire);
+    let e = EPOCH.get();
     if e != 0 {
         return e;
     }
-    register_atfork();
-    let mut fresh = 0;
-    while fresh == 0 {
-        let mut b = [0u8; 8];
-        crate::sys::random_bytes(&mut b);
-        fresh = u64::from_ne_bytes(b);
-    }
-    match EPOCH.compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => fresh,
-        Err(current) => current,
-    }
+    install();
+    EPOCH.choose().0
 }
 
 /// Whether a proxy whose owner field is `owner` owns its reference in this process.
 pub(crate) fn owns(owner: &AtomicU64) -> bool {
     let o = owner.load(Ordering::Acquire);
-    o != 0 && o == EPOCH.load(Ordering::Acquire)
+    o != 0 && o == EPOCH.get()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,7 +421,7 @@ impl crate::reduction::Settle for Carried {
 /// mp's own workers (tasks named `mp::...`: pool workers, manager servers) get nothing: they
 /// only use proxies that reach them through transports.
 fn fork_lending(target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t {
-    if target.is_some_and(|name| name.starts_with("mp::")) || EPOCH.load(Ordering::Acquire) == 0 {
+    if target.is_some_and(|name| name.starts_with("mp::")) || EPOCH.get() == 0 {
         return fork();
     }
     let reg = registry();
@@ -478,7 +453,7 @@ fn fork_lending(target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> 
     let _ = LENDING.try_with(|l| l.set(false));
     if pid == 0 {
         // The child: only async-signal-safe work (atomic stores, unlocking a futex).
-        EPOCH.store(epoch, Ordering::Release);
+        EPOCH.set(epoch);
         drop(reg);
         std::mem::forget(lent);
         return 0;
@@ -492,13 +467,13 @@ fn fork_lending(target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> 
 /// a fork child leaves with `_exit`, so the proxies on its stack (its parent's, copied) are
 /// never dropped; CPython's proxies give theirs back at exit too.
 pub(crate) fn release_all() {
-    if EPOCH.load(Ordering::Acquire) == 0 {
+    if EPOCH.get() == 0 {
         return;
     }
     let managers = {
         let mut reg = registry();
         let m = std::mem::take(&mut reg.managers);
-        EPOCH.store(0, Ordering::Release);
+        EPOCH.set(0);
         m
     };
     for h in managers {

@@ -354,41 +354,28 @@ fn take_block(class: usize) -> Result<(Arc<ArenaMap>, usize)> {
 // References
 // ---------------------------------------------------------------------------------------------
 
-/// This process's ownership epoch (0: not chosen yet). Handles record the epoch they own their
-/// reference in; a fork child that was not lent its parent's references (a `fork()` that did
-/// not go through mp) gets another epoch, so its copies of the parent's handles own nothing
-/// and give nothing back.
-static EPOCH: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn forget_epoch() {
-    // Async-signal-safe: an atomic store. A child that is lent references restores the
-    // parent's epoch right after `fork()` returns (see `lend`).
-    EPOCH.store(0, Ordering::Release);
-}
+/// This process's ownership epoch for blocks (see [`crate::atfork::Epoch`]). Handles record
+/// the epoch they own their reference in; a fork child that was not lent its parent's
+/// references (mp's own workers, a `fork()` outside mp) has another, so its copies of the
+/// parent's handles own nothing and give nothing back.
+static EPOCH: crate::atfork::Epoch = crate::atfork::Epoch::new();
 
 fn epoch() -> u64 {
-    let e = EPOCH.load(Ordering::Acquire);
+    let e = EPOCH.get();
     if e != 0 {
         return e;
     }
     install();
-    let mut fresh = 0;
-    while fresh == 0 {
-        let mut b = [0u8; 8];
-        sys::random_bytes(&mut b);
-        fresh = u64::from_ne_bytes(b);
-    }
+    EPOCH.register();
     // Chosen under the table's lock: what the table lists (a parent's handles, copied by a
     // fork that lent nothing) is not the new epoch's to give back.
     let mut live = LIVE.lock();
-    match EPOCH.compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {
-            live.slots.clear();
-            live.free.clear();
-            fresh
-        }
-        Err(now) => now,
+    let (e, chose) = EPOCH.choose();
+    if chose {
+        live.slots.clear();
+        live.free.clear();
     }
+    e
 }
 
 /// The live handles of this process: what a fork child is lent. Slot `i` holds the address
@@ -423,9 +410,6 @@ static USED: AtomicBool = AtomicBool::new(false);
 fn install() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        crate::atfork::register();
-        // SAFETY: registering a plain extern "C" fn that only does an atomic store.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_epoch)) };
         reduction::register_transfer(&BlockRefs);
     });
     if !USED.swap(true, Ordering::AcqRel) {
@@ -595,7 +579,7 @@ fn release(map: &ArenaMap, offset: usize) {
 
 impl Drop for Block {
     fn drop(&mut self) {
-        if self.epoch != EPOCH.load(Ordering::Acquire) {
+        if self.epoch != EPOCH.get() {
             // A copy inherited by a fork child that owns nothing of its parent's.
             return;
         }
@@ -716,7 +700,7 @@ impl reduction::Transfer for BlockRefs {
     /// holding its parent's references would keep their blocks from being reused. Their copies
     /// of the parent's handles own nothing (another epoch).
     fn fork(&self, target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t {
-        let e = EPOCH.load(Ordering::Acquire);
+        let e = EPOCH.get();
         if e == 0 || target.is_some_and(|name| name.starts_with("mp::")) {
             return fork();
         }
@@ -733,7 +717,7 @@ impl reduction::Transfer for BlockRefs {
         let _ = LENDING.try_with(|l| l.set(false));
         if pid == 0 {
             // The child: async-signal-safe work only (an atomic store, unlocking a futex).
-            EPOCH.store(e, Ordering::Release);
+            EPOCH.set(e);
             drop(live);
             std::mem::forget(lent);
             return 0;
@@ -752,7 +736,7 @@ impl reduction::Transfer for BlockRefs {
     /// Gives back the reference of every live handle (a fork child leaving with `_exit`,
     /// whose handles are never dropped).
     fn release_all(&self) {
-        if EPOCH.load(Ordering::Acquire) == 0 {
+        if EPOCH.get() == 0 {
             return;
         }
         let addrs: Vec<usize> = {
@@ -762,7 +746,7 @@ impl reduction::Transfer for BlockRefs {
             live.slots.clear();
             a
         };
-        EPOCH.store(0, Ordering::Release);
+        EPOCH.set(0);
         let maps: Vec<Arc<ArenaMap>> = MAPS
             .lock()
             .iter()
