@@ -9,13 +9,16 @@
 //! then inside one of them, so the protected data is consistent — and the parent and child
 //! handlers release them right after.
 //!
-//! The owners of those locks register them here ([`hold_across_fork`]) before their first
-//! use, each with a rank: the prepare handler takes them in rank order, outer first. This
-//! module knows none of them.
+//! Each lock is declared with [`fork_lock!`](crate::fork_lock), which puts it in a link-time
+//! table ([`FORK_LOCKS`]) with its rank: the prepare handler takes them in rank order, outer
+//! first. The table is complete before `main`: nothing is registered at run time, so no
+//! first use of a lock can wait for the registry while a concurrent fork holds the registry
+//! and waits for a lock the first user holds (a deadlock that registering on first use had,
+//! `tests/tests/process_fork_registration.rs`). This module knows none of the locks.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
 thread_local! {
@@ -24,55 +27,51 @@ thread_local! {
     static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A registered lock: how to take it for a fork (`None`: not now).
-type Hold = Box<dyn Fn() -> Option<Box<dyn Any>> + Send + Sync>;
-
-/// The registered locks, by rank. The prepare handler holds this lock too, across `fork()`:
-/// a lock registered meanwhile is registered (and first taken) after the fork.
-static LOCKS: Mutex<Vec<(u8, Hold)>> = Mutex::new(Vec::new());
-
-fn locks() -> MutexGuard<'static, Vec<(u8, Hold)>> {
-    LOCKS.lock().unwrap_or_else(|e| e.into_inner())
+/// A lock the prepare handler takes: its rank, and how to take it (`None`: not now).
+pub(crate) trait Held: Sync {
+    /// Locks of lower rank are taken first.
+    fn rank(&self) -> u8;
+    /// Takes the lock for a fork, unless the forking thread holds it already.
+    fn hold(&'static self) -> Option<Box<dyn Any>>;
 }
 
-/// Registers `lock` to be held across every `fork()` of this process from now on, after the
-/// locks of lower rank (locks that nest must have ranks in their nesting order, outer first).
-/// `skip` says when the forking thread holds it already (then it is not taken again). Call it
-/// once per lock, before the lock's first use.
-pub(crate) fn hold_across_fork<T: Send + 'static>(
-    rank: u8,
-    lock: &'static Mutex<T>,
-    skip: fn() -> bool,
-) {
-    register();
-    let hold: Hold = Box::new(move || {
-        if skip() {
-            return None;
-        }
-        let guard: MutexGuard<'static, T> = lock.lock().unwrap_or_else(|e| e.into_inner());
-        Some(Box::new(guard))
-    });
-    let mut l = locks();
-    let at = l.partition_point(|(r, _)| *r <= rank);
-    l.insert(at, (rank, hold));
+/// Every lock held across `fork()`, gathered by the linker from [`fork_lock!`](crate::fork_lock)s.
+#[linkme::distributed_slice]
+pub(crate) static FORK_LOCKS: [&'static dyn Held];
+
+/// Every [`Epoch`], forgotten in fork children.
+#[linkme::distributed_slice]
+pub(crate) static EPOCHS: [&'static Epoch];
+
+/// Declares a process-wide [`ForkLock`](crate::atfork::ForkLock) static and enters it in
+/// [`FORK_LOCKS`](crate::atfork::FORK_LOCKS).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! fork_lock {
+    ($(#[$m:meta])* $vis:vis static $name:ident: $ty:ty = $init:expr;) => {
+        $(#[$m])* $vis static $name: $ty = $init;
+        const _: () = {
+            #[linkme::distributed_slice($crate::atfork::FORK_LOCKS)]
+            static ENTRY: &'static dyn $crate::atfork::Held = &$name;
+        };
+    };
 }
 
-/// A `skip` for [`hold_across_fork`]: the lock is always taken.
+/// A `skip` for [`ForkLock::with_skip`]: the lock is always taken.
 pub(crate) fn never() -> bool {
     false
 }
 
-/// A process-wide lock that is held across `fork()` ([`hold_across_fork`] on first use): a
-/// fork child always finds it free and its data consistent.
+/// A process-wide lock that is held across `fork()`: a fork child always finds it free and
+/// its data consistent. Declare it with [`fork_lock!`](crate::fork_lock).
 pub(crate) struct ForkLock<T: 'static> {
     rank: u8,
     skip: fn() -> bool,
-    once: Once,
     lock: Mutex<T>,
 }
 
 impl<T: Send + 'static> ForkLock<T> {
-    /// A lock of `rank` (see [`hold_across_fork`]).
+    /// A lock of `rank`: locks that nest must have ranks in their nesting order, outer first.
     pub(crate) const fn new(rank: u8, value: T) -> ForkLock<T> {
         ForkLock::with_skip(rank, value, never)
     }
@@ -83,37 +82,46 @@ impl<T: Send + 'static> ForkLock<T> {
         ForkLock {
             rank,
             skip,
-            once: Once::new(),
             lock: Mutex::new(value),
         }
     }
 
     /// Locks it (a poisoned lock is taken as it is: mp's data stays consistent under panics).
     pub(crate) fn lock(&'static self) -> MutexGuard<'static, T> {
-        self.once
-            .call_once(|| hold_across_fork(self.rank, &self.lock, self.skip));
+        // Before any lock is held: a first registration waits for a concurrent fork only.
+        register();
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Send + 'static> Held for ForkLock<T> {
+    fn rank(&self) -> u8 {
+        self.rank
+    }
+
+    fn hold(&'static self) -> Option<Box<dyn Any>> {
+        if (self.skip)() {
+            return None;
+        }
+        let guard: MutexGuard<'static, T> = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        Some(Box::new(guard))
     }
 }
 
 /// An ownership epoch: the number under which a process owns the references its handles hold
 /// elsewhere (manager proxies, arena blocks). Chosen at random on first use; every fork child
-/// starts without one (this module's child handler forgets it), so its copies of the parent's
-/// handles own nothing, unless the parent lent it its references, in which case the child
-/// [`set`](Epoch::set)s the parent's epoch back right after `fork()`.
+/// starts without one (this module's child handler forgets every epoch in [`EPOCHS`]), so its
+/// copies of the parent's handles own nothing, unless the parent lent it its references, in
+/// which case the child [`set`](Epoch::set)s the parent's epoch back right after `fork()`.
 pub(crate) struct Epoch {
     value: AtomicU64,
-    registered: Once,
 }
 
-/// The epochs to forget in a fork child (slots, so that the child handler takes no lock).
-static EPOCHS: [AtomicPtr<Epoch>; 4] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 4];
-
 impl Epoch {
+    /// An epoch; enter it in [`EPOCHS`] too.
     pub(crate) const fn new() -> Epoch {
         Epoch {
             value: AtomicU64::new(0),
-            registered: Once::new(),
         }
     }
 
@@ -128,37 +136,13 @@ impl Epoch {
         self.value.store(e, Ordering::Release);
     }
 
-    /// Registers it to be forgotten in fork children (once). [`choose`](Epoch::choose) does
-    /// it too; call it first where `choose` runs under a lock that is held across `fork()`:
-    /// registering takes glibc's atfork lock, which a concurrent `fork()` holds while its
-    /// prepare handler waits for that lock.
-    pub(crate) fn register(&'static self) {
-        self.registered.call_once(|| {
-            register();
-            let me = self as *const Epoch as *mut Epoch;
-            for slot in &EPOCHS {
-                if slot
-                    .compare_exchange(
-                        std::ptr::null_mut(),
-                        me,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok()
-                {
-                    break;
-                }
-            }
-        });
-    }
-
     /// The current epoch, choosing a fresh one if there is none; `true` when this call chose it.
     pub(crate) fn choose(&'static self) -> (u64, bool) {
         let e = self.get();
         if e != 0 {
             return (e, false);
         }
-        self.register();
+        register();
         let mut fresh = 0;
         while fresh == 0 {
             let mut b = [0u8; 8];
@@ -175,16 +159,15 @@ impl Epoch {
     }
 }
 
+/// The locks, outer first.
+fn ordered() -> Vec<&'static dyn Held> {
+    let mut locks: Vec<&'static dyn Held> = FORK_LOCKS.iter().copied().collect();
+    locks.sort_by_key(|l| l.rank());
+    locks
+}
+
 extern "C" fn prepare() {
-    let l = locks();
-    let mut guards: Vec<Box<dyn Any>> = Vec::with_capacity(l.len() + 1);
-    for (_, hold) in l.iter() {
-        if let Some(g) = hold() {
-            guards.push(g);
-        }
-    }
-    // Released last (the guards are popped in reverse).
-    guards.insert(0, Box::new(l));
+    let guards: Vec<Box<dyn Any>> = ordered().iter().filter_map(|l| l.hold()).collect();
     let _ = HELD.try_with(|h| h.borrow_mut().extend(guards));
 }
 
@@ -200,17 +183,14 @@ extern "C" fn release() {
 extern "C" fn release_in_child() {
     crate::thread::note_forked();
     // Async-signal-safe: atomic loads and stores.
-    for slot in &EPOCHS {
-        let p = slot.load(Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: only `&'static Epoch`s are registered.
-            unsafe { &*p }.set(0);
-        }
+    for epoch in EPOCHS {
+        epoch.set(0);
     }
     release();
 }
 
-/// Registers the handlers (once per process; a fork child inherits the registration).
+/// Registers the handlers (once per process, before `main` in a binary that starts processes;
+/// a fork child inherits the registration).
 pub(crate) fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -222,25 +202,55 @@ pub(crate) fn register() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
 
-    static OUTER: Mutex<u32> = Mutex::new(0);
-    static INNER: Mutex<u32> = Mutex::new(0);
+    crate::fork_lock! {
+        static INNER: ForkLock<u32> = ForkLock::new(201, 0);
+    }
+    crate::fork_lock! {
+        static OUTER: ForkLock<u32> = ForkLock::new(200, 0);
+    }
 
     #[test]
-    fn registered_locks_are_held_across_fork_in_rank_order_and_usable_in_the_child() {
-        // Registered inner first: the rank, not the registration order, decides.
-        hold_across_fork(201, &INNER, never);
-        hold_across_fork(200, &OUTER, never);
-        {
-            let l = locks();
-            let ranks: Vec<u8> = l.iter().map(|(r, _)| *r).collect();
-            assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{ranks:?}");
-        }
-        // SAFETY: the child only tries two locks (the parent's handlers held them across the
-        // fork, so the child's copies are free) and exits.
+    fn the_table_lists_every_lock_in_rank_order() {
+        let locks = ordered();
+        let ranks: Vec<u8> = locks.iter().map(|l| l.rank()).collect();
+        assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{ranks:?}");
+        let at = |l: &'static ForkLock<u32>| {
+            locks
+                .iter()
+                .position(|e| std::ptr::addr_eq(*e as *const dyn Held, l as *const _))
+        };
+        let (outer, inner) = (at(&OUTER).unwrap(), at(&INNER).unwrap());
+        // Declared inner first: the rank, not the order of declaration, decides.
+        assert!(outer < inner);
+    }
+
+    #[test]
+    fn a_fork_child_finds_the_locks_free_and_their_data_consistent() {
+        // Another thread holds INNER with its data odd (mid-update) until it sees this thread
+        // about to fork; the prepare handler waits for it, so the child sees the data even.
+        let forking = std::sync::Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let f2 = forking.clone();
+        let t = std::thread::spawn(move || {
+            let mut g = INNER.lock();
+            *g += 1;
+            tx.send(()).unwrap();
+            while !f2.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            *g += 1;
+        });
+        rx.recv().unwrap();
+        forking.store(true, Ordering::Release);
+        // SAFETY: the child only tries two locks and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            let ok = OUTER.try_lock().is_ok() && INNER.try_lock().is_ok();
+            let ok = match (OUTER.lock.try_lock(), INNER.lock.try_lock()) {
+                (Ok(_), Ok(inner)) => *inner % 2 == 0,
+                _ => false,
+            };
             // SAFETY: leaving the child at once.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
         }
@@ -249,7 +259,8 @@ mod tests {
         // SAFETY: waiting for our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        t.join().unwrap();
         // And the parent's handler released them.
-        assert!(OUTER.try_lock().is_ok() && INNER.try_lock().is_ok());
+        assert!(OUTER.lock.try_lock().is_ok() && INNER.lock.try_lock().is_ok());
     }
 }

@@ -24,6 +24,8 @@ static MP_CHILD_ENTRY: extern "C" fn() = init_array_entry;
 
 extern "C" fn init_array_entry() {
     crate::thread::record_origin();
+    // While the process has one thread: no fork can run concurrently.
+    crate::atfork::register();
     child_entry();
 }
 

@@ -78,9 +78,11 @@ impl FromStr for StartMethod {
 /// The platform default: forkserver on Linux, as in CPython 3.14.
 pub(crate) const DEFAULT_METHOD: StartMethod = StartMethod::Forkserver;
 
-/// The default start method, once chosen (its rank in [`crate::atfork`]: taken inside the
-/// forkserver's locks).
-static CHOSEN: ForkLock<Option<StartMethod>> = ForkLock::new(50, None);
+crate::fork_lock! {
+    /// The default start method, once chosen (its rank in [`crate::atfork`]: taken inside the
+    /// forkserver's locks).
+    static CHOSEN: ForkLock<Option<StartMethod>> = ForkLock::new(50, None);
+}
 
 /// A start-method context: Python's `get_context(method)`.
 ///

@@ -28,9 +28,11 @@ pub(crate) struct Role {
 #[linkme::distributed_slice]
 pub(crate) static ROLES: [Role];
 
-/// The binary that re-executed children run, if set (rank in [`crate::atfork`]: after the
-/// default start method's lock).
-static EXECUTABLE: ForkLock<Option<PathBuf>> = ForkLock::new(60, None);
+crate::fork_lock! {
+    /// The binary that re-executed children run, if set (rank in [`crate::atfork`]: after the
+    /// default start method's lock).
+    static EXECUTABLE: ForkLock<Option<PathBuf>> = ForkLock::new(60, None);
+}
 
 /// Sets the binary that re-executed children run (`set_executable`).
 pub(crate) fn set_executable(path: PathBuf) {

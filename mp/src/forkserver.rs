@@ -84,10 +84,14 @@ pub(crate) struct Client {
     alive: Option<Connection>,
 }
 
-/// This process's connection to its server (rank in [`crate::atfork`]: inside the
-/// launcher's lock, outside the inherited server's).
-static CLIENT: ForkLock<Option<Client>> = ForkLock::new(30, None);
-static INHERITED: ForkLock<Option<ServerInfo>> = ForkLock::new(40, None);
+crate::fork_lock! {
+    /// This process's connection to its server (rank in [`crate::atfork`]: inside the
+    /// launcher's lock, outside the inherited server's).
+    static CLIENT: ForkLock<Option<Client>> = ForkLock::new(30, None);
+}
+crate::fork_lock! {
+    static INHERITED: ForkLock<Option<ServerInfo>> = ForkLock::new(40, None);
+}
 
 /// Records the server a child inherited from its parent.
 pub(crate) fn set_inherited(info: Option<ServerInfo>) {

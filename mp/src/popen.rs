@@ -614,9 +614,11 @@ fn fork_now(
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The launcher thread's queue, with the pid of the process it belongs to (rank in
-/// [`crate::atfork`]: inside the manager references' lock, outside the forkserver's).
-static LAUNCHER: ForkLock<Option<(i32, std::sync::mpsc::Sender<Job>)>> = ForkLock::new(20, None);
+crate::fork_lock! {
+    /// The launcher thread's queue, with the pid of the process it belongs to (rank in
+    /// [`crate::atfork`]: inside the manager references' lock, outside the forkserver's).
+    static LAUNCHER: ForkLock<Option<(i32, std::sync::mpsc::Sender<Job>)>> = ForkLock::new(20, None);
+}
 
 /// The launcher thread: a thread that lives as long as the process, for the starts that
 /// must outlive the calling thread.

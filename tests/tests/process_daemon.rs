@@ -65,15 +65,18 @@ fn non_daemonic_children_survive_a_killed_parent() {
 fn daemon_started_from_a_short_lived_thread_survives_the_thread() {
     // PR_SET_PDEATHSIG fires when the forking *thread* exits: mp forks daemons from a thread
     // that lives as long as the process, so the end of the starting thread does not kill it.
-    let p = std::thread::spawn(|| {
-        Process::builder(sleep_ms, (60_000,))
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let p = Process::builder(sleep_ms, (60_000,))
             .daemon(true)
             .start_method(StartMethod::Fork)
-            .start()
-            .unwrap()
-    })
-    .join()
-    .unwrap();
+            .start();
+        tx.send(p).unwrap();
+    });
+    let p = rx
+        .recv_timeout(TIMEOUT)
+        .expect("start() did not return")
+        .unwrap();
     assert!(!wait_pid_gone(p.pid().unwrap(), Duration::from_millis(300)));
     assert!(p.is_alive());
     p.terminate().unwrap();

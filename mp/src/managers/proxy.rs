@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde::de::{DeserializeOwned, Deserializer};
@@ -90,23 +90,33 @@ impl fmt::Display for Token {
 // Process-wide knowledge about managers
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Default)]
+/// A hasher that `const` code can build (the table is a static; its keys are local addresses).
+type Fixed = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
 pub(crate) struct Known {
     /// The key to use for a manager address (managers this process started or connected to).
-    keys: HashMap<Address, Arc<[u8]>>,
+    keys: HashMap<Address, Arc<[u8]>, Fixed>,
     /// How a server names itself → how this process reaches it.
-    aliases: HashMap<Address, Address>,
+    aliases: HashMap<Address, Address, Fixed>,
     /// Managers this process shut down: proxies dropped later send nothing.
-    dead: HashSet<Address>,
+    dead: HashSet<Address, Fixed>,
 }
 
 /// What this process knows about managers, under a lock held across `fork()` (the innermost
 /// of mp's, see [`crate::atfork`]).
 fn known() -> std::sync::MutexGuard<'static, Known> {
-    static KNOWN: OnceLock<ForkLock<Known>> = OnceLock::new();
-    KNOWN
-        .get_or_init(|| ForkLock::new(70, Known::default()))
-        .lock()
+    KNOWN.lock()
+}
+
+crate::fork_lock! {
+    static KNOWN: ForkLock<Known> = ForkLock::new(
+        70,
+        Known {
+            keys: HashMap::with_hasher(Fixed::new()),
+            aliases: HashMap::with_hasher(Fixed::new()),
+            dead: HashSet::with_hasher(Fixed::new()),
+        },
+    );
 }
 
 pub(crate) fn remember_manager(address: &Address, authkey: &[u8]) {

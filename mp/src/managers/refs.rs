@@ -41,6 +41,8 @@ use crate::error::{Error, Result};
 /// This process's ownership epoch for proxies (see [`crate::atfork::Epoch`]): a fork child
 /// owns nothing of its parent's unless `fork_lending` lent it (and restored the parent's epoch).
 static EPOCH: crate::atfork::Epoch = crate::atfork::Epoch::new();
+#[linkme::distributed_slice(crate::atfork::EPOCHS)]
+static EPOCH_ENTRY: &crate::atfork::Epoch = &EPOCH;
 
 /// The current epoch, choosing one if needed. Never 0.
 pub(crate) fn epoch() -> u64 {
@@ -77,16 +79,18 @@ struct Held {
     ids: HashMap<u64, u64>,
 }
 
-/// The outermost of mp's locks held across `fork()` (see [`crate::atfork`]), except when
-/// [`fork_lending`] holds it itself across the fork.
-static REGISTRY: ForkLock<Registry> = ForkLock::with_skip(
-    10,
-    Registry {
-        epoch: 0,
-        managers: Vec::new(),
-    },
-    lending,
-);
+crate::fork_lock! {
+    /// The outermost of mp's locks held across `fork()` (see [`crate::atfork`]), except when
+    /// [`fork_lending`] holds it itself across the fork.
+    static REGISTRY: ForkLock<Registry> = ForkLock::with_skip(
+        10,
+        Registry {
+            epoch: 0,
+            managers: Vec::new(),
+        },
+        lending,
+    );
+}
 
 thread_local! {
     /// Set while this thread holds the registry's lock across `fork()` (so that the atfork

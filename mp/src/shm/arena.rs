@@ -226,10 +226,12 @@ fn bad(why: &str) -> Error {
     )
 }
 
-/// The arenas this process maps, by identity (so that an arena is mapped once, whatever the
-/// number of objects of it that arrive).
-#[allow(clippy::type_complexity)]
-static MAPS: ForkLock<Vec<((u64, u64), Weak<ArenaMap>)>> = ForkLock::new(81, Vec::new());
+crate::fork_lock! {
+    /// The arenas this process maps, by identity (so that an arena is mapped once, whatever
+    /// the number of objects of it that arrive).
+    #[allow(clippy::type_complexity)]
+    static MAPS: ForkLock<Vec<((u64, u64), Weak<ArenaMap>)>> = ForkLock::new(81, Vec::new());
+}
 
 fn remember(map: &Arc<ArenaMap>) {
     let mut maps = MAPS.lock();
@@ -252,14 +254,16 @@ struct Alloc {
     older: Vec<Weak<ArenaMap>>,
 }
 
-static ALLOC: ForkLock<Alloc> = ForkLock::new(
-    80,
-    Alloc {
-        pid: 0,
-        current: None,
-        older: Vec::new(),
-    },
-);
+crate::fork_lock! {
+    static ALLOC: ForkLock<Alloc> = ForkLock::new(
+        80,
+        Alloc {
+            pid: 0,
+            current: None,
+            older: Vec::new(),
+        },
+    );
+}
 
 fn class_of(total: usize) -> Option<usize> {
     (0..CLASSES).find(|c| MIN_BLOCK << c >= total)
@@ -359,6 +363,8 @@ fn take_block(class: usize) -> Result<(Arc<ArenaMap>, usize)> {
 /// references (mp's own workers, a `fork()` outside mp) has another, so its copies of the
 /// parent's handles own nothing and give nothing back.
 static EPOCH: crate::atfork::Epoch = crate::atfork::Epoch::new();
+#[linkme::distributed_slice(crate::atfork::EPOCHS)]
+static EPOCH_ENTRY: &crate::atfork::Epoch = &EPOCH;
 
 fn epoch() -> u64 {
     let e = EPOCH.get();
@@ -366,7 +372,6 @@ fn epoch() -> u64 {
         return e;
     }
     install();
-    EPOCH.register();
     // Chosen under the table's lock: what the table lists (a parent's handles, copied by a
     // fork that lent nothing) is not the new epoch's to give back.
     let mut live = LIVE.lock();
@@ -394,14 +399,16 @@ fn lending() -> bool {
     LENDING.try_with(|l| l.get()).unwrap_or(false)
 }
 
-static LIVE: ForkLock<Live> = ForkLock::with_skip(
-    15,
-    Live {
-        slots: Vec::new(),
-        free: Vec::new(),
-    },
-    lending,
-);
+crate::fork_lock! {
+    static LIVE: ForkLock<Live> = ForkLock::with_skip(
+        15,
+        Live {
+            slots: Vec::new(),
+            free: Vec::new(),
+        },
+        lending,
+    );
+}
 
 /// Set once a process has made or received a block: the transports then keep the scopes
 /// that carry references ([`reduction::count_references`]).
