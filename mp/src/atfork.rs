@@ -87,10 +87,78 @@ impl<T: Send + 'static> ForkLock<T> {
     }
 
     /// Locks it (a poisoned lock is taken as it is: mp's data stays consistent under panics).
-    pub(crate) fn lock(&'static self) -> MutexGuard<'static, T> {
+    /// In a debug build, taking it while this thread holds a lock of the same or a higher
+    /// rank panics: the prepare handler takes them in rank order, so such a nesting could
+    /// deadlock with a concurrent fork.
+    pub(crate) fn lock(&'static self) -> ForkGuard<T> {
         // Before any lock is held: a first registration waits for a concurrent fork only.
         register();
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+        #[cfg(debug_assertions)]
+        ranks::enter(self.rank);
+        ForkGuard {
+            guard: self.lock.lock().unwrap_or_else(|e| e.into_inner()),
+            #[cfg(debug_assertions)]
+            rank: self.rank,
+        }
+    }
+}
+
+/// A held [`ForkLock`].
+pub(crate) struct ForkGuard<T: 'static> {
+    guard: MutexGuard<'static, T>,
+    #[cfg(debug_assertions)]
+    rank: u8,
+}
+
+impl<T> std::ops::Deref for ForkGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> std::ops::DerefMut for ForkGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+#[cfg(debug_assertions)]
+impl<T> Drop for ForkGuard<T> {
+    fn drop(&mut self) {
+        ranks::leave(self.rank);
+    }
+}
+
+/// The ranks of the [`ForkLock`]s this thread holds (debug builds: the order check).
+#[cfg(debug_assertions)]
+mod ranks {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static HELD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn enter(rank: u8) {
+        let _ = HELD.try_with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(&top) = h.iter().max() {
+                assert!(
+                    top < rank,
+                    "mp lock order: a lock of rank {rank} taken while holding one of rank {top}"
+                );
+            }
+            h.push(rank);
+        });
+    }
+
+    pub(super) fn leave(rank: u8) {
+        let _ = HELD.try_with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h.iter().rposition(|&r| r == rank) {
+                h.remove(i);
+            }
+        });
     }
 }
 
@@ -212,6 +280,21 @@ mod tests {
     }
 
     #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a lock of rank 200 taken while holding one of rank 201")]
+    fn taking_locks_against_their_rank_order_panics_in_debug_builds() {
+        let _inner = INNER.lock();
+        let _outer = OUTER.lock();
+    }
+
+    #[test]
+    fn locks_taken_in_rank_order_nest() {
+        let mut outer = OUTER.lock();
+        let inner = INNER.lock();
+        *outer += *inner % 2;
+    }
+
+    #[test]
     fn the_table_lists_every_lock_in_rank_order() {
         let locks = ordered();
         let ranks: Vec<u8> = locks.iter().map(|l| l.rank()).collect();
@@ -247,10 +330,13 @@ mod tests {
         // SAFETY: the child only tries two locks and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            let ok = match (OUTER.lock.try_lock(), INNER.lock.try_lock()) {
-                (Ok(_), Ok(inner)) => *inner % 2 == 0,
-                _ => false,
+            // Free (a lock another test poisoned is free too) and even.
+            let free = |l: &'static ForkLock<u32>| match l.lock.try_lock() {
+                Ok(g) => Some(*g),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(*p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
             };
+            let ok = free(&OUTER).is_some() && free(&INNER).is_some_and(|v| v % 2 == 0);
             // SAFETY: leaving the child at once.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
         }
@@ -260,7 +346,7 @@ mod tests {
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
         t.join().unwrap();
-        // And the parent's handler released them.
-        assert!(OUTER.lock.try_lock().is_ok() && INNER.lock.try_lock().is_ok());
+        // And the parent's handler released them: this thread can take them.
+        drop((OUTER.lock(), INNER.lock()));
     }
 }

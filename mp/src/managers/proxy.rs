@@ -104,7 +104,7 @@ pub(crate) struct Known {
 
 /// What this process knows about managers, under a lock held across `fork()` (the innermost
 /// of mp's, see [`crate::atfork`]).
-fn known() -> std::sync::MutexGuard<'static, Known> {
+fn known() -> crate::atfork::ForkGuard<Known> {
     KNOWN.lock()
 }
 

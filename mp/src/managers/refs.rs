@@ -26,7 +26,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, MutexGuard, Once};
+use std::sync::{Arc, Once};
 
 use super::protocol::Request;
 use super::proxy::{Token, exchange, is_dead, reply_value, request};
@@ -104,7 +104,7 @@ fn lending() -> bool {
 }
 
 /// Locks the registry, for the current epoch.
-fn registry() -> MutexGuard<'static, Registry> {
+fn registry() -> crate::atfork::ForkGuard<Registry> {
     // Chosen before the lock is taken: choosing may register atfork handlers, which takes
     // glibc's atfork lock, held by a concurrent fork() that waits for this one.
     epoch();
