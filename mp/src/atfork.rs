@@ -86,6 +86,11 @@ impl<T: Send + 'static> ForkLock<T> {
         }
     }
 
+    /// Its rank.
+    pub(crate) const fn rank(&self) -> u8 {
+        self.rank
+    }
+
     /// Locks it (a poisoned lock is taken as it is: mp's data stays consistent under panics).
     /// In a debug build, taking it while this thread holds a lock of the same or a higher
     /// rank panics: the prepare handler takes them in rank order, so such a nesting could

@@ -61,6 +61,11 @@ pub(crate) trait Transfer: Sync {
     /// ... and returns what was collected.
     fn end_collect(&self) -> Carried;
 
+    /// The rank (see [`crate::atfork`]) of the lock [`fork`](Transfer::fork) holds across
+    /// `fork()`: [`fork_lending`] nests the tables in rank order, outer first, as every other
+    /// taker of those locks does.
+    fn rank(&self) -> u8;
+
     /// Forks with `fork`, lending the child the references this process holds. `target`: the
     /// task the child runs, if it is a registered one.
     fn fork(&self, target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t;
@@ -336,23 +341,27 @@ pub(crate) fn pinning<R>(f: impl FnOnce() -> R) -> (R, Carried) {
     collect(true, f)
 }
 
-/// `fork()` through the side tables (see [`Transfer::fork`]), the first registered outermost.
+/// `fork()` through the side tables (see [`Transfer::fork`]), nested in the rank order of
+/// the locks they hold across it (whatever order they registered in: a nesting against the
+/// ranks could deadlock with a concurrent fork's prepare handler).
 pub(crate) fn fork_lending(
     target: Option<&str>,
     fork: impl FnOnce() -> libc::pid_t,
 ) -> libc::pid_t {
     fn nested(
-        i: usize,
+        tables: &[&'static dyn Transfer],
         target: Option<&str>,
         fork: &mut dyn FnMut() -> libc::pid_t,
     ) -> libc::pid_t {
-        match TRANSFERS.get(i).and_then(|s| s.get()) {
-            Some(t) => t.fork(target, &mut || nested(i + 1, target, fork)),
+        match tables.split_first() {
+            Some((t, inner)) => t.fork(target, &mut || nested(inner, target, fork)),
             None => fork(),
         }
     }
+    let mut tables: Vec<&'static dyn Transfer> = transfers().collect();
+    tables.sort_by_key(|t| t.rank());
     let mut fork = Some(fork);
-    nested(0, target, &mut || fork.take().map_or(-1, |f| f()))
+    nested(&tables, target, &mut || fork.take().map_or(-1, |f| f()))
 }
 
 /// Gives back every reference this process holds (see [`Transfer::release_all`]).

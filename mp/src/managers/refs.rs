@@ -397,6 +397,10 @@ impl crate::reduction::Transfer for ProxyRefs {
         crate::reduction::Carried::new(Box::new(mine))
     }
 
+    fn rank(&self) -> u8 {
+        REGISTRY.rank()
+    }
+
     fn fork(&self, target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t {
         fork_lending(target, fork)
     }

@@ -706,6 +706,10 @@ impl reduction::Transfer for BlockRefs {
     /// nothing: they use only the objects that reach them in messages, and a long-lived server
     /// holding its parent's references would keep their blocks from being reused. Their copies
     /// of the parent's handles own nothing (another epoch).
+    fn rank(&self) -> u8 {
+        LIVE.rank()
+    }
+
     fn fork(&self, target: Option<&str>, fork: &mut dyn FnMut() -> libc::pid_t) -> libc::pid_t {
         let e = EPOCH.get();
         if e == 0 || target.is_some_and(|name| name.starts_with("mp::")) {
