@@ -289,6 +289,7 @@ pub mod shared_memory {
 }
 pub mod sharedctypes;
 mod shm;
+pub mod space;
 pub mod synchronize;
 mod sys;
 mod task;

@@ -39,6 +39,7 @@
 //! check applies when the process that *acquired* it is gone while it is still locked.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -48,7 +49,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::futex::{self, OwnerDied, RawCondvar, RawMutex};
-use crate::shm::{self, Block, BlockWire, pid_alive};
+use crate::shm::{self, BlockWire, pid_alive};
+use crate::space::handle::{self, Handle};
+use crate::space::{Mem, Processes, Space, Threads};
 use crate::task::{Task, TaskRef};
 
 // ---------------------------------------------------------------------------------------------
@@ -79,60 +82,69 @@ const fn layout_hash(desc: &str, size: usize) -> u64 {
     h ^ (size as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// A block of a shared arena holding an `S` at offset 0 (and possibly a trailing table).
-struct Shared<S> {
-    region: Arc<Block>,
-    /// The state (the start of the block's payload), cached: an acquire reaches it with one
-    /// load.
+/// The memory of a primitive (a block of a shared arena, or heap memory, as the space `Sp`
+/// says) holding an `S` at offset 0 (and possibly a trailing table).
+struct Shared<S, Sp> {
+    region: Arc<Mem>,
+    /// The state (the start of the memory), cached: an acquire reaches it with one load.
     state: NonNull<S>,
+    space: PhantomData<fn() -> Sp>,
 }
 
-// SAFETY: `state` points into the block `region` keeps alive; `S: SharedState` is made of
+// SAFETY: `state` points into the memory `region` keeps alive; `S: SharedState` is made of
 // atomics, used from any thread or process.
-unsafe impl<S: Send + Sync> Send for Shared<S> {}
+unsafe impl<S: Send + Sync, Sp> Send for Shared<S, Sp> {}
 // SAFETY: as above.
-unsafe impl<S: Send + Sync> Sync for Shared<S> {}
+unsafe impl<S: Send + Sync, Sp> Sync for Shared<S, Sp> {}
 
-impl<S> Clone for Shared<S> {
+impl<S, Sp> Clone for Shared<S, Sp> {
     fn clone(&self) -> Self {
         Shared {
             region: self.region.clone(),
             state: self.state,
+            space: PhantomData,
         }
     }
 }
 
-impl<S: SharedState> Shared<S> {
+impl<S: SharedState + 'static, Sp: Space> Handle for Shared<S, Sp> {
+    fn dup(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl<S: SharedState, Sp: Space> Shared<S, Sp> {
     fn new(extra: usize) -> Result<Self> {
         let len = std::mem::size_of::<S>()
             .checked_add(extra)
             .ok_or_else(|| Error::value("shared object too large"))?;
-        let region = shm::alloc(len, S::KIND, S::LAYOUT)?;
+        let region = Mem::alloc::<Sp>(len, S::KIND, S::LAYOUT)?;
         Ok(Shared::of(region))
     }
 
-    fn of(region: Block) -> Self {
+    fn of(region: Mem) -> Self {
         let state = NonNull::new(region.data().cast::<S>()).unwrap_or(NonNull::dangling());
         Shared {
             region: Arc::new(region),
             state,
+            space: PhantomData,
         }
     }
 
     fn attach(wire: BlockWire) -> Result<Self> {
-        let region = Block::attach(wire, S::KIND, S::LAYOUT)?;
+        let region = shm::Block::attach(wire, S::KIND, S::LAYOUT)?;
         if region.data_len() < std::mem::size_of::<S>() {
             return Err(Error::value(
                 "cannot attach shared memory: it is smaller than its header says",
             ));
         }
-        Ok(Shared::of(region))
+        Ok(Shared::of(Mem::Arena(region)))
     }
 
     #[inline]
     fn get(&self) -> &S {
-        // SAFETY: the block was made (or checked on attach) with room for an `S` at offset 0,
-        // 64-byte aligned, and `region` keeps it mapped; `SharedState` guarantees any bit
+        // SAFETY: the memory was made (or checked on attach) with room for an `S` at offset
+        // 0, 64-byte aligned, and `region` keeps it alive; `SharedState` guarantees any bit
         // pattern is valid.
         unsafe { self.state.as_ref() }
     }
@@ -145,7 +157,7 @@ impl<S: SharedState> Shared<S> {
         }
         // SAFETY: in bounds (checked above), 4-byte aligned (offset is a multiple of 64 and
         // every entry is 4 bytes), and an AtomicU32 is valid for any bit pattern.
-        Some(unsafe { self.region.at::<AtomicU32>(at) })
+        Some(unsafe { &*self.region.data().add(at).cast::<AtomicU32>() })
     }
 
     fn addr(&self) -> usize {
@@ -153,16 +165,34 @@ impl<S: SharedState> Shared<S> {
     }
 }
 
-impl<S> Serialize for Shared<S> {
+/// A process primitive travels as its arena block; a thread primitive as a reference through
+/// an in-process transport (`mp::dummy`'s), and nowhere else.
+impl<S: SharedState + 'static, Sp: Space> Serialize for Shared<S, Sp> {
     fn serialize<Se: Serializer>(&self, s: Se) -> std::result::Result<Se::Ok, Se::Error> {
-        self.region.serialize(s)
+        match self.region.block() {
+            Some(b) if !Sp::THREADS => b.serialize(s),
+            _ => handle::serialize(self, s),
+        }
     }
 }
 
-impl<'de, S: SharedState> Deserialize<'de> for Shared<S> {
+impl<'de, S: SharedState + 'static, Sp: Space> Deserialize<'de> for Shared<S, Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        if Sp::THREADS {
+            return handle::deserialize(d);
+        }
         let wire = BlockWire::deserialize(d)?;
         Shared::attach(wire).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Python's error for a misuse: `multiprocessing`'s for a process primitive, `threading`'s
+/// for a thread one.
+fn misuse<Sp: Space>(processes: Error, threads: (ErrorKind, &str)) -> Error {
+    if Sp::THREADS {
+        Error::new(threads.0, threads.1)
+    } else {
+        processes
     }
 }
 
@@ -184,7 +214,11 @@ fn owner_died(what: &str, e: OwnerDied) -> Error {
 
 /// How the calling thread appears in a lock's repr: the process name, plus `|thread` off the
 /// main thread (CPython's `MainProcess|T1`).
-fn me_for_repr() -> String {
+fn me_for_repr<Sp: Space>() -> String {
+    if Sp::THREADS {
+        // `threading.current_thread().name`.
+        return crate::space::thread_name();
+    }
     let name = crate::process::info().name();
     let (pid, tid) = futex::ids();
     if pid == tid {
@@ -197,13 +231,13 @@ fn me_for_repr() -> String {
 }
 
 /// Who holds a mutex, as CPython's lock reprs say it.
-fn owner_for_repr(m: &RawMutex) -> String {
+fn owner_for_repr<Sp: Space>(m: &RawMutex) -> String {
     if !m.is_locked() {
         return "None".into();
     }
     let (pid, _) = futex::ids();
     match m.owner() {
-        Some(o) if o == futex::ids() => me_for_repr(),
+        Some(o) if o == futex::ids() => me_for_repr::<Sp>(),
         Some((p, _)) if p == pid => "SomeOtherThread".into(),
         Some(_) => "SomeOtherProcess".into(),
         None => "unknown".into(),
@@ -252,12 +286,16 @@ unsafe impl SharedState for LockState {
 /// for p in &ps { p.join()?; assert_eq!(p.exitcode(), Some(0)); }
 /// # Ok(()) }
 /// ```
+pub type Lock = LockIn<Processes>;
+
+/// A [`Lock`] in the memory space `Sp`: [`Processes`] for `mp::Lock`, [`Threads`] for
+/// `mp::dummy::Lock` (see [`crate::space`]).
 #[derive(Clone)]
-pub struct Lock {
-    shared: Shared<LockState>,
+pub struct LockIn<Sp: Space = Processes> {
+    shared: Shared<LockState, Sp>,
 }
 
-impl Lock {
+impl<Sp: Space> LockIn<Sp> {
     /// A new, unlocked lock.
     ///
     /// # Errors
@@ -272,8 +310,8 @@ impl Lock {
     /// assert!(!l.locked());
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new() -> Result<Lock> {
-        Ok(Lock {
+    pub fn new() -> Result<Self> {
+        Ok(LockIn {
             shared: Shared::new(0)?,
         })
     }
@@ -382,7 +420,10 @@ impl Lock {
         if m.unlock() {
             Ok(())
         } else {
-            Err(Error::value("semaphore or lock released too many times"))
+            Err(misuse::<Sp>(
+                Error::value("semaphore or lock released too many times"),
+                (ErrorKind::Runtime, "release unlocked lock"),
+            ))
         }
     }
 
@@ -421,7 +462,7 @@ impl Lock {
     /// # Ok::<(), mp::Error>(())
     /// ```
     #[inline]
-    pub fn lock(&self) -> Result<LockGuard<'_>> {
+    pub fn lock(&self) -> Result<LockGuard<'_, Sp>> {
         self.acquire()?;
         Ok(LockGuard { lock: self })
     }
@@ -458,21 +499,21 @@ impl Lock {
     }
 }
 
-impl fmt::Debug for Lock {
+impl<Sp: Space> fmt::Debug for LockIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Lock(owner={})>", owner_for_repr(self.mutex()))
+        write!(f, "<Lock(owner={})>", owner_for_repr::<Sp>(self.mutex()))
     }
 }
 
-impl Serialize for Lock {
+impl<Sp: Space> Serialize for LockIn<Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.shared.serialize(s)
     }
 }
 
-impl<'de> Deserialize<'de> for Lock {
+impl<'de, Sp: Space> Deserialize<'de> for LockIn<Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Lock {
+        Ok(LockIn {
             shared: Shared::deserialize(d)?,
         })
     }
@@ -490,18 +531,18 @@ impl<'de> Deserialize<'de> for Lock {
 /// # Ok::<(), mp::Error>(())
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct LockGuard<'a> {
-    lock: &'a Lock,
+pub struct LockGuard<'a, Sp: Space = Processes> {
+    lock: &'a LockIn<Sp>,
 }
 
-impl Drop for LockGuard<'_> {
+impl<Sp: Space> Drop for LockGuard<'_, Sp> {
     #[inline]
     fn drop(&mut self) {
         let _ = self.lock.release();
     }
 }
 
-impl fmt::Debug for LockGuard<'_> {
+impl<Sp: Space> fmt::Debug for LockGuard<'_, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("LockGuard").field(self.lock).finish()
     }
@@ -551,12 +592,16 @@ unsafe impl SharedState for RLockState {
 /// assert!(l.release().is_err()); // not held any more
 /// # Ok(()) }
 /// ```
+pub type RLock = RLockIn<Processes>;
+
+/// A [`RLock`] in the memory space `Sp`: [`Processes`] for `mp::RLock`, [`Threads`] for
+/// `mp::dummy::RLock` (see [`crate::space`]).
 #[derive(Clone)]
-pub struct RLock {
-    shared: Shared<RLockState>,
+pub struct RLockIn<Sp: Space = Processes> {
+    shared: Shared<RLockState, Sp>,
 }
 
-impl RLock {
+impl<Sp: Space> RLockIn<Sp> {
     /// A new, unlocked recursive lock.
     ///
     /// # Errors
@@ -570,8 +615,8 @@ impl RLock {
     /// assert!(!l.locked());
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new() -> Result<RLock> {
-        Ok(RLock {
+    pub fn new() -> Result<Self> {
+        Ok(RLockIn {
             shared: Shared::new(0)?,
         })
     }
@@ -709,8 +754,9 @@ impl RLock {
     pub fn release(&self) -> Result<()> {
         let st = self.st();
         if !st.mutex.held_by_me() {
-            return Err(Error::assertion(
-                "attempt to release recursive lock not owned by thread",
+            return Err(misuse::<Sp>(
+                Error::assertion("attempt to release recursive lock not owned by thread"),
+                (ErrorKind::Runtime, "cannot release un-acquired lock"),
             ));
         }
         let c = st.count.load(Ordering::Relaxed);
@@ -787,7 +833,7 @@ impl RLock {
     /// # Ok::<(), mp::Error>(())
     /// ```
     #[inline]
-    pub fn lock(&self) -> Result<RLockGuard<'_>> {
+    pub fn lock(&self) -> Result<RLockGuard<'_, Sp>> {
         self.acquire()?;
         Ok(RLockGuard { lock: self })
     }
@@ -838,29 +884,32 @@ impl RLock {
     }
 }
 
-impl fmt::Debug for RLock {
+impl<Sp: Space> fmt::Debug for RLockIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.st();
         let (owner, count) = if self.is_mine() {
-            (me_for_repr(), st.count.load(Ordering::Relaxed).to_string())
+            (
+                me_for_repr::<Sp>(),
+                st.count.load(Ordering::Relaxed).to_string(),
+            )
         } else if !st.mutex.is_locked() {
             ("None".to_string(), "0".to_string())
         } else {
-            (owner_for_repr(&st.mutex), "nonzero".to_string())
+            (owner_for_repr::<Sp>(&st.mutex), "nonzero".to_string())
         };
         write!(f, "<RLock({owner}, {count})>")
     }
 }
 
-impl Serialize for RLock {
+impl<Sp: Space> Serialize for RLockIn<Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.shared.serialize(s)
     }
 }
 
-impl<'de> Deserialize<'de> for RLock {
+impl<'de, Sp: Space> Deserialize<'de> for RLockIn<Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(RLock {
+        Ok(RLockIn {
             shared: Shared::deserialize(d)?,
         })
     }
@@ -877,18 +926,18 @@ impl<'de> Deserialize<'de> for RLock {
 /// # Ok::<(), mp::Error>(())
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct RLockGuard<'a> {
-    lock: &'a RLock,
+pub struct RLockGuard<'a, Sp: Space = Processes> {
+    lock: &'a RLockIn<Sp>,
 }
 
-impl Drop for RLockGuard<'_> {
+impl<Sp: Space> Drop for RLockGuard<'_, Sp> {
     #[inline]
     fn drop(&mut self) {
         let _ = self.lock.release();
     }
 }
 
-impl fmt::Debug for RLockGuard<'_> {
+impl<Sp: Space> fmt::Debug for RLockGuard<'_, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("RLockGuard").field(self.lock).finish()
     }
@@ -898,307 +947,274 @@ impl fmt::Debug for RLockGuard<'_> {
 // AnyLock: the `lock` argument of Condition, Value and Array
 // ---------------------------------------------------------------------------------------------
 
-/// Writes [`AnyLock`] and [`AnyLockGuard`] for a pair of lock types named `Lock` and `RLock` in
-/// scope: the enum, the methods both modules share, `From` for each kind, `PartialEq` (through a
-/// `same_as` method the caller writes in `extra`) and the guard. Used here for the process locks
-/// and by the thread backend for its twins.
+/// Either kind of lock, where Python accepts "a `Lock` or `RLock` object": the lock of a
+/// [`Condition`], of a [`Value`](crate::Value) or an [`Array`](crate::Array).
 ///
-/// - `path`: the module the types are public in (`"mp::synchronize"`), named by the doc examples;
-/// - `lock`: the public path of its `Lock` (`"mp::Lock"`), used by the doc examples;
-/// - the attributes before `enum`: the enum's doc paragraph and its derives;
-/// - `new_rlock_errors` / `acquire_errors`: the `# Errors` texts of `new_rlock` and of the three
-///   acquiring methods;
-/// - `extra`: more associated items of `AnyLock` (what differs: `recover`, `same_as`,
-///   `release_save`, `acquire_restore`).
-macro_rules! any_lock {
-    (
-        path: $path:literal,
-        lock: $lock:literal,
-        $(#[$attr:meta])*
-        enum;
-        new_rlock_errors: $new_errors:literal,
-        acquire_errors: $acquire_errors:literal,
-        extra: { $($extra:tt)* }
-    ) => {
-        $(#[$attr])*
-        ///
-        /// # Examples
-        ///
-        /// ```
-        #[doc = concat!("use ", $path, "::AnyLock;")]
-        #[doc = concat!("let l: AnyLock = ", $lock, "::new()?.into();")]
-        /// let _g = l.lock()?;
-        /// assert!(l.locked());
-        /// # Ok::<(), mp::Error>(())
-        /// ```
-        pub enum AnyLock {
-            /// A [`Lock`].
-            Lock(Lock),
-            /// An [`RLock`].
-            RLock(RLock),
-        }
+/// # Examples
+///
+/// ```
+/// use mp::synchronize::AnyLock;
+/// let l: AnyLock = mp::Lock::new()?.into();
+/// let _g = l.lock()?;
+/// assert!(l.locked());
+/// # Ok::<(), mp::Error>(())
+/// ```
+pub type AnyLock = AnyLockIn<Processes>;
 
-        impl AnyLock {
-            /// A new [`RLock`], the default lock of Python's `Condition()` and `Value()`.
-            ///
-            /// # Errors
-            ///
-            #[doc = $new_errors]
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
-            #[doc = concat!("assert!(matches!(l, ", $path, "::AnyLock::RLock(_)));")]
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            pub fn new_rlock() -> Result<AnyLock> {
-                RLock::new().map(AnyLock::RLock)
-            }
-
-            /// Blocks until acquired.
-            ///
-            /// # Errors
-            ///
-            #[doc = $acquire_errors]
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
-            /// l.acquire()?;
-            /// l.release()?;
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            #[inline]
-            pub fn acquire(&self) -> Result<()> {
-                match self {
-                    AnyLock::Lock(l) => l.acquire(),
-                    AnyLock::RLock(l) => l.acquire(),
-                }
-            }
-
-            /// Acquires without blocking; returns whether it did.
-            ///
-            /// # Errors
-            ///
-            #[doc = $acquire_errors]
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l: ", $path, "::AnyLock = ", $lock, "::new()?.into();")]
-            /// assert!(l.try_acquire()?);
-            /// assert!(!l.try_acquire()?);
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            pub fn try_acquire(&self) -> Result<bool> {
-                match self {
-                    AnyLock::Lock(l) => l.try_acquire(),
-                    AnyLock::RLock(l) => l.try_acquire(),
-                }
-            }
-
-            /// Waits at most `timeout`; returns whether it acquired the lock.
-            ///
-            /// # Errors
-            ///
-            #[doc = $acquire_errors]
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l: ", $path, "::AnyLock = ", $lock, "::new()?.into();")]
-            /// assert!(l.acquire_timeout(std::time::Duration::ZERO)?);
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-                match self {
-                    AnyLock::Lock(l) => l.acquire_timeout(timeout),
-                    AnyLock::RLock(l) => l.acquire_timeout(timeout),
-                }
-            }
-
-            /// Releases (one level of) the lock.
-            ///
-            /// # Errors
-            ///
-            /// As [`Lock::release`] or [`RLock::release`].
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l: ", $path, "::AnyLock = ", $lock, "::new()?.into();")]
-            /// assert!(l.release().is_err());
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            #[inline]
-            pub fn release(&self) -> Result<()> {
-                match self {
-                    AnyLock::Lock(l) => l.release(),
-                    AnyLock::RLock(l) => l.release(),
-                }
-            }
-
-            /// Whether the lock is held by anyone.
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
-            /// assert!(!l.locked());
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            pub fn locked(&self) -> bool {
-                match self {
-                    AnyLock::Lock(l) => l.locked(),
-                    AnyLock::RLock(l) => l.locked(),
-                }
-            }
-
-            /// Whether the calling thread holds the lock.
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
-            /// let _g = l.lock()?;
-            /// assert!(l.is_mine());
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            pub fn is_mine(&self) -> bool {
-                match self {
-                    AnyLock::Lock(l) => l.is_mine(),
-                    AnyLock::RLock(l) => l.is_mine(),
-                }
-            }
-
-            /// Acquires and returns a guard that releases when dropped.
-            ///
-            /// # Errors
-            ///
-            /// As [`acquire`](AnyLock::acquire).
-            ///
-            /// # Examples
-            ///
-            /// ```
-            #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
-            /// let g = l.lock()?;
-            /// drop(g);
-            /// assert!(!l.locked());
-            /// # Ok::<(), mp::Error>(())
-            /// ```
-            #[inline]
-            pub fn lock(&self) -> Result<AnyLockGuard<'_>> {
-                self.acquire()?;
-                Ok(AnyLockGuard { lock: self })
-            }
-
-            $($extra)*
-        }
-
-        impl PartialEq for AnyLock {
-            /// Two handles are equal when they are the same lock (Python's `is`).
-            fn eq(&self, other: &AnyLock) -> bool {
-                self.same_as(other)
-            }
-        }
-
-        /// Releases an [`AnyLock`] when dropped.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        #[doc = concat!("let l = ", $path, "::AnyLock::new_rlock()?;")]
-        #[doc = concat!("let g: ", $path, "::AnyLockGuard<'_> = l.lock()?;")]
-        /// drop(g);
-        /// # Ok::<(), mp::Error>(())
-        /// ```
-        #[must_use = "the lock is released as soon as the guard is dropped"]
-        pub struct AnyLockGuard<'a> {
-            lock: &'a AnyLock,
-        }
-
-        impl Drop for AnyLockGuard<'_> {
-            #[inline]
-            fn drop(&mut self) {
-                let _ = self.lock.release();
-            }
-        }
-
-        impl fmt::Debug for AnyLockGuard<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple("AnyLockGuard").field(self.lock).finish()
-            }
-        }
-    };
+/// An [`AnyLock`] in the memory space `Sp` (see [`crate::space`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub enum AnyLockIn<Sp: Space = Processes> {
+    /// A [`Lock`].
+    Lock(LockIn<Sp>),
+    /// An [`RLock`].
+    RLock(RLockIn<Sp>),
 }
-pub(crate) use any_lock;
 
-any_lock! {
-    path: "mp::synchronize",
-    lock: "mp::Lock",
-    /// Either kind of lock, where Python accepts "a `Lock` or `RLock` object": the lock of a
-    /// [`Condition`], of a [`Value`](crate::Value) or an [`Array`](crate::Array).
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    enum;
-    new_rlock_errors: "As [`RLock::new`].",
-    acquire_errors: "[`ErrorKind::OwnerDied`] if the holder died.",
-    extra: {
-        /// Makes a lock abandoned by a dead holder usable again; returns whether it was.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// assert!(!mp::synchronize::AnyLock::new_rlock()?.recover());
-        /// # Ok::<(), mp::Error>(())
-        /// ```
-        pub fn recover(&self) -> bool {
-            match self {
-                AnyLock::Lock(l) => l.recover(),
-                AnyLock::RLock(l) => l.recover(),
-            }
+impl<Sp: Space> AnyLockIn<Sp> {
+    /// A new [`RLock`], the default lock of Python's `Condition()` and `Value()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RLock::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = mp::synchronize::AnyLock::new_rlock()?;
+    /// assert!(matches!(l, mp::synchronize::AnyLock::RLock(_)));
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn new_rlock() -> Result<Self> {
+        RLockIn::new().map(AnyLockIn::RLock)
+    }
+
+    /// Blocks until acquired.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OwnerDied`] if the holder died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = mp::synchronize::AnyLock::new_rlock()?;
+    /// l.acquire()?;
+    /// l.release()?;
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    #[inline]
+    pub fn acquire(&self) -> Result<()> {
+        match self {
+            AnyLockIn::Lock(l) => l.acquire(),
+            AnyLockIn::RLock(l) => l.acquire(),
         }
+    }
 
-        /// Whether both handles are the same lock.
-        pub(crate) fn same_as(&self, other: &AnyLock) -> bool {
-            match (self, other) {
-                (AnyLock::Lock(a), AnyLock::Lock(b)) => a.shared.addr() == b.shared.addr(),
-                (AnyLock::RLock(a), AnyLock::RLock(b)) => a.shared.addr() == b.shared.addr(),
-                _ => false,
-            }
+    /// Acquires without blocking; returns whether it did.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OwnerDied`] if the holder died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l: mp::synchronize::AnyLock = mp::Lock::new()?.into();
+    /// assert!(l.try_acquire()?);
+    /// assert!(!l.try_acquire()?);
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<bool> {
+        match self {
+            AnyLockIn::Lock(l) => l.try_acquire(),
+            AnyLockIn::RLock(l) => l.try_acquire(),
         }
+    }
 
-        fn release_save(&self) -> u32 {
-            match self {
-                AnyLock::Lock(l) => {
-                    l.mutex().unlock();
-                    1
-                }
-                AnyLock::RLock(l) => l.release_save(),
-            }
+    /// Waits at most `timeout`; returns whether it acquired the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OwnerDied`] if the holder died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l: mp::synchronize::AnyLock = mp::Lock::new()?.into();
+    /// assert!(l.acquire_timeout(std::time::Duration::ZERO)?);
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+        match self {
+            AnyLockIn::Lock(l) => l.acquire_timeout(timeout),
+            AnyLockIn::RLock(l) => l.acquire_timeout(timeout),
         }
+    }
 
-        fn acquire_restore(&self, count: u32) -> Result<()> {
-            match self {
-                AnyLock::Lock(l) => l.acquire_slow(None).map(drop),
-                AnyLock::RLock(l) => l.acquire_restore(count),
+    /// Releases (one level of) the lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::release`] or [`RLock::release`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l: mp::synchronize::AnyLock = mp::Lock::new()?.into();
+    /// assert!(l.release().is_err());
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    #[inline]
+    pub fn release(&self) -> Result<()> {
+        match self {
+            AnyLockIn::Lock(l) => l.release(),
+            AnyLockIn::RLock(l) => l.release(),
+        }
+    }
+
+    /// Whether the lock is held by anyone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = mp::synchronize::AnyLock::new_rlock()?;
+    /// assert!(!l.locked());
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn locked(&self) -> bool {
+        match self {
+            AnyLockIn::Lock(l) => l.locked(),
+            AnyLockIn::RLock(l) => l.locked(),
+        }
+    }
+
+    /// Whether the calling thread holds the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = mp::synchronize::AnyLock::new_rlock()?;
+    /// let _g = l.lock()?;
+    /// assert!(l.is_mine());
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn is_mine(&self) -> bool {
+        match self {
+            AnyLockIn::Lock(l) => l.is_mine(),
+            AnyLockIn::RLock(l) => l.is_mine(),
+        }
+    }
+
+    /// Acquires it and returns a guard that releases it when dropped (Python's `with lock:`).
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](AnyLockIn::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = mp::synchronize::AnyLock::new_rlock()?;
+    /// {
+    ///     let _g = l.lock()?;
+    ///     assert!(l.locked());
+    /// }
+    /// assert!(!l.locked());
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    #[inline]
+    pub fn lock(&self) -> Result<AnyLockGuard<'_, Sp>> {
+        self.acquire()?;
+        Ok(AnyLockGuard { lock: self })
+    }
+
+    /// Makes a lock abandoned by a dead holder usable again; returns whether it was.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!mp::synchronize::AnyLock::new_rlock()?.recover());
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn recover(&self) -> bool {
+        match self {
+            AnyLockIn::Lock(l) => l.recover(),
+            AnyLockIn::RLock(l) => l.recover(),
+        }
+    }
+
+    /// Whether both are handles on the same lock.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (AnyLockIn::Lock(a), AnyLockIn::Lock(b)) => a.shared.addr() == b.shared.addr(),
+            (AnyLockIn::RLock(a), AnyLockIn::RLock(b)) => a.shared.addr() == b.shared.addr(),
+            _ => false,
+        }
+    }
+
+    fn release_save(&self) -> u32 {
+        match self {
+            AnyLockIn::Lock(l) => {
+                l.mutex().unlock();
+                1
             }
+            AnyLockIn::RLock(l) => l.release_save(),
+        }
+    }
+
+    fn acquire_restore(&self, count: u32) -> Result<()> {
+        match self {
+            AnyLockIn::Lock(l) => l.acquire_slow(None).map(drop),
+            AnyLockIn::RLock(l) => l.acquire_restore(count),
         }
     }
 }
 
-// Written out rather than generated: a wrong argument to `Value::with_lock` and friends is then
-// reported against these impls, not against the inside of a macro.
-impl From<Lock> for AnyLock {
-    fn from(l: Lock) -> AnyLock {
-        AnyLock::Lock(l)
+impl<Sp: Space> PartialEq for AnyLockIn<Sp> {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_as(other)
     }
 }
 
-impl From<RLock> for AnyLock {
-    fn from(l: RLock) -> AnyLock {
-        AnyLock::RLock(l)
+impl<Sp: Space> From<LockIn<Sp>> for AnyLockIn<Sp> {
+    fn from(l: LockIn<Sp>) -> Self {
+        AnyLockIn::Lock(l)
+    }
+}
+
+impl<Sp: Space> From<RLockIn<Sp>> for AnyLockIn<Sp> {
+    fn from(l: RLockIn<Sp>) -> Self {
+        AnyLockIn::RLock(l)
+    }
+}
+
+/// Releases an [`AnyLock`] when dropped. Made by [`AnyLockIn::lock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = mp::synchronize::AnyLock::new_rlock()?;
+/// let g: mp::synchronize::AnyLockGuard<'_> = l.lock()?;
+/// drop(g);
+/// assert!(!l.locked());
+/// # Ok::<(), mp::Error>(())
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct AnyLockGuard<'a, Sp: Space = Processes> {
+    lock: &'a AnyLockIn<Sp>,
+}
+
+impl<Sp: Space> Drop for AnyLockGuard<'_, Sp> {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = self.lock.release();
+    }
+}
+
+impl<Sp: Space> fmt::Debug for AnyLockGuard<'_, Sp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AnyLockGuard").field(self.lock).finish()
     }
 }
 
@@ -1229,18 +1245,18 @@ const SEM_SPINS: u32 = 64;
 
 /// The engine shared by Semaphore and BoundedSemaphore.
 #[derive(Clone)]
-struct Sem {
-    shared: Shared<SemState>,
+struct Sem<Sp> {
+    shared: Shared<SemState, Sp>,
 }
 
-impl Sem {
-    fn new(value: u32, max: u32, bounded: bool) -> Result<Sem> {
+impl<Sp: Space> Sem<Sp> {
+    fn new(value: u32, max: u32, bounded: bool) -> Result<Self> {
         if value > max {
             return Err(Error::value(format!(
                 "semaphore initial value {value} is above its maximum {max}"
             )));
         }
-        let shared: Shared<SemState> = Shared::new(0)?;
+        let shared: Shared<SemState, Sp> = Shared::new(0)?;
         let st = shared.get();
         st.value.store(value, Ordering::Relaxed);
         st.max.store(max, Ordering::Relaxed);
@@ -1310,7 +1326,11 @@ impl Sem {
                 Some(v) if v <= max => v,
                 _ => {
                     return Err(if st.bounded.load(Ordering::Relaxed) != 0 {
-                        Error::value("semaphore or lock released too many times")
+                        Error::value(if Sp::THREADS {
+                            "Semaphore released too many times"
+                        } else {
+                            "semaphore or lock released too many times"
+                        })
                     } else {
                         Error::value("semaphore value would overflow SEM_VALUE_MAX")
                     });
@@ -1335,9 +1355,9 @@ impl Sem {
     }
 
     fn attach_checked<E: serde::de::Error>(
-        shared: Shared<SemState>,
+        shared: Shared<SemState, Sp>,
         bounded: bool,
-    ) -> std::result::Result<Sem, E> {
+    ) -> std::result::Result<Self, E> {
         if (shared.get().bounded.load(Ordering::Acquire) != 0) != bounded {
             return Err(E::custom(if bounded {
                 "cannot attach shared memory: it holds a Semaphore, not a BoundedSemaphore"
@@ -1351,7 +1371,7 @@ impl Sem {
 
 macro_rules! semaphore_common {
     ($ty:ident, $guard:ident, $name:literal) => {
-        impl $ty {
+        impl<Sp: Space> $ty<Sp> {
             /// Blocks until the value is above zero, then decrements it: Python's
             /// `acquire()`.
             ///
@@ -1448,13 +1468,13 @@ macro_rules! semaphore_common {
             /// assert_eq!(s.get_value(), 1);
             /// # Ok::<(), mp::Error>(())
             /// ```
-            pub fn lock(&self) -> Result<$guard<'_>> {
+            pub fn lock(&self) -> Result<$guard<'_, Sp>> {
                 self.acquire()?;
                 Ok($guard { sem: self })
             }
         }
 
-        impl Serialize for $ty {
+        impl<Sp: Space> Serialize for $ty<Sp> {
             fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
                 self.sem.shared.serialize(s)
             }
@@ -1472,17 +1492,17 @@ macro_rules! semaphore_common {
         /// # Ok::<(), mp::Error>(())
         /// ```
         #[must_use = "the semaphore is released as soon as the guard is dropped"]
-        pub struct $guard<'a> {
-            sem: &'a $ty,
+        pub struct $guard<'a, Sp: Space = Processes> {
+            sem: &'a $ty<Sp>,
         }
 
-        impl Drop for $guard<'_> {
+        impl<Sp: Space> Drop for $guard<'_, Sp> {
             fn drop(&mut self) {
                 let _ = self.sem.release();
             }
         }
 
-        impl fmt::Debug for $guard<'_> {
+        impl<Sp: Space> fmt::Debug for $guard<'_, Sp> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_tuple(stringify!($guard)).field(self.sem).finish()
             }
@@ -1509,12 +1529,16 @@ macro_rules! semaphore_common {
 /// assert_eq!(s.get_value(), 2);
 /// # Ok(()) }
 /// ```
+pub type Semaphore = SemaphoreIn<Processes>;
+
+/// A [`Semaphore`] in the memory space `Sp`: [`Processes`] for `mp::Semaphore`, [`Threads`] for
+/// `mp::dummy::Semaphore` (see [`crate::space`]).
 #[derive(Clone)]
-pub struct Semaphore {
-    sem: Sem,
+pub struct SemaphoreIn<Sp: Space = Processes> {
+    sem: Sem<Sp>,
 }
 
-impl Semaphore {
+impl<Sp: Space> SemaphoreIn<Sp> {
     /// A semaphore with an initial value (Python's default is 1).
     ///
     /// # Errors
@@ -1529,8 +1553,8 @@ impl Semaphore {
     /// assert_eq!(s.get_value(), 3);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new(value: u32) -> Result<Semaphore> {
-        Ok(Semaphore {
+    pub fn new(value: u32) -> Result<Self> {
+        Ok(SemaphoreIn {
             sem: Sem::new(value, SEM_VALUE_MAX, false)?,
         })
     }
@@ -1573,18 +1597,18 @@ impl Semaphore {
     }
 }
 
-semaphore_common!(Semaphore, SemaphoreGuard, "Semaphore");
+semaphore_common!(SemaphoreIn, SemaphoreGuard, "Semaphore");
 
-impl fmt::Debug for Semaphore {
+impl<Sp: Space> fmt::Debug for SemaphoreIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<Semaphore(value={})>", self.get_value())
     }
 }
 
-impl<'de> Deserialize<'de> for Semaphore {
+impl<'de, Sp: Space> Deserialize<'de> for SemaphoreIn<Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let shared = Shared::deserialize(d)?;
-        Ok(Semaphore {
+        Ok(SemaphoreIn {
             sem: Sem::attach_checked(shared, false)?,
         })
     }
@@ -1602,12 +1626,16 @@ impl<'de> Deserialize<'de> for Semaphore {
 /// assert_eq!(s.release().unwrap_err().kind(), mp::ErrorKind::Value);
 /// # Ok::<(), mp::Error>(())
 /// ```
+pub type BoundedSemaphore = BoundedSemaphoreIn<Processes>;
+
+/// A [`BoundedSemaphore`] in the memory space `Sp`: [`Processes`] for `mp::BoundedSemaphore`, [`Threads`] for
+/// `mp::dummy::BoundedSemaphore` (see [`crate::space`]).
 #[derive(Clone)]
-pub struct BoundedSemaphore {
-    sem: Sem,
+pub struct BoundedSemaphoreIn<Sp: Space = Processes> {
+    sem: Sem<Sp>,
 }
 
-impl BoundedSemaphore {
+impl<Sp: Space> BoundedSemaphoreIn<Sp> {
     /// A semaphore whose value starts at, and never exceeds, `value`.
     ///
     /// # Errors
@@ -1622,11 +1650,11 @@ impl BoundedSemaphore {
     /// assert_eq!(s.get_value(), 2);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new(value: u32) -> Result<BoundedSemaphore> {
+    pub fn new(value: u32) -> Result<Self> {
         if value > SEM_VALUE_MAX {
             return Err(Error::value("semaphore value above SEM_VALUE_MAX"));
         }
-        Ok(BoundedSemaphore {
+        Ok(BoundedSemaphoreIn {
             sem: Sem::new(value, value, true)?,
         })
     }
@@ -1662,9 +1690,13 @@ impl BoundedSemaphore {
     }
 }
 
-semaphore_common!(BoundedSemaphore, BoundedSemaphoreGuard, "BoundedSemaphore");
+semaphore_common!(
+    BoundedSemaphoreIn,
+    BoundedSemaphoreGuard,
+    "BoundedSemaphore"
+);
 
-impl fmt::Debug for BoundedSemaphore {
+impl<Sp: Space> fmt::Debug for BoundedSemaphoreIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -1675,10 +1707,10 @@ impl fmt::Debug for BoundedSemaphore {
     }
 }
 
-impl<'de> Deserialize<'de> for BoundedSemaphore {
+impl<'de, Sp: Space> Deserialize<'de> for BoundedSemaphoreIn<Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let shared = Shared::deserialize(d)?;
-        Ok(BoundedSemaphore {
+        Ok(BoundedSemaphoreIn {
             sem: Sem::attach_checked(shared, true)?,
         })
     }
@@ -1751,13 +1783,17 @@ unsafe impl SharedState for CondState {
 /// p.join()?;
 /// # Ok(()) }
 /// ```
+pub type Condition = ConditionIn<Processes>;
+
+/// A [`Condition`] in the memory space `Sp`: [`Processes`] for `mp::Condition`, [`Threads`] for
+/// `mp::dummy::Condition` (see [`crate::space`]).
 #[derive(Clone)]
-pub struct Condition {
-    lock: AnyLock,
-    shared: Shared<CondState>,
+pub struct ConditionIn<Sp: Space = Processes> {
+    lock: AnyLockIn<Sp>,
+    shared: Shared<CondState, Sp>,
 }
 
-impl Condition {
+impl<Sp: Space> ConditionIn<Sp> {
     /// A condition with a new [`RLock`]: Python's `Condition()`.
     ///
     /// # Errors
@@ -1771,8 +1807,8 @@ impl Condition {
     /// let _g = c.lock()?;
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new() -> Result<Condition> {
-        Condition::with_lock(RLock::new()?)
+    pub fn new() -> Result<Self> {
+        ConditionIn::with_lock(RLockIn::new()?)
     }
 
     /// A condition using `lock` (a [`Lock`] or an [`RLock`]): Python's `Condition(lock)`.
@@ -1790,8 +1826,8 @@ impl Condition {
     /// assert!(l.locked());
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn with_lock(lock: impl Into<AnyLock>) -> Result<Condition> {
-        Ok(Condition {
+    pub fn with_lock(lock: impl Into<AnyLockIn<Sp>>) -> Result<Self> {
+        Ok(ConditionIn {
             lock: lock.into(),
             shared: Shared::new(0)?,
         })
@@ -1806,7 +1842,7 @@ impl Condition {
     /// assert!(matches!(c.get_lock(), mp::synchronize::AnyLock::RLock(_)));
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn get_lock(&self) -> &AnyLock {
+    pub fn get_lock(&self) -> &AnyLockIn<Sp> {
         &self.lock
     }
 
@@ -1893,7 +1929,7 @@ impl Condition {
     /// assert!(!c.wait_timeout(std::time::Duration::from_millis(1))?);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn lock(&self) -> Result<AnyLockGuard<'_>> {
+    pub fn lock(&self) -> Result<AnyLockGuard<'_, Sp>> {
         self.lock.lock()
     }
 
@@ -1950,8 +1986,9 @@ impl Condition {
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool> {
         if !self.lock.is_mine() {
-            return Err(Error::assertion(
-                "must acquire() condition before using wait()",
+            return Err(misuse::<Sp>(
+                Error::assertion("must acquire() condition before using wait()"),
+                (ErrorKind::Runtime, "cannot wait on un-acquired lock"),
             ));
         }
         let i = self.claim_slot()?;
@@ -2097,7 +2134,10 @@ impl Condition {
     /// ```
     pub fn notify(&self, n: usize) -> Result<()> {
         if !self.lock.is_mine() {
-            return Err(Error::assertion("lock is not owned"));
+            return Err(misuse::<Sp>(
+                Error::assertion("lock is not owned"),
+                (ErrorKind::Runtime, "cannot notify on un-acquired lock"),
+            ));
         }
         if n == 0 {
             return Ok(());
@@ -2164,7 +2204,7 @@ impl Condition {
     }
 }
 
-impl fmt::Debug for Condition {
+impl<Sp: Space> fmt::Debug for ConditionIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.st();
         let high = (st.high.load(Ordering::Relaxed) as usize).min(CONDITION_MAX_WAITERS);
@@ -2176,16 +2216,16 @@ impl fmt::Debug for Condition {
     }
 }
 
-impl Serialize for Condition {
+impl<Sp: Space> Serialize for ConditionIn<Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         (&self.lock, &self.shared).serialize(s)
     }
 }
 
-impl<'de> Deserialize<'de> for Condition {
+impl<'de, Sp: Space> Deserialize<'de> for ConditionIn<Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let (lock, shared) = <(AnyLock, Shared<CondState>)>::deserialize(d)?;
-        Ok(Condition { lock, shared })
+        let (lock, shared) = <(AnyLockIn<Sp>, Shared<CondState, Sp>)>::deserialize(d)?;
+        Ok(ConditionIn { lock, shared })
     }
 }
 
@@ -2232,12 +2272,16 @@ unsafe impl SharedState for EventState {
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok(()) }
 /// ```
+pub type Event = EventIn<Processes>;
+
+/// A [`Event`] in the memory space `Sp`: [`Processes`] for `mp::Event`, [`Threads`] for
+/// `mp::dummy::Event` (see [`crate::space`]).
 #[derive(Clone)]
-pub struct Event {
-    shared: Shared<EventState>,
+pub struct EventIn<Sp: Space = Processes> {
+    shared: Shared<EventState, Sp>,
 }
 
-impl Event {
+impl<Sp: Space> EventIn<Sp> {
     /// A new, unset event.
     ///
     /// # Errors
@@ -2250,8 +2294,8 @@ impl Event {
     /// assert!(!mp::Event::new()?.is_set());
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new() -> Result<Event> {
-        Ok(Event {
+    pub fn new() -> Result<Self> {
+        Ok(EventIn {
             shared: Shared::new(0)?,
         })
     }
@@ -2360,22 +2404,22 @@ impl Event {
     }
 }
 
-impl fmt::Debug for Event {
+impl<Sp: Space> fmt::Debug for EventIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.is_set() { "set" } else { "unset" };
         write!(f, "<Event at {:#x} {state}>", self.shared.addr())
     }
 }
 
-impl Serialize for Event {
+impl<Sp: Space> Serialize for EventIn<Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.shared.serialize(s)
     }
 }
 
-impl<'de> Deserialize<'de> for Event {
+impl<'de, Sp: Space> Deserialize<'de> for EventIn<Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Event {
+        Ok(EventIn {
             shared: Shared::deserialize(d)?,
         })
     }
@@ -2449,22 +2493,77 @@ impl<T: Task<Args = (), Output = ()>> BarrierAction for T {
 /// assert_eq!(b.parties(), 3);
 /// # Ok::<(), mp::Error>(())
 /// ```
-#[derive(Debug)]
 #[must_use]
-pub struct BarrierBuilder {
+pub struct BarrierBuilder<Sp: Space = Processes> {
     parties: u32,
-    action: Option<TaskRef<(), ()>>,
+    action: Option<Action>,
     timeout: Option<Duration>,
+    space: PhantomData<fn() -> Sp>,
 }
 
-impl BarrierBuilder {
+/// A barrier's action: a task (found by name in every process), or, between threads, any
+/// closure.
+#[derive(Clone)]
+enum Action {
+    Task(TaskRef<(), ()>),
+    Fn(Arc<dyn Fn() + Send + Sync>),
+}
+
+impl Action {
+    fn run(&self) -> Result<()> {
+        match self {
+            Action::Task(t) => t.call(()),
+            Action::Fn(f) => {
+                f();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<Sp: Space> fmt::Debug for BarrierBuilder<Sp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BarrierBuilder")
+            .field("parties", &self.parties)
+            .field("action", &self.action.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl BarrierBuilder<Threads> {
+    /// Like [`action`](BarrierBuilder::action) with any closure (threads share memory, so
+    /// the action need not be a registered task; a process barrier has no such method).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// let rounds = Arc::new(AtomicUsize::new(0));
+    /// let r = rounds.clone();
+    /// let b = mp::dummy::Barrier::builder(1)
+    ///     .action_fn(move || { r.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()?;
+    /// b.wait()?;
+    /// b.wait()?;
+    /// assert_eq!(rounds.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn action_fn(mut self, action: impl Fn() + Send + Sync + 'static) -> Self {
+        self.action = Some(Action::Fn(Arc::new(action)));
+        self
+    }
+}
+
+impl<Sp: Space> BarrierBuilder<Sp> {
     /// Runs `action` once per round, in the last party to arrive, before any is released.
     ///
     /// # Examples
     ///
     /// See [`BarrierBuilder`].
     pub fn action(mut self, action: impl BarrierAction) -> Self {
-        self.action = Some(action.into_task_ref());
+        self.action = Some(Action::Task(action.into_task_ref()));
         self
     }
 
@@ -2490,16 +2589,16 @@ impl BarrierBuilder {
     /// ```
     /// assert!(mp::Barrier::builder(0).build().is_err());
     /// ```
-    pub fn build(self) -> Result<Barrier> {
+    pub fn build(self) -> Result<BarrierIn<Sp>> {
         if self.parties == 0 || self.parties > BARRIER_MAX_PARTIES {
             return Err(Error::value(format!(
                 "parties must be between 1 and {BARRIER_MAX_PARTIES}, not {}",
                 self.parties
             )));
         }
-        let shared: Shared<BarrierState> = Shared::new(self.parties as usize * 4)?;
+        let shared: Shared<BarrierState, Sp> = Shared::new(self.parties as usize * 4)?;
         shared.get().parties.store(self.parties, Ordering::Release);
-        Ok(Barrier {
+        Ok(BarrierIn {
             shared,
             parties: self.parties,
             action: self.action,
@@ -2532,11 +2631,15 @@ impl BarrierBuilder {
 /// for p in &ps { p.join()?; assert_eq!(p.exitcode(), Some(0)); }
 /// # Ok(()) }
 /// ```
+pub type Barrier = BarrierIn<Processes>;
+
+/// A [`Barrier`] in the memory space `Sp`: [`Processes`] for `mp::Barrier`, [`Threads`] for
+/// `mp::dummy::Barrier` (see [`crate::space`]).
 #[derive(Clone)]
-pub struct Barrier {
-    shared: Shared<BarrierState>,
+pub struct BarrierIn<Sp: Space = Processes> {
+    shared: Shared<BarrierState, Sp>,
     parties: u32,
-    action: Option<TaskRef<(), ()>>,
+    action: Option<Action>,
     timeout: Option<Duration>,
 }
 
@@ -2546,7 +2649,7 @@ enum Woke {
     Died(i32),
 }
 
-impl Barrier {
+impl<Sp: Space> BarrierIn<Sp> {
     /// A barrier for `parties` parties, without action or default timeout.
     ///
     /// # Errors
@@ -2561,8 +2664,8 @@ impl Barrier {
     /// assert_eq!(b.wait()?, 0);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new(parties: u32) -> Result<Barrier> {
-        Barrier::builder(parties).build()
+    pub fn new(parties: u32) -> Result<Self> {
+        BarrierIn::builder(parties).build()
     }
 
     /// A builder for the `action` and `timeout` keyword arguments.
@@ -2570,11 +2673,12 @@ impl Barrier {
     /// # Examples
     ///
     /// See [`BarrierBuilder`].
-    pub fn builder(parties: u32) -> BarrierBuilder {
+    pub fn builder(parties: u32) -> BarrierBuilder<Sp> {
         BarrierBuilder {
             parties,
             action: None,
             timeout: None,
+            space: PhantomData,
         }
     }
 
@@ -2721,8 +2825,8 @@ impl Barrier {
 
     fn release_round(&self) -> Result<()> {
         let st = self.st();
-        if let Some(action) = self.action {
-            let r = std::panic::catch_unwind(|| action.call(()));
+        if let Some(action) = &self.action {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| action.run()));
             let failure = match r {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
@@ -2922,7 +3026,7 @@ impl Barrier {
     }
 }
 
-impl fmt::Debug for Barrier {
+impl<Sp: Space> fmt::Debug for BarrierIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.broken() {
             return write!(f, "<Barrier at {:#x}: broken>", self.shared.addr());
@@ -2937,17 +3041,40 @@ impl fmt::Debug for Barrier {
     }
 }
 
-impl Serialize for Barrier {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        (&self.shared, self.action, self.timeout).serialize(s)
+impl<Sp: Space> Handle for BarrierIn<Sp> {
+    fn dup(&self) -> Self {
+        self.clone()
     }
 }
 
-impl<'de> Deserialize<'de> for Barrier {
+/// A process barrier travels as its block, action and timeout; a thread barrier (whose action
+/// may be a closure) as a whole, through an in-process transport.
+impl<Sp: Space> Serialize for BarrierIn<Sp> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if Sp::THREADS {
+            return handle::serialize(self, s);
+        }
+        let action = match &self.action {
+            None => None,
+            Some(Action::Task(t)) => Some(*t),
+            Some(Action::Fn(_)) => {
+                return Err(serde::ser::Error::custom(
+                    "a barrier whose action is a closure stays in its process",
+                ));
+            }
+        };
+        (&self.shared, action, self.timeout).serialize(s)
+    }
+}
+
+impl<'de, Sp: Space> Deserialize<'de> for BarrierIn<Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
+        if Sp::THREADS {
+            return handle::deserialize(d);
+        }
         let (shared, action, timeout) = <(
-            Shared<BarrierState>,
+            Shared<BarrierState, Sp>,
             Option<TaskRef<(), ()>>,
             Option<Duration>,
         )>::deserialize(d)?;
@@ -2960,10 +3087,10 @@ impl<'de> Deserialize<'de> for Barrier {
                 "cannot attach shared memory: the barrier's party table is inconsistent",
             ));
         }
-        Ok(Barrier {
+        Ok(BarrierIn {
             shared,
             parties,
-            action,
+            action: action.map(Action::Task),
             timeout,
         })
     }

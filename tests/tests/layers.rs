@@ -33,6 +33,7 @@ const LOW: &[&str] = &[
     "shared_memory",
     "sharedctypes",
     "shm",
+    "space",
     "synchronize",
     "sys",
     "task",

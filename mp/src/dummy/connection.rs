@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::handle::{Handle, Packet, handle_serde};
 use super::process::Process;
 use crate::connection::{Buffer, BufferMut, Family};
 use crate::error::{Error, ErrorKind, Result};
+use crate::space::handle::{Handle, Packet, handle_serde};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

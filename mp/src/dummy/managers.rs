@@ -95,10 +95,10 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use super::handle::{self, Handle};
 use crate::connection::Address;
 use crate::error::{Error, ErrorKind, Result};
 use crate::managers::{Proxy, Referent, Shared, into_value, value_into};
+use crate::space::handle::{self, Handle};
 
 pub use crate::managers::{Dict, ProxyRef, Slice, Token, Value, from_value, to_value};
 

@@ -66,7 +66,6 @@
 //! [`Connection`]: it travels as a reference to the same object. It cannot cross to another
 //! process (serializing it for an mp transport is an error).
 //! The same goes for a [`Manager()`]'s proxies.
-mod handle;
 
 pub mod connection;
 pub mod managers;

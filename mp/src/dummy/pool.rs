@@ -31,10 +31,10 @@ use std::thread::ThreadId;
 use crate::thread::JoinHandle;
 use std::time::Duration;
 
-use super::handle::{self, Packet};
 use crate::context::{Context, StartMethod};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::{ApplySink, IMapSink, MapSink, Slot, feed, input_panicked};
+use crate::space::handle::{self, Packet};
 use crate::task::{Portable, Task};
 
 pub use crate::pool::{AsyncResult, IMapIterator, RemoteTraceback};

@@ -67,6 +67,10 @@ fn current_info() -> Arc<ThreadInfo> {
     }
 }
 
+/// Names the owner in thread primitives' reprs (see [`crate::space`]).
+#[linkme::distributed_slice(crate::space::THREAD_NAMES)]
+static THREAD_NAME: fn() -> String = || current_process().name();
+
 /// The thread running this code: Python's `multiprocessing.dummy.current_process()`
 /// (`threading.current_thread()`).
 ///

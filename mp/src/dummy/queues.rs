@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::handle::{Handle, handle_serde};
 use crate::error::{Error, ErrorKind, Result};
+use crate::space::handle::{Handle, handle_serde};
 
 pub use crate::queues::{GetError, PutError, TryGetError, TryPutError};
 

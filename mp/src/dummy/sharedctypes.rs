@@ -13,10 +13,10 @@ use std::ops::{Deref, DerefMut, Range};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::handle::{Handle, handle_serde, thread_token};
 use super::synchronize::{AnyLock, RLock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sharedctypes::Shareable;
+use crate::space::handle::{Handle, handle_serde, thread_token};
 
 pub use crate::sharedctypes::ArrayInit;
 

@@ -2,7 +2,7 @@
 //!
 //! mp's handles serialize as descriptors that travel with the message. A `mp::dummy` object
 //! is memory of this process: while a value is encoded for a dummy transport (a dummy
-//! [`Connection`](super::connection::Connection), a pool initializer's arguments), every dummy
+//! `Connection`, a pool initializer's arguments), every dummy
 //! handle inside it puts a clone of itself into a side table and writes only the table index
 //! into the bytes; the table travels with the bytes in memory. Serializing a dummy handle
 //! anywhere else (through an mp `Connection` to another process) is a clear error.
@@ -166,7 +166,7 @@ macro_rules! handle_serde {
                 &self,
                 s: S,
             ) -> ::std::result::Result<S::Ok, S::Error> {
-                $crate::dummy::handle::serialize(self, s)
+                $crate::space::handle::serialize(self, s)
             }
         }
 
@@ -174,7 +174,7 @@ macro_rules! handle_serde {
             fn deserialize<D: ::serde::Deserializer<'de>>(
                 d: D,
             ) -> ::std::result::Result<Self, D::Error> {
-                $crate::dummy::handle::deserialize(d)
+                $crate::space::handle::deserialize(d)
             }
         }
     };
