@@ -802,6 +802,11 @@ impl<Sp: Space> RLockIn<Sp> {
         }
     }
 
+    /// The recursion depth, whoever holds it (for a manager's repr).
+    pub(crate) fn depth(&self) -> u32 {
+        self.st().count.load(Ordering::Relaxed)
+    }
+
     /// Whether the calling thread holds the lock: CPython's `_is_mine()`.
     ///
     /// # Examples
@@ -1675,6 +1680,27 @@ impl<Sp: Space> BoundedSemaphoreIn<Sp> {
     /// ```
     pub fn release(&self) -> Result<()> {
         self.sem.release(1)
+    }
+
+    /// Releases `n` at once (Python's `release(n)`), or nothing if that would go above the
+    /// bound.
+    ///
+    /// # Errors
+    ///
+    /// As [`release`](BoundedSemaphoreIn::release).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = mp::BoundedSemaphore::new(2)?;
+    /// s.acquire()?;
+    /// assert!(s.release_n(2).is_err());
+    /// s.release_n(1)?;
+    /// assert_eq!(s.get_value(), 2);
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn release_n(&self, n: u32) -> Result<()> {
+        self.sem.release(n)
     }
 
     /// The bound (the initial value).

@@ -198,3 +198,39 @@ fn barrier_between_processes() {
         m.shutdown().unwrap();
     }
 }
+
+fn wait_for_lock(l: LockProxy, s: SemaphoreProxy, ready: mp::Connection) -> mp::Result<()> {
+    ready.send(&())?;
+    // Both block (the parent holds them) until this process is killed.
+    s.acquire()?;
+    l.acquire()?;
+    Ok(())
+}
+
+/// A client killed while it waits on a manager's lock or semaphore: the serving thread that
+/// waited for it gives up, and what it may have acquired meanwhile goes back, so the lock is
+/// not held forever on behalf of nobody.
+#[mp::test]
+fn a_client_killed_while_waiting_takes_nothing_with_it() {
+    let m = manager(StartMethod::Fork);
+    let l = m.lock().unwrap();
+    let s = m.semaphore(0).unwrap();
+    l.acquire().unwrap();
+    let (r, w) = mp::Pipe(false).unwrap();
+    let p = start(StartMethod::Fork, wait_for_lock, (l.clone(), s.clone(), w));
+    assert!(r.poll_timeout(LONG).unwrap(), "the child never got ready");
+    let () = r.recv().unwrap();
+    p.kill().unwrap();
+    p.join_timeout(LONG).unwrap();
+    assert_eq!(p.exitcode(), Some(-9));
+    l.release().unwrap();
+    s.release().unwrap();
+    assert!(
+        l.acquire_timeout(LONG).unwrap(),
+        "the lock went to the dead client"
+    );
+    assert!(
+        s.acquire_timeout(LONG).unwrap(),
+        "the semaphore went to the dead client"
+    );
+}

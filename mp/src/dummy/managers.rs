@@ -2056,101 +2056,12 @@ macro_rules! acquirer_proxy {
     };
 }
 
-// A manager's `Lock` in mp's server is a mutex and a condition variable whose release always
-// wakes (a system call); here it is a thread lock (`mp::dummy::Lock`: one atomic operation to
-// acquire or release), wrapped in a referent that answers the server's requests the same way.
+// A manager's `Lock` is mp's thread lock (`mp::dummy::Lock`: one atomic operation to acquire
+// or release) in the server and here alike: the proxy calls it directly.
 
-/// The object behind a dummy manager's `Lock()`: an [`mp::dummy::Lock`](super::Lock) that
-/// answers requests by method name as the manager's [`Lock`](crate::managers::Lock) does.
-struct ThreadLock(super::Lock);
-
-/// mp's view of a [`ThreadLock`] (what the `Referent` trait asks for: the proxy type name and
-/// exposed methods of the manager's `Lock`).
-struct ThreadLockView(crate::managers::BaseProxy);
-
-impl Proxy for ThreadLockView {
-    type Referent = ThreadLock;
-    const NAME: &'static str = <crate::managers::LockProxy as Proxy>::NAME;
-    const EXPOSED: &'static [&'static str] = <crate::managers::LockProxy as Proxy>::EXPOSED;
-    fn from_base(base: crate::managers::BaseProxy) -> Self {
-        ThreadLockView(base)
-    }
-    fn base(&self) -> &crate::managers::BaseProxy {
-        &self.0
-    }
-}
-
-/// The arguments of `acquire(blocking=True, timeout=None)`, read as the manager's server
-/// reads them.
-fn acquire_args(args: Value) -> Result<(bool, Option<Duration>)> {
-    let a = match args {
-        Value::Tuple(v) | Value::List(v) => v,
-        Value::None => Vec::new(),
-        one => vec![one],
-    };
-    if a.len() > 2 {
-        return Err(Error::new(
-            ErrorKind::Type,
-            format!(
-                "acquire() takes from 0 to 2 positional arguments but {} were given",
-                a.len()
-            ),
-        ));
-    }
-    let blocking = a.first().is_none_or(Value::truthy);
-    let timeout = match a.get(1) {
-        None | Some(Value::None) => None,
-        Some(v) => {
-            let secs = v.as_f64().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Type,
-                    format!("timeout must be a number, not '{}'", v.type_name()),
-                )
-            })?;
-            let secs = secs.max(0.0);
-            (secs.is_finite() && secs <= 1e9).then(|| Duration::from_secs_f64(secs))
-        }
-    };
-    if !blocking && timeout.is_some() {
-        return Err(Error::new(
-            ErrorKind::Value,
-            "can't specify a timeout for a non-blocking call",
-        ));
-    }
-    Ok((blocking, timeout))
-}
-
-impl Referent for ThreadLock {
-    type Proxy = ThreadLockView;
-    const TYPE_NAME: &'static str = "Lock";
-
-    fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
-        let l = this.read().unwrap_or_else(|e| e.into_inner()).0.clone();
-        match method {
-            "acquire" => match acquire_args(args)? {
-                (false, _) => l.try_acquire().map(Value::Bool),
-                (true, None) => l.acquire().map(|()| Value::Bool(true)),
-                (true, Some(t)) => l.acquire_timeout(t).map(Value::Bool),
-            },
-            "release" => l.release().map(|()| Value::None),
-            "locked" => Ok(Value::Bool(l.locked())),
-            _ => Err(Error::new(
-                ErrorKind::Remote,
-                format!("'Lock' object has no method '{method}'"),
-            )),
-        }
-    }
-
-    fn repr(this: &RwLock<Self>) -> Result<String> {
-        let locked = this.read().unwrap_or_else(|e| e.into_inner()).0.locked();
-        let state = if locked { "locked" } else { "unlocked" };
-        Ok(format!("<{state} _thread.lock object>"))
-    }
-}
-
-impl ExtraOf<ThreadLock> for super::Lock {
-    fn of(obj: &Obj<ThreadLock>) -> super::Lock {
-        obj.read().0.clone()
+impl ExtraOf<crate::managers::Lock> for super::Lock {
+    fn of(obj: &Obj<crate::managers::Lock>) -> super::Lock {
+        obj.read().clone()
     }
 }
 
@@ -2172,13 +2083,13 @@ impl ExtraOf<ThreadLock> for super::Lock {
 /// # Ok::<(), mp::Error>(())
 /// ```
 pub struct LockProxy {
-    obj: Obj<ThreadLock>,
+    obj: Obj<crate::managers::Lock>,
     base: OnceLock<BaseProxy>,
     extra: super::Lock,
     _t: PhantomData<fn()>,
 }
 
-proxy_common!(LockProxy[], ThreadLock, "Lock", crate::managers::LockProxy);
+proxy_common!(LockProxy[], crate::managers::Lock, "Lock", crate::managers::LockProxy);
 
 impl LockProxy {
     /// `acquire()`: waits until acquired.
@@ -3234,7 +3145,7 @@ impl SyncManager {
     /// See [`LockProxy`].
     pub fn lock(&self) -> Result<LockProxy> {
         Ok(LockProxy::from_obj(
-            self.make(ThreadLock(super::Lock::new()?)),
+            self.make(crate::managers::Lock::new()?),
         ))
     }
 
@@ -3249,7 +3160,7 @@ impl SyncManager {
     /// See [`RLockProxy`].
     pub fn rlock(&self) -> Result<RLockProxy> {
         Ok(RLockProxy::from_obj(
-            self.make(crate::managers::RLock::default()),
+            self.make(crate::managers::RLock::new()?),
         ))
     }
 
@@ -3264,7 +3175,7 @@ impl SyncManager {
     /// See [`SemaphoreProxy`].
     pub fn semaphore(&self, value: usize) -> Result<SemaphoreProxy> {
         Ok(SemaphoreProxy::from_obj(
-            self.make(crate::managers::Semaphore::new(value)),
+            self.make(crate::managers::Semaphore::new(sem_value(value)?)?),
         ))
     }
 
@@ -3278,9 +3189,9 @@ impl SyncManager {
     ///
     /// See [`BoundedSemaphoreProxy`].
     pub fn bounded_semaphore(&self, value: usize) -> Result<BoundedSemaphoreProxy> {
-        Ok(BoundedSemaphoreProxy::from_obj(
-            self.make(crate::managers::BoundedSemaphore::new(value)),
-        ))
+        Ok(BoundedSemaphoreProxy::from_obj(self.make(
+            crate::managers::BoundedSemaphore::new(sem_value(value)?)?,
+        )))
     }
 
     /// `manager.Condition()`.
@@ -3309,7 +3220,7 @@ impl SyncManager {
     /// See [`EventProxy`].
     pub fn event(&self) -> Result<EventProxy> {
         Ok(EventProxy::from_obj(
-            self.make(crate::managers::Event::default()),
+            self.make(crate::managers::Event::new()?),
         ))
     }
 
@@ -3388,4 +3299,9 @@ impl SyncManager {
 #[allow(non_snake_case)]
 pub fn Manager() -> Result<SyncManager> {
     Ok(SyncManager::new())
+}
+
+/// A semaphore's initial value as mp's semaphores take it.
+fn sem_value(value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| Error::value("semaphore value above SEM_VALUE_MAX"))
 }

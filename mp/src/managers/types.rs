@@ -15,9 +15,10 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use super::proxy::{BaseProxy, Proxy, Referent, into_value, value_into};
-use super::server::{Obj, Slot, wait_while};
+use super::server::{Obj, Slot, client_gone, wait_while};
 use super::value::{Dict, Slice, StrRepr, Value};
 use crate::error::{Error, ErrorKind, Result};
+use crate::space::Threads;
 
 // ---------------------------------------------------------------------------------------------
 // Argument helpers (server side)
@@ -2478,33 +2479,19 @@ impl<T: Serialize + DeserializeOwned + 'static> JoinableQueueProxy<T> {
 // Lock, RLock, Semaphore, BoundedSemaphore
 // ---------------------------------------------------------------------------------------------
 
-/// The object behind a manager's `Lock()`: Python's `threading.Lock`, owned by the manager's
-/// serving threads (any client may release it).
-#[derive(Debug, Default)]
-pub struct Lock {
-    locked: Mutex<bool>,
-    cv: Condvar,
-}
+/// The object behind a manager's `Lock()`: Python's `threading.Lock`, which is mp's own thread
+/// lock (`mp::dummy::Lock`); any client may release it.
+pub type Lock = crate::synchronize::LockIn<Threads>;
 
-/// The object behind a manager's `RLock()`: re-entrant, owned by the client thread that
-/// acquired it.
-#[derive(Debug, Default)]
-pub struct RLock {
-    state: Mutex<(Option<ThreadId>, usize)>,
-    cv: Condvar,
-}
+/// The object behind a manager's `RLock()`: re-entrant, owned by the serving thread of the
+/// client that acquired it (mp's thread `RLock`).
+pub type RLock = crate::synchronize::RLockIn<Threads>;
 
-/// The object behind a manager's `Semaphore(n)`.
-#[derive(Debug)]
-pub struct Semaphore {
-    value: Mutex<usize>,
-    cv: Condvar,
-    bound: Option<usize>,
-}
+/// The object behind a manager's `Semaphore(n)` (mp's thread `Semaphore`).
+pub type Semaphore = crate::synchronize::SemaphoreIn<Threads>;
 
 /// The object behind a manager's `BoundedSemaphore(n)`: releasing it above `n` is an error.
-#[derive(Debug)]
-pub struct BoundedSemaphore(Semaphore);
+pub type BoundedSemaphore = crate::synchronize::BoundedSemaphoreIn<Threads>;
 
 const ACQUIRER_METHODS: &[&str] = &["acquire", "release", "locked"];
 
@@ -2521,32 +2508,48 @@ fn acquire_args(args: Value) -> Result<(bool, Option<Instant>)> {
     Ok((blocking, deadline))
 }
 
-impl Lock {
-    fn acquire(&self, blocking: bool, deadline: Option<Instant>) -> Result<bool> {
-        let g = lock(&self.locked);
-        let (mut g, ok) = if !*g {
-            (g, true)
-        } else if !blocking {
-            (g, false)
-        } else {
-            wait_while(&self.cv, g, deadline, |l| !*l)?
-        };
-        if ok {
-            *g = true;
+/// Waits for `attempt` (given how long it may block) until `deadline`, in slices of 100 ms
+/// at most, so that a serving thread whose client went away stops waiting.
+fn in_slices(
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut(Duration) -> Result<bool>,
+) -> Result<bool> {
+    loop {
+        if client_gone() {
+            return Err(Error::new(ErrorKind::Eof, "the client went away"));
         }
-        Ok(ok)
+        let mut slice = Duration::from_millis(100);
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return attempt(Duration::ZERO);
+            }
+            slice = slice.min(d - now);
+        }
+        if attempt(slice)? {
+            return Ok(true);
+        }
     }
+}
 
-    fn release(&self) -> Result<()> {
-        let mut g = lock(&self.locked);
-        if !*g {
-            return Err(Error::new(ErrorKind::Runtime, "release unlocked lock"));
-        }
-        *g = false;
-        drop(g);
-        self.cv.notify_one();
-        Ok(())
+/// Python's `acquire(blocking, timeout)` over a lock's `acquire_timeout`. What a waiter
+/// acquired for a client that went away meanwhile is given back (`undo`), not kept by a
+/// serving thread nobody will ask to release it.
+fn acquire_with(
+    (blocking, deadline): (bool, Option<Instant>),
+    mut timed: impl FnMut(Duration) -> Result<bool>,
+    undo: impl FnOnce() -> Result<()>,
+) -> Result<bool> {
+    let now = timed(Duration::ZERO)?;
+    if now || !blocking {
+        return Ok(now);
     }
+    let got = in_slices(deadline, timed)?;
+    if got && client_gone() {
+        undo()?;
+        return Err(Error::new(ErrorKind::Eof, "the client went away"));
+    }
+    Ok(got)
 }
 
 impl Referent for Lock {
@@ -2555,63 +2558,24 @@ impl Referent for Lock {
     fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
         let l = read(this);
         match method {
-            "acquire" => {
-                let (b, d) = acquire_args(args)?;
-                l.acquire(b, d).map(Value::Bool)
-            }
+            "acquire" => acquire_with(
+                acquire_args(args)?,
+                |t| l.acquire_timeout(t),
+                || l.release(),
+            )
+            .map(Value::Bool),
             "release" => l.release().map(|_| Value::None),
-            "locked" => Ok(Value::Bool(*lock(&l.locked))),
+            "locked" => Ok(Value::Bool(l.locked())),
             _ => Err(unknown("Lock", method)),
         }
     }
     fn repr(this: &RwLock<Self>) -> Result<String> {
-        let state = if *lock(&read(this).locked) {
+        let state = if read(this).locked() {
             "locked"
         } else {
             "unlocked"
         };
         Ok(format!("<{state} _thread.lock object>"))
-    }
-}
-
-impl RLock {
-    fn acquire(&self, blocking: bool, deadline: Option<Instant>) -> Result<bool> {
-        let me = std::thread::current().id();
-        let g = lock(&self.state);
-        if g.0 == Some(me) {
-            let mut g = g;
-            g.1 += 1;
-            return Ok(true);
-        }
-        let (mut g, ok) = if g.0.is_none() {
-            (g, true)
-        } else if !blocking {
-            (g, false)
-        } else {
-            wait_while(&self.cv, g, deadline, |s| s.0.is_none())?
-        };
-        if ok {
-            *g = (Some(me), 1);
-        }
-        Ok(ok)
-    }
-
-    fn release(&self) -> Result<()> {
-        let me = std::thread::current().id();
-        let mut g = lock(&self.state);
-        if g.0 != Some(me) {
-            return Err(Error::new(
-                ErrorKind::Runtime,
-                "cannot release un-acquired lock",
-            ));
-        }
-        g.1 -= 1;
-        if g.1 == 0 {
-            g.0 = None;
-            drop(g);
-            self.cv.notify_one();
-        }
-        Ok(())
     }
 }
 
@@ -2621,108 +2585,54 @@ impl Referent for RLock {
     fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
         let l = read(this);
         match method {
-            "acquire" => {
-                let (b, d) = acquire_args(args)?;
-                l.acquire(b, d).map(Value::Bool)
-            }
+            "acquire" => acquire_with(
+                acquire_args(args)?,
+                |t| l.acquire_timeout(t),
+                || l.release(),
+            )
+            .map(Value::Bool),
             "release" => l.release().map(|_| Value::None),
-            "locked" => Ok(Value::Bool(lock(&l.state).0.is_some())),
+            "locked" => Ok(Value::Bool(l.locked())),
             _ => Err(unknown("RLock", method)),
         }
     }
     fn repr(this: &RwLock<Self>) -> Result<String> {
         let l = read(this);
-        let s = lock(&l.state);
-        let state = if s.0.is_some() { "locked" } else { "unlocked" };
-        Ok(format!("<{state} _thread.RLock object count={}>", s.1))
+        let state = if l.locked() { "locked" } else { "unlocked" };
+        Ok(format!(
+            "<{state} _thread.RLock object count={}>",
+            l.depth()
+        ))
     }
 }
 
-impl Semaphore {
-    /// A semaphore with the counter at `value`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # drop(mp::managers::Semaphore::new(2));
-    /// ```
-    pub fn new(value: usize) -> Semaphore {
-        Semaphore {
-            value: Mutex::new(value),
-            cv: Condvar::new(),
-            bound: None,
-        }
-    }
-
-    fn acquire(&self, blocking: bool, deadline: Option<Instant>) -> Result<bool> {
-        let g = lock(&self.value);
-        let (mut g, ok) = if *g > 0 {
-            (g, true)
-        } else if !blocking {
-            (g, false)
-        } else {
-            wait_while(&self.cv, g, deadline, |v| *v > 0)?
-        };
-        if ok {
-            *g -= 1;
-        }
-        Ok(ok)
-    }
-
-    fn release(&self, n: usize) -> Result<()> {
-        let mut g = lock(&self.value);
-        if let Some(b) = self.bound
-            && *g + n > b
-        {
-            return Err(Error::new(
-                ErrorKind::Value,
-                "Semaphore released too many times",
-            ));
-        }
-        *g += n;
-        drop(g);
-        for _ in 0..n {
-            self.cv.notify_one();
-        }
-        Ok(())
-    }
-
-    fn dispatch_sem(&self, name: &str, method: &str, args: Value) -> Result<Value> {
-        match method {
-            "acquire" => {
-                let (b, d) = acquire_args(args)?;
-                self.acquire(b, d).map(Value::Bool)
+/// What a manager's semaphores answer (both kinds).
+fn dispatch_sem(
+    name: &str,
+    method: &str,
+    args: Value,
+    timed: impl FnMut(Duration) -> Result<bool>,
+    release_n: impl Fn(u32) -> Result<()>,
+    value: u32,
+) -> Result<Value> {
+    match method {
+        "acquire" => acquire_with(acquire_args(args)?, timed, || release_n(1)).map(Value::Bool),
+        "release" => {
+            let a = args_of(args, method, 0, 1)?;
+            let n = match a.first() {
+                Some(v) => int_arg(v, "n")?,
+                None => 1,
+            };
+            if n < 1 {
+                return Err(Error::new(ErrorKind::Value, "n must be one or more"));
             }
-            "release" => {
-                let a = args_of(args, method, 0, 1)?;
-                let n = match a.first() {
-                    Some(v) => int_arg(v, "n")?,
-                    None => 1,
-                };
-                if n < 1 {
-                    return Err(Error::new(ErrorKind::Value, "n must be one or more"));
-                }
-                self.release(n as usize).map(|_| Value::None)
-            }
-            "locked" => Ok(Value::Bool(*lock(&self.value) == 0)),
-            "get_value" => Ok(Value::from(*lock(&self.value))),
-            _ => Err(unknown(name, method)),
+            let n = u32::try_from(n)
+                .map_err(|_| Error::new(ErrorKind::Value, "semaphore value would overflow"))?;
+            release_n(n).map(|_| Value::None)
         }
-    }
-}
-
-impl BoundedSemaphore {
-    /// A bounded semaphore with the counter (and its bound) at `value`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # drop(mp::managers::BoundedSemaphore::new(2));
-    /// ```
-    pub fn new(value: usize) -> BoundedSemaphore {
-        let mut s = Semaphore::new(value);
-        s.bound = Some(value);
-        BoundedSemaphore(s)
+        "locked" => Ok(Value::Bool(value == 0)),
+        "get_value" => Ok(Value::from(value)),
+        _ => Err(unknown(name, method)),
     }
 }
 
@@ -2730,12 +2640,15 @@ impl Referent for Semaphore {
     type Proxy = SemaphoreProxy;
     const TYPE_NAME: &'static str = "Semaphore";
     fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
-        read(this).dispatch_sem("Semaphore", method, args)
+        let s = read(this);
+        let value = s.get_value();
+        let timed = |t| s.acquire_timeout(t);
+        dispatch_sem("Semaphore", method, args, timed, |n| s.release_n(n), value)
     }
     fn repr(this: &RwLock<Self>) -> Result<String> {
         Ok(format!(
             "<threading.Semaphore object: value={}>",
-            lock(&read(this).value)
+            read(this).get_value()
         ))
     }
 }
@@ -2744,14 +2657,24 @@ impl Referent for BoundedSemaphore {
     type Proxy = BoundedSemaphoreProxy;
     const TYPE_NAME: &'static str = "BoundedSemaphore";
     fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
-        read(this).0.dispatch_sem("BoundedSemaphore", method, args)
+        let s = read(this);
+        let value = s.get_value();
+        let timed = |t| s.acquire_timeout(t);
+        dispatch_sem(
+            "BoundedSemaphore",
+            method,
+            args,
+            timed,
+            |n| s.release_n(n),
+            value,
+        )
     }
     fn repr(this: &RwLock<Self>) -> Result<String> {
         let s = read(this);
         Ok(format!(
             "<threading.BoundedSemaphore object: value={}/{}>",
-            lock(&s.0.value),
-            s.0.bound.unwrap_or(0)
+            s.get_value(),
+            s.max_value()
         ))
     }
 }
@@ -3252,11 +3175,8 @@ impl ConditionProxy {
 // ---------------------------------------------------------------------------------------------
 
 /// The object behind a manager's `Event()`.
-#[derive(Debug, Default)]
-pub struct Event {
-    flag: Mutex<bool>,
-    cv: Condvar,
-}
+/// The object behind a manager's `Event()` (mp's thread `Event`).
+pub type Event = crate::synchronize::EventIn<Threads>;
 
 const EVENT_METHODS: &[&str] = &["is_set", "set", "clear", "wait"];
 
@@ -3266,23 +3186,19 @@ impl Referent for Event {
     fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
         let e = read(this);
         match method {
-            "is_set" => Ok(Value::Bool(*lock(&e.flag))),
+            "is_set" => Ok(Value::Bool(e.is_set())),
             "set" => {
-                *lock(&e.flag) = true;
-                e.cv.notify_all();
+                e.set();
                 Ok(Value::None)
             }
             "clear" => {
-                *lock(&e.flag) = false;
+                e.clear();
                 Ok(Value::None)
             }
             "wait" => {
                 let a = args_of(args, method, 0, 1)?;
                 let deadline = timeout_arg(a.first())?;
-                let g = lock(&e.flag);
-                let (g, ok) = wait_while(&e.cv, g, deadline, |f| *f)?;
-                drop(g);
-                Ok(Value::Bool(ok))
+                in_slices(deadline, |t| Ok(e.wait_timeout(t))).map(Value::Bool)
             }
             _ => Err(unknown("Event", method)),
         }
@@ -4080,22 +3996,22 @@ fn new_queue(b: &[u8]) -> Result<Arc<dyn Obj>> {
 
 fn new_lock(b: &[u8]) -> Result<Arc<dyn Obj>> {
     let (): () = decode_args(b, "Lock")?;
-    Ok(ctor(Lock::default()))
+    Ok(ctor(Lock::new()?))
 }
 
 fn new_rlock(b: &[u8]) -> Result<Arc<dyn Obj>> {
     let (): () = decode_args(b, "RLock")?;
-    Ok(ctor(RLock::default()))
+    Ok(ctor(RLock::new()?))
 }
 
 fn new_semaphore(b: &[u8]) -> Result<Arc<dyn Obj>> {
     let (n,): (usize,) = decode_args(b, "Semaphore")?;
-    Ok(ctor(Semaphore::new(n)))
+    Ok(ctor(Semaphore::new(semaphore_value(n)?)?))
 }
 
 fn new_bounded_semaphore(b: &[u8]) -> Result<Arc<dyn Obj>> {
     let (n,): (usize,) = decode_args(b, "BoundedSemaphore")?;
-    Ok(ctor(BoundedSemaphore::new(n)))
+    Ok(ctor(BoundedSemaphore::new(semaphore_value(n)?)?))
 }
 
 fn new_condition(b: &[u8]) -> Result<Arc<dyn Obj>> {
@@ -4105,7 +4021,12 @@ fn new_condition(b: &[u8]) -> Result<Arc<dyn Obj>> {
 
 fn new_event(b: &[u8]) -> Result<Arc<dyn Obj>> {
     let (): () = decode_args(b, "Event")?;
-    Ok(ctor(Event::default()))
+    Ok(ctor(Event::new()?))
+}
+
+fn semaphore_value(n: usize) -> Result<u32> {
+    u32::try_from(n)
+        .map_err(|_| Error::new(ErrorKind::Value, "semaphore value above SEM_VALUE_MAX"))
 }
 
 fn new_barrier(b: &[u8]) -> Result<Arc<dyn Obj>> {
