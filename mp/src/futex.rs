@@ -123,6 +123,46 @@ pub(crate) struct OwnerDied {
 /// doubles up to [`MAX_CHECK`].
 pub(crate) const FIRST_CHECK: Duration = Duration::from_millis(20);
 pub(crate) const MAX_CHECK: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// Whether the current waiter of this thread is still wanted (see [`set_cancel`]).
+    static CANCEL: Cell<Option<fn() -> bool>> = const { Cell::new(None) };
+}
+
+/// How often a cancellable wait asks whether it is still wanted.
+pub(crate) const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
+/// Makes the long waits of this thread (a `Condition`'s, a `Barrier`'s) ask `cancel` at
+/// least every [`CANCEL_CHECK`] and end early when it says so: a manager's serving thread
+/// whose client went away. `None` removes it.
+pub(crate) fn set_cancel(cancel: Option<fn() -> bool>) {
+    let _ = CANCEL.try_with(|c| c.set(cancel));
+}
+
+/// The longest sleep a wait of this thread may take before asking [`cancelled`].
+pub(crate) fn cancel_slice(slice: Option<Duration>) -> Option<Duration> {
+    match CANCEL.try_with(Cell::get).ok().flatten() {
+        Some(_) => Some(slice.map_or(CANCEL_CHECK, |s| s.min(CANCEL_CHECK))),
+        None => slice,
+    }
+}
+
+/// Whether this thread's current wait is no longer wanted.
+pub(crate) fn cancelled() -> bool {
+    CANCEL
+        .try_with(Cell::get)
+        .ok()
+        .flatten()
+        .is_some_and(|gone| gone())
+}
+
+/// The error of a wait that [`cancelled`] ended.
+pub(crate) fn cancelled_error() -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::ErrorKind::Eof,
+        "the wait was cancelled: its client went away",
+    )
+}
 /// Spins before sleeping: a holder on another CPU usually releases within this.
 const SPINS: u32 = 100;
 

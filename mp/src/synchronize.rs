@@ -2010,7 +2010,9 @@ impl<Sp: Space> ConditionIn<Sp> {
         ))
     }
 
-    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool> {
+    /// `wait` until `deadline`. A wait that [`futex::cancelled`] ends takes the lock back
+    /// and returns [`futex::cancelled_error`] (unless a notification arrived first).
+    pub(crate) fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool> {
         if !self.lock.is_mine() {
             return Err(misuse::<Sp>(
                 Error::assertion("must acquire() condition before using wait()"),
@@ -2020,9 +2022,24 @@ impl<Sp: Space> ConditionIn<Sp> {
         let i = self.claim_slot()?;
         let slot = &self.st().slots[i];
         let saved = self.lock.release_save();
+        let mut cancelled = false;
         let notified = loop {
             if slot.state.load(Ordering::Acquire) == SLOT_NOTIFIED {
                 break true;
+            }
+            if futex::cancelled() {
+                match slot.state.compare_exchange(
+                    SLOT_WAITING,
+                    SLOT_FREE,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        cancelled = true;
+                        break false;
+                    }
+                    Err(_) => continue, // notified meanwhile
+                }
             }
             let timeout = match deadline {
                 None => None,
@@ -2042,12 +2059,15 @@ impl<Sp: Space> ConditionIn<Sp> {
                     Some(d - now)
                 }
             };
-            futex::wait(&slot.state, SLOT_WAITING, timeout);
+            futex::wait(&slot.state, SLOT_WAITING, futex::cancel_slice(timeout));
         };
         if notified {
             slot.state.store(SLOT_FREE, Ordering::Release);
         }
         self.lock.acquire_restore(saved)?;
+        if cancelled {
+            return Err(futex::cancelled_error());
+        }
         Ok(notified)
     }
 
@@ -2673,6 +2693,8 @@ enum Woke {
     Released,
     Broken,
     Died(i32),
+    /// [`futex::cancelled`] ended the wait (the barrier is broken for everybody).
+    Cancelled,
 }
 
 impl<Sp: Space> BarrierIn<Sp> {
@@ -2793,7 +2815,9 @@ impl<Sp: Space> BarrierIn<Sp> {
         }
     }
 
-    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<usize> {
+    /// `wait` until `deadline`; a wait that [`futex::cancelled`] ends breaks the barrier and
+    /// returns [`futex::cancelled_error`].
+    pub(crate) fn wait_deadline(&self, deadline: Option<Instant>) -> Result<usize> {
         self.enter();
         let r = self.wait_locked(deadline);
         self.leave();
@@ -2825,6 +2849,7 @@ impl<Sp: Space> BarrierIn<Sp> {
             match self.wait_round(deadline) {
                 Woke::Released => Ok(()),
                 Woke::Broken => Err(self.broken_error()),
+                Woke::Cancelled => Err(futex::cancelled_error()),
                 Woke::Died(pid) => Err(Error::new(
                     ErrorKind::OwnerDied,
                     format!(
@@ -2902,7 +2927,14 @@ impl<Sp: Space> BarrierIn<Sp> {
                 Some(d) => d.min(now + interval),
                 None => now + interval,
             };
+            let until = futex::cancel_slice(Some(until - now)).map_or(until, |s| now + s);
             if !self.cond_wait(until) {
+                if futex::cancelled() {
+                    // As a timeout: break the barrier for everybody.
+                    st.state.store(BROKEN, Ordering::Relaxed);
+                    st.cond.notify_all();
+                    return Woke::Cancelled;
+                }
                 self.purge_dead();
                 interval = (interval * 2).min(futex::MAX_CHECK);
             }

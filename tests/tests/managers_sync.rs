@@ -234,3 +234,72 @@ fn a_client_killed_while_waiting_takes_nothing_with_it() {
         "the semaphore went to the dead client"
     );
 }
+
+fn wait_on_condition(c: ConditionProxy, ready: mp::Connection) -> mp::Result<()> {
+    c.acquire()?;
+    ready.send(&())?;
+    c.wait()?;
+    c.release()?;
+    ready.send(&())
+}
+
+/// A client killed while it waits on a manager's condition: its serving thread stops waiting
+/// and gives the lock back, and a notification that reached it goes on to a live waiter.
+#[mp::test]
+fn a_client_killed_while_waiting_on_a_condition_passes_its_turn_on() {
+    let m = manager(StartMethod::Fork);
+    let c = m.condition().unwrap();
+    let mut waiters = Vec::new();
+    for _ in 0..2 {
+        let (r, w) = mp::Pipe(false).unwrap();
+        let p = start(StartMethod::Fork, wait_on_condition, (c.clone(), w));
+        assert!(r.poll_timeout(LONG).unwrap(), "a waiter never got ready");
+        let () = r.recv().unwrap();
+        // The waiter holds the lock until its wait() gives it up: it waits once we get it.
+        assert!(c.acquire_timeout(LONG).unwrap());
+        c.release().unwrap();
+        waiters.push((p, r));
+    }
+    // The first waiter (first in line for a notification) dies.
+    let (dead, _) = &waiters[0];
+    dead.kill().unwrap();
+    dead.join_timeout(LONG).unwrap();
+    assert!(
+        c.acquire_timeout(LONG).unwrap(),
+        "the dead waiter kept the lock"
+    );
+    c.notify().unwrap();
+    c.release().unwrap();
+    let (live, r) = &waiters[1];
+    assert!(
+        r.poll_timeout(LONG).unwrap(),
+        "the live waiter was never woken"
+    );
+    let () = r.recv().unwrap();
+    joined_ok(live, "the live waiter");
+}
+
+fn wait_at_barrier(b: BarrierProxy) -> mp::Result<()> {
+    b.wait()?;
+    Ok(())
+}
+
+/// A party killed while it waits at a manager's barrier breaks the barrier for everybody, as
+/// a timeout does, instead of leaving a serving thread counted as a party forever.
+#[mp::test]
+fn a_party_killed_at_a_barrier_breaks_it() {
+    let m = manager(StartMethod::Fork);
+    let b = m.barrier(2).unwrap();
+    let p = start(StartMethod::Fork, wait_at_barrier, (b.clone(),));
+    assert!(
+        mp_tests::wait_until(LONG, || b.n_waiting().unwrap() == 1),
+        "the party never arrived"
+    );
+    p.kill().unwrap();
+    p.join_timeout(LONG).unwrap();
+    assert!(
+        mp_tests::wait_until(LONG, || b.broken().unwrap()),
+        "the barrier still counts the dead party"
+    );
+    assert_eq!(b.wait().unwrap_err().kind(), ErrorKind::BrokenBarrier);
+}

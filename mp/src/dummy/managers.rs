@@ -3205,7 +3205,7 @@ impl SyncManager {
     /// See [`ConditionProxy`].
     pub fn condition(&self) -> Result<ConditionProxy> {
         Ok(ConditionProxy::from_obj(
-            self.make(crate::managers::Condition::default()),
+            self.make(crate::managers::Condition::new()?),
         ))
     }
 
@@ -3228,17 +3228,16 @@ impl SyncManager {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Value`] for zero parties.
+    /// [`ErrorKind::Value`] unless `1 <= parties <= 65535`.
     ///
     /// # Examples
     ///
     /// See [`BarrierProxy`].
     pub fn barrier(&self, parties: usize) -> Result<BarrierProxy> {
-        if parties == 0 {
-            return Err(Error::new(ErrorKind::Value, "parties must be > 0"));
-        }
+        let parties = u32::try_from(parties)
+            .map_err(|_| Error::new(ErrorKind::Value, format!("too many parties: {parties}")))?;
         Ok(BarrierProxy::from_obj(
-            self.make(crate::managers::Barrier::new(parties)),
+            self.make(crate::managers::Barrier::new(parties)?),
         ))
     }
 

@@ -758,6 +758,8 @@ fn serve_client(state: Arc<State>, conn: Connection) {
     conn.set_max_message_size(Some(state.max_message));
     SERVER.with(|s| *s.borrow_mut() = Some(state.clone()));
     CLIENT_FD.with(|c| c.set(fd));
+    // A condition's or barrier's wait on this thread ends when the client goes away.
+    crate::futex::set_cancel(Some(client_gone));
     let mut buf = Vec::new();
     let spin = super::proxy::spin_allowed();
     loop {
@@ -806,6 +808,7 @@ fn serve_client(state: Arc<State>, conn: Connection) {
     ALIAS.with(|a| *a.borrow_mut() = None);
     SERVER.with(|s| *s.borrow_mut() = None);
     CLIENT_FD.with(|c| c.set(-1));
+    crate::futex::set_cancel(None);
     state.forget_conn(fd);
     drop(conn);
 }

@@ -6,7 +6,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -2833,29 +2832,8 @@ assert_eq!(s.release().unwrap_err().kind(), mp::ErrorKind::Value);
 // Condition
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Default)]
-struct CondState {
-    owner: Option<ThreadId>,
-    count: usize,
-    /// Tickets of the waiters, oldest first.
-    waiters: VecDeque<u64>,
-    /// Tickets that were notified.
-    notified: Vec<u64>,
-    next: u64,
-}
-
-/// The object behind a manager's `Condition()`: a condition variable over an `RLock`.
-#[derive(Default)]
-pub struct Condition {
-    state: Mutex<CondState>,
-    cv: Condvar,
-}
-
-impl fmt::Debug for Condition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Condition")
-    }
-}
+/// The object behind a manager's `Condition()`: mp's thread `Condition` (over an `RLock`).
+pub type Condition = crate::synchronize::ConditionIn<Threads>;
 
 const CONDITION_METHODS: &[&str] = &[
     "acquire",
@@ -2866,102 +2844,15 @@ const CONDITION_METHODS: &[&str] = &[
     "notify_all",
 ];
 
-impl Condition {
-    fn acquire(&self, blocking: bool, deadline: Option<Instant>) -> Result<bool> {
-        let me = std::thread::current().id();
-        let mut g = lock(&self.state);
-        if g.owner == Some(me) {
-            g.count += 1;
-            return Ok(true);
+/// Gives up whatever a serving thread holds of a condition's lock for a client that went
+/// away, and the error to answer with.
+fn abandon(c: &Condition) -> Error {
+    while c.get_lock().is_mine() {
+        if c.release().is_err() {
+            break;
         }
-        let (mut g, ok) = if g.owner.is_none() {
-            (g, true)
-        } else if !blocking {
-            (g, false)
-        } else {
-            wait_while(&self.cv, g, deadline, |s| s.owner.is_none())?
-        };
-        if ok {
-            g.owner = Some(me);
-            g.count = 1;
-        }
-        Ok(ok)
     }
-
-    fn release(&self) -> Result<()> {
-        let me = std::thread::current().id();
-        let mut g = lock(&self.state);
-        if g.owner != Some(me) {
-            return Err(Error::new(
-                ErrorKind::Runtime,
-                "cannot release un-acquired lock",
-            ));
-        }
-        g.count -= 1;
-        if g.count == 0 {
-            g.owner = None;
-            drop(g);
-            self.cv.notify_all();
-        }
-        Ok(())
-    }
-
-    fn wait(&self, deadline: Option<Instant>) -> Result<bool> {
-        let me = std::thread::current().id();
-        let mut g = lock(&self.state);
-        if g.owner != Some(me) {
-            return Err(Error::new(
-                ErrorKind::Runtime,
-                "cannot wait on un-acquired lock",
-            ));
-        }
-        let saved = g.count;
-        let ticket = g.next;
-        g.next += 1;
-        g.waiters.push_back(ticket);
-        g.owner = None;
-        g.count = 0;
-        self.cv.notify_all();
-        let r = wait_while(&self.cv, g, deadline, |s| s.notified.contains(&ticket));
-        let (mut g, notified) = match r {
-            Ok(x) => x,
-            Err(e) => {
-                let mut g = lock(&self.state);
-                g.waiters.retain(|t| *t != ticket);
-                g.notified.retain(|t| *t != ticket);
-                return Err(e);
-            }
-        };
-        g.waiters.retain(|t| *t != ticket);
-        g.notified.retain(|t| *t != ticket);
-        // Take the lock back (without a deadline, as Python does).
-        let (mut g, _) = wait_while(&self.cv, g, None, |s| s.owner.is_none())?;
-        g.owner = Some(me);
-        g.count = saved;
-        Ok(notified)
-    }
-
-    fn notify(&self, n: usize) -> Result<()> {
-        let me = std::thread::current().id();
-        let mut g = lock(&self.state);
-        if g.owner != Some(me) {
-            return Err(Error::new(
-                ErrorKind::Runtime,
-                "cannot notify on un-acquired lock",
-            ));
-        }
-        let waiting: Vec<u64> = g
-            .waiters
-            .iter()
-            .copied()
-            .filter(|t| !g.notified.contains(t))
-            .take(n)
-            .collect();
-        g.notified.extend(waiting);
-        drop(g);
-        self.cv.notify_all();
-        Ok(())
-    }
+    crate::futex::cancelled_error()
 }
 
 impl Referent for Condition {
@@ -2970,15 +2861,28 @@ impl Referent for Condition {
     fn dispatch(this: &RwLock<Self>, method: &str, args: Value) -> Result<Value> {
         let c = read(this);
         match method {
-            "acquire" => {
-                let (b, d) = acquire_args(args)?;
-                c.acquire(b, d).map(Value::Bool)
-            }
+            "acquire" => acquire_with(
+                acquire_args(args)?,
+                |t| c.acquire_timeout(t),
+                || c.release(),
+            )
+            .map(Value::Bool),
             "release" => c.release().map(|_| Value::None),
-            "locked" => Ok(Value::Bool(lock(&c.state).owner.is_some())),
+            "locked" => Ok(Value::Bool(c.get_lock().locked())),
             "wait" => {
                 let a = args_of(args, method, 0, 1)?;
-                c.wait(timeout_arg(a.first())?).map(Value::Bool)
+                match c.wait_deadline(timeout_arg(a.first())?) {
+                    Err(e) if e.kind() == ErrorKind::Eof => Err(abandon(&c)),
+                    Err(e) => Err(e),
+                    Ok(notified) if client_gone() => {
+                        // Pass on a notification nobody will receive here.
+                        if notified {
+                            let _ = c.notify(1);
+                        }
+                        Err(abandon(&c))
+                    }
+                    Ok(notified) => Ok(Value::Bool(notified)),
+                }
             }
             "notify" => {
                 let a = args_of(args, method, 0, 1)?;
@@ -2988,7 +2892,7 @@ impl Referent for Condition {
                 };
                 c.notify(n).map(|_| Value::None)
             }
-            "notify_all" => c.notify(usize::MAX).map(|_| Value::None),
+            "notify_all" => c.notify_all().map(|_| Value::None),
             _ => Err(unknown("Condition", method)),
         }
     }
@@ -3298,89 +3202,8 @@ impl EventProxy {
 // Barrier
 // ---------------------------------------------------------------------------------------------
 
-struct BarrierState {
-    count: usize,
-    generation: u64,
-    broken: bool,
-}
-
-/// The object behind a manager's `Barrier(parties)`.
-pub struct Barrier {
-    parties: usize,
-    state: Mutex<BarrierState>,
-    cv: Condvar,
-}
-
-impl fmt::Debug for Barrier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Barrier(parties={})", self.parties)
-    }
-}
-
-impl Barrier {
-    /// A barrier for `parties` threads or processes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # drop(mp::managers::Barrier::new(2));
-    /// ```
-    pub fn new(parties: usize) -> Barrier {
-        Barrier {
-            parties,
-            state: Mutex::new(BarrierState {
-                count: 0,
-                generation: 0,
-                broken: false,
-            }),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn broken() -> Error {
-        Error::new(ErrorKind::BrokenBarrier, "the barrier is broken")
-    }
-
-    fn wait(&self, deadline: Option<Instant>) -> Result<usize> {
-        let mut g = lock(&self.state);
-        if g.broken {
-            return Err(Barrier::broken());
-        }
-        let index = g.count;
-        g.count += 1;
-        if g.count == self.parties {
-            g.count = 0;
-            g.generation += 1;
-            drop(g);
-            self.cv.notify_all();
-            return Ok(index);
-        }
-        let generation = g.generation;
-        let r = wait_while(&self.cv, g, deadline, |s| {
-            s.generation != generation || s.broken
-        });
-        match r {
-            Ok((g, true)) if g.generation != generation => Ok(index),
-            Ok((mut g, _)) => {
-                // Timed out or broken: the barrier is broken for everyone.
-                if !g.broken {
-                    g.broken = true;
-                    g.count = 0;
-                    drop(g);
-                    self.cv.notify_all();
-                }
-                Err(Barrier::broken())
-            }
-            Err(e) => {
-                let mut g = lock(&self.state);
-                g.broken = true;
-                drop(g);
-                self.cv.notify_all();
-                Err(e)
-            }
-        }
-    }
-}
+/// The object behind a manager's `Barrier(parties)`: mp's thread `Barrier`.
+pub type Barrier = crate::synchronize::BarrierIn<Threads>;
 
 const BARRIER_METHODS: &[&str] = &["__getattribute__", "wait", "abort", "reset"];
 
@@ -3392,28 +3215,22 @@ impl Referent for Barrier {
         match method {
             "wait" => {
                 let a = args_of(args, method, 0, 1)?;
-                b.wait(timeout_arg(a.first())?).map(Value::from)
+                b.wait_deadline(timeout_arg(a.first())?).map(Value::from)
             }
             "abort" => {
-                lock(&b.state).broken = true;
-                b.cv.notify_all();
+                b.abort();
                 Ok(Value::None)
             }
             "reset" => {
-                let mut g = lock(&b.state);
-                g.broken = false;
-                g.count = 0;
-                g.generation += 1;
-                drop(g);
-                b.cv.notify_all();
+                b.reset();
                 Ok(Value::None)
             }
             "__getattribute__" => {
                 let a = args_of(args, method, 1, 1)?;
                 match a[0].as_str() {
-                    Some("parties") => Ok(Value::from(b.parties)),
-                    Some("n_waiting") => Ok(Value::from(lock(&b.state).count)),
-                    Some("broken") => Ok(Value::Bool(lock(&b.state).broken)),
+                    Some("parties") => Ok(Value::from(b.parties())),
+                    Some("n_waiting") => Ok(Value::from(b.n_waiting())),
+                    Some("broken") => Ok(Value::Bool(b.broken())),
                     _ => Err(Error::new(
                         ErrorKind::Key,
                         format!("'Barrier' object has no attribute {}", a[0]),
@@ -4016,7 +3833,7 @@ fn new_bounded_semaphore(b: &[u8]) -> Result<Arc<dyn Obj>> {
 
 fn new_condition(b: &[u8]) -> Result<Arc<dyn Obj>> {
     let (): () = decode_args(b, "Condition")?;
-    Ok(ctor(Condition::default()))
+    Ok(ctor(Condition::new()?))
 }
 
 fn new_event(b: &[u8]) -> Result<Arc<dyn Obj>> {
@@ -4031,10 +3848,9 @@ fn semaphore_value(n: usize) -> Result<u32> {
 
 fn new_barrier(b: &[u8]) -> Result<Arc<dyn Obj>> {
     let (n,): (usize,) = decode_args(b, "Barrier")?;
-    if n == 0 {
-        return Err(Error::new(ErrorKind::Value, "parties must be > 0"));
-    }
-    Ok(ctor(Barrier::new(n)))
+    let parties = u32::try_from(n)
+        .map_err(|_| Error::new(ErrorKind::Value, format!("too many parties: {n}")))?;
+    Ok(ctor(Barrier::new(parties)?))
 }
 
 fn new_value(b: &[u8]) -> Result<Arc<dyn Obj>> {
