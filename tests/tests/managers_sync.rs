@@ -303,3 +303,25 @@ fn a_party_killed_at_a_barrier_breaks_it() {
     );
     assert_eq!(b.wait().unwrap_err().kind(), ErrorKind::BrokenBarrier);
 }
+
+fn get_one(q: mp::managers::QueueProxy<i32>, ready: mp::Connection) -> mp::Result<()> {
+    ready.send(&())?;
+    q.get()?;
+    Ok(())
+}
+
+/// A client killed while it waits in a manager queue's `get`: its serving thread stops
+/// waiting and the next item goes to a live getter, not to the dead one.
+#[mp::test]
+fn a_getter_killed_while_waiting_swallows_nothing() {
+    let m = manager(StartMethod::Fork);
+    let q = m.queue::<i32>(0).unwrap();
+    let (r, w) = mp::Pipe(false).unwrap();
+    let p = start(StartMethod::Fork, get_one, (q.clone(), w));
+    assert!(r.poll_timeout(LONG).unwrap(), "the getter never got ready");
+    let () = r.recv().unwrap();
+    p.kill().unwrap();
+    p.join_timeout(LONG).unwrap();
+    q.put(7).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), 7);
+}

@@ -140,7 +140,7 @@ impl Chan {
                 if crate::sys::spinning_pays() {
                     let seen = self.changes.load(Ordering::Acquire);
                     drop(st);
-                    super::queues::spin_until_changed(&self.changes, seen, deadline);
+                    crate::queues::local::spin_until_changed(&self.changes, seen, deadline);
                     st = lock(&self.state);
                     continue;
                 }

@@ -220,38 +220,6 @@ pub(crate) fn client_gone() -> bool {
     n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
-/// Waits on `cv` until `ready` holds, the deadline passes (`Ok(false)`), or the client goes
-/// away (an error). Wakes up every 100 ms to look at the client.
-pub(crate) fn wait_while<'a, T>(
-    cv: &std::sync::Condvar,
-    mut guard: MutexGuard<'a, T>,
-    deadline: Option<Instant>,
-    mut ready: impl FnMut(&mut T) -> bool,
-) -> Result<(MutexGuard<'a, T>, bool)> {
-    loop {
-        if ready(&mut guard) {
-            return Ok((guard, true));
-        }
-        let mut slice = Duration::from_millis(100);
-        if let Some(d) = deadline {
-            let now = Instant::now();
-            if now >= d {
-                return Ok((guard, false));
-            }
-            slice = slice.min(d - now);
-        }
-        guard = cv
-            .wait_timeout(guard, slice)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-        if client_gone() {
-            // Pass on a notification this thread may have consumed.
-            cv.notify_one();
-            return Err(Error::new(ErrorKind::Eof, "the client went away"));
-        }
-    }
-}
-
 impl State {
     pub(crate) fn new(
         address: Address,

@@ -1,11 +1,10 @@
 //! The SyncManager's types: the objects its server holds (list, dict, Namespace, Queue,
 //! locks...) and their typed proxies.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -14,9 +13,11 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use super::proxy::{BaseProxy, Proxy, Referent, into_value, value_into};
-use super::server::{Obj, Slot, client_gone, wait_while};
+use super::server::{Obj, Slot, client_gone};
 use super::value::{Dict, Slice, StrRepr, Value};
 use crate::error::{Error, ErrorKind, Result};
+use crate::queues::local::{Core, Wait};
+use crate::queues::{TryGetError, TryPutError};
 use crate::space::Threads;
 
 // ---------------------------------------------------------------------------------------------
@@ -2050,13 +2051,10 @@ impl NamespaceProxy {
 // Queue and JoinableQueue
 // ---------------------------------------------------------------------------------------------
 
-struct QState {
-    items: VecDeque<Value>,
-    unfinished: usize,
-}
-
 /// The object behind a [`QueueProxy`] and a [`JoinableQueueProxy`]: Python's
-/// `queue.Queue`, living in the manager's process.
+/// `queue.Queue`, living in the manager's process. Its engine is the local flavour of mp's
+/// queues (`mp::dummy::Queue`'s); a serving thread's wait for it ends when its client goes
+/// away.
 ///
 /// # Examples
 ///
@@ -2066,16 +2064,17 @@ struct QState {
 /// assert_eq!(q.qsize(), 1);
 /// ```
 pub struct Queue {
-    maxsize: usize,
-    state: Mutex<QState>,
-    not_empty: Condvar,
-    not_full: Condvar,
-    all_done: Condvar,
+    core: Arc<Core<Value>>,
 }
 
 impl fmt::Debug for Queue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Queue(maxsize={}, qsize={})", self.maxsize, self.qsize())
+        write!(
+            f,
+            "Queue(maxsize={}, qsize={})",
+            self.core.maxsize,
+            self.qsize()
+        )
     }
 }
 
@@ -2087,14 +2086,7 @@ impl Queue {
     /// See [`Queue`].
     pub fn new(maxsize: usize) -> Queue {
         Queue {
-            maxsize,
-            state: Mutex::new(QState {
-                items: VecDeque::new(),
-                unfinished: 0,
-            }),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
-            all_done: Condvar::new(),
+            core: Core::new(maxsize, usize::MAX),
         }
     }
 
@@ -2104,7 +2096,7 @@ impl Queue {
     ///
     /// See [`Queue`].
     pub fn qsize(&self) -> usize {
-        lock(&self.state).items.len()
+        self.core.qsize()
     }
 
     /// Puts an item from the manager's own process (without blocking).
@@ -2117,7 +2109,7 @@ impl Queue {
     ///
     /// See [`Queue`].
     pub fn put_local(&self, item: Value) -> Result<()> {
-        self.put(item, false, None)
+        self.put(item, Wait::Never)
     }
 
     /// Takes an item from the manager's own process, waiting at most `timeout`.
@@ -2137,47 +2129,30 @@ impl Queue {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn get_local(&self, timeout: Duration) -> Result<Value> {
-        self.get(true, crate::sys::deadline_after(timeout))
+        self.get(Wait::Until(crate::sys::deadline_after(timeout)))
     }
 
-    fn put(&self, item: Value, block: bool, deadline: Option<Instant>) -> Result<()> {
-        let g = lock(&self.state);
-        let max = self.maxsize;
-        let (mut g, ok) = if max == 0 || g.items.len() < max {
-            (g, true)
-        } else if !block {
-            (g, false)
-        } else {
-            wait_while(&self.not_full, g, deadline, |s| s.items.len() < max)?
-        };
-        if !ok {
-            return Err(Error::new(ErrorKind::Full, "queue is full"));
-        }
-        g.items.push_back(item);
-        g.unfinished += 1;
-        drop(g);
-        self.not_empty.notify_one();
-        Ok(())
+    fn put(&self, item: Value, wait: Wait) -> Result<()> {
+        self.core.put(item, wait).map_err(|e| match e {
+            TryPutError::Failed(_, e) => e,
+            _ => Error::new(ErrorKind::Full, "queue is full"),
+        })
     }
 
-    fn get(&self, block: bool, deadline: Option<Instant>) -> Result<Value> {
-        let g = lock(&self.state);
-        let (mut g, ok) = if !g.items.is_empty() {
-            (g, true)
-        } else if !block {
-            (g, false)
-        } else {
-            wait_while(&self.not_empty, g, deadline, |s| !s.items.is_empty())?
-        };
-        let item = if ok { g.items.pop_front() } else { None };
-        drop(g);
-        match item {
-            Some(v) => {
-                self.not_full.notify_one();
-                Ok(v)
-            }
-            None => Err(Error::new(ErrorKind::Empty, "queue is empty")),
-        }
+    fn get(&self, wait: Wait) -> Result<Value> {
+        self.core.get(wait).map_err(|e| match e {
+            TryGetError::Failed(e) => e,
+            _ => Error::new(ErrorKind::Empty, "queue is empty"),
+        })
+    }
+}
+
+/// A request's `block` and `timeout` as a local queue's wait.
+fn queue_wait(block: bool, deadline: Option<Instant>) -> Wait {
+    if block {
+        Wait::Until(deadline)
+    } else {
+        Wait::Never
     }
 }
 
@@ -2218,7 +2193,7 @@ impl Referent for Queue {
                     (bool_arg(a.get(1), true), timeout_arg(a.get(2))?)
                 };
                 a.truncate(1);
-                q.put(a.pop().unwrap_or_default(), block, deadline)?;
+                q.put(a.pop().unwrap_or_default(), queue_wait(block, deadline))?;
                 Ok(Value::None)
             }
             "get" | "get_nowait" => {
@@ -2228,29 +2203,20 @@ impl Referent for Queue {
                 } else {
                     (bool_arg(a.first(), true), timeout_arg(a.get(1))?)
                 };
-                q.get(block, deadline)
+                q.get(queue_wait(block, deadline))
             }
             "qsize" => Ok(Value::from(q.qsize())),
             "empty" => Ok(Value::Bool(q.qsize() == 0)),
-            "full" => Ok(Value::Bool(q.maxsize > 0 && q.qsize() >= q.maxsize)),
-            "task_done" => {
-                let mut g = lock(&q.state);
-                if g.unfinished == 0 {
-                    return Err(Error::new(
-                        ErrorKind::Value,
-                        "task_done() called too many times",
-                    ));
-                }
-                g.unfinished -= 1;
-                if g.unfinished == 0 {
-                    q.all_done.notify_all();
-                }
-                Ok(Value::None)
-            }
+            "full" => Ok(Value::Bool(
+                q.core.maxsize > 0 && q.qsize() >= q.core.maxsize,
+            )),
+            "task_done" => q.core.task_done().map(|()| Value::None),
             "join" => {
-                let g = lock(&q.state);
-                drop(wait_while(&q.all_done, g, None, |s| s.unfinished == 0)?);
-                Ok(Value::None)
+                if q.core.join(Wait::Until(None)) {
+                    Ok(Value::None)
+                } else {
+                    Err(crate::futex::cancelled_error())
+                }
             }
             _ => Err(unknown("Queue", method)),
         }

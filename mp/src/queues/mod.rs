@@ -47,6 +47,7 @@
 mod chan;
 mod core;
 mod error;
+pub(crate) mod local;
 
 use std::fmt;
 use std::marker::PhantomData;
