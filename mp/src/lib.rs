@@ -193,7 +193,10 @@
 //! # Dummy
 //!
 //! [`dummy`] is Python's `multiprocessing.dummy`: the same types and methods backed by threads,
-//! so that code written against `mp` runs on threads by changing its `use` line.
+//! so that code written against `mp` runs on threads by changing its `use` line. They are not
+//! twins: `mp::dummy::Lock` is [`mp::Lock`](Lock)'s engine with its state on the heap (the
+//! [`space::Threads`] memory space, see [`space`]), and `mp::dummy::Queue` is the local flavour
+//! of mp's queues.
 //!
 //! # Logging
 //!
