@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::atfork::ForkLock;
 use crate::connection::Connection;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 
 /// The descriptor number a re-executed child finds its bootstrap socket at.
@@ -45,6 +45,34 @@ pub(crate) fn executable() -> Result<PathBuf> {
         return Ok(p);
     }
     std::env::current_exe().map_err(|e| Error::os("cannot find the current executable", e))
+}
+
+/// How long a re-executed child may take to give its parent its first answer: 60 seconds, or
+/// the `MP_START_TIMEOUT` environment variable's number of seconds.
+pub(crate) fn start_timeout() -> std::time::Duration {
+    std::env::var("MP_START_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(std::time::Duration::from_secs(60))
+}
+
+/// Waits, at most [`start_timeout`], until a child [`spawn_self`] started has answered on
+/// `conn` (or died: its end closes). A program that is not this one, or not built with mp,
+/// may never answer: the start then fails instead of waiting forever.
+pub(crate) fn await_child(conn: &Connection) -> Result<()> {
+    let limit = start_timeout();
+    if conn.poll_timeout(limit)? {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::ProcessStart,
+        format!(
+            "the child process did not answer within {limit:?}; is set_executable pointing at \
+             a program built with mp? (MP_START_TIMEOUT sets the limit)"
+        ),
+    ))
 }
 
 /// Re-executes the program with the bootstrap socket at fd 3; returns (pid, our end).

@@ -130,6 +130,7 @@ fn launch() -> Result<Client> {
         )
     };
     conn.send(&cfg).map_err(fail)?;
+    crate::exec::await_child(&conn).map_err(fail)?;
     let reply: std::result::Result<Vec<u8>, String> = conn.recv().map_err(fail)?;
     let name = reply.map_err(|msg| fail(Error::new(ErrorKind::ProcessStart, msg)))?;
     // The server is reaped by a thread so that it never stays a zombie.

@@ -655,6 +655,7 @@ fn start_spawn((prep, fds): (Prep, Vec<OwnedFd>)) -> Result<(i32, Kind)> {
     conn.send_raw_with_fds(&bytes, &raw)
         .map_err(|e| fail(bootstrap_died(e)))?;
     drop(fds);
+    exec::await_child(&conn).map_err(fail)?;
     let ack: std::result::Result<(), String> = match conn.recv_bytes() {
         Ok(b) => reduction::decode_plain(&b).map_err(fail)?,
         Err(e) => {

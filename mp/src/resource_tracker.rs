@@ -162,7 +162,7 @@ fn start_tracker() -> Result<Option<Client>> {
     };
     conn.send_bytes(&crate::process::info().authkey())
         .map_err(fail)?;
-    let _ = sys::set_rcvtimeo(conn.fileno()?, Some(Duration::from_secs(30)));
+    crate::exec::await_child(&conn).map_err(fail)?;
     let got = recv_pid(&conn).ok_or_else(|| {
         fail(Error::new(
             ErrorKind::ProcessStart,
@@ -173,7 +173,6 @@ fn start_tracker() -> Result<Option<Client>> {
         let _ = sys::waitpid(pid, false);
         return Ok(None);
     }
-    let _ = sys::set_rcvtimeo(conn.fileno()?, None);
     Ok(Some(Client {
         conn,
         tracker_pid: got,

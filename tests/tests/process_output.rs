@@ -253,6 +253,51 @@ fn child_dying_during_bootstrap_is_a_start_error() {
 }
 
 #[test]
+fn a_child_that_never_answers_is_a_start_error_not_a_hang() {
+    // A program that is not built with mp and never exits: before the bound, `start()`
+    // waited for its answer forever.
+    let dir = std::env::temp_dir().join(format!("mp-silent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("silent.sh");
+    let marker = dir.join("pids");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ >> {}\nexec sleep 120\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for m in ["spawn", "forkserver"] {
+        let out = mp_tests::run_with_timeout(
+            std::process::Command::new(HELPER)
+                .args(["silent-binary", m, script.to_str().unwrap()])
+                .env("MP_START_TIMEOUT", "0.5"),
+            mp_tests::TIMEOUT,
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(
+            stdout.contains("error ProcessStart"),
+            "{m}: {stdout} {stderr}"
+        );
+        assert!(stdout.contains("did not answer"), "{m}: {stdout}");
+        assert!(stdout.contains("alive false"), "{m}: {stdout}");
+    }
+    // Every silent child was killed.
+    let pids = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(pids.lines().count(), 2, "{pids}");
+    for pid in pids.lines() {
+        let pid: i32 = pid.trim().parse().unwrap();
+        assert!(
+            mp_tests::wait_pid_gone(pid, mp_tests::TIMEOUT),
+            "the silent child {pid} is still running"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn helper_processes_leave_no_children_running() {
     // The helpers above exit with their children; a daemon left running would show here.
     let out = run_helper(HELPER, &["exit-handler", "fork", "/dev/null"]);

@@ -93,6 +93,18 @@ fn main() -> mp::Result<()> {
             p.join()?;
             println!("exitcode {:?}", p.exitcode());
         }
+        "silent-binary" => {
+            // A program that never answers: the start fails within MP_START_TIMEOUT.
+            mp::set_executable(&extra);
+            let p = ctx.process(noop, ());
+            let t = std::time::Instant::now();
+            match p.start() {
+                Ok(()) => println!("started"),
+                Err(e) => println!("error {:?}: {e}", e.kind()),
+            }
+            println!("took {} ms", t.elapsed().as_millis());
+            println!("alive {}", p.is_alive());
+        }
         "wrong-binary" => {
             mp::set_executable(&extra);
             let p = ctx.process(noop, ());
