@@ -404,7 +404,7 @@ fn bounded_queue_is_fifo_across_threads() {
     q.put(2).unwrap();
     assert!(q.full().unwrap());
     assert_eq!(q.qsize().unwrap(), 2);
-    assert_eq!(q.try_put(3).unwrap_err().kind(), ErrorKind::Full);
+    assert_eq!(q.put_nowait(3).unwrap_err().kind(), ErrorKind::Full);
     let t0 = Instant::now();
     assert_eq!(
         q.put_timeout(3, Duration::from_millis(100))
@@ -420,7 +420,7 @@ fn bounded_queue_is_fifo_across_threads() {
     p.join_timeout(LONG).unwrap();
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(out.copy().unwrap(), [1, 2, 3]);
-    assert_eq!(q.try_get().unwrap_err().kind(), ErrorKind::Empty);
+    assert_eq!(q.get_nowait().unwrap_err().kind(), ErrorKind::Empty);
     let t0 = Instant::now();
     assert_eq!(
         q.get_timeout(Duration::from_millis(50)).unwrap_err().kind(),
@@ -644,7 +644,7 @@ fn condition_wait_for_a_thread_notify() {
         (e.kind(), e.message()),
         (ErrorKind::Runtime, "cannot wait on un-acquired lock")
     );
-    assert_eq!(c.notify().unwrap_err().kind(), ErrorKind::Runtime);
+    assert_eq!(c.notify(1).unwrap_err().kind(), ErrorKind::Runtime);
     // notify(n) wakes exactly n of the waiters.
     let entered: ListProxy<i32> = m.list().unwrap();
     let woken: ListProxy<i32> = m.list().unwrap();
@@ -665,7 +665,7 @@ fn condition_wait_for_a_thread_notify() {
     // entered and the lock is free again, all three sleep in `wait`.
     assert!(mp_tests::wait_until(LONG, || entered.len().unwrap() == 3));
     c.acquire().unwrap();
-    c.notify_n(2).unwrap();
+    c.notify(2).unwrap();
     c.release().unwrap();
     assert!(mp_tests::wait_until(LONG, || woken.len().unwrap() == 2));
     assert_eq!(woken.len().unwrap(), 2, "notify(2) woke more than two");
@@ -889,7 +889,7 @@ fn the_manager_has_nothing_to_start_or_stop() {
     let nested: ListProxy = m.list().unwrap();
     nested.append(&q).unwrap();
     let errors = [
-        q.try_get().unwrap_err(),
+        q.get_nowait().unwrap_err(),
         q.get_timeout(Duration::from_millis(1)).unwrap_err(),
         nested.get_as::<DictProxy>(0).unwrap_err(),
         nested.base().call_method("nope", ()).unwrap_err(),
@@ -1066,10 +1066,10 @@ macro_rules! same_program {
                 let bq: QueueProxy<i64> = m.queue(2)?;
                 bq.put(1)?;
                 bq.put_timeout(2, LONG)?;
-                log.push(format!("full {} qsize {} try_put {}", bq.full()?, bq.qsize()?, err(bq.try_put(3).unwrap_err())));
+                log.push(format!("full {} qsize {} put_nowait {}", bq.full()?, bq.qsize()?, err(bq.put_nowait(3).unwrap_err())));
                 log.push(format!("put_timeout {}", err(bq.put_timeout(3, Duration::from_millis(20)).unwrap_err())));
-                log.push(format!("fifo {} {} empty {}", bq.get()?, bq.try_get()?, bq.empty()?));
-                log.push(format!("try_get {} get_timeout {}", err(bq.try_get().unwrap_err()), err(bq.get_timeout(Duration::from_millis(20)).unwrap_err())));
+                log.push(format!("fifo {} {} empty {}", bq.get()?, bq.get_nowait()?, bq.empty()?));
+                log.push(format!("get_nowait {} get_timeout {}", err(bq.get_nowait().unwrap_err()), err(bq.get_timeout(Duration::from_millis(20)).unwrap_err())));
                 let jq: JoinableQueueProxy<i64> = m.joinable_queue(0)?;
                 let squares: ListProxy<i64> = m.list()?;
                 let total = m.value("q", 0i64)?;

@@ -354,7 +354,7 @@ fn bounded_queue_is_fifo_across_processes() {
         q.put(2).unwrap();
         assert!(q.full().unwrap());
         assert_eq!(q.qsize().unwrap(), 2);
-        assert_eq!(q.try_put(3).unwrap_err().kind(), ErrorKind::Full);
+        assert_eq!(q.put_nowait(3).unwrap_err().kind(), ErrorKind::Full);
         let t0 = std::time::Instant::now();
         assert_eq!(
             q.put_timeout(3, Duration::from_millis(100))
@@ -372,7 +372,7 @@ fn bounded_queue_is_fifo_across_processes() {
         p.join_timeout(LONG).unwrap();
         assert_eq!(p.exitcode(), Some(0));
         assert_eq!(out.copy().unwrap(), [1, 2, 3]);
-        assert_eq!(q.try_get().unwrap_err().kind(), ErrorKind::Empty);
+        assert_eq!(q.get_nowait().unwrap_err().kind(), ErrorKind::Empty);
         assert_eq!(
             q.get_timeout(Duration::from_millis(50)).unwrap_err().kind(),
             ErrorKind::Empty

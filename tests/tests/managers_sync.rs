@@ -268,7 +268,7 @@ fn a_client_killed_while_waiting_on_a_condition_passes_its_turn_on() {
         c.acquire_timeout(LONG).unwrap(),
         "the dead waiter kept the lock"
     );
-    c.notify().unwrap();
+    c.notify(1).unwrap();
     c.release().unwrap();
     let (live, r) = &waiters[1];
     assert!(

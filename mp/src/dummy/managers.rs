@@ -1759,10 +1759,10 @@ impl NamespaceProxy {
 /// q.put("a".into())?;
 /// q.put("b".into())?;
 /// assert!(q.full()?);
-/// assert_eq!(q.try_put("c".into()).unwrap_err().kind(), mp::ErrorKind::Full);
+/// assert_eq!(q.put_nowait("c".into()).unwrap_err().kind(), mp::ErrorKind::Full);
 /// assert_eq!(q.get()?, "a");
 /// assert_eq!(q.get_timeout(Duration::from_secs(5))?, "b");
-/// assert_eq!(q.try_get().unwrap_err().kind(), mp::ErrorKind::Empty);
+/// assert_eq!(q.get_nowait().unwrap_err().kind(), mp::ErrorKind::Empty);
 /// # Ok::<(), mp::Error>(())
 /// ```
 pub struct QueueProxy<T = Value> {
@@ -1833,7 +1833,7 @@ macro_rules! queue_methods {
             /// # Examples
             ///
             /// See the type's.
-            pub fn try_put(&self, item: T) -> Result<()> {
+            pub fn put_nowait(&self, item: T) -> Result<()> {
                 self.obj.call("put_nowait", vec![into_value(item)?])
             }
 
@@ -1875,7 +1875,7 @@ macro_rules! queue_methods {
             /// # Examples
             ///
             /// See the type's.
-            pub fn try_get(&self) -> Result<T> {
+            pub fn get_nowait(&self) -> Result<T> {
                 self.obj.call("get_nowait", vec![])
             }
 
@@ -2232,9 +2232,9 @@ assert_eq!(s.release().unwrap_err().kind(), mp::ErrorKind::Value);
 /// let c = manager.condition()?;
 /// c.acquire()?;
 /// assert!(!c.wait_timeout(Duration::from_millis(10))?); // nobody notifies
-/// c.notify()?;
+/// c.notify(1)?;
 /// c.release()?;
-/// assert_eq!(c.notify().unwrap_err().kind(), mp::ErrorKind::Runtime);
+/// assert_eq!(c.notify(1).unwrap_err().kind(), mp::ErrorKind::Runtime);
 /// # Ok::<(), mp::Error>(())
 /// ```
 pub struct ConditionProxy {
@@ -2359,29 +2359,17 @@ impl ConditionProxy {
         }
     }
 
-    /// `notify()`: wakes one waiter.
+    /// `notify(n)`: wakes up to `n` waiters (Python's default is 1), as
+    /// [`Condition::notify`](crate::Condition::notify).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Runtime`] if this thread does not hold the lock.
+    /// [`ErrorKind::Runtime`] if the calling thread does not hold the lock.
     ///
     /// # Examples
     ///
     /// See [`ConditionProxy`].
-    pub fn notify(&self) -> Result<()> {
-        self.obj.call("notify", vec![])
-    }
-
-    /// `notify(n)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`notify`](ConditionProxy::notify).
-    ///
-    /// # Examples
-    ///
-    /// See [`ConditionProxy`].
-    pub fn notify_n(&self, n: usize) -> Result<()> {
+    pub fn notify(&self, n: usize) -> Result<()> {
         self.obj.call("notify", vec![Value::from(n)])
     }
 
@@ -3173,9 +3161,9 @@ impl SyncManager {
     /// # Examples
     ///
     /// See [`SemaphoreProxy`].
-    pub fn semaphore(&self, value: usize) -> Result<SemaphoreProxy> {
+    pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy> {
         Ok(SemaphoreProxy::from_obj(
-            self.make(crate::managers::Semaphore::new(sem_value(value)?)?),
+            self.make(crate::managers::Semaphore::new(value)?),
         ))
     }
 
@@ -3188,10 +3176,10 @@ impl SyncManager {
     /// # Examples
     ///
     /// See [`BoundedSemaphoreProxy`].
-    pub fn bounded_semaphore(&self, value: usize) -> Result<BoundedSemaphoreProxy> {
-        Ok(BoundedSemaphoreProxy::from_obj(self.make(
-            crate::managers::BoundedSemaphore::new(sem_value(value)?)?,
-        )))
+    pub fn bounded_semaphore(&self, value: u32) -> Result<BoundedSemaphoreProxy> {
+        Ok(BoundedSemaphoreProxy::from_obj(
+            self.make(crate::managers::BoundedSemaphore::new(value)?),
+        ))
     }
 
     /// `manager.Condition()`.
@@ -3233,9 +3221,7 @@ impl SyncManager {
     /// # Examples
     ///
     /// See [`BarrierProxy`].
-    pub fn barrier(&self, parties: usize) -> Result<BarrierProxy> {
-        let parties = u32::try_from(parties)
-            .map_err(|_| Error::new(ErrorKind::Value, format!("too many parties: {parties}")))?;
+    pub fn barrier(&self, parties: u32) -> Result<BarrierProxy> {
         Ok(BarrierProxy::from_obj(
             self.make(crate::managers::Barrier::new(parties)?),
         ))
@@ -3298,9 +3284,4 @@ impl SyncManager {
 #[allow(non_snake_case)]
 pub fn Manager() -> Result<SyncManager> {
     Ok(SyncManager::new())
-}
-
-/// A semaphore's initial value as mp's semaphores take it.
-fn sem_value(value: usize) -> Result<u32> {
-    u32::try_from(value).map_err(|_| Error::value("semaphore value above SEM_VALUE_MAX"))
 }

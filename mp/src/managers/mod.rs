@@ -1689,7 +1689,7 @@ impl SyncManager {
     /// # Examples
     ///
     /// See [`SemaphoreProxy`].
-    pub fn semaphore(&self, value: usize) -> Result<SemaphoreProxy> {
+    pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy> {
         self.make("Semaphore", (value,))
     }
 
@@ -1702,7 +1702,7 @@ impl SyncManager {
     /// # Examples
     ///
     /// See [`BoundedSemaphoreProxy`].
-    pub fn bounded_semaphore(&self, value: usize) -> Result<BoundedSemaphoreProxy> {
+    pub fn bounded_semaphore(&self, value: u32) -> Result<BoundedSemaphoreProxy> {
         self.make("BoundedSemaphore", (value,))
     }
 
@@ -1741,7 +1741,7 @@ impl SyncManager {
     /// # Examples
     ///
     /// See [`BarrierProxy`].
-    pub fn barrier(&self, parties: usize) -> Result<BarrierProxy> {
+    pub fn barrier(&self, parties: u32) -> Result<BarrierProxy> {
         self.make("Barrier", (parties,))
     }
 

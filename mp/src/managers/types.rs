@@ -2243,10 +2243,10 @@ impl Referent for Queue {
 /// q.put("a".into())?;
 /// q.put("b".into())?;
 /// assert!(q.full()?);
-/// assert_eq!(q.try_put("c".into()).unwrap_err().kind(), mp::ErrorKind::Full);
+/// assert_eq!(q.put_nowait("c".into()).unwrap_err().kind(), mp::ErrorKind::Full);
 /// assert_eq!(q.get()?, "a");
 /// assert_eq!(q.get_timeout(Duration::from_secs(5))?, "b");
-/// assert_eq!(q.try_get().unwrap_err().kind(), mp::ErrorKind::Empty);
+/// assert_eq!(q.get_nowait().unwrap_err().kind(), mp::ErrorKind::Empty);
 /// # Ok(()) }
 /// ```
 pub struct QueueProxy<T = Value> {
@@ -2308,7 +2308,7 @@ macro_rules! queue_methods {
             /// # Examples
             ///
             /// See the type's.
-            pub fn try_put(&self, item: T) -> Result<()> {
+            pub fn put_nowait(&self, item: T) -> Result<()> {
                 self.base.call("put_nowait", vec![into_value(item)?])
             }
 
@@ -2350,7 +2350,7 @@ macro_rules! queue_methods {
             /// # Examples
             ///
             /// See the type's.
-            pub fn try_get(&self) -> Result<T> {
+            pub fn get_nowait(&self) -> Result<T> {
                 self.base.call("get_nowait", vec![])
             }
 
@@ -2875,9 +2875,9 @@ impl Referent for Condition {
 /// let c = manager.condition()?;
 /// c.acquire()?;
 /// assert!(!c.wait_timeout(Duration::from_millis(10))?); // nobody notifies
-/// c.notify()?;
+/// c.notify(1)?;
 /// c.release()?;
-/// assert_eq!(c.notify().unwrap_err().kind(), mp::ErrorKind::Runtime);
+/// assert_eq!(c.notify(1).unwrap_err().kind(), mp::ErrorKind::Runtime);
 /// # Ok(()) }
 /// ```
 pub struct ConditionProxy {
@@ -3000,29 +3000,17 @@ impl ConditionProxy {
         }
     }
 
-    /// `notify()`: wakes one waiter.
+    /// `notify(n)`: wakes up to `n` waiters (Python's default is 1), as
+    /// [`Condition::notify`](crate::Condition::notify).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Runtime`] if this client thread does not hold the lock.
+    /// [`ErrorKind::Runtime`] if the calling thread does not hold the lock.
     ///
     /// # Examples
     ///
     /// See [`ConditionProxy`].
-    pub fn notify(&self) -> Result<()> {
-        self.base.call("notify", vec![])
-    }
-
-    /// `notify(n)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`notify`](ConditionProxy::notify).
-    ///
-    /// # Examples
-    ///
-    /// See [`ConditionProxy`].
-    pub fn notify_n(&self, n: usize) -> Result<()> {
+    pub fn notify(&self, n: usize) -> Result<()> {
         self.base.call("notify", vec![Value::from(n)])
     }
 
