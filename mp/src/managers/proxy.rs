@@ -1,11 +1,12 @@
 //! Proxies (the client side) and shared objects (the server side).
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde::de::{DeserializeOwned, Deserializer};
@@ -410,6 +411,19 @@ pub(crate) fn reply_value(r: Reply) -> Result<Value> {
 /// # Ok(()) }
 /// ```
 pub struct BaseProxy {
+    link: Link,
+}
+
+/// Where the referent lives.
+enum Link {
+    /// In a manager's server: each call is a request over the thread's connection to it.
+    Remote(Remote),
+    /// In this process (`mp::dummy::Manager()`): each call runs the referent's method in the
+    /// calling thread, the code the server would run for a request.
+    Local(Local),
+}
+
+struct Remote {
     token: Token,
     /// Keeps the manager that made the proxy running (as CPython's proxies do).
     manager: Option<Arc<dyn Any + Send + Sync>>,
@@ -418,6 +432,57 @@ pub struct BaseProxy {
     exposed: Option<Arc<[String]>>,
     /// The epoch of the process that holds this proxy's reference (0: none; see `refs`).
     owner: AtomicU64,
+}
+
+#[derive(Clone)]
+pub(crate) struct Local {
+    obj: Arc<dyn Obj>,
+    typeid: Cow<'static, str>,
+    proxytype: Cow<'static, str>,
+    exposed: &'static [&'static str],
+    /// Built on first use: making a local object allocates nothing else.
+    token: OnceLock<Token>,
+}
+
+/// The address in the tokens of local objects (no manager listens there).
+pub(crate) fn local_address() -> Address {
+    Address::Abstract(b"mp-dummy-manager".to_vec())
+}
+
+impl Local {
+    fn token(&self) -> &Token {
+        self.token.get_or_init(|| Token {
+            typeid: self.typeid.to_string(),
+            address: local_address(),
+            id: Arc::as_ptr(&self.obj) as *const () as usize as u64,
+        })
+    }
+
+    fn to_ref(&self) -> ProxyRef {
+        ProxyRef {
+            token: self.token().clone(),
+            proxytype: self.proxytype.to_string(),
+            keep: Some(self.obj.clone()),
+        }
+    }
+
+    /// The local object a reference read from a container (`from_value`) points to.
+    pub(crate) fn from_ref(r: &ProxyRef) -> std::result::Result<Local, String> {
+        match &r.keep {
+            Some(obj) if r.token.address == local_address() => Ok(Local {
+                exposed: super::types::builtin(&r.token.typeid)
+                    .map_or_else(|| obj.default_exposed(), |b| b.3),
+                obj: obj.clone(),
+                typeid: Cow::Owned(r.token.typeid.clone()),
+                proxytype: Cow::Owned(r.proxytype.clone()),
+                token: OnceLock::new(),
+            }),
+            _ => Err(format!(
+                "{r} is a reference to an object of `mp::dummy::Manager()` that was encoded \
+                 inside a `Value`, which keeps only its id: send the proxy itself"
+            )),
+        }
+    }
 }
 
 impl BaseProxy {
@@ -429,7 +494,7 @@ impl BaseProxy {
         exposed: Option<Arc<[String]>>,
     ) -> BaseProxy {
         refs::install();
-        let p = BaseProxy {
+        let r = Remote {
             token,
             manager: None,
             authkey,
@@ -437,13 +502,69 @@ impl BaseProxy {
             exposed,
             owner: AtomicU64::new(0),
         };
-        refs::own(&p.token, &p.authkey, &p.owner);
-        p
+        refs::own(&r.token, &r.authkey, &r.owner);
+        BaseProxy {
+            link: Link::Remote(r),
+        }
+    }
+
+    /// A proxy for an object of this process.
+    pub(crate) fn local(
+        obj: Arc<dyn Obj>,
+        typeid: &'static str,
+        proxytype: &'static str,
+        exposed: &'static [&'static str],
+    ) -> BaseProxy {
+        BaseProxy {
+            link: Link::Local(Local {
+                obj,
+                typeid: Cow::Borrowed(typeid),
+                proxytype: Cow::Borrowed(proxytype),
+                exposed,
+                token: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The referent, if it is an object of this process and a `T` (the proxies' fast paths:
+    /// what the referent's `dispatch` would do, without building an argument tuple).
+    pub(crate) fn local_ref<T: Referent>(&self) -> Option<&RwLock<T>> {
+        match &self.link {
+            Link::Local(l) => l.obj.as_any().downcast_ref::<Slot<T>>().map(|s| &s.cell),
+            Link::Remote(_) => None,
+        }
+    }
+
+    /// Reads a proxy for a `P`: a local object of another type is an error here (a remote
+    /// one is checked by its server when called).
+    pub(crate) fn deserialize_for<'de, P: Proxy, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<BaseProxy, D::Error> {
+        let base = BaseProxy::deserialize(d)?;
+        if let Link::Local(l) = &base.link
+            && !l.obj.as_any().is::<Slot<P::Referent>>()
+        {
+            return Err(serde::de::Error::custom(format!(
+                "{} is not a `{}` object",
+                base.repr(),
+                <P::Referent as Referent>::TYPE_NAME
+            )));
+        }
+        Ok(base)
+    }
+
+    fn remote(&self) -> Option<&Remote> {
+        match &self.link {
+            Link::Remote(r) => Some(r),
+            Link::Local(_) => None,
+        }
     }
 
     /// Keeps `manager` alive as long as this proxy.
     pub(crate) fn with_manager(mut self, manager: Arc<dyn Any + Send + Sync>) -> BaseProxy {
-        self.manager = Some(manager);
+        if let Link::Remote(r) = &mut self.link {
+            r.manager = Some(manager);
+        }
         self
     }
 
@@ -455,7 +576,7 @@ impl BaseProxy {
         exposed: Option<Arc<[String]>>,
     ) -> Result<BaseProxy> {
         refs::install();
-        let p = BaseProxy {
+        let r = Remote {
             manager: keepalive_for(&token),
             token,
             authkey,
@@ -463,31 +584,10 @@ impl BaseProxy {
             exposed,
             owner: AtomicU64::new(0),
         };
-        p.incref()?;
-        Ok(p)
-    }
-
-    fn incref(&self) -> Result<()> {
-        let r = request(
-            &self.token.address,
-            &self.authkey,
-            &Request::Incref { id: self.token.id },
-        )?;
-        reply_value(r)?;
-        if !refs::own(&self.token, &self.authkey, &self.owner) {
-            // Another thread of this process took the proxy's reference first.
-            send_decref(&self.token, &self.authkey);
-        }
-        Ok(())
-    }
-
-    /// A proxy that owns no reference in this process (a copy in a fork child that was not
-    /// lent one, a clone whose manager could not be reached) takes one before its first use.
-    fn ensure_owned(&self) -> Result<()> {
-        if !refs::owns(&self.owner) {
-            self.incref()?;
-        }
-        Ok(())
+        r.incref()?;
+        Ok(BaseProxy {
+            link: Link::Remote(r),
+        })
     }
 
     /// The object's token.
@@ -496,7 +596,10 @@ impl BaseProxy {
     ///
     /// See [`Token`].
     pub fn token(&self) -> &Token {
-        &self.token
+        match &self.link {
+            Link::Remote(r) => &r.token,
+            Link::Local(l) => l.token(),
+        }
     }
 
     /// The name of the proxy type (`"DictProxy"`).
@@ -511,7 +614,10 @@ impl BaseProxy {
     /// # Ok(()) }
     /// ```
     pub fn proxytype(&self) -> &str {
-        &self.proxytype
+        match &self.link {
+            Link::Remote(r) => &r.proxytype,
+            Link::Local(l) => &l.proxytype,
+        }
     }
 
     /// The methods this proxy may call on its referent: Python's `_exposed_`.
@@ -530,13 +636,17 @@ impl BaseProxy {
     /// # Ok(()) }
     /// ```
     pub fn exposed(&self) -> Result<Vec<String>> {
-        if let Some(e) = &self.exposed {
+        let r = match &self.link {
+            Link::Local(l) => return Ok(l.exposed.iter().map(|m| m.to_string()).collect()),
+            Link::Remote(r) => r,
+        };
+        if let Some(e) = &r.exposed {
             return Ok(e.to_vec());
         }
         let v = reply_value(request(
-            &self.token.address,
-            &self.authkey,
-            &Request::GetMethods { id: self.token.id },
+            &r.token.address,
+            &r.authkey,
+            &Request::GetMethods { id: r.token.id },
         )?)?;
         from_value(v)
     }
@@ -559,6 +669,20 @@ impl BaseProxy {
             Value::None => Value::Tuple(Vec::new()),
             one => Value::Tuple(vec![one]),
         };
+        if let Link::Local(l) = &self.link
+            && !l.exposed.contains(&name)
+            && !matches!(name, "__str__" | "__repr__" | "#GETVALUE")
+        {
+            // What the server answers a request for a method that is not exposed.
+            return Err(Error::new(
+                ErrorKind::Remote,
+                format!(
+                    "method '{name}' of {} object is not in the exposed list {:?}",
+                    l.obj.type_name(),
+                    l.exposed
+                ),
+            ));
+        }
         self.call_value(name, args)
     }
 
@@ -649,22 +773,35 @@ impl BaseProxy {
     /// # Ok(()) }
     /// ```
     pub fn to_ref(&self) -> ProxyRef {
-        ProxyRef {
-            token: self.token.clone(),
-            proxytype: self.proxytype.to_string(),
-            keep: None,
+        match &self.link {
+            Link::Remote(r) => ProxyRef {
+                token: r.token.clone(),
+                proxytype: r.proxytype.to_string(),
+                keep: None,
+            },
+            Link::Local(l) => l.to_ref(),
         }
     }
 
     /// Calls `method` with a ready-made argument tuple.
     pub(crate) fn call_value(&self, method: &str, args: Value) -> Result<Value> {
-        self.ensure_owned()?;
+        let r = match &self.link {
+            Link::Local(l) => {
+                return match method {
+                    "__str__" | "__repr__" => l.obj.repr().map(Value::Str),
+                    "#GETVALUE" => l.obj.get_value(),
+                    _ => l.obj.dispatch(method, args),
+                };
+            }
+            Link::Remote(r) => r,
+        };
+        r.ensure_owned()?;
         let mut buf = SEND_BUF
             .try_with(|b| std::mem::take(&mut *b.borrow_mut()))
             .unwrap_or_default();
         buf.clear();
-        super::protocol::encode_call(&mut buf, self.token.id, method, &args)?;
-        let r = exchange(&self.token.address, &self.authkey, &buf, true);
+        super::protocol::encode_call(&mut buf, r.token.id, method, &args)?;
+        let r = exchange(&r.token.address, &r.authkey, &buf, true);
         if buf.capacity() <= 1 << 20 {
             let _ = SEND_BUF.try_with(|b| *b.borrow_mut() = buf);
         }
@@ -684,11 +821,11 @@ impl BaseProxy {
 
     /// Converts a result; proxies inside it keep this proxy's manager alive too.
     fn convert<R: DeserializeOwned + 'static>(&self, v: Value) -> Result<R> {
-        let Some(m) = &self.manager else {
+        let Some((r, m)) = self.remote().and_then(|r| Some((r, r.manager.as_ref()?))) else {
             return value_into(v);
         };
         let prev = KEEPALIVE
-            .try_with(|k| k.replace(Some((self.token.address.clone(), m.clone()))))
+            .try_with(|k| k.replace(Some((r.token.address.clone(), m.clone()))))
             .ok()
             .flatten();
         let r = value_into(v);
@@ -696,19 +833,25 @@ impl BaseProxy {
         r
     }
 
-    fn wire(&self) -> ProxyWire {
-        ProxyWire {
-            owned: false,
-            typeid: self.token.typeid.clone(),
-            address: self.token.address.clone(),
-            id: self.token.id,
-            proxytype: self.proxytype.to_string(),
-            exposed: self.exposed.as_ref().map(|e| e.to_vec()),
-            authkey: crate::reduction::spawning().then(|| self.authkey.to_vec()),
-        }
-    }
-
     pub(crate) fn from_wire(w: ProxyWire) -> Result<BaseProxy> {
+        if w.address == local_address() {
+            // A local proxy that crossed an in-process transport: the object travelled in
+            // the message's side table.
+            return match crate::space::handle::kept(w.id).map(|k| k.downcast::<Local>()) {
+                Some(Ok(l)) => Ok(BaseProxy {
+                    link: Link::Local((*l).clone()),
+                }),
+                _ => Err(Error::new(
+                    ErrorKind::Value,
+                    format!(
+                        "<{} object, typeid '{}'> is a reference to an object of \
+                         `mp::dummy::Manager()` that was encoded inside a `Value`, which keeps \
+                         only its id: send the proxy itself",
+                        w.proxytype, w.typeid
+                    ),
+                )),
+            };
+        }
         let mut token = Token {
             typeid: w.typeid,
             address: w.address,
@@ -730,11 +873,50 @@ impl BaseProxy {
         if w.owned {
             // The sender took this reference for us (see `refs`).
             let manager = keepalive_for(&token);
-            let mut p = BaseProxy::adopt(token, authkey, &w.proxytype, exposed);
-            p.manager = manager;
-            return Ok(p);
+            let p = BaseProxy::adopt(token, authkey, &w.proxytype, exposed);
+            return Ok(match manager {
+                Some(m) => p.with_manager(m),
+                None => p,
+            });
         }
         BaseProxy::new_ref(token, authkey, &w.proxytype, exposed)
+    }
+}
+
+impl Remote {
+    fn incref(&self) -> Result<()> {
+        let r = request(
+            &self.token.address,
+            &self.authkey,
+            &Request::Incref { id: self.token.id },
+        )?;
+        reply_value(r)?;
+        if !refs::own(&self.token, &self.authkey, &self.owner) {
+            // Another thread of this process took the proxy's reference first.
+            send_decref(&self.token, &self.authkey);
+        }
+        Ok(())
+    }
+
+    /// A proxy that owns no reference in this process (a copy in a fork child that was not
+    /// lent one, a clone whose manager could not be reached) takes one before its first use.
+    fn ensure_owned(&self) -> Result<()> {
+        if !refs::owns(&self.owner) {
+            self.incref()?;
+        }
+        Ok(())
+    }
+
+    fn wire(&self) -> ProxyWire {
+        ProxyWire {
+            owned: false,
+            typeid: self.token.typeid.clone(),
+            address: self.token.address.clone(),
+            id: self.token.id,
+            proxytype: self.proxytype.to_string(),
+            exposed: self.exposed.as_ref().map(|e| e.to_vec()),
+            authkey: crate::reduction::spawning().then(|| self.authkey.to_vec()),
+        }
     }
 }
 
@@ -742,24 +924,36 @@ impl Clone for BaseProxy {
     /// A second proxy for the same object, with its own reference (if the manager cannot be
     /// reached, the clone takes its reference on first use, or fails then).
     fn clone(&self) -> BaseProxy {
+        let r = match &self.link {
+            Link::Local(l) => {
+                return BaseProxy {
+                    link: Link::Local(l.clone()),
+                };
+            }
+            Link::Remote(r) => r,
+        };
         refs::install();
-        let p = BaseProxy {
-            token: self.token.clone(),
-            manager: self.manager.clone(),
-            authkey: self.authkey.clone(),
-            proxytype: self.proxytype.clone(),
-            exposed: self.exposed.clone(),
+        let r = Remote {
+            token: r.token.clone(),
+            manager: r.manager.clone(),
+            authkey: r.authkey.clone(),
+            proxytype: r.proxytype.clone(),
+            exposed: r.exposed.clone(),
             owner: AtomicU64::new(0),
         };
-        let _ = p.incref();
-        p
+        let _ = r.incref();
+        BaseProxy {
+            link: Link::Remote(r),
+        }
     }
 }
 
 impl Drop for BaseProxy {
     fn drop(&mut self) {
-        if refs::disown(&self.token, &self.owner) {
-            send_decref(&self.token, &self.authkey);
+        if let Link::Remote(r) = &self.link
+            && refs::disown(&r.token, &r.owner)
+        {
+            send_decref(&r.token, &r.authkey);
         }
     }
 }
@@ -821,35 +1015,52 @@ impl Serialize for BaseProxy {
     /// Inside a message an mp transport encodes, the wire form carries a reference taken for
     /// the receiver (see `refs`); elsewhere (`to_value`, a manager's arguments) it does not.
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut w = self.wire();
-        w.owned = !s.is_human_readable() && refs::carry(&self.token, &self.authkey);
-        s.serialize_newtype_struct(PROXY_TOKEN, &w)
+        match &self.link {
+            Link::Remote(r) => {
+                let mut w = r.wire();
+                w.owned = !s.is_human_readable() && refs::carry(&r.token, &r.authkey);
+                s.serialize_newtype_struct(PROXY_TOKEN, &w)
+            }
+            // `to_value`: the reference itself, which keeps the object.
+            Link::Local(l) if s.is_human_readable() => Value::Proxy(l.to_ref()).serialize(s),
+            // An in-process transport: the object goes into the message's side table, the
+            // bytes say where (anywhere else, that is an error: it cannot leave the process).
+            Link::Local(l) => {
+                let id = crate::space::handle::keep(Arc::new(l.clone()), &l.proxytype)
+                    .map_err(serde::ser::Error::custom)?;
+                let w = ProxyWire {
+                    owned: false,
+                    typeid: l.typeid.to_string(),
+                    address: local_address(),
+                    id,
+                    proxytype: l.proxytype.to_string(),
+                    exposed: None,
+                    authkey: None,
+                };
+                s.serialize_newtype_struct(PROXY_TOKEN, &w)
+            }
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for BaseProxy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<BaseProxy, D::Error> {
-        struct Wire(ProxyWire);
-        impl<'de> Deserialize<'de> for Wire {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Wire, D::Error> {
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = Wire;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a proxy")
-                    }
-                    fn visit_newtype_struct<D: Deserializer<'de>>(
-                        self,
-                        d: D,
-                    ) -> std::result::Result<Wire, D::Error> {
-                        ProxyWire::deserialize(d).map(Wire)
-                    }
-                }
-                d.deserialize_newtype_struct(PROXY_TOKEN, V)
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BaseProxy;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a proxy")
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> std::result::Result<BaseProxy, D::Error> {
+                // Resolved inside the visit: a local object's side table lives as long.
+                let w = ProxyWire::deserialize(d)?;
+                BaseProxy::from_wire(w).map_err(serde::de::Error::custom)
             }
         }
-        let w = Wire::deserialize(d)?.0;
-        BaseProxy::from_wire(w).map_err(serde::de::Error::custom)
+        d.deserialize_newtype_struct(PROXY_TOKEN, V)
     }
 }
 
@@ -1114,6 +1325,15 @@ impl<T: Referent> Serialize for Shared<T> {
                     owned: false,
                 },
             ),
+            // Returned by a method of an object of this process (a local proxy's call): a
+            // local proxy on it.
+            None if s.is_human_readable() => BaseProxy::local(
+                self.erase(),
+                T::TYPE_NAME,
+                T::Proxy::NAME,
+                T::Proxy::EXPOSED,
+            )
+            .serialize(s),
             None => Err(serde::ser::Error::custom(format!(
                 "a `Shared<{}>` can only be returned by a manager's server (to its \
                  callers, who get a proxy); send a proxy instead",

@@ -40,6 +40,8 @@ pub(crate) trait Obj: Send + Sync + 'static {
     fn get_value(&self) -> Result<Value>;
     /// For downcasting back to `Shared<T>`.
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// For reaching the referent of a local proxy directly.
+    fn as_any(&self) -> &dyn Any;
 }
 
 /// The methods a proxy of an object may call.
@@ -919,6 +921,9 @@ impl<T: super::Referent> Obj for Slot<T> {
         T::get_value(&self.cell)
     }
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }

@@ -206,9 +206,9 @@ macro_rules! proxy_common {
             }
         }
 
-        impl<'de, $($t),*> Deserialize<'de> for $name<$($t),*> {
+        impl<'de, $($t: 'static),*> Deserialize<'de> for $name<$($t),*> {
             fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                BaseProxy::deserialize(d).map(|base| $name { base, _t: PhantomData })
+                BaseProxy::deserialize_for::<Self, D>(d).map(Self::from_base)
             }
         }
 
@@ -238,13 +238,13 @@ macro_rules! proxy_common {
 }
 
 macro_rules! proxy_common_plain {
-    ($name:ident, $str:literal, $referent:ty, $exposed:expr) => {
+    ($name:ident, $str:literal, $referent:ty, $exposed:expr $(, $field:ident = $init:expr)*) => {
         impl Proxy for $name {
             type Referent = $referent;
             const NAME: &'static str = $str;
             const EXPOSED: &'static [&'static str] = $exposed;
             fn from_base(base: BaseProxy) -> Self {
-                $name { base }
+                $name { $($field: $init(&base),)* base }
             }
             fn base(&self) -> &BaseProxy {
                 &self.base
@@ -253,9 +253,7 @@ macro_rules! proxy_common_plain {
 
         impl Clone for $name {
             fn clone(&self) -> Self {
-                $name {
-                    base: self.base.clone(),
-                }
+                Self::from_base(self.base.clone())
             }
         }
 
@@ -279,7 +277,7 @@ macro_rules! proxy_common_plain {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                BaseProxy::deserialize(d).map(|base| $name { base })
+                BaseProxy::deserialize_for::<Self, D>(d).map(Self::from_base)
             }
         }
 
@@ -634,6 +632,9 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok(()) }
     /// ```
     pub fn len(&self) -> Result<usize> {
+        if let Some(l) = self.base.local_ref::<Vec<Value>>() {
+            return Ok(read(l).len());
+        }
         self.base.call("__len__", vec![])
     }
 
@@ -660,7 +661,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     ///
     /// See [`ListProxy`].
     pub fn get(&self, i: isize) -> Result<T> {
-        self.base.call("__getitem__", vec![Value::from(i)])
+        self.get_as(i)
     }
 
     /// `l[i]` converted to another type than `T` (for example a nested proxy).
@@ -683,6 +684,13 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok(()) }
     /// ```
     pub fn get_as<U: DeserializeOwned + 'static>(&self, i: isize) -> Result<U> {
+        if let Some(l) = self.base.local_ref::<Vec<Value>>() {
+            let item = {
+                let l = read(l);
+                l[index_of(&Value::from(i), l.len(), "list")?].clone()
+            };
+            return value_into(item);
+        }
         self.base.call("__getitem__", vec![Value::from(i)])
     }
 
@@ -703,10 +711,17 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok(()) }
     /// ```
     pub fn set(&self, i: isize, value: impl Into<T>) -> Result<()> {
-        self.base.call(
-            "__setitem__",
-            vec![Value::from(i), into_value(value.into())?],
-        )
+        let v = into_value(value.into())?;
+        if let Some(l) = self.base.local_ref::<Vec<Value>>() {
+            let old = {
+                let mut l = write(l);
+                let j = index_of(&Value::from(i), l.len(), "list assignment")?;
+                std::mem::replace(&mut l[j], v)
+            };
+            drop(old); // after the lock is released
+            return Ok(());
+        }
+        self.base.call("__setitem__", vec![Value::from(i), v])
     }
 
     /// `l[range]` as a `Vec` (Python's `l[2:5]` is `l.slice(2..5)`, `l[-3:]` is
@@ -805,7 +820,12 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
     /// # Ok(()) }
     /// ```
     pub fn append(&self, x: impl Into<T>) -> Result<()> {
-        self.base.call("append", vec![into_value(x.into())?])
+        let v = into_value(x.into())?;
+        if let Some(l) = self.base.local_ref::<Vec<Value>>() {
+            write(l).push(v);
+            return Ok(());
+        }
+        self.base.call("append", vec![v])
     }
 
     /// `l.extend(items)` (also Python's `l += items`).
@@ -1450,6 +1470,9 @@ where
     /// # Ok(()) }
     /// ```
     pub fn len(&self) -> Result<usize> {
+        if let Some(d) = self.base.local_ref::<Dict>() {
+            return Ok(read(d).len());
+        }
         self.base.call("__len__", vec![])
     }
 
@@ -1476,7 +1499,7 @@ where
     ///
     /// See [`DictProxy`].
     pub fn get_item<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<V> {
-        self.base.call("__getitem__", vec![super::to_value(key)?])
+        self.get_as(key)
     }
 
     /// `d[key]` converted to another type than `V` (for example a nested proxy).
@@ -1501,7 +1524,12 @@ where
         &self,
         key: &Q,
     ) -> Result<U> {
-        self.base.call("__getitem__", vec![super::to_value(key)?])
+        let k = super::to_value(key)?;
+        if let Some(d) = self.base.local_ref::<Dict>() {
+            let v = read(d).get(&k).cloned();
+            return value_into(v.ok_or_else(|| key_error(&k))?);
+        }
+        self.base.call("__getitem__", vec![k])
     }
 
     /// `d.get(key)`: `None` if missing.
@@ -1514,7 +1542,11 @@ where
     ///
     /// See [`DictProxy`].
     pub fn get<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>> {
-        let v: Value = self.base.call("get", vec![super::to_value(key)?])?;
+        let k = super::to_value(key)?;
+        let v: Value = match self.base.local_ref::<Dict>() {
+            Some(d) => read(d).get(&k).cloned().unwrap_or_default(),
+            None => self.base.call("get", vec![k])?,
+        };
         match v {
             Value::None => Ok(None),
             v => value_into(v).map(Some),
@@ -1531,10 +1563,13 @@ where
     ///
     /// See [`DictProxy`].
     pub fn set(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()> {
-        self.base.call(
-            "__setitem__",
-            vec![into_value(key.into())?, into_value(value.into())?],
-        )
+        let (k, v) = (into_value(key.into())?, into_value(value.into())?);
+        if let Some(d) = self.base.local_ref::<Dict>() {
+            let old = write(d).insert(k, v)?;
+            drop(old); // after the lock is released
+            return Ok(());
+        }
+        self.base.call("__setitem__", vec![k, v])
     }
 
     /// `del d[key]`.
@@ -1568,7 +1603,11 @@ where
     ///
     /// See [`remove`](DictProxy::remove).
     pub fn contains<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool> {
-        self.base.call("__contains__", vec![super::to_value(key)?])
+        let k = super::to_value(key)?;
+        if let Some(d) = self.base.local_ref::<Dict>() {
+            return Ok(read(d).contains_key(&k));
+        }
+        self.base.call("__contains__", vec![k])
     }
 
     /// `list(d.keys())`.
@@ -1942,7 +1981,7 @@ impl Serialize for NamespaceProxy {
 
 impl<'de> Deserialize<'de> for NamespaceProxy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        BaseProxy::deserialize(d).map(NamespaceProxy::from_base)
+        BaseProxy::deserialize_for::<Self, D>(d).map(Self::from_base)
     }
 }
 
@@ -1982,6 +2021,11 @@ impl NamespaceProxy {
             lock(&self.local).insert(name.to_owned(), v);
             return Ok(());
         }
+        if let Some(ns) = self.base.local_ref::<Namespace>() {
+            let old = write(ns).attrs.insert(name.to_owned(), v);
+            drop(old); // after the lock is released
+            return Ok(());
+        }
         self.base.call("__setattr__", vec![Value::from(name), v])
     }
 
@@ -2002,6 +2046,10 @@ impl NamespaceProxy {
                 .cloned()
                 .ok_or_else(|| attr_error(name))?;
             return value_into(v);
+        }
+        if let Some(ns) = self.base.local_ref::<Namespace>() {
+            let v = read(ns).attrs.get(name).cloned();
+            return value_into(v.ok_or_else(|| attr_error(name))?);
         }
         self.base.call("__getattribute__", vec![Value::from(name)])
     }
@@ -2644,6 +2692,10 @@ impl Referent for BoundedSemaphore {
     }
 }
 
+fn fast_lock(base: &BaseProxy) -> Option<Lock> {
+    base.local_ref::<Lock>().map(|l| read(l).clone())
+}
+
 macro_rules! acquirer_proxy {
     ($name:ident, $str:literal, $referent:ty, $doc:literal, $example:literal) => {
         #[doc = $doc]
@@ -2653,9 +2705,11 @@ macro_rules! acquirer_proxy {
         #[doc = $example]
         pub struct $name {
             base: BaseProxy,
+            /// A `Lock` of this process, reached without its `RwLock` cell.
+            fast: Option<Lock>,
         }
 
-        proxy_common_plain!($name, $str, $referent, ACQUIRER_METHODS);
+        proxy_common_plain!($name, $str, $referent, ACQUIRER_METHODS, fast = fast_lock);
 
         impl $name {
             /// `acquire()`: waits until acquired.
@@ -2668,6 +2722,9 @@ macro_rules! acquirer_proxy {
             ///
             /// See the type's.
             pub fn acquire(&self) -> Result<()> {
+                if let Some(l) = &self.fast {
+                    return l.acquire();
+                }
                 self.base.call::<bool>("acquire", vec![]).map(drop)
             }
 
@@ -2681,6 +2738,9 @@ macro_rules! acquirer_proxy {
             ///
             /// See the type's.
             pub fn try_acquire(&self) -> Result<bool> {
+                if let Some(l) = &self.fast {
+                    return l.try_acquire();
+                }
                 self.base.call("acquire", vec![Value::Bool(false)])
             }
 
@@ -2694,6 +2754,9 @@ macro_rules! acquirer_proxy {
             ///
             /// See the type's.
             pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+                if let Some(l) = &self.fast {
+                    return l.acquire_timeout(timeout);
+                }
                 self.base
                     .call("acquire", vec![Value::Bool(true), secs(timeout)])
             }
@@ -2710,6 +2773,9 @@ macro_rules! acquirer_proxy {
             ///
             /// See the type's.
             pub fn release(&self) -> Result<()> {
+                if let Some(l) = &self.fast {
+                    return l.release();
+                }
                 self.base.call("release", vec![])
             }
 
@@ -2723,6 +2789,9 @@ macro_rules! acquirer_proxy {
             ///
             /// See the type's.
             pub fn locked(&self) -> Result<bool> {
+                if let Some(l) = &self.fast {
+                    return Ok(l.locked());
+                }
                 self.base.call("locked", vec![])
             }
         }

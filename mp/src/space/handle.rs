@@ -120,23 +120,39 @@ fn not_here(what: &str) -> String {
     )
 }
 
+/// Puts `item` into the active side table and returns its index there, or says why it cannot
+/// travel (no in-process transport is encoding: the bytes would leave the process).
+pub(crate) fn keep<H: Any + Send + Sync>(
+    item: Arc<H>,
+    what: &str,
+) -> std::result::Result<u64, String> {
+    let index = ENCODING.with(|e| {
+        e.borrow_mut().as_mut().map(|v| {
+            v.push(item as Kept);
+            v.len() - 1
+        })
+    });
+    match index.map(u32::try_from) {
+        Some(Ok(i)) => Ok(u64::from(i)),
+        Some(Err(_)) => Err("too many handles in one message".to_owned()),
+        None => Err(not_here(what)),
+    }
+}
+
+/// The item at `index` of the active side table.
+pub(crate) fn kept(index: u64) -> Option<Kept> {
+    let i = usize::try_from(index).ok()?;
+    DECODING.with(|t| t.borrow().as_ref().and_then(|v| v.get(i).cloned()))
+}
+
 /// Serializes a handle into the active side table (used by dummy types' `Serialize`).
 pub(crate) fn serialize<H: Handle, S: Serializer>(
     h: &H,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     use serde::ser::Error as _;
-    let index = ENCODING.with(|e| {
-        e.borrow_mut().as_mut().map(|v| {
-            v.push(Arc::new(h.dup()) as Kept);
-            v.len() - 1
-        })
-    });
-    match index.map(u32::try_from) {
-        Some(Ok(i)) => Index(i).serialize(s),
-        Some(Err(_)) => Err(S::Error::custom("too many handles in one message")),
-        None => Err(S::Error::custom(not_here(std::any::type_name::<H>()))),
-    }
+    let i = keep(Arc::new(h.dup()), std::any::type_name::<H>()).map_err(S::Error::custom)?;
+    Index(i as u32).serialize(s)
 }
 
 /// Takes a handle out of the active side table (used by dummy types' `Deserialize`).
@@ -145,8 +161,7 @@ pub(crate) fn deserialize<'de, H: Handle, D: Deserializer<'de>>(
 ) -> std::result::Result<H, D::Error> {
     use serde::de::Error as _;
     let Index(i) = Index::deserialize(d)?;
-    let kept = DECODING.with(|t| t.borrow().as_ref().and_then(|v| v.get(i as usize).cloned()));
-    let Some(kept) = kept else {
+    let Some(kept) = kept(u64::from(i)) else {
         return Err(D::Error::custom(not_here(std::any::type_name::<H>())));
     };
     match kept.downcast::<H>() {

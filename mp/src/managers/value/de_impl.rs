@@ -2,6 +2,8 @@
 
 use std::cell::RefCell;
 
+use std::sync::Arc;
+
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess,
     SeqAccess, VariantAccess, Visitor,
@@ -145,7 +147,19 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
         }
         if name == PROXY_TOKEN {
             return match self.0 {
-                Value::Proxy(p) => v.visit_newtype_struct(ValueDeserializer(proxy_wire_value(&p)?)),
+                Value::Proxy(p) => match crate::managers::proxy::Local::from_ref(&p) {
+                    // An object of this process: it goes to the proxy through a side table
+                    // of one, as through an in-process transport.
+                    Ok(local) => {
+                        let mut w = ProxyWire::from_ref(&p);
+                        w.id = 0;
+                        let w = super::to_value(&w).map_err(|e| ValueError(e.to_string()))?;
+                        crate::space::handle::with_decoding(vec![Arc::new(local)], || {
+                            v.visit_newtype_struct(ValueDeserializer(w))
+                        })
+                    }
+                    Err(_) => v.visit_newtype_struct(ValueDeserializer(proxy_wire_value(&p)?)),
+                },
                 other => Err(de::Error::custom(format!(
                     "expected a proxy, found a {}: {other}",
                     other.type_name()
