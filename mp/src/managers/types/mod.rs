@@ -1,0 +1,549 @@
+//! The SyncManager's types: the objects its server holds (list, dict, Namespace, Queue,
+//! locks...) and their typed proxies.
+//!
+//! One submodule per family (`list`, `dict`, `namespace`, `queue`, `lock`, `condition`, `event`,
+//! `barrier`, `value`, `iterator`); this one keeps the server-side argument helpers, the proxy
+//! boilerplate macros and the table of the SyncManager's typeids.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::proxy::{Referent, into_value};
+use super::server::{Obj, Slot};
+use super::value::{Dict, Slice, Value};
+use crate::error::{Error, ErrorKind, Result};
+
+// The families' `super::to_value`, `super::Shared` and `super::server` go through these.
+use super::{Shared, server, to_value};
+
+// ---------------------------------------------------------------------------------------------
+// Argument helpers (server side)
+// ---------------------------------------------------------------------------------------------
+
+fn args_of(args: Value, name: &str, min: usize, max: usize) -> Result<Vec<Value>> {
+    let v = match args {
+        Value::Tuple(v) | Value::List(v) => v,
+        Value::None => Vec::new(),
+        one => vec![one],
+    };
+    if v.len() < min || v.len() > max {
+        let expected = if min == max {
+            format!("{min}")
+        } else {
+            format!("from {min} to {max}")
+        };
+        return Err(Error::new(
+            ErrorKind::Type,
+            format!(
+                "{name}() takes {expected} positional arguments but {} were given",
+                v.len()
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+fn int_arg(v: &Value, what: &str) -> Result<i64> {
+    v.as_int()
+        .and_then(|i| i64::try_from(i).ok())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Type,
+                format!("{what} must be an integer, not '{}'", v.type_name()),
+            )
+        })
+}
+
+fn timeout_arg(v: Option<&Value>) -> Result<Option<Instant>> {
+    match v {
+        None | Some(Value::None) => Ok(None),
+        Some(v) => {
+            let secs = v.as_f64().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Type,
+                    format!("timeout must be a number, not '{}'", v.type_name()),
+                )
+            })?;
+            let secs = secs.max(0.0);
+            if !secs.is_finite() || secs > 1e9 {
+                return Ok(None);
+            }
+            Ok(Some(Instant::now() + Duration::from_secs_f64(secs)))
+        }
+    }
+}
+
+fn bool_arg(v: Option<&Value>, default: bool) -> bool {
+    v.map_or(default, Value::truthy)
+}
+
+fn index_of(v: &Value, len: usize, what: &str) -> Result<usize> {
+    let i = int_arg(v, &format!("{what} indices"))?;
+    let j = if i < 0 { i + len as i64 } else { i };
+    if j < 0 || j >= len as i64 {
+        return Err(Error::new(
+            ErrorKind::Index,
+            format!("{what} index out of range"),
+        ));
+    }
+    Ok(j as usize)
+}
+
+fn unknown(type_name: &str, method: &str) -> Error {
+    Error::new(
+        ErrorKind::Remote,
+        format!("'{type_name}' object has no method '{method}'"),
+    )
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn sort_values(v: &mut [Value], reverse: bool) -> Result<()> {
+    let mut failed: Option<(&'static str, &'static str)> = None;
+    let backup = v.to_vec();
+    v.sort_by(|a, b| match a.py_cmp(b) {
+        Some(o) => {
+            if reverse {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+        None => {
+            failed.get_or_insert((a.type_name(), b.type_name()));
+            std::cmp::Ordering::Equal
+        }
+    });
+    if let Some((a, b)) = failed {
+        v.clone_from_slice(&backup);
+        return Err(Error::new(
+            ErrorKind::Type,
+            format!("'<' not supported between instances of '{a}' and '{b}'"),
+        ));
+    }
+    Ok(())
+}
+
+fn range_to_slice(r: impl RangeBounds<isize>) -> Value {
+    let start = match r.start_bound() {
+        Bound::Included(&s) => Some(s as i64),
+        Bound::Excluded(&s) => Some(s as i64 + 1),
+        Bound::Unbounded => None,
+    };
+    let stop = match r.end_bound() {
+        Bound::Included(&e) => Some(e as i64 + 1),
+        Bound::Excluded(&e) => Some(e as i64),
+        Bound::Unbounded => None,
+    };
+    Value::Slice(Box::new(Slice {
+        start,
+        stop,
+        step: None,
+    }))
+}
+
+fn values_of<T: Serialize + 'static>(items: impl IntoIterator<Item = T>) -> Result<Vec<Value>> {
+    items.into_iter().map(into_value).collect()
+}
+
+fn secs(d: Duration) -> Value {
+    Value::Float(d.as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared proxy boilerplate
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! proxy_common {
+    ($name:ident < $($t:ident),* >, $str:literal, $referent:ty, $exposed:expr) => {
+        impl<$($t: 'static),*> Proxy for $name<$($t),*> {
+            type Referent = $referent;
+            const NAME: &'static str = $str;
+            const EXPOSED: &'static [&'static str] = $exposed;
+            fn from_base(base: BaseProxy) -> Self {
+                $name { base, _t: PhantomData }
+            }
+            fn base(&self) -> &BaseProxy {
+                &self.base
+            }
+        }
+
+        impl<$($t),*> Clone for $name<$($t),*> {
+            fn clone(&self) -> Self {
+                $name { base: self.base.clone(), _t: PhantomData }
+            }
+        }
+
+        impl<$($t),*> fmt::Debug for $name<$($t),*> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.base, f)
+            }
+        }
+
+        impl<$($t),*> fmt::Display for $name<$($t),*> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.base, f)
+            }
+        }
+
+        impl<$($t),*> Serialize for $name<$($t),*> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                self.base.serialize(s)
+            }
+        }
+
+        impl<'de, $($t: 'static),*> Deserialize<'de> for $name<$($t),*> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                BaseProxy::deserialize_for::<Self, D>(d).map(Self::from_base)
+            }
+        }
+
+        impl<$($t),*> From<&$name<$($t),*>> for Value {
+            fn from(p: &$name<$($t),*>) -> Value {
+                Value::Proxy(p.base.to_ref())
+            }
+        }
+
+        impl<$($t),*> $name<$($t),*> {
+            /// The base proxy: Python's `_callmethod`, `_getvalue`, `_exposed_` and the token.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// # #[mp::main] fn main() -> mp::Result<()> {
+            /// let m = mp::Manager()?;
+            /// let l: mp::managers::ListProxy = m.list()?;
+            /// assert_eq!(l.base().token().typeid(), "list");
+            /// # Ok(()) }
+            /// ```
+            pub fn base(&self) -> &BaseProxy {
+                &self.base
+            }
+        }
+    };
+}
+
+macro_rules! proxy_common_plain {
+    ($name:ident, $str:literal, $referent:ty, $exposed:expr $(, $field:ident = $init:expr)*) => {
+        impl Proxy for $name {
+            type Referent = $referent;
+            const NAME: &'static str = $str;
+            const EXPOSED: &'static [&'static str] = $exposed;
+            fn from_base(base: BaseProxy) -> Self {
+                $name { $($field: $init(&base),)* base }
+            }
+            fn base(&self) -> &BaseProxy {
+                &self.base
+            }
+        }
+
+        impl Clone for $name {
+            fn clone(&self) -> Self {
+                Self::from_base(self.base.clone())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.base, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.base, f)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                self.base.serialize(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                BaseProxy::deserialize_for::<Self, D>(d).map(Self::from_base)
+            }
+        }
+
+        impl From<&$name> for Value {
+            fn from(p: &$name) -> Value {
+                Value::Proxy(p.base.to_ref())
+            }
+        }
+
+        impl $name {
+            /// The base proxy: Python's `_callmethod`, `_getvalue`, `_exposed_` and the token.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// # #[mp::main] fn main() -> mp::Result<()> {
+            /// let m = mp::Manager()?;
+            /// let e = m.event()?;
+            /// assert_eq!(e.base().token().typeid(), "Event");
+            /// # Ok(()) }
+            /// ```
+            pub fn base(&self) -> &BaseProxy {
+                &self.base
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The types, one module per referent family
+// ---------------------------------------------------------------------------------------------
+
+mod barrier;
+mod condition;
+mod dict;
+mod event;
+mod iterator;
+mod list;
+mod lock;
+mod namespace;
+mod queue;
+mod value;
+
+pub use barrier::{Barrier, BarrierProxy};
+pub use condition::{Condition, ConditionProxy};
+pub use dict::DictProxy;
+pub use event::{Event, EventProxy};
+pub use iterator::{Generator, IteratorProxy};
+pub use list::ListProxy;
+pub use lock::{
+    BoundedSemaphore, BoundedSemaphoreProxy, Lock, LockProxy, RLock, RLockProxy, Semaphore,
+    SemaphoreProxy,
+};
+pub use namespace::{Namespace, NamespaceProxy};
+pub use queue::{JoinableQueueProxy, Queue, QueueProxy};
+pub use value::{ArrayCell, ArrayProxy, ValueCell, ValueProxy};
+
+use barrier::BARRIER_METHODS;
+use condition::CONDITION_METHODS;
+use dict::DICT_METHODS;
+use event::EVENT_METHODS;
+use list::LIST_METHODS;
+use lock::ACQUIRER_METHODS;
+use namespace::NAMESPACE_METHODS;
+use queue::{JOINABLE_QUEUE_METHODS, QUEUE_METHODS};
+
+// ---------------------------------------------------------------------------------------------
+// The SyncManager's typeids
+// ---------------------------------------------------------------------------------------------
+
+fn ctor<T: Referent>(value: T) -> Arc<dyn Obj> {
+    Arc::new(Slot {
+        cell: RwLock::new(value),
+    })
+}
+
+fn decode_args<A: DeserializeOwned>(bytes: &[u8], typeid: &str) -> Result<A> {
+    crate::reduction::decode_plain(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Type,
+            format!("bad arguments for {typeid}(): {e}"),
+        )
+    })
+}
+
+fn new_list(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (items,): (Vec<Value>,) = decode_args(b, "list")?;
+    Ok(ctor(items))
+}
+
+fn new_dict(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (items,): (Vec<(Value, Value)>,) = decode_args(b, "dict")?;
+    let mut d = Dict::new();
+    for (k, v) in items {
+        d.insert(k, v)?;
+    }
+    Ok(ctor(d))
+}
+
+fn new_namespace(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (items,): (Vec<(String, Value)>,) = decode_args(b, "Namespace")?;
+    Ok(ctor(Namespace {
+        attrs: items.into_iter().collect(),
+    }))
+}
+
+fn new_queue(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (maxsize,): (usize,) = decode_args(b, "Queue")?;
+    Ok(ctor(Queue::new(maxsize)))
+}
+
+fn new_lock(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (): () = decode_args(b, "Lock")?;
+    Ok(ctor(Lock::new()?))
+}
+
+fn new_rlock(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (): () = decode_args(b, "RLock")?;
+    Ok(ctor(RLock::new()?))
+}
+
+fn new_semaphore(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (n,): (usize,) = decode_args(b, "Semaphore")?;
+    Ok(ctor(Semaphore::new(semaphore_value(n)?)?))
+}
+
+fn new_bounded_semaphore(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (n,): (usize,) = decode_args(b, "BoundedSemaphore")?;
+    Ok(ctor(BoundedSemaphore::new(semaphore_value(n)?)?))
+}
+
+fn new_condition(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (): () = decode_args(b, "Condition")?;
+    Ok(ctor(Condition::new()?))
+}
+
+fn new_event(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (): () = decode_args(b, "Event")?;
+    Ok(ctor(Event::new()?))
+}
+
+fn semaphore_value(n: usize) -> Result<u32> {
+    u32::try_from(n)
+        .map_err(|_| Error::new(ErrorKind::Value, "semaphore value above SEM_VALUE_MAX"))
+}
+
+fn new_barrier(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (n,): (usize,) = decode_args(b, "Barrier")?;
+    let parties = u32::try_from(n)
+        .map_err(|_| Error::new(ErrorKind::Value, format!("too many parties: {n}")))?;
+    Ok(ctor(Barrier::new(parties)?))
+}
+
+fn new_value(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (typecode, v): (String, Value) = decode_args(b, "Value")?;
+    Ok(ctor(ValueCell::new(&typecode, v)))
+}
+
+fn new_array(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    let (typecode, items): (String, Vec<Value>) = decode_args(b, "Array")?;
+    Ok(ctor(ArrayCell::new(&typecode, items)))
+}
+
+/// `(typeid, constructor, proxy name, exposed)` of the SyncManager's types.
+pub(crate) type Builtin = (
+    &'static str,
+    fn(&[u8]) -> Result<Arc<dyn Obj>>,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+);
+
+pub(crate) const BUILTINS: &[Builtin] = &[
+    ("list", new_list, "ListProxy", LIST_METHODS, "list"),
+    ("dict", new_dict, "DictProxy", DICT_METHODS, "dict"),
+    (
+        "Namespace",
+        new_namespace,
+        "NamespaceProxy",
+        NAMESPACE_METHODS,
+        "Namespace",
+    ),
+    (
+        "Queue",
+        new_queue,
+        "AutoProxy[Queue]",
+        QUEUE_METHODS,
+        "Queue",
+    ),
+    (
+        "JoinableQueue",
+        new_queue,
+        "AutoProxy[JoinableQueue]",
+        JOINABLE_QUEUE_METHODS,
+        "Queue",
+    ),
+    ("Lock", new_lock, "AcquirerProxy", ACQUIRER_METHODS, "Lock"),
+    (
+        "RLock",
+        new_rlock,
+        "AcquirerProxy",
+        ACQUIRER_METHODS,
+        "RLock",
+    ),
+    (
+        "Semaphore",
+        new_semaphore,
+        "AcquirerProxy",
+        ACQUIRER_METHODS,
+        "Semaphore",
+    ),
+    (
+        "BoundedSemaphore",
+        new_bounded_semaphore,
+        "AcquirerProxy",
+        ACQUIRER_METHODS,
+        "BoundedSemaphore",
+    ),
+    (
+        "Condition",
+        new_condition,
+        "ConditionProxy",
+        CONDITION_METHODS,
+        "Condition",
+    ),
+    ("Event", new_event, "EventProxy", EVENT_METHODS, "Event"),
+    (
+        "Barrier",
+        new_barrier,
+        "BarrierProxy",
+        BARRIER_METHODS,
+        "Barrier",
+    ),
+    ("Value", new_value, "ValueProxy", &["get", "set"], "Value"),
+    (
+        "Array",
+        new_array,
+        "ArrayProxy",
+        &["__len__", "__getitem__", "__setitem__"],
+        "Array",
+    ),
+    (
+        "Pool",
+        super::pool_proxy::new_pool,
+        "PoolProxy",
+        super::pool_proxy::POOL_METHODS,
+        "Pool",
+    ),
+];
+
+pub(crate) fn builtin(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.0 == name)
+}
+
+/// Used by `SyncManager::dict_from` and friends: the values of an iterator of pairs.
+pub(crate) fn pairs_to_values<K: Serialize + 'static, V: Serialize + 'static>(
+    items: impl IntoIterator<Item = (K, V)>,
+) -> Result<Vec<(Value, Value)>> {
+    items
+        .into_iter()
+        .map(|(k, v)| Ok((into_value(k)?, into_value(v)?)))
+        .collect()
+}
+
+pub(crate) fn list_values<T: Serialize + 'static>(
+    items: impl IntoIterator<Item = T>,
+) -> Result<Vec<Value>> {
+    values_of(items)
+}
