@@ -25,7 +25,8 @@ use crate::reduction::{self, Handle};
 use crate::sys;
 
 /// What a worker sent back for one chunk.
-pub(super) enum Outcome {
+#[derive(Debug)]
+pub enum Outcome {
     /// The encoded `Vec<Value>` and the descriptors inside it.
     Ok(Vec<u8>, Vec<OwnedFd>),
     /// The chunk failed.
@@ -33,7 +34,7 @@ pub(super) enum Outcome {
 }
 
 /// Where the results of a job's chunks go (typed behind this trait).
-pub(super) trait JobSink: Send + Sync {
+pub trait JobSink: Send + Sync {
     /// Called once per chunk, by the pool thread or by `terminate`, never under the state lock.
     fn complete(&self, chunk: usize, outcome: Outcome);
 }
@@ -51,7 +52,7 @@ pub(super) struct TaskRec {
 pub(super) struct Config {
     pub(super) processes: usize,
     pub(super) method: StartMethod,
-    pub(super) init: Option<super::InitSpec>,
+    pub(super) init: Option<super::processes::InitSpec>,
     pub(super) maxtasks: Option<usize>,
 }
 
@@ -142,7 +143,8 @@ pub(super) struct State {
 }
 
 /// Everything the pool handle, the pool thread and the feeders share.
-pub(super) struct Shared {
+#[allow(missing_debug_implementations)] // internal: reachable only through the sealed executor trait
+pub struct Shared {
     state: Mutex<State>,
     wake: OwnedFd,
     /// Readable for good once the pool is terminated (or its thread died): wakes callers of
@@ -648,7 +650,7 @@ pub(super) fn start_worker(cfg: &Config) -> Result<Worker> {
     wire::set_nonblocking(ours.as_raw_fd()).map_err(|e| Error::os("fcntl", e))?;
     let init = match &cfg.init {
         None => None,
-        Some((name, args, fds, _)) => {
+        Some(super::processes::InitSpec(name, args, fds, _)) => {
             let mut dups = Vec::with_capacity(fds.len());
             for f in fds {
                 dups.push(Handle::new(

@@ -45,32 +45,26 @@
 //! ```
 
 use std::fmt;
-use std::os::fd::OwnedFd;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
-use std::thread::ThreadId;
-
-use crate::thread::JoinHandle;
-
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde::ser::{SerializeSeq, Serializer};
+use std::sync::Arc;
 
 use crate::context::{Context, StartMethod};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::task::Task;
-use crate::{reduction, sys};
 
 mod engine;
+mod processes;
 mod raw;
 mod result;
+mod threads;
 mod wire;
 mod worker;
 
-use engine::{Config, JobSink, Shared, Status};
+pub use processes::WorkerProcesses;
 pub(crate) use raw::{NextChunk, RawJob};
-pub(crate) use result::{ApplySink, IMapSink, MapSink, Slot, feed, input_panicked};
+pub(crate) use result::{ApplySink, IMapSink, MapSink, Sink, Slot, feed, input_panicked};
 pub use result::{AsyncResult, IMapIterator};
+pub use threads::WorkerThreads;
 
 /// The remote side of a task's failure: Python's `RemoteTraceback`, which CPython chains to
 /// the re-raised exception. An [`ErrorKind::Remote`] error from a pool has one as its
@@ -274,37 +268,30 @@ impl std::error::Error for RemoteTraceback {}
 /// fn portable<T: serde::Serialize>() {}
 /// portable::<mp::Pool>();
 /// ```
-pub struct Pool {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    thread_id: ThreadId,
+///
+/// The same front runs tasks in worker *threads* with [`WorkerThreads`] as the executor
+/// (`mp::dummy::Pool`, Python's `ThreadPool`): one implementation of the API, two ways to run.
+pub struct PoolIn<E: Executor = WorkerProcesses> {
+    ex: E,
 }
 
-impl fmt::Debug for Pool {
+/// A pool of worker processes (the default executor of [`PoolIn`]).
+pub type Pool = PoolIn<WorkerProcesses>;
+
+/// Builder for a [`PoolIn`] (the default executor: worker processes).
+pub type PoolBuilder = PoolBuilderIn<WorkerProcesses>;
+
+impl<E: Executor> fmt::Debug for PoolIn<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.shared.lock();
-        let state = match st.status {
-            Status::Running => "RUN",
-            Status::Closed => "CLOSE",
-            Status::Terminated => "TERMINATE",
-        };
         write!(
             f,
-            "<Pool state={state} pool_size={}>",
-            self.shared.cfg.processes
+            "<{} state={} pool_size={}>",
+            E::KIND,
+            self.ex.state(),
+            self.ex.processes()
         )
     }
 }
-
-/// The initializer's name, encoded arguments and the descriptors inside them.
-/// The last part keeps alive the managed objects of proxies inside the arguments (decoded
-/// once per worker, each taking its own reference).
-type InitSpec = (
-    String,
-    Vec<u8>,
-    Vec<OwnedFd>,
-    std::sync::Arc<crate::reduction::Carried>,
-);
 
 /// Builder for a [`Pool`]: Python's `Pool(processes, initializer, initargs,
 /// maxtasksperchild, context)`.
@@ -330,14 +317,14 @@ type InitSpec = (
 /// # Ok(()) }
 /// ```
 #[must_use]
-pub struct PoolBuilder {
+pub struct PoolBuilderIn<E: Executor = WorkerProcesses> {
     processes: Option<usize>,
-    init: Option<Result<InitSpec>>,
+    init: Option<Result<E::Init>>,
     maxtasks: Option<usize>,
     method: Option<StartMethod>,
 }
 
-impl fmt::Debug for PoolBuilder {
+impl<E: Executor> fmt::Debug for PoolBuilderIn<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("processes", &self.processes)
@@ -346,15 +333,15 @@ impl fmt::Debug for PoolBuilder {
                 &self
                     .init
                     .as_ref()
-                    .map(|i| i.as_ref().map(|x| x.0.clone()).ok()),
+                    .map(|i| i.as_ref().map(E::init_name).ok()),
             )
             .field("maxtasksperchild", &self.maxtasks)
-            .field("method", &self.method)
+            .field("start_method", &self.method)
             .finish()
     }
 }
 
-impl PoolBuilder {
+impl<E: Executor> PoolBuilderIn<E> {
     /// The number of workers (default: [`cpu_count()`](crate::cpu_count)).
     ///
     /// # Examples
@@ -378,15 +365,9 @@ impl PoolBuilder {
     /// # Examples
     ///
     /// See [`PoolBuilder`].
-    pub fn initializer<T>(mut self, f: T, args: T::Args) -> Self
-    where
-        T: Task,
-        T::Args: Serialize,
-    {
+    pub fn initializer<T: Task>(mut self, f: T, args: T::Args) -> Self {
         let _ = f;
-        let (encoded, pins) = reduction::pinning(|| reduction::encode(&args));
-        let pins = std::sync::Arc::new(pins);
-        self.init = Some(encoded.map(|(bytes, fds)| (T::NAME.to_string(), bytes, fds, pins)));
+        self.init = Some(E::init::<T>(args));
         self
     }
 
@@ -461,8 +442,7 @@ impl PoolBuilder {
     /// assert_eq!(pool.processes(), mp::cpu_count());
     /// # Ok(()) }
     /// ```
-    pub fn build(self) -> Result<Pool> {
-        crate::bootstrap::ensure_linked();
+    pub fn build(self) -> Result<PoolIn<E>> {
         let processes = self.processes.unwrap_or_else(crate::cpu_count);
         if processes < 1 {
             return Err(Error::value("Number of processes must be at least 1"));
@@ -472,49 +452,13 @@ impl PoolBuilder {
                 "maxtasksperchild must be a positive int or None",
             ));
         }
-        let init = self.init.transpose()?;
-        let cfg = Config {
+        let ex = E::start(sealed::Settings {
             processes,
-            method: self.method.unwrap_or_else(crate::get_start_method),
-            init,
             maxtasks: self.maxtasks,
-        };
-        let mut workers = Vec::with_capacity(processes);
-        for _ in 0..processes {
-            match engine::start_worker(&cfg) {
-                Ok(w) => workers.push(w),
-                Err(e) => {
-                    engine::kill_all(workers);
-                    return Err(e);
-                }
-            }
-        }
-        let shared = match Shared::new(cfg, workers) {
-            Ok(s) => Arc::new(s),
-            Err(e) => return Err(e),
-        };
-        let s2 = shared.clone();
-        let thread = crate::thread::spawn("mp-pool", move || {
-            let s3 = s2.clone();
-            if panic::catch_unwind(AssertUnwindSafe(|| engine::run(s2))).is_err() {
-                s3.thread_died();
-            }
-        });
-        let thread = match thread {
-            Ok(t) => t,
-            Err(e) => {
-                let ws = std::mem::take(&mut shared.lock().workers);
-                engine::kill_all(ws);
-                return Err(Error::os("cannot start the pool thread", e));
-            }
-        };
-        let thread_id = thread.id();
-        crate::logging::debug!("created pool of {processes} workers");
-        Ok(Pool {
-            shared,
-            thread: Mutex::new(Some(thread)),
-            thread_id,
-        })
+            method: self.method,
+            init: self.init.transpose()?,
+        })?;
+        Ok(PoolIn { ex })
     }
 }
 
@@ -540,52 +484,93 @@ impl Context {
     }
 }
 
-/// Serializes a slice of `A` as a sequence of 1-tuples `(A,)`: the argument tuples of a
-/// one-argument task.
-struct Singles<'a, A>(&'a [A]);
-
-impl<A: Serialize> Serialize for Singles<'_, A> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for a in self.0 {
-            seq.serialize_element(&(a,))?;
-        }
-        seq.end()
-    }
-}
-
-/// How long a waiter on a result spins before it sleeps: a worker's reply is often
-/// microseconds away.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(30);
-
-/// Python's default `map` chunksize: `ceil(len / (4 * processes))`.
 fn default_chunksize(len: usize, processes: usize) -> usize {
     len.div_ceil(processes * 4).max(1)
 }
 
-/// How a batch of items becomes task arguments.
-trait Encode<A>: Copy + Send + 'static {
-    fn encode(self, items: &[A]) -> Result<(Vec<u8>, Vec<OwnedFd>)>;
-}
+mod sealed {
+    use std::sync::Arc;
+    use std::time::Duration;
 
-#[derive(Clone, Copy)]
-struct AsSingles;
-#[derive(Clone, Copy)]
-struct AsTuples;
+    use super::{ApplySink, AsyncResult, Sink, Slot};
+    use crate::context::StartMethod;
+    use crate::error::Result;
+    use crate::task::Task;
 
-impl<A: Serialize> Encode<A> for AsSingles {
-    fn encode(self, items: &[A]) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-        reduction::encode(&Singles(items))
+    /// What a pool was built with.
+    #[derive(Debug)]
+    pub struct Settings<I> {
+        pub(crate) processes: usize,
+        pub(crate) maxtasks: Option<usize>,
+        pub(crate) method: Option<StartMethod>,
+        pub(crate) init: Option<I>,
+    }
+
+    /// How a pool runs its tasks: the part of a pool that differs between processes and
+    /// threads (the front, [`PoolIn`](super::PoolIn), is written once).
+    pub trait Engine: Send + Sync + Sized + 'static {
+        /// What the `imap` feeder thread holds to submit chunks.
+        type Queue: Clone + Send + Sync + 'static;
+        /// A prepared initializer.
+        type Init: Send + Sync + 'static;
+        /// The pool's name in its `Debug` form.
+        const KIND: &'static str;
+        /// The name of the `imap` feeder thread.
+        const FEEDER: &'static str;
+        /// How long a result's waiter spins before it sleeps.
+        const SPIN: Duration;
+        fn init<T: Task>(args: T::Args) -> Result<Self::Init>;
+        fn init_name(init: &Self::Init) -> &str;
+        fn start(settings: Settings<Self::Init>) -> Result<Self>;
+        fn queue(&self) -> &Self::Queue;
+        fn processes(&self) -> usize;
+        fn worker_pids(&self) -> Vec<i32>;
+        fn state(&self) -> &'static str;
+        /// Only the process that made a pool may use it.
+        fn check_caller(&self) -> Result<()>;
+        fn check_running(q: &Self::Queue) -> Result<()>;
+        /// Submits chunks `(index, arguments)` whose results go to `sink`.
+        fn submit<T: Task, S: Sink<T::Value>>(
+            q: &Self::Queue,
+            sink: &Arc<S>,
+            chunks: Vec<(usize, Vec<T::Args>)>,
+            from_feeder: bool,
+        ) -> Result<()>;
+        fn feeder(q: &Self::Queue, delta: isize);
+        fn close(&self);
+        fn terminate(&self);
+        fn join(&self) -> Result<()>;
+        /// Dropping the pool: terminate, and join unless called from the pool's own thread.
+        fn dropped(&self);
+        /// `apply`: submit one task and wait.
+        fn apply<T: Task>(&self, args: T::Args) -> Result<T::Value> {
+            let slot = Slot::new(Self::SPIN);
+            let sink = Arc::new(ApplySink { slot: slot.clone() });
+            Self::submit::<T, _>(self.queue(), &sink, vec![(0, vec![args])], false)?;
+            AsyncResult::new(slot).get()
+        }
     }
 }
 
-impl<A: Serialize> Encode<A> for AsTuples {
-    fn encode(self, items: &[A]) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-        reduction::encode(items)
-    }
-}
+/// Where a pool runs its tasks: [`WorkerProcesses`] (processes, `mp::Pool`) or [`WorkerThreads`]
+/// (`mp::dummy::Pool`). Sealed: the two are mp's.
+///
+/// # Examples
+///
+/// ```
+/// fn size<E: mp::pool::Executor>(pool: &mp::pool::PoolIn<E>) -> usize {
+///     pool.processes()
+/// }
+/// let pool = mp::dummy::Pool::new(2)?;
+/// assert_eq!(size(&pool), 2);
+/// # Ok::<(), mp::Error>(())
+/// ```
+pub trait Executor: sealed::Engine {}
 
-impl Pool {
+impl Executor for WorkerProcesses {}
+impl Executor for WorkerThreads {}
+
+impl<E: Executor> PoolIn<E> {
     /// A pool of `processes` workers started with the default start method: Python's
     /// `Pool(processes)`.
     ///
@@ -602,8 +587,8 @@ impl Pool {
     /// assert_eq!(mp::Pool::new(0).unwrap_err().kind(), mp::ErrorKind::Value);
     /// # Ok(()) }
     /// ```
-    pub fn new(processes: usize) -> Result<Pool> {
-        Pool::builder().processes(processes).build()
+    pub fn new(processes: usize) -> Result<PoolIn<E>> {
+        PoolIn::builder().processes(processes).build()
     }
 
     /// A builder for the pool's keyword arguments.
@@ -611,8 +596,8 @@ impl Pool {
     /// # Examples
     ///
     /// See [`PoolBuilder`].
-    pub fn builder() -> PoolBuilder {
-        PoolBuilder {
+    pub fn builder() -> PoolBuilderIn<E> {
+        PoolBuilderIn {
             processes: None,
             init: None,
             maxtasks: None,
@@ -626,7 +611,7 @@ impl Pool {
     ///
     /// See [`Pool::new`].
     pub fn processes(&self) -> usize {
-        self.shared.cfg.processes
+        self.ex.processes()
     }
 
     /// The pids of the current workers (mp only; handy to watch `maxtasksperchild` at work).
@@ -640,32 +625,7 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn worker_pids(&self) -> Vec<i32> {
-        self.shared.pids()
-    }
-
-    fn check_owner(&self) -> Result<()> {
-        // (The cached pid: no system call per task.)
-        if crate::futex::ids().0 != self.shared.owner {
-            return Err(Error::value(
-                "a Pool can only be used by the process that created it",
-            ));
-        }
-        Ok(())
-    }
-
-    fn apply_impl<T>(&self, args: T::Args) -> Result<AsyncResult<T::Value>>
-    where
-        T: Task,
-        T::Args: Serialize,
-        T::Value: DeserializeOwned + Send,
-    {
-        self.check_owner()?;
-        let slot = Slot::new(SPIN);
-        let sink: Arc<dyn JobSink> = Arc::new(ApplySink { slot: slot.clone() });
-        let (bytes, fds) = reduction::encode(std::slice::from_ref(&args))?;
-        let rec = self.shared.record(sink, 0, T::NAME, bytes, fds)?;
-        self.shared.submit(vec![rec], false)?;
-        Ok(AsyncResult::new(slot))
+        self.ex.worker_pids()
     }
 
     /// Calls `f(args...)` in a worker and waits for the value: Python's `apply(f, args)`.
@@ -686,23 +646,10 @@ impl Pool {
     /// assert_eq!(pool.apply(add, (2, 3))?, 5);
     /// # Ok(()) }
     /// ```
-    pub fn apply<T>(&self, f: T, args: T::Args) -> Result<T::Value>
-    where
-        T: Task,
-        T::Args: Serialize,
-        T::Value: DeserializeOwned + Send,
-    {
+    pub fn apply<T: Task>(&self, f: T, args: T::Args) -> Result<T::Value> {
         let _ = f;
-        self.check_owner()?;
-        let slot = Slot::new(SPIN);
-        let sink: Arc<dyn JobSink> = Arc::new(ApplySink { slot: slot.clone() });
-        let (bytes, fds) = reduction::encode(std::slice::from_ref(&args))?;
-        let rec = self.shared.record(sink, 0, T::NAME, bytes, fds)?;
-        // With an idle worker, this thread reads the answer from the worker itself.
-        if let Some(direct) = self.shared.submit_direct(rec)? {
-            self.shared.wait_direct(&direct, || slot.is_ready(), None);
-        }
-        AsyncResult::new(slot).get()
+        self.ex.check_caller()?;
+        self.ex.apply::<T>(args)
     }
 
     /// Submits `f(args...)` and returns at once: Python's `apply_async(f, args)`. Attach
@@ -725,33 +672,27 @@ impl Pool {
     /// assert_eq!(values, [0, 1, 4, 9]);
     /// # Ok(()) }
     /// ```
-    pub fn apply_async<T>(&self, f: T, args: T::Args) -> Result<AsyncResult<T::Value>>
-    where
-        T: Task,
-        T::Args: Serialize,
-        T::Value: DeserializeOwned + Send,
-    {
+    pub fn apply_async<T: Task>(&self, f: T, args: T::Args) -> Result<AsyncResult<T::Value>> {
         let _ = f;
-        self.apply_impl::<T>(args)
+        self.ex.check_caller()?;
+        let slot = Slot::new(E::SPIN);
+        let sink = Arc::new(ApplySink { slot: slot.clone() });
+        E::submit::<T, _>(self.ex.queue(), &sink, vec![(0, vec![args])], false)?;
+        Ok(AsyncResult::new(slot))
     }
 
-    fn map_impl<T, A, E>(
+    fn map_impl<T: Task, A>(
         &self,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
-        enc: E,
-    ) -> Result<AsyncResult<Vec<T::Value>>>
-    where
-        T: Task,
-        T::Value: DeserializeOwned + Send,
-        E: Encode<A>,
-    {
-        self.check_owner()?;
+        args: fn(A) -> T::Args,
+    ) -> Result<AsyncResult<Vec<T::Value>>> {
+        self.ex.check_caller()?;
         if chunksize == Some(0) {
             return Err(Error::value("Chunksize must be 1+, not 0"));
         }
-        self.shared.check_running()?;
-        let items: Vec<A> = {
+        E::check_running(self.ex.queue())?;
+        let mut items: Vec<T::Args> = {
             let mut n = 0usize;
             let mut v = Vec::new();
             let it = items.into_iter();
@@ -759,7 +700,7 @@ impl Pool {
                 // A lower bound is a hint, not a promise: `(0..).map(..)` claims `usize::MAX`.
                 v.reserve(it.size_hint().0.min(4096));
                 for x in it {
-                    v.push(x);
+                    v.push(args(x));
                     n += 1;
                 }
             }));
@@ -770,20 +711,19 @@ impl Pool {
         };
         let cs = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes()));
         let nchunks = items.len().div_ceil(cs);
-        let slot = Slot::new(SPIN);
+        let slot = Slot::new(E::SPIN);
         let sink = Arc::new(MapSink::new(slot.clone(), nchunks));
         if nchunks == 0 {
             sink.slot.set(Ok(Vec::new()));
             return Ok(AsyncResult::new(slot));
         }
-        let job: Arc<dyn JobSink> = sink;
-        let mut recs = Vec::with_capacity(nchunks);
-        for (i, chunk) in items.chunks(cs).enumerate() {
-            let (bytes, fds) = enc.encode(chunk)?;
-            recs.push(self.shared.record(job.clone(), i, T::NAME, bytes, fds)?);
+        // Split from the end so that each chunk is moved out without copying the rest.
+        let mut chunks = Vec::with_capacity(nchunks);
+        for i in (0..nchunks).rev() {
+            chunks.push((i, items.split_off(i * cs)));
         }
-        drop(items);
-        self.shared.submit(recs, false)?;
+        chunks.reverse();
+        E::submit::<T, _>(self.ex.queue(), &sink, chunks, false)?;
         Ok(AsyncResult::new(slot))
     }
 
@@ -812,12 +752,10 @@ impl Pool {
     pub fn map<T, A, I>(&self, f: T, iterable: I) -> Result<Vec<T::Value>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize,
         I: IntoIterator<Item = A>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
-        self.map_impl::<T, A, _>(iterable, None, AsSingles)?.get()
+        self.map_impl::<T, A>(iterable, None, |a| (a,))?.get()
     }
 
     /// [`map`](Pool::map) without waiting: Python's `map_async`. The result is ready when
@@ -841,12 +779,10 @@ impl Pool {
     pub fn map_async<T, A, I>(&self, f: T, iterable: I) -> Result<AsyncResult<Vec<T::Value>>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize,
         I: IntoIterator<Item = A>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
-        self.map_impl::<T, A, _>(iterable, None, AsSingles)
+        self.map_impl::<T, A>(iterable, None, |a| (a,))
     }
 
     /// Like [`map`](Pool::map) for a task of several arguments, each item being the argument
@@ -869,13 +805,10 @@ impl Pool {
     pub fn starmap<T, I>(&self, f: T, iterable: I) -> Result<Vec<T::Value>>
     where
         T: Task,
-        T::Args: Serialize,
         I: IntoIterator<Item = T::Args>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
-        self.map_impl::<T, T::Args, _>(iterable, None, AsTuples)?
-            .get()
+        self.map_impl::<T, T::Args>(iterable, None, |a| a)?.get()
     }
 
     /// [`starmap`](Pool::starmap) without waiting: Python's `starmap_async`.
@@ -897,52 +830,45 @@ impl Pool {
     pub fn starmap_async<T, I>(&self, f: T, iterable: I) -> Result<AsyncResult<Vec<T::Value>>>
     where
         T: Task,
-        T::Args: Serialize,
         I: IntoIterator<Item = T::Args>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
-        self.map_impl::<T, T::Args, _>(iterable, None, AsTuples)
+        self.map_impl::<T, T::Args>(iterable, None, |a| a)
     }
 
-    fn imap_impl<T, A, I, E>(
+    fn imap_impl<T, A, I>(
         &self,
         iterable: I,
         chunksize: usize,
         ordered: bool,
-        enc: E,
+        args: fn(A) -> T::Args,
     ) -> Result<IMapIterator<T::Value>>
     where
         T: Task,
         A: Send + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
-        T::Value: DeserializeOwned + Send + 'static,
-        E: Encode<A>,
     {
-        self.check_owner()?;
+        self.ex.check_caller()?;
         if chunksize == 0 {
             return Err(Error::value("Chunksize must be 1+, not 0"));
         }
-        self.shared.check_running()?;
+        let q = self.ex.queue().clone();
+        E::check_running(&q)?;
         let sink: Arc<IMapSink<T::Value>> = IMapSink::new();
         let it = IMapIterator::new(sink.clone(), ordered);
-        let shared = self.shared.clone();
-        let limit = 4 * shared.cfg.processes + 8;
-        let iter = iterable.into_iter();
-        shared.feeder(1);
-        let spawned = crate::thread::spawn("mp-pool-feeder", move || {
-            let job: Arc<dyn JobSink> = sink.clone();
+        let limit = 4 * self.processes() + 8;
+        let iter = iterable.into_iter().map(args);
+        E::feeder(&q, 1);
+        let q2 = q.clone();
+        let spawned = crate::thread::spawn(E::FEEDER, move || {
             feed(&sink, iter, chunksize, limit, |i, chunk| {
-                let (bytes, fds) = enc.encode(&chunk)?;
-                drop(chunk);
-                let rec = shared.record(job.clone(), i, T::NAME, bytes, fds)?;
-                shared.submit(vec![rec], true)
+                E::submit::<T, _>(&q2, &sink, vec![(i, chunk)], true)
             });
-            shared.feeder(-1);
+            E::feeder(&q2, -1);
         });
         if let Err(e) = spawned {
-            self.shared.feeder(-1);
+            E::feeder(&q, -1);
             return Err(Error::os("cannot start the pool feeder thread", e));
         }
         Ok(it)
@@ -973,13 +899,12 @@ impl Pool {
     pub fn imap<T, A, I>(&self, f: T, iterable: I) -> Result<IMapIterator<T::Value>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize + Send + 'static,
+        A: Send + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
-        T::Value: DeserializeOwned + Send + 'static,
     {
         let _ = f;
-        self.imap_impl::<T, A, I, _>(iterable, 1, true, AsSingles)
+        self.imap_impl::<T, A, I>(iterable, 1, true, |a| (a,))
     }
 
     /// Like [`imap`](Pool::imap), yielding the values in the order they finish: Python's
@@ -1004,13 +929,12 @@ impl Pool {
     pub fn imap_unordered<T, A, I>(&self, f: T, iterable: I) -> Result<IMapIterator<T::Value>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize + Send + 'static,
+        A: Send + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
-        T::Value: DeserializeOwned + Send + 'static,
     {
         let _ = f;
-        self.imap_impl::<T, A, I, _>(iterable, 1, false, AsSingles)
+        self.imap_impl::<T, A, I>(iterable, 1, false, |a| (a,))
     }
 
     /// The `map`-family methods with `chunksize` items per task: Python's `chunksize=`
@@ -1027,7 +951,7 @@ impl Pool {
     /// assert!(pool.chunksize(0).map(f, 0..1).is_err());
     /// # Ok(()) }
     /// ```
-    pub fn chunksize(&self, chunksize: usize) -> Chunked<'_> {
+    pub fn chunksize(&self, chunksize: usize) -> Chunked<'_, E> {
         Chunked {
             pool: self,
             chunksize,
@@ -1056,9 +980,9 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn close(&self) -> Result<()> {
-        self.check_owner()?;
-        crate::logging::debug!("closing pool");
-        self.shared.close();
+        self.ex.check_caller()?;
+        crate::logging::debug!("closing {}", E::KIND);
+        self.ex.close();
         Ok(())
     }
 
@@ -1084,9 +1008,9 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn terminate(&self) -> Result<()> {
-        self.check_owner()?;
-        crate::logging::debug!("terminating pool");
-        self.shared.terminate();
+        self.ex.check_caller()?;
+        crate::logging::debug!("terminating {}", E::KIND);
+        self.ex.terminate();
         Ok(())
     }
 
@@ -1108,35 +1032,14 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn join(&self) -> Result<()> {
-        self.check_owner()?;
-        if self.shared.lock().status == Status::Running {
-            return Err(Error::value("Pool is still running"));
-        }
-        crate::logging::debug!("joining pool");
-        if std::thread::current().id() == self.thread_id {
-            return Err(Error::new(
-                ErrorKind::Runtime,
-                "cannot join a pool from its own result thread (a callback)",
-            ));
-        }
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
-        Ok(())
+        self.ex.check_caller()?;
+        self.ex.join()
     }
 }
 
-impl Drop for Pool {
+impl<E: Executor> Drop for PoolIn<E> {
     fn drop(&mut self) {
-        if sys::getpid() != self.shared.owner {
-            // A forked copy: the workers belong to the creator.
-            return;
-        }
-        self.shared.terminate();
-        if std::thread::current().id() != self.thread_id {
-            let _ = self.join();
-        }
+        self.ex.dropped();
     }
 }
 
@@ -1152,13 +1055,29 @@ impl Drop for Pool {
 /// assert_eq!(pool.chunksize(2).starmap(mul, [(1, 2), (3, 4), (5, 6)])?, [2, 12, 30]);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Chunked<'a> {
-    pool: &'a Pool,
+pub struct Chunked<'a, E: Executor = WorkerProcesses> {
+    pool: &'a PoolIn<E>,
     chunksize: usize,
 }
 
-impl Chunked<'_> {
+impl<E: Executor> Clone for Chunked<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E: Executor> Copy for Chunked<'_, E> {}
+
+impl<E: Executor> fmt::Debug for Chunked<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chunked")
+            .field("pool", self.pool)
+            .field("chunksize", &self.chunksize)
+            .finish()
+    }
+}
+
+impl<E: Executor> Chunked<'_, E> {
     /// [`Pool::map`] with this chunksize.
     ///
     /// # Errors
@@ -1171,13 +1090,11 @@ impl Chunked<'_> {
     pub fn map<T, A, I>(&self, f: T, iterable: I) -> Result<Vec<T::Value>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize,
         I: IntoIterator<Item = A>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
         self.pool
-            .map_impl::<T, A, _>(iterable, Some(self.chunksize), AsSingles)?
+            .map_impl::<T, A>(iterable, Some(self.chunksize), |a| (a,))?
             .get()
     }
 
@@ -1200,13 +1117,11 @@ impl Chunked<'_> {
     pub fn map_async<T, A, I>(&self, f: T, iterable: I) -> Result<AsyncResult<Vec<T::Value>>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize,
         I: IntoIterator<Item = A>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
         self.pool
-            .map_impl::<T, A, _>(iterable, Some(self.chunksize), AsSingles)
+            .map_impl::<T, A>(iterable, Some(self.chunksize), |a| (a,))
     }
 
     /// [`Pool::starmap`] with this chunksize.
@@ -1221,13 +1136,11 @@ impl Chunked<'_> {
     pub fn starmap<T, I>(&self, f: T, iterable: I) -> Result<Vec<T::Value>>
     where
         T: Task,
-        T::Args: Serialize,
         I: IntoIterator<Item = T::Args>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
         self.pool
-            .map_impl::<T, T::Args, _>(iterable, Some(self.chunksize), AsTuples)?
+            .map_impl::<T, T::Args>(iterable, Some(self.chunksize), |a| a)?
             .get()
     }
 
@@ -1250,13 +1163,11 @@ impl Chunked<'_> {
     pub fn starmap_async<T, I>(&self, f: T, iterable: I) -> Result<AsyncResult<Vec<T::Value>>>
     where
         T: Task,
-        T::Args: Serialize,
         I: IntoIterator<Item = T::Args>,
-        T::Value: DeserializeOwned + Send,
     {
         let _ = f;
         self.pool
-            .map_impl::<T, T::Args, _>(iterable, Some(self.chunksize), AsTuples)
+            .map_impl::<T, T::Args>(iterable, Some(self.chunksize), |a| a)
     }
 
     /// [`Pool::imap`] with this chunksize.
@@ -1279,14 +1190,13 @@ impl Chunked<'_> {
     pub fn imap<T, A, I>(&self, f: T, iterable: I) -> Result<IMapIterator<T::Value>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize + Send + 'static,
+        A: Send + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
-        T::Value: DeserializeOwned + Send + 'static,
     {
         let _ = f;
         self.pool
-            .imap_impl::<T, A, I, _>(iterable, self.chunksize, true, AsSingles)
+            .imap_impl::<T, A, I>(iterable, self.chunksize, true, |a| (a,))
     }
 
     /// [`Pool::imap_unordered`] with this chunksize.
@@ -1309,13 +1219,12 @@ impl Chunked<'_> {
     pub fn imap_unordered<T, A, I>(&self, f: T, iterable: I) -> Result<IMapIterator<T::Value>>
     where
         T: Task<Args = (A,)>,
-        A: Serialize + Send + 'static,
+        A: Send + 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
-        T::Value: DeserializeOwned + Send + 'static,
     {
         let _ = f;
         self.pool
-            .imap_impl::<T, A, I, _>(iterable, self.chunksize, false, AsSingles)
+            .imap_impl::<T, A, I>(iterable, self.chunksize, false, |a| (a,))
     }
 }

@@ -8,7 +8,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::engine::{JobSink, Outcome};
-use super::{Pool, PoolBuilder};
 use crate::error::{Error, ErrorKind, Result};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -193,7 +192,7 @@ impl JobSink for RawJob {
     }
 }
 
-impl Pool {
+impl super::PoolIn<super::WorkerProcesses> {
     /// Submits the task called `task` once per chunk of `chunks`, each an encoded `Vec` of
     /// argument tuples (`Vec<T::Args>`), and returns where the encoded `Vec<T::Value>` of each
     /// chunk will land.
@@ -203,14 +202,14 @@ impl Pool {
     /// [`ErrorKind::Value`] if no task of that name is registered in this program, or the pool
     /// is not running.
     pub(crate) fn submit_raw(&self, task: &str, chunks: Vec<Vec<u8>>) -> Result<Arc<RawJob>> {
-        self.check_owner()?;
+        super::sealed::Engine::check_caller(&self.ex)?;
         let entry = crate::registry::lookup(task).ok_or_else(|| {
             Error::value(format!(
                 "no task named `{task}` is registered in the pool's program (add #[mp::task] \
                  to it, in the same binary)"
             ))
         })?;
-        self.shared.check_running()?;
+        self.ex.shared.check_running()?;
         let job = RawJob::new(chunks.len());
         if chunks.is_empty() {
             return Ok(job);
@@ -219,20 +218,26 @@ impl Pool {
         let mut recs = Vec::with_capacity(chunks.len());
         for (i, bytes) in chunks.into_iter().enumerate() {
             recs.push(
-                self.shared
+                self.ex
+                    .shared
                     .record(sink.clone(), i, entry.name, bytes, Vec::new())?,
             );
         }
-        self.shared.submit(recs, false)?;
+        self.ex.shared.submit(recs, false)?;
         Ok(job)
     }
 }
 
-impl PoolBuilder {
+impl super::PoolBuilderIn<super::WorkerProcesses> {
     /// [`initializer`](PoolBuilder::initializer) with the task named at run time and its
     /// argument tuple already encoded.
     pub(crate) fn initializer_raw(mut self, task: String, args: Vec<u8>) -> Self {
-        self.init = Some(Ok((task, args, Vec::new(), Default::default())));
+        self.init = Some(Ok(super::processes::InitSpec(
+            task,
+            args,
+            Vec::new(),
+            Default::default(),
+        )));
         self
     }
 }

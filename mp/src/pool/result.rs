@@ -12,19 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::de::DeserializeOwned;
+use crate::task::Portable;
 
 use super::engine::{JobSink, Outcome};
 use crate::error::{Error, ErrorKind, Result};
-use crate::reduction;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn decode<V: DeserializeOwned>(outcome: Outcome) -> Result<Vec<V>> {
+fn decode<V: Portable>(outcome: Outcome) -> Result<Vec<V>> {
     match outcome {
-        Outcome::Ok(bytes, fds) => reduction::decode::<Vec<V>>(&bytes, fds).map_err(|e| {
+        Outcome::Ok(bytes, fds) => V::mp_decode_seq(&bytes, fds).map_err(|e| {
             Error::new(
                 ErrorKind::Serialization,
                 format!("cannot decode a pool result: {e}"),
@@ -842,7 +841,7 @@ impl<V> Drop for IMapIterator<V> {
 // The process pool's sinks: encoded outcomes, decoded here
 // ---------------------------------------------------------------------------------------------
 
-impl<V: DeserializeOwned + Send> JobSink for ApplySink<V> {
+impl<V: Portable> JobSink for ApplySink<V> {
     fn complete(&self, _chunk: usize, outcome: Outcome) {
         let v = decode::<V>(outcome).and_then(|mut v| {
             v.pop()
@@ -852,15 +851,70 @@ impl<V: DeserializeOwned + Send> JobSink for ApplySink<V> {
     }
 }
 
-impl<V: DeserializeOwned + Send> JobSink for MapSink<V> {
+impl<V: Portable> JobSink for MapSink<V> {
     fn complete(&self, chunk: usize, outcome: Outcome) {
         self.deliver(chunk, decode::<V>(outcome));
     }
 }
 
-impl<V: DeserializeOwned + Send> JobSink for IMapSink<V> {
+impl<V: Portable> JobSink for IMapSink<V> {
     fn complete(&self, chunk: usize, outcome: Outcome) {
         self.deliver(chunk, decode::<V>(outcome));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The executors' view of the sinks
+// ---------------------------------------------------------------------------------------------
+
+/// A sink as the executors see it: the process engine completes chunks with encoded
+/// outcomes ([`JobSink`]), the thread engine with values; either fails them.
+pub trait Sink<V>: JobSink + Fail + 'static {
+    /// Delivers a chunk's values (or its failure).
+    fn deliver_values(&self, chunk: usize, r: Result<Vec<V>>);
+}
+
+/// Fails a chunk: what a terminate does to the chunks it cancels (untyped).
+pub trait Fail: Send + Sync {
+    fn fail(&self, chunk: usize, e: Error);
+}
+
+impl<V: Portable> Sink<V> for ApplySink<V> {
+    fn deliver_values(&self, _chunk: usize, r: Result<Vec<V>>) {
+        self.slot.set(r.and_then(|mut v| {
+            v.pop()
+                .ok_or_else(|| Error::new(ErrorKind::Runtime, "a pool task returned no value"))
+        }));
+    }
+}
+
+impl<V: Portable> Sink<V> for MapSink<V> {
+    fn deliver_values(&self, chunk: usize, r: Result<Vec<V>>) {
+        self.deliver(chunk, r);
+    }
+}
+
+impl<V: Portable> Sink<V> for IMapSink<V> {
+    fn deliver_values(&self, chunk: usize, r: Result<Vec<V>>) {
+        self.deliver(chunk, r);
+    }
+}
+
+impl<V: Send> Fail for ApplySink<V> {
+    fn fail(&self, _chunk: usize, e: Error) {
+        self.slot.set(Err(e));
+    }
+}
+
+impl<V: Send> Fail for MapSink<V> {
+    fn fail(&self, chunk: usize, e: Error) {
+        self.deliver(chunk, Err(e));
+    }
+}
+
+impl<V: Send> Fail for IMapSink<V> {
+    fn fail(&self, chunk: usize, e: Error) {
+        self.deliver(chunk, Err(e));
     }
 }
 
