@@ -6,10 +6,12 @@ use std::ops::Range;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ArrayGuard, Obj, Shareable, check_not_relocking, de_obj, lock_then_excl, until_nul};
+use super::store::{Holds, Store};
+use super::{ArrayGuard, Shareable, check_not_relocking, lock_then_excl, until_nul};
 use crate::error::{Error, Result};
-use crate::shm::{self, BlockWire};
-use crate::synchronize::{AnyLock, RLock};
+use crate::shm;
+use crate::space::Processes;
+use crate::synchronize::{AnyLockIn, RLockIn};
 
 // Names the docs link to.
 #[cfg(doc)]
@@ -21,7 +23,7 @@ use crate::synchronize::Lock;
 
 macro_rules! array_common {
     ($ty:ident, $ex:literal) => {
-        impl<T: Shareable> $ty<T> {
+        impl<T, Sp: Holds<T>> $ty<T, Sp> {
             /// The number of elements: Python's `len(a)`.
             ///
             /// # Examples
@@ -32,7 +34,7 @@ macro_rules! array_common {
             /// # Ok::<(), mp::Error>(())
             /// ```
             pub fn len(&self) -> usize {
-                self.obj.len
+                self.obj.len()
             }
 
             /// Whether the array has no elements.
@@ -44,7 +46,7 @@ macro_rules! array_common {
             /// # Ok::<(), mp::Error>(())
             /// ```
             pub fn is_empty(&self) -> bool {
-                self.obj.len == 0
+                self.obj.len() == 0
             }
 
             /// The element at `i`: Python's `a[i]`.
@@ -61,7 +63,10 @@ macro_rules! array_common {
             /// assert_eq!(a.get(3).unwrap_err().kind(), mp::ErrorKind::Index);
             /// # Ok::<(), mp::Error>(())
             /// ```
-            pub fn get(&self, i: usize) -> Result<T> {
+            pub fn get(&self, i: usize) -> Result<T>
+            where
+                T: Clone,
+            {
                 self.guarded(|| self.obj.read(i))
             }
 
@@ -96,8 +101,11 @@ macro_rules! array_common {
             /// assert_eq!(a.to_vec()?, [0, 1, 2]);
             /// # Ok::<(), mp::Error>(())
             /// ```
-            pub fn to_vec(&self) -> Result<Vec<T>> {
-                self.guarded(|| self.obj.read_range(0..self.obj.len))
+            pub fn to_vec(&self) -> Result<Vec<T>>
+            where
+                T: Clone,
+            {
+                self.guarded(|| self.obj.read_range(0..self.obj.len()))
             }
 
             /// A copy of a slice: Python's `a[start:end]` (a list).
@@ -113,7 +121,10 @@ macro_rules! array_common {
             /// assert_eq!(a.get_range(1..3)?, [1, 2]);
             /// # Ok::<(), mp::Error>(())
             /// ```
-            pub fn get_range(&self, range: Range<usize>) -> Result<Vec<T>> {
+            pub fn get_range(&self, range: Range<usize>) -> Result<Vec<T>>
+            where
+                T: Clone,
+            {
                 self.guarded(|| self.obj.read_range(range))
             }
 
@@ -132,7 +143,10 @@ macro_rules! array_common {
             /// assert_eq!(a.to_vec()?, [0, 7, 8, 0]);
             /// # Ok::<(), mp::Error>(())
             /// ```
-            pub fn set_range(&self, start: usize, values: &[T]) -> Result<()> {
+            pub fn set_range(&self, start: usize, values: &[T]) -> Result<()>
+            where
+                T: Clone,
+            {
                 self.guarded(|| self.obj.write_range(start, values))
             }
 
@@ -150,12 +164,15 @@ macro_rules! array_common {
             /// assert_eq!(a.to_vec()?, [1, 1, 1]);
             /// # Ok::<(), mp::Error>(())
             /// ```
-            pub fn fill(&self, value: T) -> Result<()> {
+            pub fn fill(&self, value: T) -> Result<()>
+            where
+                T: Clone,
+            {
                 self.guarded(|| self.obj.fill(value))
             }
         }
 
-        impl $ty<u8> {
+        impl<Sp: Holds<u8>> $ty<u8, Sp> {
             /// The bytes up to the first NUL: ctypes' `.value` of a `c_char` array (Python's
             /// `Array('c', ...)`).
             ///
@@ -250,19 +267,22 @@ macro_rules! array_common {
 /// assert!(a.to_vec()?.iter().all(|&b| b == 0xab));
 /// # Ok(()) }
 /// ```
-pub struct RawArray<T: Shareable> {
-    pub(super) obj: Obj<T>,
+pub struct RawArrayIn<T, Sp: Holds<T> = Processes> {
+    pub(super) obj: Sp::Store,
 }
 
-impl<T: Shareable> Clone for RawArray<T> {
+/// A [`RawArrayIn`] in shared memory, between processes.
+pub type RawArray<T> = RawArrayIn<T, Processes>;
+
+impl<T, Sp: Holds<T>> Clone for RawArrayIn<T, Sp> {
     fn clone(&self) -> Self {
-        RawArray {
+        RawArrayIn {
             obj: self.obj.clone(),
         }
     }
 }
 
-impl<T: Shareable> RawArray<T> {
+impl<T, Sp: Holds<T>> RawArrayIn<T, Sp> {
     /// A zero-filled array of `len` elements: Python's `RawArray('i', n)`.
     ///
     /// # Errors
@@ -277,9 +297,12 @@ impl<T: Shareable> RawArray<T> {
     /// assert_eq!(a.to_vec()?, [0; 7]);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new(len: usize) -> Result<RawArray<T>> {
-        Ok(RawArray {
-            obj: Obj::new(len, shm::kind::ARRAY)?,
+    pub fn new(len: usize) -> Result<Self>
+    where
+        T: Shareable,
+    {
+        Ok(RawArrayIn {
+            obj: Store::zeroed(len, shm::kind::ARRAY)?,
         })
     }
 
@@ -296,9 +319,12 @@ impl<T: Shareable> RawArray<T> {
     /// assert_eq!(a.len(), 3);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn from_slice(values: &[T]) -> Result<RawArray<T>> {
-        Ok(RawArray {
-            obj: Obj::with_data(values.len(), shm::kind::ARRAY, values)?,
+    pub fn from_slice(values: &[T]) -> Result<Self>
+    where
+        T: Clone,
+    {
+        Ok(RawArrayIn {
+            obj: Store::from_slice(values, shm::kind::ARRAY)?,
         })
     }
 
@@ -315,9 +341,10 @@ impl<T: Shareable> RawArray<T> {
     /// assert_eq!(a.get(9)?, 9);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn from_values(values: impl IntoIterator<Item = T>) -> Result<RawArray<T>> {
-        let v: Vec<T> = values.into_iter().collect();
-        RawArray::from_slice(&v)
+    pub fn from_values(values: impl IntoIterator<Item = T>) -> Result<Self> {
+        Ok(RawArrayIn {
+            obj: Store::from_vec(values.into_iter().collect(), shm::kind::ARRAY)?,
+        })
     }
 
     /// Exclusive access as `&mut [T]` until the guard is dropped (other accesses wait).
@@ -334,7 +361,7 @@ impl<T: Shareable> RawArray<T> {
     /// assert_eq!(a.to_vec()?, [1, 2, 3]);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn borrow_mut(&self) -> Result<ArrayGuard<'_, T>> {
+    pub fn borrow_mut(&self) -> Result<ArrayGuard<'_, T, Sp>> {
         let excl = self.obj.excl()?;
         Ok(ArrayGuard {
             obj: &self.obj,
@@ -348,31 +375,28 @@ impl<T: Shareable> RawArray<T> {
     }
 }
 
-array_common!(RawArray, "mp::sharedctypes::RawArray");
+array_common!(RawArrayIn, "mp::sharedctypes::RawArray");
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for RawArray<T> {
+impl<T: fmt::Debug, Sp: Holds<T>> fmt::Debug for RawArrayIn<T, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.obj.try_excl() {
-            Some(_x) => {
-                // SAFETY: exclusive access under the flag.
-                let s = unsafe { std::slice::from_raw_parts(self.obj.ptr(), self.obj.len) };
-                write!(f, "RawArray({s:?})")
-            }
+            Some(x) => write!(f, "RawArray({:?})", self.obj.slice(&x)),
             None => write!(f, "RawArray(<borrowed>)"),
         }
     }
 }
 
-impl<T: Shareable> Serialize for RawArray<T> {
+impl<T, Sp: Holds<T>> Serialize for RawArrayIn<T, Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.obj.serialize(s)
     }
 }
 
-impl<'de, T: Shareable> Deserialize<'de> for RawArray<T> {
+impl<'de, T, Sp: Holds<T>> Deserialize<'de> for RawArrayIn<T, Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(RawArray {
-            obj: de_obj(d, shm::kind::ARRAY)?,
+        let wire = <<Sp::Store as Store<T>>::Wire>::deserialize(d)?;
+        Ok(RawArrayIn {
+            obj: Store::attach(wire, shm::kind::ARRAY).map_err(serde::de::Error::custom)?,
         })
     }
 }
@@ -434,18 +458,18 @@ impl<T: Clone, const N: usize> From<&[T; N]> for ArrayInit<T> {
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct ArrayBuilder<T> {
+pub struct ArrayBuilder<T, Sp: Holds<T> = Processes> {
     init: ArrayInit<T>,
-    lock: Option<AnyLock>,
+    lock: Option<AnyLockIn<Sp>>,
 }
 
-impl<T: Shareable> ArrayBuilder<T> {
+impl<T: Shareable, Sp: Holds<T>> ArrayBuilder<T, Sp> {
     /// Uses `lock` (a [`Lock`] or an [`RLock`]) instead of a new `RLock`.
     ///
     /// # Examples
     ///
     /// See [`ArrayBuilder`].
-    pub fn lock(mut self, lock: impl Into<AnyLock>) -> Self {
+    pub fn lock(mut self, lock: impl Into<AnyLockIn<Sp>>) -> Self {
         self.lock = Some(lock.into());
         self
     }
@@ -464,13 +488,13 @@ impl<T: Shareable> ArrayBuilder<T> {
     /// assert_eq!(a.to_vec()?, [9, 2, 8]);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn raw(self) -> Result<RawArray<T>> {
+    pub fn raw(self) -> Result<RawArrayIn<T, Sp>> {
         if self.lock.is_some() {
             return Err(Error::value("an array cannot have a lock and lock=False"));
         }
         match self.init {
-            ArrayInit::Zeroed(n) => RawArray::new(n),
-            ArrayInit::Values(v) => RawArray::from_slice(&v),
+            ArrayInit::Zeroed(n) => RawArrayIn::new(n),
+            ArrayInit::Values(v) => RawArrayIn::from_values(v),
         }
     }
 
@@ -484,16 +508,16 @@ impl<T: Shareable> ArrayBuilder<T> {
     /// # Examples
     ///
     /// See [`ArrayBuilder`].
-    pub fn build(self) -> Result<Array<T>> {
-        let obj = match &self.init {
-            ArrayInit::Zeroed(n) => Obj::new(*n, shm::kind::ARRAY)?,
-            ArrayInit::Values(v) => Obj::with_data(v.len(), shm::kind::ARRAY, v)?,
+    pub fn build(self) -> Result<ArrayIn<T, Sp>> {
+        let obj = match self.init {
+            ArrayInit::Zeroed(n) => Store::zeroed(n, shm::kind::ARRAY)?,
+            ArrayInit::Values(v) => Store::from_vec(v, shm::kind::ARRAY)?,
         };
         let lock = match self.lock {
             Some(l) => l,
-            None => AnyLock::RLock(RLock::new()?),
+            None => AnyLockIn::RLock(RLockIn::new()?),
         };
-        Ok(Array { obj, lock })
+        Ok(ArrayIn { obj, lock })
     }
 }
 
@@ -526,21 +550,24 @@ impl<T: Shareable> ArrayBuilder<T> {
 /// assert_eq!(a.get(0)?, Point { x: 3.515625, y: 39.0625 });
 /// # Ok(()) }
 /// ```
-pub struct Array<T: Shareable> {
-    pub(super) obj: Obj<T>,
-    pub(super) lock: AnyLock,
+pub struct ArrayIn<T, Sp: Holds<T> = Processes> {
+    pub(super) obj: Sp::Store,
+    pub(super) lock: AnyLockIn<Sp>,
 }
 
-impl<T: Shareable> Clone for Array<T> {
+/// An [`ArrayIn`] in shared memory, between processes: Python's `multiprocessing.Array`.
+pub type Array<T> = ArrayIn<T, Processes>;
+
+impl<T, Sp: Holds<T>> Clone for ArrayIn<T, Sp> {
     fn clone(&self) -> Self {
-        Array {
+        ArrayIn {
             obj: self.obj.clone(),
             lock: self.lock.clone(),
         }
     }
 }
 
-impl<T: Shareable> Array<T> {
+impl<T, Sp: Holds<T>> ArrayIn<T, Sp> {
     /// A zero-filled array of `len` elements with a new [`RLock`]: Python's `Array('i', n)`.
     ///
     /// # Errors
@@ -555,8 +582,11 @@ impl<T: Shareable> Array<T> {
     /// assert_eq!(a.to_vec()?, [0; 10]);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new(len: usize) -> Result<Array<T>> {
-        Array::builder(len).build()
+    pub fn new(len: usize) -> Result<Self>
+    where
+        T: Shareable,
+    {
+        ArrayIn::builder(len).build()
     }
 
     /// An array holding a copy of `values`: Python's `Array('i', [9, 2, 8])`.
@@ -572,8 +602,14 @@ impl<T: Shareable> Array<T> {
     /// assert_eq!(a.to_vec()?, [9, 2, 8]);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn from_slice(values: &[T]) -> Result<Array<T>> {
-        Array::builder(values).build()
+    pub fn from_slice(values: &[T]) -> Result<Self>
+    where
+        T: Clone,
+    {
+        Ok(ArrayIn {
+            obj: Store::from_slice(values, shm::kind::ARRAY)?,
+            lock: AnyLockIn::RLock(RLockIn::new()?),
+        })
     }
 
     /// An array holding the items of `values`: Python's `Array('i', range(10))`.
@@ -589,8 +625,11 @@ impl<T: Shareable> Array<T> {
     /// assert_eq!(a.get(3)?, 3);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn from_values(values: impl IntoIterator<Item = T>) -> Result<Array<T>> {
-        Array::builder(values.into_iter().collect::<Vec<T>>()).build()
+    pub fn from_values(values: impl IntoIterator<Item = T>) -> Result<Self> {
+        Ok(ArrayIn {
+            obj: Store::from_vec(values.into_iter().collect(), shm::kind::ARRAY)?,
+            lock: AnyLockIn::RLock(RLockIn::new()?),
+        })
     }
 
     /// A builder for the `lock` argument.
@@ -598,7 +637,7 @@ impl<T: Shareable> Array<T> {
     /// # Examples
     ///
     /// See [`ArrayBuilder`].
-    pub fn builder(init: impl Into<ArrayInit<T>>) -> ArrayBuilder<T> {
+    pub fn builder(init: impl Into<ArrayInit<T>>) -> ArrayBuilder<T, Sp> {
         ArrayBuilder {
             init: init.into(),
             lock: None,
@@ -620,7 +659,7 @@ impl<T: Shareable> Array<T> {
     /// assert_eq!(a.to_vec()?, [3, 2, 1]);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn lock(&self) -> Result<ArrayGuard<'_, T>> {
+    pub fn lock(&self) -> Result<ArrayGuard<'_, T, Sp>> {
         let excl = lock_then_excl(&self.obj, &self.lock)?;
         Ok(ArrayGuard {
             obj: &self.obj,
@@ -638,7 +677,7 @@ impl<T: Shareable> Array<T> {
     /// assert!(!a.get_lock().locked());
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn get_lock(&self) -> &AnyLock {
+    pub fn get_lock(&self) -> &AnyLockIn<Sp> {
         &self.lock
     }
 
@@ -652,8 +691,8 @@ impl<T: Shareable> Array<T> {
     /// assert_eq!(a.get(0)?, 9);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn get_obj(&self) -> RawArray<T> {
-        RawArray {
+    pub fn get_obj(&self) -> RawArrayIn<T, Sp> {
+        RawArrayIn {
             obj: self.obj.clone(),
         }
     }
@@ -669,31 +708,31 @@ impl<T: Shareable> Array<T> {
     }
 }
 
-array_common!(Array, "mp::Array");
+array_common!(ArrayIn, "mp::Array");
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for Array<T> {
+impl<T: fmt::Debug, Sp: Holds<T>> fmt::Debug for ArrayIn<T, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.obj.try_excl() {
-            Some(_x) => {
-                // SAFETY: exclusive access under the flag.
-                let s = unsafe { std::slice::from_raw_parts(self.obj.ptr(), self.obj.len) };
-                write!(f, "<SynchronizedArray wrapper for {s:?}>")
-            }
+            Some(x) => write!(
+                f,
+                "<SynchronizedArray wrapper for {:?}>",
+                self.obj.slice(&x)
+            ),
             None => write!(f, "<SynchronizedArray wrapper for <borrowed>>"),
         }
     }
 }
 
-impl<T: Shareable> Serialize for Array<T> {
+impl<T, Sp: Holds<T>> Serialize for ArrayIn<T, Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         (&self.obj, &self.lock).serialize(s)
     }
 }
 
-impl<'de, T: Shareable> Deserialize<'de> for Array<T> {
+impl<'de, T, Sp: Holds<T>> Deserialize<'de> for ArrayIn<T, Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let (wire, lock) = <(BlockWire, AnyLock)>::deserialize(d)?;
-        let obj = Obj::attach(wire, shm::kind::ARRAY).map_err(serde::de::Error::custom)?;
-        Ok(Array { obj, lock })
+        let (wire, lock) = <(<Sp::Store as Store<T>>::Wire, AnyLockIn<Sp>)>::deserialize(d)?;
+        let obj = Store::attach(wire, shm::kind::ARRAY).map_err(serde::de::Error::custom)?;
+        Ok(ArrayIn { obj, lock })
     }
 }

@@ -64,26 +64,27 @@
 //! nor race at the language level.
 
 use std::fmt;
-use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut, Range};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::ops::{Deref, DerefMut};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::futex;
-use crate::shm::{self, Block, BlockWire, pid_alive};
+use crate::shm;
+use crate::space::{Processes, Space};
+use crate::synchronize::{AnyLockIn, LockIn, RLockIn};
+
+// Names the docs link to.
+#[cfg(doc)]
 use crate::synchronize::{AnyLock, Lock, RLock};
 
-// The value and array types live in their own files; `Shareable`, the shared object behind
-// them, the guards, `copy` and `synchronized` stay here.
+// The value and array types live in their own files, the storage of each space in
+// `store.rs`; `Shareable`, the guards, `copy` and `synchronized` stay here.
 mod array;
+mod store;
 mod value;
 
-pub use array::{Array, ArrayBuilder, ArrayInit, RawArray};
-pub use value::{RawValue, Value, ValueBuilder};
+pub use array::{Array, ArrayBuilder, ArrayIn, ArrayInit, RawArray, RawArrayIn};
+pub use store::Holds;
+use store::Store;
+pub use value::{RawValue, RawValueIn, Value, ValueBuilder, ValueIn};
 
 // ---------------------------------------------------------------------------------------------
 // Shareable
@@ -357,309 +358,6 @@ pub fn bytes_repr(b: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The shared object: header (borrow flag, length) + data
-// ---------------------------------------------------------------------------------------------
-
-/// Where the data starts in the region's payload.
-const DATA: usize = 64;
-
-#[repr(C)]
-struct ObjHeader {
-    /// The tid of the thread borrowing the data, 0 if none.
-    tid: AtomicU32,
-    /// The pid of that thread's process.
-    pid: AtomicU32,
-    waiters: AtomicU32,
-    _reserved: AtomicU32,
-    /// Number of elements.
-    len: AtomicU64,
-}
-
-const FIRST_CHECK: Duration = Duration::from_millis(20);
-const MAX_CHECK: Duration = Duration::from_millis(500);
-
-const fn obj_layout<T: Shareable>(kind: &str) -> u64 {
-    __layout::u64(__layout::str(__layout::START, kind), T::LAYOUT)
-}
-
-/// A region holding an element count and `len` elements of `T`.
-struct Obj<T> {
-    region: Arc<Block>,
-    len: usize,
-    _t: PhantomData<T>,
-}
-
-impl<T> Clone for Obj<T> {
-    fn clone(&self) -> Self {
-        Obj {
-            region: self.region.clone(),
-            len: self.len,
-            _t: PhantomData,
-        }
-    }
-}
-
-/// Exclusive access to an object's data; released on drop.
-struct Excl<'a> {
-    hdr: &'a ObjHeader,
-}
-
-impl Drop for Excl<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        let h = self.hdr;
-        h.pid.store(0, Ordering::Relaxed);
-        h.tid.store(0, Ordering::SeqCst);
-        if h.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&h.tid, 1);
-        }
-    }
-}
-
-fn kind_name(kind: u32) -> &'static str {
-    if kind == shm::kind::ARRAY {
-        "mp::Array v1"
-    } else {
-        "mp::Value v1"
-    }
-}
-
-impl<T: Shareable> Obj<T> {
-    fn new(len: usize, kind: u32) -> Result<Obj<T>> {
-        const {
-            assert!(
-                std::mem::align_of::<T>() <= DATA,
-                "shared types must be at most 64-byte aligned"
-            )
-        };
-        let bytes = len
-            .checked_mul(std::mem::size_of::<T>())
-            .and_then(|b| b.checked_add(DATA))
-            .ok_or_else(|| Error::value("shared array too large"))?;
-        let region = shm::alloc(bytes, kind, obj_layout::<T>(kind_name(kind)))?;
-        let obj = Obj {
-            region: Arc::new(region),
-            len,
-            _t: PhantomData,
-        };
-        obj.hdr().len.store(len as u64, Ordering::Release);
-        Ok(obj)
-    }
-
-    fn attach(wire: BlockWire, kind: u32) -> Result<Obj<T>> {
-        let region = Block::attach(wire, kind, obj_layout::<T>(kind_name(kind)))?;
-        if region.data_len() < DATA {
-            return Err(Error::value("cannot attach shared memory: it is too small"));
-        }
-        // SAFETY: the payload has room for the header (checked above), 64-byte aligned.
-        let hdr: &ObjHeader = unsafe { region.at(0) };
-        let len = hdr.len.load(Ordering::Acquire);
-        let fits = usize::try_from(len)
-            .ok()
-            .and_then(|n| n.checked_mul(std::mem::size_of::<T>()))
-            .and_then(|b| b.checked_add(DATA))
-            .is_some_and(|b| b <= region.data_len());
-        if !fits || (kind == shm::kind::VALUE && len != 1) {
-            return Err(Error::value(
-                "cannot attach shared memory: its length does not match its size",
-            ));
-        }
-        Ok(Obj {
-            region: Arc::new(region),
-            len: len as usize,
-            _t: PhantomData,
-        })
-    }
-
-    #[inline]
-    fn hdr(&self) -> &ObjHeader {
-        // SAFETY: every object region has a 64-byte header of atomics at offset 0.
-        unsafe { self.region.at(0) }
-    }
-
-    #[inline]
-    fn ptr(&self) -> *mut T {
-        // SAFETY: DATA is within the payload (checked at creation and attach); the result is
-        // 64-byte aligned, enough for T.
-        unsafe { self.region.data().add(DATA).cast::<T>() }
-    }
-
-    /// Takes the borrow flag, waiting for another holder; takes it over from a dead one.
-    #[inline]
-    fn excl(&self) -> Result<Excl<'_>> {
-        let h = self.hdr();
-        let (pid, tid) = futex::ids();
-        if h.tid
-            .compare_exchange(0, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            h.pid.store(pid as u32, Ordering::Relaxed);
-            return Ok(Excl { hdr: h });
-        }
-        self.excl_slow(pid, tid)
-    }
-
-    #[cold]
-    fn excl_slow(&self, pid: i32, tid: i32) -> Result<Excl<'_>> {
-        let h = self.hdr();
-        let mut interval = FIRST_CHECK;
-        let mut spins = 0u32;
-        loop {
-            let cur = h.tid.load(Ordering::Acquire);
-            if cur == 0 {
-                if h.tid
-                    .compare_exchange(0, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    h.pid.store(pid as u32, Ordering::Relaxed);
-                    return Ok(Excl { hdr: h });
-                }
-                continue;
-            }
-            if cur == tid as u32 && h.pid.load(Ordering::Relaxed) == pid as u32 {
-                return Err(Error::new(
-                    ErrorKind::Runtime,
-                    "the shared data is already borrowed by this thread: a guard of it is \
-                     still alive (drop it before accessing the data again)",
-                ));
-            }
-            if spins < 100 {
-                spins += 1;
-                std::hint::spin_loop();
-                continue;
-            }
-            h.waiters.fetch_add(1, Ordering::SeqCst);
-            let woke = futex::wait(&h.tid, cur, Some(interval));
-            h.waiters.fetch_sub(1, Ordering::SeqCst);
-            if !woke {
-                let holder = h.pid.load(Ordering::Relaxed) as i32;
-                if holder != 0 && holder != pid && !pid_alive(holder) {
-                    // The holder died mid-access: take the flag over.
-                    if h.tid
-                        .compare_exchange(cur, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        h.pid.store(pid as u32, Ordering::Relaxed);
-                        return Ok(Excl { hdr: h });
-                    }
-                }
-                interval = (interval * 2).min(MAX_CHECK);
-            }
-        }
-    }
-
-    /// Takes the borrow flag only if it is free.
-    fn try_excl(&self) -> Option<Excl<'_>> {
-        let h = self.hdr();
-        let (pid, tid) = futex::ids();
-        h.tid
-            .compare_exchange(0, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
-        h.pid.store(pid as u32, Ordering::Relaxed);
-        Some(Excl { hdr: h })
-    }
-
-    fn read(&self, i: usize) -> Result<T> {
-        check_index(i, self.len)?;
-        let _x = self.excl()?;
-        // SAFETY: in bounds; exclusive access under the borrow flag; any bit pattern written
-        // through `T` in any process is a valid `T` (Shareable).
-        Ok(unsafe { self.ptr().add(i).read() })
-    }
-
-    fn write(&self, i: usize, v: T) -> Result<()> {
-        check_index(i, self.len)?;
-        let _x = self.excl()?;
-        // SAFETY: as in `read`.
-        unsafe { self.ptr().add(i).write(v) };
-        Ok(())
-    }
-
-    fn read_range(&self, r: Range<usize>) -> Result<Vec<T>> {
-        check_range(&r, self.len)?;
-        let _x = self.excl()?;
-        // SAFETY: in bounds, exclusive access.
-        Ok(unsafe { std::slice::from_raw_parts(self.ptr().add(r.start), r.len()) }.to_vec())
-    }
-
-    fn write_range(&self, start: usize, values: &[T]) -> Result<()> {
-        let end = start
-            .checked_add(values.len())
-            .ok_or_else(|| Error::new(ErrorKind::Index, "slice out of range"))?;
-        check_range(&(start..end), self.len)?;
-        let _x = self.excl()?;
-        // SAFETY: in bounds, exclusive access; `values` is ours, not in the region.
-        unsafe {
-            std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr().add(start), values.len())
-        };
-        Ok(())
-    }
-
-    fn fill(&self, v: T) -> Result<()> {
-        let _x = self.excl()?;
-        // SAFETY: exclusive access to `len` elements.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }.fill(v);
-        Ok(())
-    }
-
-    /// A new region with a copy of the data.
-    fn duplicate(&self, kind: u32) -> Result<Obj<T>> {
-        let new = Obj::<T>::new(self.len, kind)?;
-        let _x = self.excl()?;
-        // SAFETY: both in bounds; distinct regions; exclusive access to the source.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr(), new.ptr(), self.len) };
-        Ok(new)
-    }
-
-    fn with_data(len: usize, kind: u32, values: &[T]) -> Result<Obj<T>> {
-        let obj = Obj::new(len, kind)?;
-        // SAFETY: fresh region, nobody else can see it yet; `values.len() <= len`.
-        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), obj.ptr(), values.len().min(len)) };
-        Ok(obj)
-    }
-
-    fn same(&self, other: &Obj<T>) -> bool {
-        Arc::ptr_eq(&self.region, &other.region) || self.region.same(&other.region)
-    }
-}
-
-fn check_index(i: usize, len: usize) -> Result<()> {
-    if i < len {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Index,
-            format!("index {i} out of range for length {len}"),
-        ))
-    }
-}
-
-fn check_range(r: &Range<usize>, len: usize) -> Result<()> {
-    if r.start <= r.end && r.end <= len {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Index,
-            format!("slice {}..{} out of range for length {len}", r.start, r.end),
-        ))
-    }
-}
-
-impl<T> Serialize for Obj<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.region.serialize(s)
-    }
-}
-
-fn de_obj<'de, D: Deserializer<'de>, T: Shareable>(
-    d: D,
-    kind: u32,
-) -> std::result::Result<Obj<T>, D::Error> {
-    let wire = BlockWire::deserialize(d)?;
-    Obj::attach(wire, kind).map_err(serde::de::Error::custom)
-}
-
-// ---------------------------------------------------------------------------------------------
 // Guards
 // ---------------------------------------------------------------------------------------------
 
@@ -678,28 +376,34 @@ fn de_obj<'de, D: Deserializer<'de>, T: Shareable>(
 /// # Ok::<(), mp::Error>(())
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct ValueGuard<'a, T: Shareable> {
-    obj: &'a Obj<T>,
-    excl: Option<Excl<'a>>,
-    lock: Option<&'a AnyLock>,
+pub struct ValueGuard<'a, T, Sp: Holds<T> = Processes> {
+    obj: &'a Sp::Store,
+    excl: Option<<Sp::Store as Store<T>>::Excl<'a>>,
+    lock: Option<&'a AnyLockIn<Sp>>,
 }
 
-impl<T: Shareable> Deref for ValueGuard<'_, T> {
+impl<T, Sp: Holds<T>> Deref for ValueGuard<'_, T, Sp> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the borrow flag is held for the guard's life: nobody else accesses the data.
-        unsafe { &*self.obj.ptr() }
+        let x = self
+            .excl
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only by drop"));
+        &self.obj.slice(x)[0]
     }
 }
 
-impl<T: Shareable> DerefMut for ValueGuard<'_, T> {
+impl<T, Sp: Holds<T>> DerefMut for ValueGuard<'_, T, Sp> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as above, and `&mut self` makes this the only reference.
-        unsafe { &mut *self.obj.ptr() }
+        let x = self
+            .excl
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("taken only by drop"));
+        &mut self.obj.slice_mut(x)[0]
     }
 }
 
-impl<T: Shareable> Drop for ValueGuard<'_, T> {
+impl<T, Sp: Holds<T>> Drop for ValueGuard<'_, T, Sp> {
     fn drop(&mut self) {
         drop(self.excl.take());
         if let Some(l) = self.lock {
@@ -708,7 +412,7 @@ impl<T: Shareable> Drop for ValueGuard<'_, T> {
     }
 }
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
+impl<T: fmt::Debug, Sp: Holds<T>> fmt::Debug for ValueGuard<'_, T, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ValueGuard").field(&**self).finish()
     }
@@ -726,28 +430,34 @@ impl<T: Shareable + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
 /// # Ok::<(), mp::Error>(())
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct ArrayGuard<'a, T: Shareable> {
-    obj: &'a Obj<T>,
-    excl: Option<Excl<'a>>,
-    lock: Option<&'a AnyLock>,
+pub struct ArrayGuard<'a, T, Sp: Holds<T> = Processes> {
+    obj: &'a Sp::Store,
+    excl: Option<<Sp::Store as Store<T>>::Excl<'a>>,
+    lock: Option<&'a AnyLockIn<Sp>>,
 }
 
-impl<T: Shareable> Deref for ArrayGuard<'_, T> {
+impl<T, Sp: Holds<T>> Deref for ArrayGuard<'_, T, Sp> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        // SAFETY: the borrow flag is held; `len` elements are in bounds.
-        unsafe { std::slice::from_raw_parts(self.obj.ptr(), self.obj.len) }
+        let x = self
+            .excl
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only by drop"));
+        self.obj.slice(x)
     }
 }
 
-impl<T: Shareable> DerefMut for ArrayGuard<'_, T> {
+impl<T, Sp: Holds<T>> DerefMut for ArrayGuard<'_, T, Sp> {
     fn deref_mut(&mut self) -> &mut [T] {
-        // SAFETY: as above, and `&mut self` makes this the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.obj.ptr(), self.obj.len) }
+        let x = self
+            .excl
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("taken only by drop"));
+        self.obj.slice_mut(x)
     }
 }
 
-impl<T: Shareable> Drop for ArrayGuard<'_, T> {
+impl<T, Sp: Holds<T>> Drop for ArrayGuard<'_, T, Sp> {
     fn drop(&mut self) {
         drop(self.excl.take());
         if let Some(l) = self.lock {
@@ -756,7 +466,7 @@ impl<T: Shareable> Drop for ArrayGuard<'_, T> {
     }
 }
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
+impl<T: fmt::Debug, Sp: Holds<T>> fmt::Debug for ArrayGuard<'_, T, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ArrayGuard").field(&&**self).finish()
     }
@@ -764,8 +474,8 @@ impl<T: Shareable + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
 
 /// A plain `Lock` already held by this thread would deadlock (CPython hangs there): an error
 /// instead.
-fn check_not_relocking(lock: &AnyLock) -> Result<()> {
-    if let AnyLock::Lock(l) = lock
+fn check_not_relocking<Sp: Space>(lock: &AnyLockIn<Sp>) -> Result<()> {
+    if let AnyLockIn::Lock(l) = lock
         && l.is_mine()
     {
         return Err(Error::new(
@@ -778,7 +488,10 @@ fn check_not_relocking(lock: &AnyLock) -> Result<()> {
 }
 
 /// Acquires `lock`, then the borrow flag; on failure releases what was taken.
-fn lock_then_excl<'a, T: Shareable>(obj: &'a Obj<T>, lock: &'a AnyLock) -> Result<Excl<'a>> {
+fn lock_then_excl<'a, T, Sp: Holds<T>>(
+    obj: &'a Sp::Store,
+    lock: &'a AnyLockIn<Sp>,
+) -> Result<<Sp::Store as Store<T>>::Excl<'a>> {
     check_not_relocking(lock)?;
     lock.acquire()?;
     match obj.excl() {
@@ -806,35 +519,35 @@ pub trait CopyShared {
     fn copy_shared(&self) -> Result<Self::Raw>;
 }
 
-impl<T: Shareable> CopyShared for RawValue<T> {
-    type Raw = RawValue<T>;
-    fn copy_shared(&self) -> Result<RawValue<T>> {
-        Ok(RawValue {
+impl<T: Clone, Sp: Holds<T>> CopyShared for RawValueIn<T, Sp> {
+    type Raw = RawValueIn<T, Sp>;
+    fn copy_shared(&self) -> Result<RawValueIn<T, Sp>> {
+        Ok(RawValueIn {
             obj: self.obj.duplicate(shm::kind::VALUE)?,
         })
     }
 }
 
-impl<T: Shareable> CopyShared for RawArray<T> {
-    type Raw = RawArray<T>;
-    fn copy_shared(&self) -> Result<RawArray<T>> {
-        Ok(RawArray {
+impl<T: Clone, Sp: Holds<T>> CopyShared for RawArrayIn<T, Sp> {
+    type Raw = RawArrayIn<T, Sp>;
+    fn copy_shared(&self) -> Result<RawArrayIn<T, Sp>> {
+        Ok(RawArrayIn {
             obj: self.obj.duplicate(shm::kind::ARRAY)?,
         })
     }
 }
 
-impl<T: Shareable> CopyShared for Value<T> {
-    type Raw = RawValue<T>;
-    fn copy_shared(&self) -> Result<RawValue<T>> {
+impl<T: Clone, Sp: Holds<T>> CopyShared for ValueIn<T, Sp> {
+    type Raw = RawValueIn<T, Sp>;
+    fn copy_shared(&self) -> Result<RawValueIn<T, Sp>> {
         let _g = self.lock.lock()?;
         self.get_obj().copy_shared()
     }
 }
 
-impl<T: Shareable> CopyShared for Array<T> {
-    type Raw = RawArray<T>;
-    fn copy_shared(&self) -> Result<RawArray<T>> {
+impl<T: Clone, Sp: Holds<T>> CopyShared for ArrayIn<T, Sp> {
+    type Raw = RawArrayIn<T, Sp>;
+    fn copy_shared(&self) -> Result<RawArrayIn<T, Sp>> {
         let _g = self.lock.lock()?;
         self.get_obj().copy_shared()
     }
@@ -863,26 +576,30 @@ pub fn copy<O: CopyShared>(obj: &O) -> Result<O::Raw> {
 
 /// Raw shared objects that [`synchronized`] can wrap.
 pub trait Synchronize {
+    /// The space of the object and of its lock.
+    type Space: Space;
     /// The synchronized wrapper.
     type Synchronized;
     /// Wraps the same memory with a lock.
-    fn synchronize(&self, lock: AnyLock) -> Self::Synchronized;
+    fn synchronize(&self, lock: AnyLockIn<Self::Space>) -> Self::Synchronized;
 }
 
-impl<T: Shareable> Synchronize for RawValue<T> {
-    type Synchronized = Value<T>;
-    fn synchronize(&self, lock: AnyLock) -> Value<T> {
-        Value {
+impl<T, Sp: Holds<T>> Synchronize for RawValueIn<T, Sp> {
+    type Space = Sp;
+    type Synchronized = ValueIn<T, Sp>;
+    fn synchronize(&self, lock: AnyLockIn<Sp>) -> ValueIn<T, Sp> {
+        ValueIn {
             obj: self.obj.clone(),
             lock,
         }
     }
 }
 
-impl<T: Shareable> Synchronize for RawArray<T> {
-    type Synchronized = Array<T>;
-    fn synchronize(&self, lock: AnyLock) -> Array<T> {
-        Array {
+impl<T, Sp: Holds<T>> Synchronize for RawArrayIn<T, Sp> {
+    type Space = Sp;
+    type Synchronized = ArrayIn<T, Sp>;
+    fn synchronize(&self, lock: AnyLockIn<Sp>) -> ArrayIn<T, Sp> {
+        ArrayIn {
             obj: self.obj.clone(),
             lock,
         }
@@ -911,35 +628,35 @@ impl<T: Shareable> Synchronize for RawArray<T> {
 /// ```
 pub fn synchronized<O: Synchronize>(
     obj: &O,
-    lock: impl Into<Option<AnyLock>>,
+    lock: impl Into<Option<AnyLockIn<O::Space>>>,
 ) -> Result<O::Synchronized> {
     let lock = match lock.into() {
         Some(l) => l,
-        None => AnyLock::RLock(RLock::new()?),
+        None => AnyLockIn::RLock(RLockIn::new()?),
     };
     Ok(obj.synchronize(lock))
 }
 
-impl From<Lock> for Option<AnyLock> {
-    fn from(l: Lock) -> Self {
-        Some(AnyLock::Lock(l))
+impl<Sp: Space> From<LockIn<Sp>> for Option<AnyLockIn<Sp>> {
+    fn from(l: LockIn<Sp>) -> Self {
+        Some(AnyLockIn::Lock(l))
     }
 }
 
-impl From<RLock> for Option<AnyLock> {
-    fn from(l: RLock) -> Self {
-        Some(AnyLock::RLock(l))
+impl<Sp: Space> From<RLockIn<Sp>> for Option<AnyLockIn<Sp>> {
+    fn from(l: RLockIn<Sp>) -> Self {
+        Some(AnyLockIn::RLock(l))
     }
 }
 
-impl<T: Shareable> PartialEq for RawValue<T> {
+impl<T, Sp: Holds<T>> PartialEq for RawValueIn<T, Sp> {
     /// Whether both handles are the same shared memory.
     fn eq(&self, other: &Self) -> bool {
         self.obj.same(&other.obj)
     }
 }
 
-impl<T: Shareable> PartialEq for RawArray<T> {
+impl<T, Sp: Holds<T>> PartialEq for RawArrayIn<T, Sp> {
     /// Whether both handles are the same shared memory.
     fn eq(&self, other: &Self) -> bool {
         self.obj.same(&other.obj)

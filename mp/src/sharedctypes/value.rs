@@ -4,10 +4,12 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Obj, Shareable, ValueGuard, de_obj, lock_then_excl};
+use super::store::{Holds, Store};
+use super::{ValueGuard, lock_then_excl};
 use crate::error::{Error, Result};
-use crate::shm::{self, BlockWire};
-use crate::synchronize::{AnyLock, RLock};
+use crate::shm;
+use crate::space::Processes;
+use crate::synchronize::{AnyLockIn, RLockIn};
 
 // Names the docs link to.
 #[cfg(doc)]
@@ -40,19 +42,22 @@ use crate::synchronize::Lock;
 /// assert_eq!(x.get()?, 0.1111111111111111);
 /// # Ok(()) }
 /// ```
-pub struct RawValue<T: Shareable> {
-    pub(super) obj: Obj<T>,
+pub struct RawValueIn<T, Sp: Holds<T> = Processes> {
+    pub(super) obj: Sp::Store,
 }
 
-impl<T: Shareable> Clone for RawValue<T> {
+/// A [`RawValueIn`] in shared memory, between processes.
+pub type RawValue<T> = RawValueIn<T, Processes>;
+
+impl<T, Sp: Holds<T>> Clone for RawValueIn<T, Sp> {
     fn clone(&self) -> Self {
-        RawValue {
+        RawValueIn {
             obj: self.obj.clone(),
         }
     }
 }
 
-impl<T: Shareable> RawValue<T> {
+impl<T, Sp: Holds<T>> RawValueIn<T, Sp> {
     /// A value in new shared memory.
     ///
     /// # Errors
@@ -66,9 +71,9 @@ impl<T: Shareable> RawValue<T> {
     /// assert_eq!(v.get()?, 2.4);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new(value: T) -> Result<RawValue<T>> {
-        Ok(RawValue {
-            obj: Obj::with_data(1, shm::kind::VALUE, std::slice::from_ref(&value))?,
+    pub fn new(value: T) -> Result<Self> {
+        Ok(RawValueIn {
+            obj: Store::from_one(value, shm::kind::VALUE)?,
         })
     }
 
@@ -86,7 +91,10 @@ impl<T: Shareable> RawValue<T> {
     /// assert_eq!(v.get()?, 7);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn get(&self) -> Result<T> {
+    pub fn get(&self) -> Result<T>
+    where
+        T: Clone,
+    {
         self.obj.read(0)
     }
 
@@ -123,7 +131,7 @@ impl<T: Shareable> RawValue<T> {
     /// assert_eq!(v.get()?, 49);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn borrow_mut(&self) -> Result<ValueGuard<'_, T>> {
+    pub fn borrow_mut(&self) -> Result<ValueGuard<'_, T, Sp>> {
         let excl = self.obj.excl()?;
         Ok(ValueGuard {
             obj: &self.obj,
@@ -133,26 +141,26 @@ impl<T: Shareable> RawValue<T> {
     }
 }
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for RawValue<T> {
+impl<T: fmt::Debug, Sp: Holds<T>> fmt::Debug for RawValueIn<T, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.obj.try_excl() {
-            // SAFETY: exclusive access under the flag.
-            Some(_x) => write!(f, "RawValue({:?})", unsafe { self.obj.ptr().read() }),
+            Some(x) => write!(f, "RawValue({:?})", &self.obj.slice(&x)[0]),
             None => write!(f, "RawValue(<borrowed>)"),
         }
     }
 }
 
-impl<T: Shareable> Serialize for RawValue<T> {
+impl<T, Sp: Holds<T>> Serialize for RawValueIn<T, Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.obj.serialize(s)
     }
 }
 
-impl<'de, T: Shareable> Deserialize<'de> for RawValue<T> {
+impl<'de, T, Sp: Holds<T>> Deserialize<'de> for RawValueIn<T, Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(RawValue {
-            obj: de_obj(d, shm::kind::VALUE)?,
+        let wire = <<Sp::Store as Store<T>>::Wire>::deserialize(d)?;
+        Ok(RawValueIn {
+            obj: Store::attach(wire, shm::kind::VALUE).map_err(serde::de::Error::custom)?,
         })
     }
 }
@@ -188,14 +196,17 @@ impl<'de, T: Shareable> Deserialize<'de> for RawValue<T> {
 /// assert_eq!(arr.to_vec()?, [0, -1, -2, -3, -4, -5, -6, -7, -8, -9]);
 /// # Ok(()) }
 /// ```
-pub struct Value<T: Shareable> {
-    pub(super) obj: Obj<T>,
-    pub(super) lock: AnyLock,
+pub struct ValueIn<T, Sp: Holds<T> = Processes> {
+    pub(super) obj: Sp::Store,
+    pub(super) lock: AnyLockIn<Sp>,
 }
 
-impl<T: Shareable> Clone for Value<T> {
+/// A [`ValueIn`] in shared memory, between processes: Python's `multiprocessing.Value`.
+pub type Value<T> = ValueIn<T, Processes>;
+
+impl<T, Sp: Holds<T>> Clone for ValueIn<T, Sp> {
     fn clone(&self) -> Self {
-        Value {
+        ValueIn {
             obj: self.obj.clone(),
             lock: self.lock.clone(),
         }
@@ -215,18 +226,18 @@ impl<T: Shareable> Clone for Value<T> {
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct ValueBuilder<T> {
+pub struct ValueBuilder<T, Sp: Holds<T> = Processes> {
     value: T,
-    lock: Option<AnyLock>,
+    lock: Option<AnyLockIn<Sp>>,
 }
 
-impl<T: Shareable> ValueBuilder<T> {
+impl<T, Sp: Holds<T>> ValueBuilder<T, Sp> {
     /// Uses `lock` (a [`Lock`] or an [`RLock`]) instead of a new `RLock`.
     ///
     /// # Examples
     ///
     /// See [`ValueBuilder`].
-    pub fn lock(mut self, lock: impl Into<AnyLock>) -> Self {
+    pub fn lock(mut self, lock: impl Into<AnyLockIn<Sp>>) -> Self {
         self.lock = Some(lock.into());
         self
     }
@@ -245,11 +256,11 @@ impl<T: Shareable> ValueBuilder<T> {
     /// x.set(x.get()?.powi(2))?;
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn raw(self) -> Result<RawValue<T>> {
+    pub fn raw(self) -> Result<RawValueIn<T, Sp>> {
         if self.lock.is_some() {
             return Err(Error::value("a value cannot have a lock and lock=False"));
         }
-        RawValue::new(self.value)
+        RawValueIn::new(self.value)
     }
 
     /// Creates the value.
@@ -261,19 +272,19 @@ impl<T: Shareable> ValueBuilder<T> {
     /// # Examples
     ///
     /// See [`ValueBuilder`].
-    pub fn build(self) -> Result<Value<T>> {
+    pub fn build(self) -> Result<ValueIn<T, Sp>> {
         let lock = match self.lock {
             Some(l) => l,
-            None => AnyLock::RLock(RLock::new()?),
+            None => AnyLockIn::RLock(RLockIn::new()?),
         };
-        Ok(Value {
-            obj: Obj::with_data(1, shm::kind::VALUE, std::slice::from_ref(&self.value))?,
+        Ok(ValueIn {
+            obj: Store::from_one(self.value, shm::kind::VALUE)?,
             lock,
         })
     }
 }
 
-impl<T: Shareable> Value<T> {
+impl<T, Sp: Holds<T>> ValueIn<T, Sp> {
     /// A value with a new [`RLock`]: Python's `Value(typecode, x)`.
     ///
     /// # Errors
@@ -287,8 +298,8 @@ impl<T: Shareable> Value<T> {
     /// assert_eq!(v.get()?, 0.0);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn new(value: T) -> Result<Value<T>> {
-        Value::builder(value).build()
+    pub fn new(value: T) -> Result<Self> {
+        ValueIn::builder(value).build()
     }
 
     /// A value guarded by `lock` (a [`Lock`] or [`RLock`]): Python's `Value(t, x, lock=lock)`.
@@ -307,8 +318,8 @@ impl<T: Shareable> Value<T> {
     /// # drop(g);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn with_lock(value: T, lock: impl Into<AnyLock>) -> Result<Value<T>> {
-        Value::builder(value).lock(lock).build()
+    pub fn with_lock(value: T, lock: impl Into<AnyLockIn<Sp>>) -> Result<Self> {
+        ValueIn::builder(value).lock(lock).build()
     }
 
     /// A builder for the `lock` argument.
@@ -316,7 +327,7 @@ impl<T: Shareable> Value<T> {
     /// # Examples
     ///
     /// See [`ValueBuilder`].
-    pub fn builder(value: T) -> ValueBuilder<T> {
+    pub fn builder(value: T) -> ValueBuilder<T, Sp> {
         ValueBuilder { value, lock: None }
     }
 
@@ -336,11 +347,13 @@ impl<T: Shareable> Value<T> {
     /// assert_eq!(v.get()?, 3);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn get(&self) -> Result<T> {
-        let _x = lock_then_excl(&self.obj, &self.lock)?;
-        // SAFETY: exclusive access under the flag.
-        let v = unsafe { self.obj.ptr().read() };
-        drop(_x);
+    pub fn get(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        let x = lock_then_excl(&self.obj, &self.lock)?;
+        let v = self.obj.slice(&x)[0].clone();
+        drop(x);
         self.lock.release()?;
         Ok(v)
     }
@@ -360,11 +373,12 @@ impl<T: Shareable> Value<T> {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn set(&self, value: T) -> Result<()> {
-        let x = lock_then_excl(&self.obj, &self.lock)?;
-        // SAFETY: exclusive access under the flag.
-        unsafe { self.obj.ptr().write(value) };
+        let mut x = lock_then_excl(&self.obj, &self.lock)?;
+        let old = std::mem::replace(&mut self.obj.slice_mut(&mut x)[0], value);
         drop(x);
-        self.lock.release()
+        let released = self.lock.release();
+        drop(old); // after the lock is released
+        released
     }
 
     /// Takes the lock and gives `&mut T` until the guard is dropped: Python's
@@ -385,7 +399,7 @@ impl<T: Shareable> Value<T> {
     /// # drop(g);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn lock(&self) -> Result<ValueGuard<'_, T>> {
+    pub fn lock(&self) -> Result<ValueGuard<'_, T, Sp>> {
         let excl = lock_then_excl(&self.obj, &self.lock)?;
         Ok(ValueGuard {
             obj: &self.obj,
@@ -404,7 +418,7 @@ impl<T: Shareable> Value<T> {
     /// v.set(1)?; // the default lock is recursive
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn get_lock(&self) -> &AnyLock {
+    pub fn get_lock(&self) -> &AnyLockIn<Sp> {
         &self.lock
     }
 
@@ -418,35 +432,32 @@ impl<T: Shareable> Value<T> {
     /// assert_eq!(v.get()?, 6);
     /// # Ok::<(), mp::Error>(())
     /// ```
-    pub fn get_obj(&self) -> RawValue<T> {
-        RawValue {
+    pub fn get_obj(&self) -> RawValueIn<T, Sp> {
+        RawValueIn {
             obj: self.obj.clone(),
         }
     }
 }
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for Value<T> {
+impl<T: fmt::Debug, Sp: Holds<T>> fmt::Debug for ValueIn<T, Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.obj.try_excl() {
-            // SAFETY: exclusive access under the flag.
-            Some(_x) => write!(f, "<Synchronized wrapper for {:?}>", unsafe {
-                self.obj.ptr().read()
-            }),
+            Some(x) => write!(f, "<Synchronized wrapper for {:?}>", &self.obj.slice(&x)[0]),
             None => write!(f, "<Synchronized wrapper for <borrowed>>"),
         }
     }
 }
 
-impl<T: Shareable> Serialize for Value<T> {
+impl<T, Sp: Holds<T>> Serialize for ValueIn<T, Sp> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         (&self.obj, &self.lock).serialize(s)
     }
 }
 
-impl<'de, T: Shareable> Deserialize<'de> for Value<T> {
+impl<'de, T, Sp: Holds<T>> Deserialize<'de> for ValueIn<T, Sp> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let (wire, lock) = <(BlockWire, AnyLock)>::deserialize(d)?;
-        let obj = Obj::attach(wire, shm::kind::VALUE).map_err(serde::de::Error::custom)?;
-        Ok(Value { obj, lock })
+        let (wire, lock) = <(<Sp::Store as Store<T>>::Wire, AnyLockIn<Sp>)>::deserialize(d)?;
+        let obj = Store::attach(wire, shm::kind::VALUE).map_err(serde::de::Error::custom)?;
+        Ok(ValueIn { obj, lock })
     }
 }
