@@ -55,6 +55,9 @@ static ACTIVITY: Condvar = Condvar::new();
 
 /// Something happened that may make a [`Waitable`] ready (a message, a close, a client, a
 /// thread's end): wakes the threads in [`wait`]. Costs one atomic load when nobody waits.
+#[linkme::distributed_slice(crate::space::THREAD_ENDS)]
+static ON_THREAD_END: fn() = activity;
+
 pub(crate) fn activity() {
     if WAITERS.load(Ordering::SeqCst) > 0 {
         *lock(&GENERATION) += 1;

@@ -79,6 +79,11 @@ impl Space for Threads {
 #[linkme::distributed_slice]
 pub(crate) static THREAD_NAMES: [fn() -> String];
 
+/// What to do when a thread of the thread backend ends (wake the waiters of
+/// `mp::dummy::connection::wait`): entered at link time by those above.
+#[linkme::distributed_slice]
+pub(crate) static THREAD_ENDS: [fn()];
+
 /// The calling thread's name as `threading` gives it.
 pub(crate) fn thread_name() -> String {
     match THREAD_NAMES.first() {

@@ -12,7 +12,10 @@ use crate::context::{Context, StartMethod};
 use crate::error::{Error, Result};
 use crate::registry::{self, TaskEntry};
 pub use crate::task::Run;
+
+pub(crate) mod thread;
 use crate::{popen, reduction, sys};
+pub use thread::ThreadProcess;
 
 // ---------------------------------------------------------------------------------------------
 // The current process
@@ -517,12 +520,6 @@ impl<T: Run> Erased for RunTarget<T> {
 // Process
 // ---------------------------------------------------------------------------------------------
 
-enum State {
-    Initial(Box<dyn Erased>),
-    Started(Arc<popen::Popen>),
-    Closed,
-}
-
 /// A process object: Python's `multiprocessing.Process`.
 ///
 /// # Examples
@@ -540,13 +537,131 @@ enum State {
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok(()) }
 /// ```
-pub struct Process {
-    name: Mutex<String>,
+///
+/// The same front runs its target in a thread with [`ThreadProcess`] as the backend
+/// (`mp::dummy::Process`, Python's `DummyProcess`): one implementation of the API, two ways
+/// to run; [`terminate`](Process::terminate), [`kill`](Process::kill),
+/// [`interrupt`](Process::interrupt) and [`sentinel`](Process::sentinel) exist only for an OS
+/// process.
+pub struct ProcessIn<B: Backend = OsProcess> {
+    name: Arc<Mutex<String>>,
     daemon: Mutex<bool>,
-    identity: Vec<u32>,
-    method: Option<StartMethod>,
-    state: Mutex<State>,
+    spawn: B::Spawn,
+    state: Mutex<State<B>>,
 }
+
+/// An OS process (the default backend of [`ProcessIn`]): Python's `multiprocessing.Process`.
+pub type Process = ProcessIn<OsProcess>;
+
+/// Builder for an OS [`Process`].
+pub type ProcessBuilder = ProcessBuilderIn<OsProcess>;
+
+enum State<B: Backend> {
+    Initial(B::Body),
+    Started(Arc<B::Child>),
+    Closed,
+}
+
+mod sealed {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use std::sync::Mutex;
+
+    use crate::context::StartMethod;
+    use crate::error::{Error, Result};
+
+    /// What an OS process's start needs besides its target.
+    #[derive(Debug)]
+    pub struct OsSpawn {
+        pub(crate) identity: Vec<u32>,
+        pub(crate) method: Option<StartMethod>,
+    }
+
+    /// An OS process's target, until the start.
+    pub struct OsBody(pub(crate) Box<dyn super::Erased>);
+
+    /// A started OS process.
+    pub struct OsChild(pub(crate) Arc<crate::popen::Popen>);
+
+    impl std::fmt::Debug for OsBody {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_tuple("OsBody")
+                .field(&self.0.target_name())
+                .finish()
+        }
+    }
+
+    impl std::fmt::Debug for OsChild {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_tuple("OsChild").field(&self.0.pid).finish()
+        }
+    }
+
+    /// A start's outcome: the child, or the error and the body if it was not consumed.
+    pub(crate) type Started<B> =
+        std::result::Result<Arc<<B as Backend>::Child>, (Error, Option<<B as Backend>::Body>)>;
+
+    /// How a process object runs its target: the part that differs between an OS process
+    /// and a thread (the front, [`ProcessIn`], is written once).
+    pub trait Backend: Sized + Send + Sync + 'static {
+        /// The target and its arguments until the start.
+        type Body: Send + 'static;
+        /// What runs after the start.
+        type Child: Send + Sync + 'static;
+        /// What the start needs besides the target.
+        type Spawn: Send + Sync + 'static;
+        /// The name in the object's `Debug` form.
+        const KIND: &'static str;
+        /// `close()` of a running object.
+        const CLOSE_RUNNING: &'static str;
+        fn body_name(body: &Self::Body) -> &'static str;
+        /// The default name and daemon flag, and what the start will need.
+        fn prepare(
+            name: Option<String>,
+            daemon: Option<bool>,
+            method: Option<StartMethod>,
+        ) -> (String, bool, Self::Spawn);
+        /// Checks made before the state is (who may start, whether a child is allowed).
+        fn may_start(spawn: &Self::Spawn) -> Result<()>;
+        /// Starts; on failure, gives the body back if it was not consumed.
+        fn start(
+            name: &Arc<Mutex<String>>,
+            daemon: bool,
+            spawn: &Self::Spawn,
+            body: Self::Body,
+        ) -> Started<Self>;
+        /// Waits for the end (`None`: for ever); errors for a wait that cannot be.
+        fn wait(c: &Self::Child, timeout: Option<Duration>) -> Result<()>;
+        /// The exit code, once ended.
+        fn poll(c: &Self::Child) -> Option<i32>;
+        /// Forgets an ended child (reaps what is left of it).
+        fn done(c: &Arc<Self::Child>);
+        fn pid(c: &Self::Child) -> i32;
+        fn ident(c: &Self::Child) -> Option<i32>;
+        /// `stopped[..]` of an exit code.
+        fn stopped(code: i32) -> String {
+            format!("stopped[{code}]")
+        }
+    }
+}
+
+/// Where a process object runs its target: [`OsProcess`] (`mp::Process`) or [`ThreadProcess`]
+/// (`mp::dummy::Process`). Sealed: the two are mp's.
+///
+/// # Examples
+///
+/// ```
+/// fn named<B: mp::process::Backend>(p: &mp::process::ProcessIn<B>) -> String {
+///     p.name()
+/// }
+/// let p = mp::dummy::Process::builder(|| {}, ()).name("worker").build();
+/// assert_eq!(named(&p), "worker");
+/// ```
+pub trait Backend: sealed::Backend {}
+
+impl Backend for OsProcess {}
+impl Backend for ThreadProcess {}
 
 /// Builder for a [`Process`]: Python's keyword arguments `name=` and `daemon=`, plus the
 /// start method.
@@ -563,17 +678,17 @@ pub struct Process {
 /// # Ok(()) }
 /// ```
 #[must_use]
-pub struct ProcessBuilder {
-    target: Box<dyn Erased>,
+pub struct ProcessBuilderIn<B: Backend = OsProcess> {
+    body: B::Body,
     name: Option<String>,
     daemon: Option<bool>,
     method: Option<StartMethod>,
 }
 
-impl fmt::Debug for ProcessBuilder {
+impl<B: Backend> fmt::Debug for ProcessBuilderIn<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessBuilder")
-            .field("target", &self.target.target_name())
+            .field("target", &B::body_name(&self.body))
             .field("name", &self.name)
             .field("daemon", &self.daemon)
             .field("method", &self.method)
@@ -581,7 +696,16 @@ impl fmt::Debug for ProcessBuilder {
     }
 }
 
-impl ProcessBuilder {
+impl<B: Backend> ProcessBuilderIn<B> {
+    fn with_body(body: B::Body) -> Self {
+        ProcessBuilderIn {
+            body,
+            name: None,
+            daemon: None,
+            method: None,
+        }
+    }
+
     /// Sets the name (default `Process-N`).
     ///
     /// # Examples
@@ -642,21 +766,13 @@ impl ProcessBuilder {
     /// let p = mp::Process::builder(|| {}, ()).build();
     /// assert!(!p.is_alive());
     /// ```
-    pub fn build(self) -> Process {
-        let me = info();
-        let n = me.counter.fetch_add(1, Ordering::Relaxed);
-        let mut identity = me.identity.clone();
-        identity.push(n);
-        let name = self.name.unwrap_or_else(|| {
-            let ids: Vec<String> = identity.iter().map(|i| i.to_string()).collect();
-            format!("Process-{}", ids.join(":"))
-        });
-        Process {
-            name: Mutex::new(name),
-            daemon: Mutex::new(self.daemon.unwrap_or(me.daemon)),
-            identity,
-            method: self.method,
-            state: Mutex::new(State::Initial(self.target)),
+    pub fn build(self) -> ProcessIn<B> {
+        let (name, daemon, spawn) = B::prepare(self.name, self.daemon, self.method);
+        ProcessIn {
+            name: Arc::new(Mutex::new(name)),
+            daemon: Mutex::new(daemon),
+            spawn,
+            state: Mutex::new(State::Initial(self.body)),
         }
     }
 
@@ -675,7 +791,7 @@ impl ProcessBuilder {
     /// p.join()?;
     /// # Ok(()) }
     /// ```
-    pub fn start(self) -> Result<Process> {
+    pub fn start(self) -> Result<ProcessIn<B>> {
         let p = self.build();
         p.start()?;
         Ok(p)
@@ -720,12 +836,7 @@ impl Process {
         F::Output: ProcessOutput,
         A: Serialize + Send + 'static,
     {
-        ProcessBuilder {
-            target: Box::new(FnTarget { f: target, args }),
-            name: None,
-            daemon: None,
-            method: None,
-        }
+        ProcessBuilderIn::with_body(sealed::OsBody(Box::new(FnTarget { f: target, args })))
     }
 
     /// A process whose body is `obj.run()`: Python's "subclass `Process`" pattern.
@@ -743,176 +854,12 @@ impl Process {
     ///
     /// See [`Run`].
     pub fn builder_from_run<T: Run>(obj: T) -> ProcessBuilder {
-        ProcessBuilder {
-            target: Box::new(RunTarget(obj)),
-            name: None,
-            daemon: None,
-            method: None,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn popen(&self) -> Result<Option<Arc<popen::Popen>>> {
-        match &*self.lock() {
-            State::Initial(_) => Ok(None),
-            State::Started(p) => Ok(Some(p.clone())),
-            State::Closed => Err(closed_err()),
-        }
-    }
-
-    /// Starts the child: Python's `start()`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) when started twice or from a daemonic process;
-    /// [`ErrorKind::ProcessStart`](crate::ErrorKind::ProcessStart) when the target is not registered under spawn/forkserver,
-    /// or the child dies during its bootstrap; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
-    /// p.start()?;
-    /// assert!(p.start().is_err());
-    /// p.join()?;
-    /// # Ok(()) }
-    /// ```
-    pub fn start(&self) -> Result<()> {
-        crate::bootstrap::ensure_linked();
-        let mut st = self.lock();
-        match &*st {
-            State::Initial(_) => {}
-            State::Started(_) => return Err(Error::assertion("cannot start a process twice")),
-            State::Closed => return Err(closed_err()),
-        }
-        if info().daemon {
-            return Err(Error::assertion(
-                "daemonic processes are not allowed to have children",
-            ));
-        }
-        popen::reap_finished();
-        let method = self.method.unwrap_or_else(crate::get_start_method);
-        let spec = popen::StartSpec {
-            name: self.name(),
-            identity: self.identity.clone(),
-            daemon: self.daemon(),
-            method,
-        };
-        let State::Initial(target) = std::mem::replace(&mut *st, State::Closed) else {
-            unreachable!("checked above")
-        };
-        match popen::start(spec, target) {
-            Ok(p) => {
-                popen::register_child(p.clone());
-                *st = State::Started(p);
-                Ok(())
-            }
-            Err((e, target)) => {
-                // Put the target back so that the object stays in its initial state.
-                *st = match target {
-                    Some(t) => State::Initial(t),
-                    None => State::Closed,
-                };
-                Err(e)
-            }
-        }
-    }
-
-    /// Waits for the child to exit: Python's `join()`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) before `start`; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// #[mp::task] fn noop() {}
-    /// let p = mp::Process::builder(noop, ()).start()?;
-    /// p.join()?;
-    /// p.join()?; // a second join is harmless
-    /// # Ok(()) }
-    /// ```
-    pub fn join(&self) -> Result<()> {
-        let p = self
-            .popen()?
-            .ok_or_else(|| Error::assertion("can only join a started process"))?;
-        p.wait(None)?;
-        popen::unregister_if_done(&p);
-        Ok(())
-    }
-
-    /// Waits at most `timeout` for the child to exit: Python's `join(timeout)`. Check
-    /// [`exitcode`](Process::exitcode) or [`is_alive`](Process::is_alive) afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`join`](Process::join).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[mp::main] fn main() -> mp::Result<()> {
-    /// use std::time::Duration;
-    /// let p = mp::Process::builder(|| std::thread::sleep(Duration::from_secs(5)), ())
-    ///     .start_method(mp::StartMethod::Fork).start()?;
-    /// p.join_timeout(Duration::ZERO)?;
-    /// assert!(p.is_alive());
-    /// p.kill()?;
-    /// p.join()?;
-    /// # Ok(()) }
-    /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
-        let p = self
-            .popen()?
-            .ok_or_else(|| Error::assertion("can only join a started process"))?;
-        p.wait(Some(timeout))?;
-        popen::unregister_if_done(&p);
-        Ok(())
-    }
-
-    /// Whether the child is running: Python's `is_alive()`. False before `start`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = mp::Process::new(|| {}, ());
-    /// assert!(!p.is_alive());
-    /// ```
-    pub fn is_alive(&self) -> bool {
-        match self.popen() {
-            Ok(Some(p)) => p.poll().is_none(),
-            _ => false,
-        }
-    }
-
-    /// Checked form of [`is_alive`](Process::is_alive): an error after `close`, as in Python.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = mp::Process::new(|| {}, ());
-    /// assert!(!p.try_is_alive().unwrap());
-    /// ```
-    pub fn try_is_alive(&self) -> Result<bool> {
-        Ok(match self.popen()? {
-            Some(p) => p.poll().is_none(),
-            None => false,
-        })
+        ProcessBuilderIn::with_body(sealed::OsBody(Box::new(RunTarget(obj))))
     }
 
     fn signal(&self, sig: i32) -> Result<()> {
-        match self.popen()? {
-            Some(p) => p.send_signal(sig),
+        match self.child()? {
+            Some(p) => p.0.send_signal(sig),
             None => Err(Error::assertion("can only signal a started process")),
         }
     }
@@ -985,6 +932,169 @@ impl Process {
         self.signal(libc::SIGINT)
     }
 
+    /// A descriptor that becomes readable when the child exits (for `mp::connection::wait`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) before `start` or after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(mp::Process::new(|| {}, ()).sentinel().is_err());
+    /// ```
+    pub fn sentinel(&self) -> Result<RawFd> {
+        match self.child()? {
+            Some(p) => Ok(p.0.sentinel()),
+            None => Err(Error::value("process not started")),
+        }
+    }
+}
+
+impl<B: Backend> ProcessIn<B> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<B>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn child(&self) -> Result<Option<Arc<B::Child>>> {
+        match &*self.lock() {
+            State::Initial(_) => Ok(None),
+            State::Started(c) => Ok(Some(c.clone())),
+            State::Closed => Err(closed_err()),
+        }
+    }
+
+    /// Starts the child: Python's `start()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) when started twice or from a daemonic process;
+    /// [`ErrorKind::ProcessStart`](crate::ErrorKind::ProcessStart) when the target is not registered under spawn/forkserver,
+    /// or the child dies during its bootstrap; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// let p = mp::Process::builder(|| {}, ()).start_method(mp::StartMethod::Fork).build();
+    /// p.start()?;
+    /// assert!(p.start().is_err());
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start(&self) -> Result<()> {
+        B::may_start(&self.spawn)?;
+        let mut st = self.lock();
+        match &*st {
+            State::Initial(_) => {}
+            State::Started(_) => return Err(Error::assertion("cannot start a process twice")),
+            State::Closed => return Err(closed_err()),
+        }
+        let State::Initial(body) = std::mem::replace(&mut *st, State::Closed) else {
+            unreachable!("checked above")
+        };
+        match B::start(&self.name, self.daemon(), &self.spawn, body) {
+            Ok(c) => {
+                *st = State::Started(c);
+                Ok(())
+            }
+            Err((e, body)) => {
+                // Put the target back so that the object stays in its initial state.
+                *st = match body {
+                    Some(b) => State::Initial(b),
+                    None => State::Closed,
+                };
+                Err(e)
+            }
+        }
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> Result<()> {
+        let c = self
+            .child()?
+            .ok_or_else(|| Error::assertion("can only join a started process"))?;
+        B::wait(&c, timeout)?;
+        if B::poll(&c).is_some() {
+            B::done(&c);
+        }
+        Ok(())
+    }
+
+    /// Waits for the child to exit: Python's `join()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Assertion`](crate::ErrorKind::Assertion) before `start`; [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// #[mp::task] fn noop() {}
+    /// let p = mp::Process::builder(noop, ()).start()?;
+    /// p.join()?;
+    /// p.join()?; // a second join is harmless
+    /// # Ok(()) }
+    /// ```
+    pub fn join(&self) -> Result<()> {
+        self.wait(None)
+    }
+
+    /// Waits at most `timeout` for the child to exit: Python's `join(timeout)`. Check
+    /// [`exitcode`](Process::exitcode) or [`is_alive`](Process::is_alive) afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Process::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
+    /// let p = mp::Process::builder(|| std::thread::sleep(Duration::from_secs(5)), ())
+    ///     .start_method(mp::StartMethod::Fork).start()?;
+    /// p.join_timeout(Duration::ZERO)?;
+    /// assert!(p.is_alive());
+    /// p.kill()?;
+    /// p.join()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        self.wait(Some(timeout))
+    }
+
+    /// Whether the child is running: Python's `is_alive()`. False before `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// assert!(!p.is_alive());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        matches!(self.child(), Ok(Some(c)) if B::poll(&c).is_none())
+    }
+
+    /// Checked form of [`is_alive`](Process::is_alive): an error after `close`, as in Python.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Value`](crate::ErrorKind::Value) after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = mp::Process::new(|| {}, ());
+    /// assert!(!p.try_is_alive().unwrap());
+    /// ```
+    pub fn try_is_alive(&self) -> Result<bool> {
+        Ok(match self.child()? {
+            Some(c) => B::poll(&c).is_none(),
+            None => false,
+        })
+    }
+
     /// Releases the process's resources: Python's `close()`. Afterwards every method but
     /// `close` and the name accessors is an error.
     ///
@@ -1006,14 +1116,11 @@ impl Process {
     /// ```
     pub fn close(&self) -> Result<()> {
         let mut st = self.lock();
-        if let State::Started(p) = &*st {
-            if p.poll().is_none() {
-                return Err(Error::value(
-                    "Cannot close a process while it is still running. You should first call \
-                     join() or terminate().",
-                ));
+        if let State::Started(c) = &*st {
+            if B::poll(c).is_none() {
+                return Err(Error::value(B::CLOSE_RUNNING));
             }
-            popen::unregister_if_done(p);
+            B::done(c);
         }
         *st = State::Closed;
         Ok(())
@@ -1088,7 +1195,7 @@ impl Process {
     /// assert_eq!(mp::Process::new(|| {}, ()).pid(), None);
     /// ```
     pub fn pid(&self) -> Option<i32> {
-        self.popen().ok().flatten().map(|p| p.pid)
+        self.child().ok().flatten().map(|c| B::pid(&c))
     }
 
     /// Same as [`pid`](Process::pid).
@@ -1099,7 +1206,7 @@ impl Process {
     /// assert_eq!(mp::Process::new(|| {}, ()).ident(), None);
     /// ```
     pub fn ident(&self) -> Option<i32> {
-        self.pid()
+        self.child().ok().flatten().and_then(|c| B::ident(&c))
     }
 
     /// The exit code: `None` while running (or before start), the code after a normal exit,
@@ -1111,7 +1218,7 @@ impl Process {
     /// assert_eq!(mp::Process::new(|| {}, ()).exitcode(), None);
     /// ```
     pub fn exitcode(&self) -> Option<i32> {
-        self.popen().ok().flatten().and_then(|p| p.poll())
+        self.child().ok().flatten().and_then(|c| B::poll(&c))
     }
 
     /// The authentication key the child gets (the creator's key).
@@ -1125,49 +1232,27 @@ impl Process {
     pub fn authkey(&self) -> Vec<u8> {
         info().authkey()
     }
-
-    /// A descriptor that becomes readable when the child exits (for `mp::connection::wait`).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Value`](crate::ErrorKind::Value) before `start` or after `close`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(mp::Process::new(|| {}, ()).sentinel().is_err());
-    /// ```
-    pub fn sentinel(&self) -> Result<RawFd> {
-        match self.popen()? {
-            Some(p) => Ok(p.sentinel()),
-            None => Err(Error::value("process not started")),
-        }
-    }
 }
 
 fn closed_err() -> Error {
     Error::value("process object is closed")
 }
 
-impl fmt::Debug for Process {
-    /// Python's `repr`: `<Process(Process-1, initial)>`, `<Process(Process-1, started daemon)>`,
-    /// `<Process(Process-1, stopped[SIGTERM])>`.
+impl<B: Backend> fmt::Debug for ProcessIn<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = match &*self.lock() {
             State::Initial(_) => "initial".to_string(),
             State::Closed => "closed".to_string(),
-            State::Started(p) => match p.poll() {
+            State::Started(c) => match B::poll(c) {
                 None => "started".to_string(),
                 Some(0) => "stopped".to_string(),
-                Some(c) => match signal_name(-c) {
-                    Some(sig) if c < 0 => format!("stopped[{sig}]"),
-                    _ => format!("stopped[{c}]"),
-                },
+                Some(code) => B::stopped(code),
             },
         };
         write!(
             f,
-            "<Process({}, {}{})>",
+            "<{}({}, {}{})>",
+            B::KIND,
             self.name(),
             status,
             if self.daemon() { " daemon" } else { "" }
@@ -1175,7 +1260,110 @@ impl fmt::Debug for Process {
     }
 }
 
-/// The name of a signal, as Python's `_exitcode_to_name` gives it.
+/// An OS process started with a start method (fork, spawn, forkserver): the backend of
+/// [`Process`].
+///
+/// # Examples
+///
+/// ```
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// let p: mp::process::ProcessIn<mp::process::OsProcess> = mp::Process::new(|| {}, ());
+/// assert_eq!(p.pid(), None); // not started
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct OsProcess {
+    _private: (),
+}
+
+impl sealed::Backend for OsProcess {
+    type Body = sealed::OsBody;
+    type Child = sealed::OsChild;
+    type Spawn = sealed::OsSpawn;
+    const KIND: &'static str = "Process";
+    const CLOSE_RUNNING: &'static str = "Cannot close a process while it is still running. You \
+                                          should first call join() or terminate().";
+
+    fn body_name(body: &Self::Body) -> &'static str {
+        body.0.target_name()
+    }
+
+    fn prepare(
+        name: Option<String>,
+        daemon: Option<bool>,
+        method: Option<StartMethod>,
+    ) -> (String, bool, sealed::OsSpawn) {
+        let me = info();
+        let n = me.counter.fetch_add(1, Ordering::Relaxed);
+        let mut identity = me.identity.clone();
+        identity.push(n);
+        let name = name.unwrap_or_else(|| {
+            let ids: Vec<String> = identity.iter().map(|i| i.to_string()).collect();
+            format!("Process-{}", ids.join(":"))
+        });
+        (
+            name,
+            daemon.unwrap_or(me.daemon),
+            sealed::OsSpawn { identity, method },
+        )
+    }
+
+    fn may_start(_spawn: &sealed::OsSpawn) -> Result<()> {
+        crate::bootstrap::ensure_linked();
+        if info().daemon {
+            return Err(Error::assertion(
+                "daemonic processes are not allowed to have children",
+            ));
+        }
+        Ok(())
+    }
+
+    fn start(
+        name: &Arc<Mutex<String>>,
+        daemon: bool,
+        spawn: &sealed::OsSpawn,
+        body: sealed::OsBody,
+    ) -> std::result::Result<Arc<sealed::OsChild>, (Error, Option<sealed::OsBody>)> {
+        popen::reap_finished();
+        let spec = popen::StartSpec {
+            name: name.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            identity: spawn.identity.clone(),
+            daemon,
+            method: spawn.method.unwrap_or_else(crate::get_start_method),
+        };
+        let child = popen::start(spec, body.0).map_err(|(e, b)| (e, b.map(sealed::OsBody)))?;
+        popen::register_child(child.clone());
+        Ok(Arc::new(sealed::OsChild(child)))
+    }
+
+    fn wait(c: &sealed::OsChild, timeout: Option<Duration>) -> Result<()> {
+        c.0.wait(timeout).map(drop)
+    }
+
+    fn poll(c: &sealed::OsChild) -> Option<i32> {
+        c.0.poll()
+    }
+
+    fn done(c: &Arc<sealed::OsChild>) {
+        popen::unregister_if_done(&c.0);
+    }
+
+    fn pid(c: &sealed::OsChild) -> i32 {
+        c.0.pid
+    }
+
+    fn ident(c: &sealed::OsChild) -> Option<i32> {
+        Some(c.0.pid)
+    }
+
+    fn stopped(code: i32) -> String {
+        match signal_name(-code) {
+            Some(sig) if code < 0 => format!("stopped[{sig}]"),
+            _ => format!("stopped[{code}]"),
+        }
+    }
+}
+
 fn signal_name(sig: i32) -> Option<&'static str> {
     Some(match sig {
         libc::SIGHUP => "SIGHUP",
