@@ -104,6 +104,10 @@ pub use crate::managers::{
     RLockProxy, SemaphoreProxy, Slice, Token, Value, ValueProxy, from_value, to_value,
 };
 
+// Names the docs link to.
+#[cfg(doc)]
+use crate::error::ErrorKind;
+
 #[derive(Default)]
 struct Objects {
     live: Vec<Weak<dyn Any + Send + Sync>>,

@@ -66,6 +66,10 @@ pub(crate) use result::{ApplySink, IMapSink, MapSink, Sink, Slot, feed, input_pa
 pub use result::{AsyncResult, IMapIterator};
 pub use threads::WorkerThreads;
 
+// Names the docs link to.
+#[cfg(doc)]
+use crate::error::ErrorKind;
+
 /// The remote side of a task's failure: Python's `RemoteTraceback`, which CPython chains to
 /// the re-raised exception. An [`ErrorKind::Remote`] error from a pool has one as its
 /// [`source`](std::error::Error::source).

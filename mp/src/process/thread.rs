@@ -16,6 +16,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 use crate::thread::JoinHandle;
 
+// Names the docs link to.
+#[cfg(doc)]
+use super::Process;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

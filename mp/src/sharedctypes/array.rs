@@ -19,7 +19,7 @@ use super::Value;
 #[cfg(doc)]
 use crate::error::ErrorKind;
 #[cfg(doc)]
-use crate::synchronize::Lock;
+use crate::synchronize::{Lock, RLock};
 
 macro_rules! array_common {
     ($ty:ident, $ex:literal) => {

@@ -17,7 +17,7 @@ use super::synchronized;
 #[cfg(doc)]
 use crate::error::ErrorKind;
 #[cfg(doc)]
-use crate::synchronize::Lock;
+use crate::synchronize::{Lock, RLock};
 
 /// A value in shared memory without a lock: Python's `RawValue` (and `Value(.., lock=False)`).
 ///
