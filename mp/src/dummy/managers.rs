@@ -171,16 +171,16 @@ impl SyncManager {
     /// A proxy on a new object of this process, as mp's `SyncManager` makes one on its
     /// server's (the same proxy type, reaching the object without a socket).
     fn make<P: Proxy>(&self, typeid: &'static str, referent: P::Referent) -> P {
-        let obj = Shared::new(referent);
+        let obj = Shared::new(referent).0;
         {
             let mut o = self.objects();
             if o.live.len() >= o.prune_at {
                 o.prune();
             }
             o.live
-                .push(Arc::downgrade(&obj.0) as Weak<dyn Any + Send + Sync>);
+                .push(Arc::downgrade(&obj) as Weak<dyn Any + Send + Sync>);
         }
-        P::from_base(BaseProxy::local(obj.erase(), typeid, P::NAME, P::EXPOSED))
+        P::from_base(BaseProxy::local(obj, typeid, P::NAME, P::EXPOSED))
     }
 
     /// Python's `start()`: nothing to start, so it does nothing (even twice).

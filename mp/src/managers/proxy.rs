@@ -437,6 +437,8 @@ struct Remote {
 #[derive(Clone)]
 pub(crate) struct Local {
     obj: Arc<dyn Obj>,
+    /// The type behind `obj`, read from it once: the fast paths' check costs a comparison.
+    type_id: std::any::TypeId,
     typeid: Cow<'static, str>,
     proxytype: Cow<'static, str>,
     exposed: &'static [&'static str],
@@ -472,6 +474,7 @@ impl Local {
             Some(obj) if r.token.address == local_address() => Ok(Local {
                 exposed: super::types::builtin(&r.token.typeid)
                     .map_or_else(|| obj.default_exposed(), |b| b.3),
+                type_id: obj.as_any().type_id(),
                 obj: obj.clone(),
                 typeid: Cow::Owned(r.token.typeid.clone()),
                 proxytype: Cow::Owned(r.proxytype.clone()),
@@ -517,6 +520,7 @@ impl BaseProxy {
     ) -> BaseProxy {
         BaseProxy {
             link: Link::Local(Local {
+                type_id: obj.as_any().type_id(),
                 obj,
                 typeid: Cow::Borrowed(typeid),
                 proxytype: Cow::Borrowed(proxytype),
@@ -530,8 +534,13 @@ impl BaseProxy {
     /// what the referent's `dispatch` would do, without building an argument tuple).
     pub(crate) fn local_ref<T: Referent>(&self) -> Option<&RwLock<T>> {
         match &self.link {
-            Link::Local(l) => l.obj.as_any().downcast_ref::<Slot<T>>().map(|s| &s.cell),
-            Link::Remote(_) => None,
+            Link::Local(l) if l.type_id == std::any::TypeId::of::<Slot<T>>() => {
+                // SAFETY: `type_id` is the type of the object behind `obj`, read from it when
+                // the link was made (`obj` never changes), so the pointee is a `Slot<T>`.
+                let slot = unsafe { &*Arc::as_ptr(&l.obj).cast::<Slot<T>>() };
+                Some(&slot.cell)
+            }
+            _ => None,
         }
     }
 

@@ -82,7 +82,13 @@ fn bool_arg(v: Option<&Value>, default: bool) -> bool {
 }
 
 fn index_of(v: &Value, len: usize, what: &str) -> Result<usize> {
-    let i = int_arg(v, &format!("{what} indices"))?;
+    // (The name is formatted only for an error: this runs on every indexed access.)
+    let Some(i) = v.as_int().and_then(|i| i64::try_from(i).ok()) else {
+        return Err(Error::new(
+            ErrorKind::Type,
+            format!("{what} indices must be an integer, not '{}'", v.type_name()),
+        ));
+    };
     let j = if i < 0 { i + len as i64 } else { i };
     if j < 0 || j >= len as i64 {
         return Err(Error::new(
