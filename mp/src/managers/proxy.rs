@@ -1,7 +1,6 @@
 //! Proxies (the client side) and shared objects (the server side).
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -417,7 +416,8 @@ pub struct BaseProxy {
 /// Where the referent lives.
 enum Link {
     /// In a manager's server: each call is a request over the thread's connection to it.
-    Remote(Remote),
+    /// (Boxed: a local proxy, made in nanoseconds, should not carry its size.)
+    Remote(Box<Remote>),
     /// In this process (`mp::dummy::Manager()`): each call runs the referent's method in the
     /// calling thread, the code the server would run for a request.
     Local(Local),
@@ -439,11 +439,11 @@ pub(crate) struct Local {
     obj: Arc<dyn Obj>,
     /// The type behind `obj`, read from it once: the fast paths' check costs a comparison.
     type_id: std::any::TypeId,
-    typeid: Cow<'static, str>,
-    proxytype: Cow<'static, str>,
+    typeid: &'static str,
+    proxytype: &'static str,
     exposed: &'static [&'static str],
     /// Built on first use: making a local object allocates nothing else.
-    token: OnceLock<Token>,
+    token: OnceLock<Box<Token>>,
 }
 
 /// The address in the tokens of local objects (no manager listens there).
@@ -453,17 +453,19 @@ pub(crate) fn local_address() -> Address {
 
 impl Local {
     fn token(&self) -> &Token {
-        self.token.get_or_init(|| Token {
-            typeid: self.typeid.to_string(),
-            address: local_address(),
-            id: Arc::as_ptr(&self.obj) as *const () as usize as u64,
+        self.token.get_or_init(|| {
+            Box::new(Token {
+                typeid: self.typeid.to_owned(),
+                address: local_address(),
+                id: Arc::as_ptr(&self.obj) as *const () as usize as u64,
+            })
         })
     }
 
     fn to_ref(&self) -> ProxyRef {
         ProxyRef {
             token: self.token().clone(),
-            proxytype: self.proxytype.to_string(),
+            proxytype: self.proxytype.to_owned(),
             keep: Some(self.obj.clone()),
         }
     }
@@ -476,8 +478,12 @@ impl Local {
                     .map_or_else(|| obj.default_exposed(), |b| b.3),
                 type_id: obj.as_any().type_id(),
                 obj: obj.clone(),
-                typeid: Cow::Owned(r.token.typeid.clone()),
-                proxytype: Cow::Owned(r.proxytype.clone()),
+                // The names of a local object are static (its builtin entry, or its types'
+                // names, where mp made it).
+                typeid: super::types::builtin(&r.token.typeid)
+                    .map_or_else(|| obj.type_name(), |b| b.0),
+                proxytype: super::types::builtin(&r.token.typeid)
+                    .map_or_else(|| obj.proxytype(), |b| b.2),
                 token: OnceLock::new(),
             }),
             _ => Err(format!(
@@ -507,7 +513,7 @@ impl BaseProxy {
         };
         refs::own(&r.token, &r.authkey, &r.owner);
         BaseProxy {
-            link: Link::Remote(r),
+            link: Link::Remote(Box::new(r)),
         }
     }
 
@@ -522,8 +528,8 @@ impl BaseProxy {
             link: Link::Local(Local {
                 type_id: obj.as_any().type_id(),
                 obj,
-                typeid: Cow::Borrowed(typeid),
-                proxytype: Cow::Borrowed(proxytype),
+                typeid,
+                proxytype,
                 exposed,
                 token: OnceLock::new(),
             }),
@@ -595,7 +601,7 @@ impl BaseProxy {
         };
         r.incref()?;
         Ok(BaseProxy {
-            link: Link::Remote(r),
+            link: Link::Remote(Box::new(r)),
         })
     }
 
@@ -625,7 +631,7 @@ impl BaseProxy {
     pub fn proxytype(&self) -> &str {
         match &self.link {
             Link::Remote(r) => &r.proxytype,
-            Link::Local(l) => &l.proxytype,
+            Link::Local(l) => l.proxytype,
         }
     }
 
@@ -952,7 +958,7 @@ impl Clone for BaseProxy {
         };
         let _ = r.incref();
         BaseProxy {
-            link: Link::Remote(r),
+            link: Link::Remote(Box::new(r)),
         }
     }
 }
@@ -1035,7 +1041,7 @@ impl Serialize for BaseProxy {
             // An in-process transport: the object goes into the message's side table, the
             // bytes say where (anywhere else, that is an error: it cannot leave the process).
             Link::Local(l) => {
-                let id = crate::space::handle::keep(Arc::new(l.clone()), &l.proxytype)
+                let id = crate::space::handle::keep(Arc::new(l.clone()), l.proxytype)
                     .map_err(serde::ser::Error::custom)?;
                 let w = ProxyWire {
                     owned: false,

@@ -10,8 +10,8 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    args_of, bool_arg, index_of, int_arg, range_to_slice, read, sort_values, unknown, values_of,
-    write,
+    args_of, bool_arg, index_in, index_of, int_arg, range_to_slice, read, sort_values, unknown,
+    values_of, write,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::managers::proxy::{BaseProxy, Proxy, Referent, into_value, value_into};
@@ -394,7 +394,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
         if let Some(l) = self.base.local_ref::<Vec<Value>>() {
             let item = {
                 let l = read(l);
-                l[index_of(&Value::from(i), l.len(), "list")?].clone()
+                l[index_in(i, l.len(), "list")?].clone()
             };
             return value_into(item);
         }
@@ -422,7 +422,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ListProxy<T> {
         if let Some(l) = self.base.local_ref::<Vec<Value>>() {
             let old = {
                 let mut l = write(l);
-                let j = index_of(&Value::from(i), l.len(), "list assignment")?;
+                let j = index_in(i, l.len(), "list assignment")?;
                 std::mem::replace(&mut l[j], v)
             };
             drop(old); // after the lock is released

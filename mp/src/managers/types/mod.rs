@@ -81,6 +81,23 @@ fn bool_arg(v: Option<&Value>, default: bool) -> bool {
     v.map_or(default, Value::truthy)
 }
 
+/// Python's index `i` of a sequence of `len` items (negative counts from the end), or the
+/// `IndexError` the server gives.
+fn index_in(i: isize, len: usize, what: &str) -> Result<usize> {
+    let j = if i < 0 {
+        i.checked_add_unsigned(len)
+    } else {
+        Some(i)
+    };
+    match j {
+        Some(j) if j >= 0 && (j as usize) < len => Ok(j as usize),
+        _ => Err(Error::new(
+            ErrorKind::Index,
+            format!("{what} index out of range"),
+        )),
+    }
+}
+
 fn index_of(v: &Value, len: usize, what: &str) -> Result<usize> {
     // (The name is formatted only for an error: this runs on every indexed access.)
     let Some(i) = v.as_int().and_then(|i| i64::try_from(i).ok()) else {
