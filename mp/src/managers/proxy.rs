@@ -518,15 +518,16 @@ impl BaseProxy {
     }
 
     /// A proxy for an object of this process.
-    pub(crate) fn local(
-        obj: Arc<dyn Obj>,
+    #[inline]
+    pub(crate) fn local<R: Referent>(
+        obj: Arc<Slot<R>>,
         typeid: &'static str,
         proxytype: &'static str,
         exposed: &'static [&'static str],
     ) -> BaseProxy {
         BaseProxy {
             link: Link::Local(Local {
-                type_id: obj.as_any().type_id(),
+                type_id: std::any::TypeId::of::<Slot<R>>(),
                 obj,
                 typeid,
                 proxytype,
@@ -964,6 +965,7 @@ impl Clone for BaseProxy {
 }
 
 impl Drop for BaseProxy {
+    #[inline]
     fn drop(&mut self) {
         if let Link::Remote(r) = &self.link
             && refs::disown(&r.token, &r.owner)
@@ -1343,7 +1345,7 @@ impl<T: Referent> Serialize for Shared<T> {
             // Returned by a method of an object of this process (a local proxy's call): a
             // local proxy on it.
             None if s.is_human_readable() => BaseProxy::local(
-                self.erase(),
+                self.0.clone(),
                 T::TYPE_NAME,
                 T::Proxy::NAME,
                 T::Proxy::EXPOSED,

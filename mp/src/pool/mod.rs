@@ -537,7 +537,7 @@ mod sealed {
         fn submit<T: Task, S: Sink<T::Value>>(
             q: &Self::Queue,
             sink: &Arc<S>,
-            chunks: Vec<(usize, Vec<T::Args>)>,
+            chunks: impl IntoIterator<Item = (usize, Vec<T::Args>)>,
             from_feeder: bool,
         ) -> Result<()>;
         fn feeder(q: &Self::Queue, delta: isize);
@@ -550,7 +550,7 @@ mod sealed {
         fn apply<T: Task>(&self, args: T::Args) -> Result<T::Value> {
             let slot = Slot::new(Self::SPIN);
             let sink = Arc::new(ApplySink { slot: slot.clone() });
-            Self::submit::<T, _>(self.queue(), &sink, vec![(0, vec![args])], false)?;
+            Self::submit::<T, _>(self.queue(), &sink, std::iter::once((0, vec![args])), false)?;
             AsyncResult::new(slot).get()
         }
     }
@@ -681,7 +681,12 @@ impl<E: Executor> PoolIn<E> {
         self.ex.check_caller()?;
         let slot = Slot::new(E::SPIN);
         let sink = Arc::new(ApplySink { slot: slot.clone() });
-        E::submit::<T, _>(self.ex.queue(), &sink, vec![(0, vec![args])], false)?;
+        E::submit::<T, _>(
+            self.ex.queue(),
+            &sink,
+            std::iter::once((0, vec![args])),
+            false,
+        )?;
         Ok(AsyncResult::new(slot))
     }
 
@@ -867,7 +872,7 @@ impl<E: Executor> PoolIn<E> {
         let q2 = q.clone();
         let spawned = crate::thread::spawn(E::FEEDER, move || {
             feed(&sink, iter, chunksize, limit, |i, chunk| {
-                E::submit::<T, _>(&q2, &sink, vec![(i, chunk)], true)
+                E::submit::<T, _>(&q2, &sink, std::iter::once((i, chunk)), true)
             });
             E::feeder(&q2, -1);
         });

@@ -141,11 +141,12 @@ impl super::sealed::Engine for WorkerProcesses {
     fn submit<T: Task, S: Sink<T::Value>>(
         q: &Arc<Shared>,
         sink: &Arc<S>,
-        chunks: Vec<(usize, Vec<T::Args>)>,
+        chunks: impl IntoIterator<Item = (usize, Vec<T::Args>)>,
         from_feeder: bool,
     ) -> Result<()> {
         let job: Arc<dyn JobSink> = sink.clone();
-        let mut recs = Vec::with_capacity(chunks.len());
+        let chunks = chunks.into_iter();
+        let mut recs = Vec::with_capacity(chunks.size_hint().0);
         for (i, chunk) in chunks {
             let (bytes, fds) = T::Args::mp_encode_seq(&chunk)?;
             drop(chunk);

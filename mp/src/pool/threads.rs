@@ -531,7 +531,7 @@ impl super::sealed::Engine for WorkerThreads {
     fn submit<T: Task, S: Sink<T::Value>>(
         q: &Arc<Shared>,
         sink: &Arc<S>,
-        chunks: Vec<(usize, Vec<T::Args>)>,
+        chunks: impl IntoIterator<Item = (usize, Vec<T::Args>)>,
         from_feeder: bool,
     ) -> Result<()> {
         let jobs = chunks
