@@ -448,7 +448,15 @@ pub(crate) struct Local {
 
 /// The address in the tokens of local objects (no manager listens there).
 pub(crate) fn local_address() -> Address {
-    Address::Abstract(b"mp-dummy-manager".to_vec())
+    Address::Abstract(LOCAL_NAME.to_vec())
+}
+
+const LOCAL_NAME: &[u8] = b"mp-dummy-manager";
+
+/// Whether `a` is the address of local objects (compared without building one: every proxy
+/// read from the wire asks).
+fn is_local(a: &Address) -> bool {
+    matches!(a, Address::Abstract(name) if name == LOCAL_NAME)
 }
 
 impl Local {
@@ -473,19 +481,22 @@ impl Local {
     /// The local object a reference read from a container (`from_value`) points to.
     pub(crate) fn from_ref(r: &ProxyRef) -> std::result::Result<Local, String> {
         match &r.keep {
-            Some(obj) if r.token.address == local_address() => Ok(Local {
-                exposed: super::types::builtin(&r.token.typeid)
-                    .map_or_else(|| obj.default_exposed(), |b| b.3),
-                type_id: obj.as_any().type_id(),
-                obj: obj.clone(),
-                // The names of a local object are static (its builtin entry, or its types'
-                // names, where mp made it).
-                typeid: super::types::builtin(&r.token.typeid)
-                    .map_or_else(|| obj.type_name(), |b| b.0),
-                proxytype: super::types::builtin(&r.token.typeid)
-                    .map_or_else(|| obj.proxytype(), |b| b.2),
-                token: OnceLock::new(),
-            }),
+            Some(obj) if is_local(&r.token.address) => {
+                // The names of a local object are static: its builtin entry's, or its types'
+                // (mp made it).
+                let (typeid, proxytype, exposed) = match super::types::builtin(&r.token.typeid) {
+                    Some(b) => (b.0, b.2, b.3),
+                    None => (obj.type_name(), obj.proxytype(), obj.default_exposed()),
+                };
+                Ok(Local {
+                    type_id: obj.as_any().type_id(),
+                    obj: obj.clone(),
+                    typeid,
+                    proxytype,
+                    exposed,
+                    token: OnceLock::new(),
+                })
+            }
             _ => Err(format!(
                 "{r} is a reference to an object of `mp::dummy::Manager()` that was encoded \
                  inside a `Value`, which keeps only its id: send the proxy itself"
@@ -850,7 +861,7 @@ impl BaseProxy {
     }
 
     pub(crate) fn from_wire(w: ProxyWire) -> Result<BaseProxy> {
-        if w.address == local_address() {
+        if is_local(&w.address) {
             // A local proxy that crossed an in-process transport: the object travelled in
             // the message's side table.
             return match crate::space::handle::kept(w.id).map(|k| k.downcast::<Local>()) {

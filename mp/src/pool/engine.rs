@@ -63,6 +63,17 @@ pub(super) enum Status {
     Terminated,
 }
 
+impl Status {
+    /// Python's name of the state, as a pool's `repr` shows it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Status::Running => "RUN",
+            Status::Closed => "CLOSE",
+            Status::Terminated => "TERMINATE",
+        }
+    }
+}
+
 /// Who reads a worker's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Owner {

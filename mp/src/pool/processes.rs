@@ -117,11 +117,7 @@ impl super::sealed::Engine for WorkerProcesses {
     }
 
     fn state(&self) -> &'static str {
-        match self.shared.lock().status {
-            Status::Running => "RUN",
-            Status::Closed => "CLOSE",
-            Status::Terminated => "TERMINATE",
-        }
+        self.shared.lock().status.name()
     }
 
     fn check_caller(&self) -> Result<()> {

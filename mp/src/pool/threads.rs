@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use super::engine::Status;
 use super::result::Fail;
 use super::sealed::Settings;
 use super::{RemoteTraceback, Sink};
@@ -148,13 +149,6 @@ fn task_error(task: &str, worker: &str, f: Failure) -> Error {
 // ---------------------------------------------------------------------------------------------
 // The pool
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Status {
-    Running,
-    Closed,
-    Terminated,
-}
 
 /// A unit of work: one chunk of one job.
 struct Job {
@@ -513,11 +507,7 @@ impl super::sealed::Engine for WorkerThreads {
     }
 
     fn state(&self) -> &'static str {
-        match self.shared.lock().status {
-            Status::Running => "RUN",
-            Status::Closed => "CLOSE",
-            Status::Terminated => "TERMINATE",
-        }
+        self.shared.lock().status.name()
     }
 
     fn check_caller(&self) -> Result<()> {

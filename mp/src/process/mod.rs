@@ -983,13 +983,14 @@ impl<B: Backend> ProcessIn<B> {
     /// # Ok(()) }
     /// ```
     pub fn start(&self) -> Result<()> {
-        B::may_start(&self.spawn)?;
         let mut st = self.lock();
         match &*st {
             State::Initial(_) => {}
             State::Started(_) => return Err(Error::assertion("cannot start a process twice")),
             State::Closed => return Err(closed_err()),
         }
+        // After the state, as CPython's `start` asserts: closed, twice, then the backend's.
+        B::may_start(&self.spawn)?;
         let State::Initial(body) = std::mem::replace(&mut *st, State::Closed) else {
             unreachable!("checked above")
         };
