@@ -183,3 +183,43 @@ fn messages_from_many_children() {
         assert_eq!(got.iter().filter(|(i, _)| *i == 9).count(), 4, "{method}");
     }
 }
+
+/// One `wait` over descriptors and in-memory objects: an mp pipe, a dummy pipe, a dummy
+/// thread process. Each wakes the wait on its own, and a timeout with nothing ready is empty.
+#[test]
+fn descriptors_and_in_memory_objects_mix_in_one_wait() {
+    let (r_os, w_os) = Pipe(false).unwrap();
+    let (r_mem, w_mem) = mp::dummy::Pipe(false).unwrap();
+    let objects: [&dyn Waitable; 2] = [&r_os, &r_mem];
+    let t0 = Instant::now();
+    assert!(
+        wait(&objects, Some(Duration::from_millis(50)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+    // An in-memory message sent from another thread wakes a wait that also polls a socket.
+    let sender = std::thread::spawn(move || w_mem.send(&1u8).map(|_| w_mem));
+    assert_eq!(wait(&objects, Some(LONG)).unwrap(), vec![1]);
+    let w_mem = sender.join().unwrap().unwrap();
+    assert_eq!(r_mem.recv::<u8>().unwrap(), 1);
+    // A socket message wakes it too.
+    w_os.send(&2u8).unwrap();
+    assert_eq!(wait(&objects, Some(LONG)).unwrap(), vec![0]);
+    assert_eq!(r_os.recv::<u8>().unwrap(), 2);
+    // End of file counts on both sides.
+    drop(w_mem);
+    drop(w_os);
+    assert_eq!(wait(&objects, Some(LONG)).unwrap(), vec![0, 1]);
+    // A thread process is ready once it ended.
+    let stop = mp::dummy::Event::new().unwrap();
+    let s2 = stop.clone();
+    let worker = mp::dummy::Process::new(move || s2.wait(), ());
+    worker.start().unwrap();
+    let (r3, _w3) = Pipe(false).unwrap();
+    let objects: [&dyn Waitable; 2] = [&r3, &worker];
+    assert!(wait(&objects, Some(Duration::ZERO)).unwrap().is_empty());
+    stop.set();
+    assert_eq!(wait(&objects, Some(LONG)).unwrap(), vec![1]);
+    worker.join().unwrap();
+}

@@ -113,7 +113,9 @@ const SPIN_WINDOW: Duration = Duration::from_micros(50);
 /// Whether a whole handshake message arrives on `conn` (a stream socket) within
 /// [`SPIN_WINDOW`], checked without blocking; `false` when spinning does not pay (one CPU).
 fn arrives_soon(conn: &Connection) -> bool {
-    if conn.transport != super::io::Transport::Stream || !sys::spinning_pays() {
+    if conn.link.as_ref().map(|l| l.transport()) != Some(super::io::Transport::Stream)
+        || !sys::spinning_pays()
+    {
         return false;
     }
     let Ok(fd) = conn.fileno() else {

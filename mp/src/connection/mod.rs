@@ -3,36 +3,34 @@
 //! A [`Connection`] carries whole messages over a byte stream with CPython's framing: a 4-byte
 //! big-endian signed length, or `FF FF FF FF` and an 8-byte length for messages over 2 GiB
 //! (`docs/design/wire-format.md`).
-//! [`send_bytes`](Connection::send_bytes)/[`recv_bytes`](Connection::recv_bytes) move raw bytes
-//! and are wire-compatible with CPython; [`send`](Connection::send)/[`recv`](Connection::recv)
+//! [`send_bytes`](ConnectionIn::send_bytes)/[`recv_bytes`](ConnectionIn::recv_bytes) move raw bytes
+//! and are wire-compatible with CPython; [`send`](ConnectionIn::send)/[`recv`](ConnectionIn::recv)
 //! move any serde type (with the handles inside it, see [`crate::reduction`]).
 //!
 //! | Python | mp |
 //! |---|---|
 //! | `Pipe(duplex=True)` | [`Pipe(true)?`](Pipe) |
-//! | `conn.send(obj)`, `conn.recv()` | [`conn.send(&obj)?`](Connection::send), [`conn.recv::<T>()?`](Connection::recv) |
-//! | `conn.send_bytes(buf, offset, size)` | [`conn.send_bytes(&buf)?`](Connection::send_bytes), [`conn.send_bytes_range(&buf, offset, Some(size))?`](Connection::send_bytes_range) |
-//! | `conn.recv_bytes()`, `conn.recv_bytes(maxlength)` | [`conn.recv_bytes()?`](Connection::recv_bytes), [`conn.recv_bytes_max(maxlength)?`](Connection::recv_bytes_max) |
-//! | `conn.recv_bytes_into(buf, offset)` | [`conn.recv_bytes_into(&mut buf, offset)?`](Connection::recv_bytes_into) |
-//! | `conn.poll()`, `conn.poll(t)`, `conn.poll(None)` | [`poll()?`](Connection::poll), [`poll_timeout(t)?`](Connection::poll_timeout), [`poll_forever()?`](Connection::poll_forever) |
+//! | `conn.send(obj)`, `conn.recv()` | [`conn.send(&obj)?`](ConnectionIn::send), [`conn.recv::<T>()?`](ConnectionIn::recv) |
+//! | `conn.send_bytes(buf, offset, size)` | [`conn.send_bytes(&buf)?`](ConnectionIn::send_bytes), [`conn.send_bytes_range(&buf, offset, Some(size))?`](ConnectionIn::send_bytes_range) |
+//! | `conn.recv_bytes()`, `conn.recv_bytes(maxlength)` | [`conn.recv_bytes()?`](ConnectionIn::recv_bytes), [`conn.recv_bytes_max(maxlength)?`](ConnectionIn::recv_bytes_max) |
+//! | `conn.recv_bytes_into(buf, offset)` | [`conn.recv_bytes_into(&mut buf, offset)?`](ConnectionIn::recv_bytes_into) |
+//! | `conn.poll()`, `conn.poll(t)`, `conn.poll(None)` | [`poll()?`](ConnectionIn::poll), [`poll_timeout(t)?`](ConnectionIn::poll_timeout), [`poll_forever()?`](ConnectionIn::poll_forever) |
 //! | `Listener(address, family, backlog, authkey)` | [`Listener::builder().address(a).family(f).backlog(n).authkey(k).bind()?`](Listener::builder) |
 //! | `Client(address, family, authkey)` | [`Client::builder(a).family(f).authkey(k).connect()?`](Client::builder) |
 //! | `wait(object_list, timeout)` | [`wait(&objects, timeout)?`](wait()) (indices of the ready ones) |
 //! | `deliver_challenge`, `answer_challenge` | [`deliver_challenge`], [`answer_challenge`] |
 //! | `conn.send(obj)` to a Python peer | `conn.send_pickle(&obj)?` (feature `pickle`) |
 
-use std::cell::RefCell;
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::reduction;
-use crate::sys;
+use crate::space::handle::Packet;
 
 pub mod auth;
 mod buffer;
@@ -40,29 +38,28 @@ mod buffer;
 pub mod handles;
 mod io;
 mod listener;
+mod memory;
 #[cfg(feature = "pickle")]
 mod pickle;
+mod socket;
 mod wait;
 
 pub use auth::{answer_challenge, deliver_challenge};
 pub use buffer::{Buffer, BufferMut, Element};
-pub use listener::{Address, Client, ClientBuilder, Family, Listener, ListenerBuilder, ToAddress};
+pub(crate) use listener::memory_connect;
+pub use listener::{
+    Address, Bind, Client, ClientBuilder, ClientBuilderIn, ClientIn, Family, InMemoryListener,
+    Listener, ListenerBuilder, ListenerBuilderIn, ToAddress,
+};
 pub(crate) use listener::{initial_process_authkey, set_process_authkey_source};
+pub use memory::InMemory;
+pub(crate) use memory::pipe as memory_pipe;
 #[cfg(feature = "pickle")]
 pub use pickle::PyValue;
-pub use wait::{Waitable, wait};
-
-use io::{PACKET_SMALL, ReadError, Reader, Transport};
-
-thread_local! {
-    /// Per-thread buffer that small incoming messages land in (no allocation per message).
-    static RECV_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    /// Per-thread buffer that [`Connection::send`] encodes into.
-    static SEND_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Send buffers larger than this are not kept for the next message.
-const KEEP_SEND_BUFFER: usize = 1 << 20;
+pub use socket::Socket;
+pub(crate) use socket::{Fd, OwnedFdDe};
+pub(crate) use wait::activity;
+pub use wait::{Readiness, Waitable, wait};
 
 /// One end of a [`Pipe`] or a socket connection: Python's `Connection`.
 ///
@@ -84,14 +81,174 @@ const KEEP_SEND_BUFFER: usize = 1 << 20;
 /// assert_eq!((n, s.as_str()), (1, "two"));
 /// # Ok(()) }
 /// ```
-pub struct Connection {
-    fd: Option<OwnedFd>,
+pub type Connection = ConnectionIn<Socket>;
+
+/// A connection over a link: Python's `Connection`, written once for its two links.
+///
+/// [`mp::Connection`](Connection) is `ConnectionIn<Socket>`: a descriptor (a socketpair of
+/// [`Pipe`], a listener's socket, a pipe end) carrying CPython's framing, that can be passed
+/// to other processes. [`mp::dummy::Connection`](crate::dummy::Connection) is
+/// `ConnectionIn<InMemory>`: two message queues in this process, as in Python's
+/// `multiprocessing.dummy.connection`. Both have every method below, with the same errors;
+/// what only one link can do is in its own `impl` block ([`from_fd`](ConnectionIn::from_fd)
+/// and the descriptor traits for sockets, [`send_value`](ConnectionIn::send_value) for memory).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// fn echo<L: mp::connection::Link>(a: &mp::connection::ConnectionIn<L>,
+///                                  b: &mp::connection::ConnectionIn<L>) -> mp::Result<u32> {
+///     a.send(&7u32)?;
+///     b.recv()
+/// }
+/// let (a, b) = mp::Pipe(true)?;
+/// assert_eq!(echo(&a, &b)?, 7);
+/// let (a, b) = mp::dummy::Pipe(true)?;
+/// assert_eq!(echo(&a, &b)?, 7);
+/// # Ok(()) }
+/// ```
+pub struct ConnectionIn<L: Link> {
+    /// `None` once closed.
+    link: Option<L>,
     readable: AtomicBool,
     /// Set when an over-long message made the connection unreadable.
     poisoned: AtomicBool,
     writable: bool,
-    transport: Transport,
     max_message: AtomicU64,
+}
+
+/// What a [`ConnectionIn`] moves messages over: [`Socket`] or [`InMemory`]. Sealed.
+pub trait Link: sealed::LinkImpl {}
+
+impl<L: sealed::LinkImpl> Link for L {}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// What a link does; the front checks the handle's state around it.
+    pub trait LinkImpl: Sized + Send + Sync + 'static {
+        /// A second handle on the same channel.
+        fn duplicate(&self) -> Result<Self>;
+        /// The descriptor, where there is one.
+        fn fileno(&self) -> Result<RawFd>;
+        fn send_bytes(&self, bytes: &[u8]) -> Result<()>;
+        fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()>;
+        /// Receives one message, giving up at `deadline`: `check` sees its length before its
+        /// payload is read, `f` gets it.
+        fn receive<R>(
+            &self,
+            deadline: Option<Instant>,
+            check: &dyn Fn(u64) -> Result<()>,
+            f: impl FnOnce(Message<'_>) -> Result<R>,
+        ) -> Result<R>;
+        /// Receives one message into `dest`; a longer one is [`too_short`].
+        fn receive_into(
+            &self,
+            dest: &mut [u8],
+            check: &dyn Fn(u64) -> Result<()>,
+        ) -> Result<usize> {
+            self.receive(None, check, |m| {
+                let bytes = m.bytes()?;
+                match dest.get_mut(..bytes.len()) {
+                    Some(d) => {
+                        d.copy_from_slice(bytes);
+                        Ok(bytes.len())
+                    }
+                    None => Err(too_short(bytes.to_vec(), dest.len())),
+                }
+            })
+        }
+        /// Whether a message (or end of file) is there within `timeout` (`None`: no limit).
+        fn poll(&self, timeout: Option<Duration>) -> Result<bool>;
+        /// For [`wait`]: `None` for a link with a descriptor to poll; for an in-memory one,
+        /// whether it is ready now (`None` too when it cannot receive).
+        fn ready_now(&self) -> Option<bool>;
+        fn describe(&self, d: &mut fmt::DebugStruct<'_, '_>);
+        /// What a client builder's `connect` does.
+        fn connect(b: ClientBuilderIn<Self>) -> Result<ConnectionIn<Self>>;
+    }
+
+    /// A received message.
+    #[allow(missing_debug_implementations)]
+    pub enum Message<'a> {
+        /// Bytes in the thread's scratch buffer, and the descriptors that came with them.
+        Borrowed(&'a [u8], Vec<OwnedFd>),
+        Owned(Vec<u8>, Vec<OwnedFd>),
+        /// An in-memory message with the handles inside it.
+        Packet(Packet),
+        /// A value moved with `send_value`.
+        Value(Box<dyn std::any::Any + Send>),
+    }
+}
+
+use sealed::Message;
+
+impl Message<'_> {
+    fn bytes(&self) -> Result<&[u8]> {
+        match self {
+            Message::Borrowed(b, _) => Ok(b),
+            Message::Owned(v, _) => Ok(v),
+            Message::Packet(p) => Ok(&p.bytes),
+            Message::Value(_) => Err(moved_value()),
+        }
+    }
+
+    fn into_bytes(self) -> Result<Vec<u8>> {
+        match self {
+            Message::Value(_) => Err(moved_value()),
+            Message::Packet(p) => Ok(p.bytes),
+            other => Ok(other.into_parts().0),
+        }
+    }
+
+    /// Bytes and descriptors (a moved value has neither).
+    fn into_parts(self) -> (Vec<u8>, Vec<OwnedFd>) {
+        match self {
+            Message::Borrowed(b, fds) => (b.to_vec(), fds),
+            Message::Owned(v, fds) => (v, fds),
+            Message::Packet(p) => (p.bytes, p.fds),
+            Message::Value(_) => (Vec::new(), Vec::new()),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(self) -> Result<T> {
+        match self {
+            Message::Borrowed(b, fds) => crate::reduction::decode(b, fds),
+            Message::Owned(v, fds) => crate::reduction::decode(&v, fds),
+            Message::Packet(p) => p.decode(),
+            Message::Value(_) => Err(Error::new(
+                ErrorKind::Type,
+                "the message is a value sent with `send_value`: receive it with `recv_value`",
+            )),
+        }
+    }
+}
+
+fn moved_value() -> Error {
+    Error::new(
+        ErrorKind::Type,
+        "the message is a value sent with `send_value`, not bytes",
+    )
+}
+
+fn eof() -> Error {
+    Error::new(
+        ErrorKind::Eof,
+        "end of file: the other end closed the connection",
+    )
+}
+
+/// The error of a message longer than the room for it: it carries the whole message.
+fn too_short(whole: Vec<u8>, room: usize) -> Error {
+    Error::new(
+        ErrorKind::BufferTooShort,
+        format!(
+            "buffer too short: the message has {} bytes, the buffer room for {room}",
+            whole.len()
+        ),
+    )
+    .with_payload(whole)
 }
 
 /// Creates a pair of connected [`Connection`]s: Python's `Pipe(duplex)`.
@@ -119,7 +276,7 @@ pub struct Connection {
 /// ```
 #[allow(non_snake_case)]
 pub fn Pipe(duplex: bool) -> Result<(Connection, Connection)> {
-    pipe(duplex)
+    socket::pipe(duplex)
 }
 
 /// Snake-case spelling of [`Pipe`].
@@ -138,135 +295,29 @@ pub fn Pipe(duplex: bool) -> Result<(Connection, Connection)> {
 /// # Ok(()) }
 /// ```
 pub fn pipe(duplex: bool) -> Result<(Connection, Connection)> {
-    let (a, b) = io::packet_pair().map_err(|e| Error::os("socketpair", e))?;
-    if duplex {
-        Ok((
-            Connection::with(a, true, true, Transport::Packet),
-            Connection::with(b, true, true, Transport::Packet),
-        ))
-    } else {
-        // One-way ends of a socketpair (rather than a pipe) so that handles can travel through
-        // them, which Queues rely on.
-        // SAFETY: shutdown on descriptors we own.
-        unsafe {
-            libc::shutdown(a.as_raw_fd(), libc::SHUT_WR);
-            libc::shutdown(b.as_raw_fd(), libc::SHUT_RD);
-        }
-        Ok((
-            Connection::with(a, true, false, Transport::Packet),
-            Connection::with(b, false, true, Transport::Packet),
-        ))
-    }
+    socket::pipe(duplex)
 }
 
-/// Where a received payload is: in the thread's scratch buffer or in its own allocation.
-enum Payload<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
-}
-
-impl Payload<'_> {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Payload::Borrowed(b) => b,
-            Payload::Owned(v) => v,
-        }
-    }
-
-    fn into_vec(self) -> Vec<u8> {
-        match self {
-            Payload::Borrowed(b) => b.to_vec(),
-            Payload::Owned(v) => v,
-        }
-    }
-}
-
-fn read_error(e: ReadError) -> Error {
-    match e {
-        ReadError::Eof => Error::new(
-            ErrorKind::Eof,
-            "end of file: the other end closed the connection",
-        ),
-        ReadError::EofInMessage => eof_in_message(),
-        ReadError::Timeout => Error::new(ErrorKind::Timeout, "timed out waiting for the peer"),
-        ReadError::Protocol(m) => Error::new(ErrorKind::Os, format!("bad message: {m}")),
-        ReadError::Io(e) => Error::os("recv", e),
-    }
-}
-
-fn eof_in_message() -> Error {
-    Error::new(ErrorKind::Os, "got end of file during message")
-}
-
-/// Runs `f` with the thread's receive scratch buffer (at least [`PACKET_SMALL`] bytes).
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    // `try_with`: in an `atexit` handler (the exit handler joining forkserver children) the
-    // thread's locals are already gone; a fresh buffer does then.
-    let mut buf = RECV_SCRATCH
-        .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
-        .unwrap_or_default();
-    if buf.len() < PACKET_SMALL {
-        buf.resize(PACKET_SMALL, 0);
-    }
-    let r = f(&mut buf);
-    let _ = RECV_SCRATCH.try_with(|s| *s.borrow_mut() = buf);
-    r
-}
-
-impl Connection {
-    fn with(fd: OwnedFd, readable: bool, writable: bool, transport: Transport) -> Connection {
-        Connection {
-            fd: Some(fd),
+impl<L: Link> ConnectionIn<L> {
+    fn with(link: L, readable: bool, writable: bool) -> ConnectionIn<L> {
+        ConnectionIn {
+            link: Some(link),
             readable: AtomicBool::new(readable),
             poisoned: AtomicBool::new(false),
             writable,
-            transport,
             max_message: AtomicU64::new(u64::MAX),
         }
     }
 
-    /// Wraps an open descriptor (a socket, a pipe end): Python's `Connection(handle, readable,
-    /// writable)`.
-    ///
-    /// Stream sockets (`UnixStream`, `TcpStream`) and pipes carry CPython's framing byte for
-    /// byte, so the peer may be a Python program. The descriptor is used as it is: if it is
-    /// non-blocking, reads and writes that would block fail.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Value`] when both `readable` and `writable` are false or the descriptor is
-    /// not open.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::os::unix::net::UnixStream;
-    /// # fn main() -> mp::Result<()> {
-    /// let (a, b) = UnixStream::pair()?;
-    /// let a = mp::Connection::from_fd(a.into(), true, true)?;
-    /// let b = mp::Connection::from_fd(b.into(), true, true)?;
-    /// a.send_bytes(b"x")?;
-    /// assert_eq!(b.recv_bytes()?, b"x");
-    /// # Ok(()) }
-    /// ```
-    pub fn from_fd(fd: OwnedFd, readable: bool, writable: bool) -> Result<Connection> {
-        if !readable && !writable {
-            return Err(Error::value(
-                "at least one of `readable` and `writable` must be true",
-            ));
+    /// A closed handle (what a closed in-memory connection travels as).
+    fn closed_one() -> ConnectionIn<L> {
+        ConnectionIn {
+            link: None,
+            readable: AtomicBool::new(false),
+            poisoned: AtomicBool::new(false),
+            writable: false,
+            max_message: AtomicU64::new(u64::MAX),
         }
-        let raw = fd.as_raw_fd();
-        if !sys::fd_is_valid(raw) {
-            return Err(Error::value(format!("invalid handle {raw}")));
-        }
-        let transport = Transport::detect(raw);
-        Ok(Connection::with(fd, readable, writable, transport))
-    }
-
-    /// A connection over one end of a `SOCK_SEQPACKET` socketpair that mp made itself (see
-    /// [`sys::seqpacket_pair`]): no system call to find out what the descriptor is.
-    pub(crate) fn from_packet_fd(fd: OwnedFd, readable: bool, writable: bool) -> Connection {
-        Connection::with(fd, readable, writable, Transport::Packet)
     }
 
     /// A second handle on the same connection: the descriptor is duplicated, so both handles
@@ -289,23 +340,20 @@ impl Connection {
     /// assert!(a2.send_bytes(b"still open").is_ok());
     /// # Ok(()) }
     /// ```
-    pub fn try_clone(&self) -> Result<Connection> {
-        let fd = sys::dup(self.raw()?).map_err(|e| Error::os("dup", e))?;
-        let c = Connection::with(fd, self.readable(), self.writable, self.transport);
+    pub fn try_clone(&self) -> Result<ConnectionIn<L>> {
+        let link = self.link.as_ref().ok_or_else(Error::closed)?.duplicate()?;
+        let c = ConnectionIn::with(link, self.readable(), self.writable);
         c.max_message
             .store(self.max_message.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(c)
     }
 
-    fn raw(&self) -> Result<RawFd> {
-        self.fd
-            .as_ref()
-            .map(|f| f.as_raw_fd())
-            .ok_or_else(Error::closed)
+    fn link(&self) -> Result<&L> {
+        self.link.as_ref().ok_or_else(Error::closed)
     }
 
-    fn check_readable(&self) -> Result<RawFd> {
-        let fd = self.raw()?;
+    fn check_readable(&self) -> Result<&L> {
+        let link = self.link()?;
         if !self.readable.load(Ordering::Relaxed) {
             if self.poisoned.load(Ordering::Relaxed) {
                 return Err(Error::new(
@@ -315,22 +363,23 @@ impl Connection {
             }
             return Err(Error::new(ErrorKind::Os, "connection is write-only"));
         }
-        Ok(fd)
+        Ok(link)
     }
 
-    fn check_writable(&self) -> Result<RawFd> {
-        let fd = self.raw()?;
+    fn check_writable(&self) -> Result<&L> {
+        let link = self.link()?;
         if !self.writable {
             return Err(Error::new(ErrorKind::Os, "connection is read-only"));
         }
-        Ok(fd)
+        Ok(link)
     }
 
     /// The descriptor number: Python's `fileno()`.
     ///
     /// # Errors
     ///
-    /// The connection is closed.
+    /// The connection is closed; [`ErrorKind::NotImplemented`] for an in-memory connection,
+    /// which has no descriptor.
     ///
     /// # Examples
     ///
@@ -341,10 +390,10 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn fileno(&self) -> Result<RawFd> {
-        self.raw()
+        self.link()?.fileno()
     }
 
-    /// Whether [`close`](Connection::close) was called.
+    /// Whether [`close`](ConnectionIn::close) was called.
     ///
     /// # Examples
     ///
@@ -356,7 +405,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn closed(&self) -> bool {
-        self.fd.is_none()
+        self.link.is_none()
     }
 
     /// Whether this end can receive.
@@ -400,10 +449,10 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn close(&mut self) {
-        self.fd = None;
+        self.link = None;
     }
 
-    /// Sets the largest message [`recv`](Connection::recv)/[`recv_bytes`](Connection::recv_bytes)
+    /// Sets the largest message [`recv`](ConnectionIn::recv)/[`recv_bytes`](ConnectionIn::recv_bytes)
     /// accept (`None`: no limit). A longer message is an error and makes the connection
     /// unreadable. Connections made by a [`Listener`] or a [`Client`] start with a limit of
     /// [`Listener::DEFAULT_MAX_MESSAGE`]; pipes have none. Either way a receive buffer only
@@ -444,15 +493,6 @@ impl Connection {
 
     // ----- sending -----
 
-    fn write_frame(&self, fd: RawFd, payload: &[u8], fds: &[RawFd]) -> Result<()> {
-        if !fds.is_empty() && !self.transport.carries_fds() {
-            return Err(Error::value(
-                "handles can only be sent over a socket connection",
-            ));
-        }
-        io::send_frame(fd, self.transport, payload, fds).map_err(|e| Error::os("send", e))
-    }
-
     /// Sends the bytes of `buf` as one message: Python's `send_bytes(buf)`.
     ///
     /// `buf` is any [`Buffer`]: a byte slice or array, a `Vec<u8>`, or a slice/array/`Vec` of
@@ -474,8 +514,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn send_bytes<B: Buffer + ?Sized>(&self, buf: &B) -> Result<()> {
-        let fd = self.check_writable()?;
-        self.write_frame(fd, buf.as_bytes(), &[])
+        self.check_writable()?.send_bytes(buf.as_bytes())
     }
 
     /// Sends `size` bytes of `buf` starting at byte `offset` (`size = None`: to the end):
@@ -521,10 +560,10 @@ impl Connection {
     ///
     /// Handles inside the value (connections, queues, locks...) travel with it. The value is
     /// encoded with mp's codec (bincode); to talk to a Python peer use
-    /// [`send_bytes`](Connection::send_bytes) or `send_pickle` (feature `pickle`).
+    /// [`send_bytes`](ConnectionIn::send_bytes) or `send_pickle` (feature `pickle`).
     ///
     /// Performance: serde encodes a `Vec<u8>` byte by byte (about 0.15 GB/s); send large
-    /// byte buffers with [`send_bytes`](Connection::send_bytes) (memory speed), or wrap them in
+    /// byte buffers with [`send_bytes`](ConnectionIn::send_bytes) (memory speed), or wrap them in
     /// `serde_bytes::ByteBuf` inside typed messages.
     ///
     /// # Errors
@@ -541,29 +580,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        let fd = self.check_writable()?;
-        let mut buf = SEND_SCRATCH
-            .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
-            .unwrap_or_default();
-        buf.clear();
-        // References carried for the receiver by handles in `value` (manager proxies) are
-        // given back if the message is not sent.
-        let (res, carried) = reduction::holding(|| {
-            reduction::encode_into(value, &mut buf).and_then(|fds| {
-                let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-                self.write_frame(fd, &buf, &raw)
-            })
-        });
-        carried.settle(res.is_ok());
-        if buf.capacity() <= KEEP_SEND_BUFFER {
-            let _ = SEND_SCRATCH.try_with(|s| *s.borrow_mut() = buf);
-        }
-        res
-    }
-
-    pub(crate) fn send_raw_with_fds(&self, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
-        let fd = self.check_writable()?;
-        self.write_frame(fd, bytes, fds)
+        self.check_writable()?.send(value)
     }
 
     // ----- receiving -----
@@ -574,7 +591,7 @@ impl Connection {
             .unwrap_or(u64::MAX)
             .min(self.max_message.load(Ordering::Relaxed));
         if len > cap {
-            // As CPython: the payload is left unread and the connection becomes unreadable.
+            // As CPython: the connection becomes unreadable.
             self.poisoned.store(true, Ordering::Relaxed);
             self.readable.store(false, Ordering::Relaxed);
             return Err(Error::new(
@@ -588,53 +605,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Receives one message and hands its payload and descriptors to `f`.
+    /// Receives one message of at most `maxlength` bytes and hands it to `f`.
     fn receive<R>(
         &self,
         maxlength: Option<usize>,
         deadline: Option<Instant>,
-        f: impl FnOnce(Payload<'_>, Vec<OwnedFd>) -> Result<R>,
+        f: impl FnOnce(Message<'_>) -> Result<R>,
     ) -> Result<R> {
-        let fd = self.check_readable()?;
-        let mut reader = Reader {
-            fd,
-            transport: self.transport,
-            deadline,
-            fds: Vec::new(),
-        };
-        with_scratch(|scratch| {
-            let (len, have, hlen) = reader.begin(scratch).map_err(read_error)?;
-            self.check_length(len, maxlength)?;
-            let len = usize::try_from(len)
-                .map_err(|_| Error::new(ErrorKind::Os, "bad message length"))?;
-            let payload = if hlen + len <= scratch.len() {
-                if have < len {
-                    reader
-                        .fill(&mut scratch[hlen + have..hlen + len], true)
-                        .map_err(read_error)?;
-                }
-                Payload::Borrowed(&scratch[hlen..hlen + len])
-            } else {
-                let mut v = Vec::with_capacity(have.max(len.min(io::MAX_RECORD)));
-                v.extend_from_slice(&scratch[hlen..hlen + have]);
-                reader.fill_vec(&mut v, len).map_err(read_error)?;
-                Payload::Owned(v)
-            };
-            f(payload, std::mem::take(&mut reader.fds))
-        })
-    }
-
-    pub(crate) fn recv_raw_with_fds(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-        self.receive(None, None, |p, fds| Ok((p.into_vec(), fds)))
-    }
-
-    /// Receives one message of at most `max` bytes, giving up at `deadline`.
-    pub(crate) fn recv_bytes_until(
-        &self,
-        max: usize,
-        deadline: Option<Instant>,
-    ) -> Result<Vec<u8>> {
-        self.receive(Some(max), deadline, |p, _| Ok(p.into_vec()))
+        self.check_readable()?
+            .receive(deadline, &|len| self.check_length(len, maxlength), f)
     }
 
     /// Receives one message as bytes: Python's `recv_bytes()`. Blocks until one arrives.
@@ -656,7 +635,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        self.receive(None, None, |p, _| Ok(p.into_vec()))
+        self.receive(None, None, |m| m.into_bytes())
     }
 
     /// Receives one message of at most `maxlength` bytes: Python's `recv_bytes(maxlength)`.
@@ -677,7 +656,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn recv_bytes_max(&self, maxlength: usize) -> Result<Vec<u8>> {
-        self.receive(Some(maxlength), None, |p, _| Ok(p.into_vec()))
+        self.receive(Some(maxlength), None, |m| m.into_bytes())
     }
 
     /// Receives one message into `buf` starting at byte `offset`; returns its length in
@@ -723,45 +702,15 @@ impl Connection {
                 "negative offset or offset past the end of the buffer",
             ));
         }
-        let fd = self.check_readable()?;
-        let mut reader = Reader {
-            fd,
-            transport: self.transport,
-            deadline: None,
-            fds: Vec::new(),
-        };
-        with_scratch(|scratch| {
-            let (len, have, hlen) = reader.begin(scratch).map_err(read_error)?;
-            self.check_length(len, None)?;
-            let len = usize::try_from(len)
-                .map_err(|_| Error::new(ErrorKind::Os, "bad message length"))?;
-            let room = buf.len() - offset;
-            if len > room {
-                let mut whole = Vec::with_capacity(have.max(len.min(io::MAX_RECORD)));
-                whole.extend_from_slice(&scratch[hlen..hlen + have]);
-                reader.fill_vec(&mut whole, len).map_err(read_error)?;
-                return Err(Error::new(
-                    ErrorKind::BufferTooShort,
-                    format!(
-                        "buffer too short: the message has {len} bytes, the buffer room for {room}"
-                    ),
-                )
-                .with_payload(whole));
-            }
-            let dest = &mut buf[offset..offset + len];
-            dest[..have].copy_from_slice(&scratch[hlen..hlen + have]);
-            if have < len {
-                reader.fill(&mut dest[have..], true).map_err(read_error)?;
-            }
-            Ok(len)
-        })
+        self.check_readable()?
+            .receive_into(&mut buf[offset..], &|len| self.check_length(len, None))
     }
 
     /// Receives one message and deserializes it as `T`: Python's `recv()`.
     ///
     /// # Errors
     ///
-    /// As [`recv_bytes`](Connection::recv_bytes), plus [`ErrorKind::Serialization`] if the
+    /// As [`recv_bytes`](ConnectionIn::recv_bytes), plus [`ErrorKind::Serialization`] if the
     /// bytes are not a `T`.
     ///
     /// # Examples
@@ -774,7 +723,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
-        self.receive(None, None, |p, fds| reduction::decode(p.bytes(), fds))
+        self.receive(None, None, |m| m.decode())
     }
 
     /// Whether a message (or EOF) is waiting, without blocking: Python's `poll()`. Polling
@@ -814,8 +763,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn poll_timeout(&self, timeout: Duration) -> Result<bool> {
-        let fd = self.check_readable()?;
-        sys::poll_readable(fd, Some(timeout)).map_err(|e| Error::os("poll", e))
+        self.check_readable()?.poll(Some(timeout))
     }
 
     /// Waits without a limit until a message (or EOF) is waiting: Python's `poll(None)`.
@@ -834,91 +782,21 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn poll_forever(&self) -> Result<()> {
-        let fd = self.check_readable()?;
-        sys::poll_readable(fd, None)
-            .map(|_| ())
-            .map_err(|e| Error::os("poll", e))
+        self.check_readable()?.poll(None).map(|_| ())
     }
 }
 
-impl fmt::Debug for Connection {
+impl<L: Link> fmt::Debug for ConnectionIn<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("fd", &self.fd.as_ref().map(|f| f.as_raw_fd()))
-            .field("readable", &self.readable())
+        let mut d = f.debug_struct("Connection");
+        match &self.link {
+            Some(link) => link.describe(&mut d),
+            None => {
+                d.field("closed", &true);
+            }
+        }
+        d.field("readable", &self.readable())
             .field("writable", &self.writable)
             .finish()
-    }
-}
-
-impl AsRawFd for Connection {
-    /// The descriptor, or `-1` once the connection is closed.
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
-    }
-}
-
-impl IntoRawFd for Connection {
-    fn into_raw_fd(mut self) -> RawFd {
-        self.fd.take().map(IntoRawFd::into_raw_fd).unwrap_or(-1)
-    }
-}
-
-impl Serialize for Connection {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeTuple};
-        let fd = self
-            .fd
-            .as_ref()
-            .ok_or_else(|| S::Error::custom("handle is closed"))?;
-        let mut t = s.serialize_tuple(4)?;
-        t.serialize_element(&Fd(fd.as_fd()))?;
-        t.serialize_element(&self.readable())?;
-        t.serialize_element(&self.writable)?;
-        t.serialize_element(&self.max_message.load(Ordering::Relaxed))?;
-        t.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for Connection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Connection, D::Error> {
-        let (fd, readable, writable, max): (OwnedFdDe, bool, bool, u64) =
-            Deserialize::deserialize(d)?;
-        let transport = Transport::detect(fd.0.as_raw_fd());
-        let c = Connection::with(fd.0, readable, writable, transport);
-        c.max_message.store(max, Ordering::Relaxed);
-        Ok(c)
-    }
-}
-
-/// A borrowed descriptor that serializes through the side table.
-pub(crate) struct Fd<'a>(pub(crate) std::os::fd::BorrowedFd<'a>);
-
-impl Serialize for Fd<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        reduction::serialize_fd(self.0, s)
-    }
-}
-
-/// An owned descriptor that deserializes from the side table.
-pub(crate) struct OwnedFdDe(pub(crate) OwnedFd);
-
-impl<'de> Deserialize<'de> for OwnedFdDe {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<OwnedFdDe, D::Error> {
-        reduction::deserialize_fd(d).map(OwnedFdDe)
-    }
-}
-
-impl FromRawFd for Connection {
-    /// A duplex connection over `fd` (its kind is detected).
-    ///
-    /// # Safety
-    ///
-    /// `fd` must be an open descriptor that nothing else owns.
-    unsafe fn from_raw_fd(fd: RawFd) -> Connection {
-        // SAFETY: forwarded from the caller.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        let transport = Transport::detect(fd);
-        Connection::with(owned, true, true, transport)
     }
 }

@@ -87,40 +87,15 @@
 //!   through a connection) keeps only its token: reading it back is a clear error. Send the
 //!   proxy itself (or put the `Value` in a managed container or queue, which keeps it whole).
 
-use std::any::Any;
-use std::fmt;
-use std::sync::{Arc, Mutex, Weak};
-
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use crate::connection::Address;
 use crate::error::Result;
-use crate::managers::{Proxy, Shared, into_value};
+use crate::managers::{InProcess, SyncManagerIn};
 
 pub use crate::managers::{
     ArrayProxy, BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, Dict, DictProxy,
     EventProxy, JoinableQueueProxy, ListProxy, LockProxy, NamespaceProxy, ProxyRef, QueueProxy,
     RLockProxy, SemaphoreProxy, Slice, Token, Value, ValueProxy, from_value, to_value,
 };
-
-// Names the docs link to.
-#[cfg(doc)]
-use crate::error::ErrorKind;
-
-#[derive(Default)]
-struct Objects {
-    live: Vec<Weak<dyn Any + Send + Sync>>,
-    /// Prune the dead entries when `live` reaches this length.
-    prune_at: usize,
-}
-
-impl Objects {
-    fn prune(&mut self) {
-        self.live.retain(|w| w.strong_count() > 0);
-        self.prune_at = (self.live.len() * 2).max(64);
-    }
-}
 
 /// The thread-backed twin of [`mp::SyncManager`](crate::SyncManager): the same methods,
 /// returning objects that live in this process (see the [module docs](self)).
@@ -143,18 +118,9 @@ impl Objects {
 /// assert_eq!(manager.number_of_objects()?, 0);
 /// # Ok::<(), mp::Error>(())
 /// ```
-#[derive(Clone, Default)]
-pub struct SyncManager {
-    objects: Arc<Mutex<Objects>>,
-}
+pub type SyncManager = SyncManagerIn<InProcess>;
 
-impl fmt::Debug for SyncManager {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<SyncManager on threads (mp::dummy)>")
-    }
-}
-
-impl SyncManager {
+impl SyncManagerIn<InProcess> {
     /// A manager; it works at once (no server to start).
     ///
     /// # Examples
@@ -162,25 +128,6 @@ impl SyncManager {
     /// See [`SyncManager`].
     pub fn new() -> SyncManager {
         SyncManager::default()
-    }
-
-    fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
-        self.objects.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A proxy on a new object of this process, as mp's `SyncManager` makes one on its
-    /// server's (the same proxy type, reaching the object without a socket).
-    fn make<P: Proxy>(&self, typeid: &'static str, referent: P::Referent) -> P {
-        let obj = Shared::new(referent).0;
-        {
-            let mut o = self.objects();
-            if o.live.len() >= o.prune_at {
-                o.prune();
-            }
-            o.live
-                .push(Arc::downgrade(&obj) as Weak<dyn Any + Send + Sync>);
-        }
-        P::from_base(BaseProxy::local(obj, typeid, P::NAME, P::EXPOSED))
     }
 
     /// Python's `start()`: nothing to start, so it does nothing (even twice).
@@ -218,7 +165,7 @@ impl SyncManager {
     ///
     /// # Errors
     ///
-    /// `processes == 0` is an [`ErrorKind::Value`] error, as for
+    /// `processes == 0` is an [`ErrorKind::Value`](crate::ErrorKind::Value) error, as for
     /// `mp`'s manager pool.
     ///
     /// # Examples
@@ -306,259 +253,7 @@ impl SyncManager {
     ///
     /// See [`SyncManager`].
     pub fn number_of_objects(&self) -> Result<usize> {
-        let mut o = self.objects();
-        o.prune();
-        Ok(o.live.len())
-    }
-
-    /// `manager.dict()`: an empty dict.
-    ///
-    /// # Errors
-    ///
-    /// None for an empty dict (the `Result` is mp's signature).
-    ///
-    /// # Examples
-    ///
-    /// See [`DictProxy`].
-    pub fn dict<K, V>(&self) -> Result<DictProxy<K, V>>
-    where
-        K: Serialize + DeserializeOwned + 'static,
-        V: Serialize + DeserializeOwned + 'static,
-    {
-        Ok(self.make("dict", Dict::new()))
-    }
-
-    /// `manager.dict(items)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Type`] for an unhashable key; conversion errors.
-    ///
-    /// # Examples
-    ///
-    /// See [`DictProxy::keys`].
-    pub fn dict_from<K, V, A, B>(
-        &self,
-        items: impl IntoIterator<Item = (A, B)>,
-    ) -> Result<DictProxy<K, V>>
-    where
-        K: Serialize + DeserializeOwned + 'static,
-        V: Serialize + DeserializeOwned + 'static,
-        A: Into<K>,
-        B: Into<V>,
-    {
-        let mut d = Dict::new();
-        for (a, b) in items {
-            d.insert(into_value(a.into())?, into_value(b.into())?)?;
-        }
-        Ok(self.make("dict", d))
-    }
-
-    /// `manager.list()`: an empty list.
-    ///
-    /// # Errors
-    ///
-    /// None (the `Result` is mp's signature).
-    ///
-    /// # Examples
-    ///
-    /// See [`ListProxy::extend`].
-    pub fn list<T: Serialize + DeserializeOwned + 'static>(&self) -> Result<ListProxy<T>> {
-        Ok(self.make("list", Vec::new()))
-    }
-
-    /// `manager.list(items)`: Python's `manager.list(range(10))` is `list_from(0..10)`.
-    ///
-    /// # Errors
-    ///
-    /// Conversion errors.
-    ///
-    /// # Examples
-    ///
-    /// See [`ListProxy`].
-    pub fn list_from<T, I>(&self, items: I) -> Result<ListProxy<T>>
-    where
-        T: Serialize + DeserializeOwned + 'static,
-        I: IntoIterator,
-        I::Item: Into<T>,
-    {
-        let items = crate::managers::list_values::<T>(items.into_iter().map(Into::into))?;
-        Ok(self.make("list", items))
-    }
-
-    /// `manager.Namespace()`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`NamespaceProxy`].
-    pub fn namespace(&self) -> Result<NamespaceProxy> {
-        Ok(self.make("Namespace", Default::default()))
-    }
-
-    /// `manager.Queue(maxsize)` (`0`: unbounded).
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`QueueProxy`].
-    pub fn queue<T: Serialize + DeserializeOwned + 'static>(
-        &self,
-        maxsize: usize,
-    ) -> Result<QueueProxy<T>> {
-        Ok(self.make("Queue", crate::managers::Queue::new(maxsize)))
-    }
-
-    /// `manager.JoinableQueue(maxsize)`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`JoinableQueueProxy`].
-    pub fn joinable_queue<T: Serialize + DeserializeOwned + 'static>(
-        &self,
-        maxsize: usize,
-    ) -> Result<JoinableQueueProxy<T>> {
-        Ok(self.make("JoinableQueue", crate::managers::Queue::new(maxsize)))
-    }
-
-    /// `manager.Lock()`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`LockProxy`].
-    pub fn lock(&self) -> Result<LockProxy> {
-        Ok(self.make("Lock", crate::managers::Lock::new()?))
-    }
-
-    /// `manager.RLock()`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`RLockProxy`].
-    pub fn rlock(&self) -> Result<RLockProxy> {
-        Ok(self.make("RLock", crate::managers::RLock::new()?))
-    }
-
-    /// `manager.Semaphore(value)`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`SemaphoreProxy`].
-    pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy> {
-        Ok(self.make("Semaphore", crate::managers::Semaphore::new(value)?))
-    }
-
-    /// `manager.BoundedSemaphore(value)`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`BoundedSemaphoreProxy`].
-    pub fn bounded_semaphore(&self, value: u32) -> Result<BoundedSemaphoreProxy> {
-        Ok(self.make(
-            "BoundedSemaphore",
-            crate::managers::BoundedSemaphore::new(value)?,
-        ))
-    }
-
-    /// `manager.Condition()`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`ConditionProxy`].
-    pub fn condition(&self) -> Result<ConditionProxy> {
-        Ok(self.make("Condition", crate::managers::Condition::new()?))
-    }
-
-    /// `manager.Event()`.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    ///
-    /// # Examples
-    ///
-    /// See [`EventProxy`].
-    pub fn event(&self) -> Result<EventProxy> {
-        Ok(self.make("Event", crate::managers::Event::new()?))
-    }
-
-    /// `manager.Barrier(parties)`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Value`] unless `1 <= parties <= 65535`.
-    ///
-    /// # Examples
-    ///
-    /// See [`BarrierProxy`].
-    pub fn barrier(&self, parties: u32) -> Result<BarrierProxy> {
-        Ok(self.make("Barrier", crate::managers::Barrier::new(parties)?))
-    }
-
-    /// `manager.Value(typecode, value)`.
-    ///
-    /// # Errors
-    ///
-    /// The value cannot be converted.
-    ///
-    /// # Examples
-    ///
-    /// See [`ValueProxy`].
-    pub fn value<T: Serialize + DeserializeOwned + 'static>(
-        &self,
-        typecode: &str,
-        value: T,
-    ) -> Result<ValueProxy<T>> {
-        let cell = crate::managers::ValueCell::new(typecode, into_value(value)?);
-        Ok(self.make("Value", cell))
-    }
-
-    /// `manager.Array(typecode, items)`.
-    ///
-    /// # Errors
-    ///
-    /// The items cannot be converted.
-    ///
-    /// # Examples
-    ///
-    /// See [`ArrayProxy`].
-    pub fn array<T: Serialize + DeserializeOwned + 'static>(
-        &self,
-        typecode: &str,
-        items: impl IntoIterator<Item = T>,
-    ) -> Result<ArrayProxy<T>> {
-        let cell = crate::managers::ArrayCell::new(typecode, crate::managers::list_values(items)?);
-        Ok(self.make("Array", cell))
+        Ok(self.host().live())
     }
 }
 

@@ -57,8 +57,6 @@ mod base;
 mod pool_proxy;
 pub mod protocol;
 mod proxy;
-pub(crate) use proxy::into_value;
-pub(crate) use types::list_values;
 mod refs;
 mod serve;
 mod server;
@@ -77,7 +75,7 @@ pub use pool_proxy::{
 pub use proxy::{BaseProxy, Proxy, Referent, Shared, Token};
 pub use serve::Server;
 pub use shm_manager::SharedMemoryManager;
-pub use sync_manager::{Manager, SyncManager};
+pub use sync_manager::{Host, InProcess, Manager, SyncManager, SyncManagerIn};
 pub use types::{
     ArrayCell, ArrayProxy, Barrier, BarrierProxy, BoundedSemaphore, BoundedSemaphoreProxy,
     Condition, ConditionProxy, DictProxy, Event, EventProxy, Generator, IteratorProxy,

@@ -1,7 +1,9 @@
 //! SyncManager, the manager `mp::Manager()` starts, and its object-creating methods.
 
+use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,7 +14,9 @@ use super::{
     EventProxy, JoinableQueueProxy, ListProxy, LockProxy, ManagerBuilder, ManagerKind,
     NamespaceProxy, Proxy, QueueProxy, RLockProxy, SemaphoreProxy, Value, ValueProxy, proxy, types,
 };
+use super::{BaseProxy, Shared};
 use crate::error::Result;
+use types::Create;
 
 // Names the docs link to.
 #[cfg(doc)]
@@ -53,39 +57,156 @@ use crate::error::ErrorKind;
 /// assert_eq!(l.to_string(), "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]");
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct SyncManager {
-    base: BaseManager,
+pub type SyncManager = SyncManagerIn<BaseManager>;
+
+/// Python's `SyncManager` over where its objects live: [`SyncManager`] keeps them in a server
+/// process ([`BaseManager`]); [`mp::dummy::SyncManager`](crate::dummy::SyncManager) keeps them in
+/// this process ([`InProcess`]), as Python's `multiprocessing.dummy.Manager()` does. The
+/// typed constructors below are written once for both; the proxies they return are the same
+/// types, with a remote or an in-process link.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// let m = mp::dummy::Manager()?;
+/// let d: mp::managers::DictProxy<String, i32> = m.dict()?;
+/// d.set("a".to_string(), 1)?;
+/// assert_eq!(d.get(&"a".to_string())?, Some(1));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct SyncManagerIn<H> {
+    host: H,
+}
+
+/// Where a [`SyncManagerIn`] keeps its objects: [`BaseManager`] or [`InProcess`]. Sealed.
+pub trait Host: sealed::HostImpl {}
+
+impl<H: sealed::HostImpl> Host for H {}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    pub trait HostImpl {
+        /// Makes an object of typeid `typeid` from its arguments and returns its proxy.
+        fn make<P: Proxy>(
+            &self,
+            typeid: &'static str,
+            args: <P::Referent as Create>::Args,
+        ) -> Result<P>
+        where
+            P::Referent: Create;
+    }
+}
+
+impl sealed::HostImpl for BaseManager {
+    fn make<P: Proxy>(&self, typeid: &'static str, args: <P::Referent as Create>::Args) -> Result<P>
+    where
+        P::Referent: Create,
+    {
+        self.create(typeid, args)
+    }
+}
+
+#[derive(Default)]
+struct Objects {
+    live: Vec<Weak<dyn Any + Send + Sync>>,
+    prune_at: usize,
+}
+
+impl Objects {
+    fn prune(&mut self) {
+        self.live.retain(|w| w.strong_count() > 0);
+        self.prune_at = (self.live.len() * 2).max(64);
+    }
+}
+
+/// The in-process host of [`mp::dummy::SyncManager`](crate::dummy::SyncManager): objects live
+/// in this process, their proxies call them directly (no server, no connection), and the
+/// manager counts the ones still alive.
+#[derive(Clone, Default)]
+pub struct InProcess {
+    objects: Arc<Mutex<Objects>>,
+}
+
+impl fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InProcess").finish_non_exhaustive()
+    }
+}
+
+impl InProcess {
+    fn objects(&self) -> MutexGuard<'_, Objects> {
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many of the objects made are still alive.
+    pub(crate) fn live(&self) -> usize {
+        let mut o = self.objects();
+        o.prune();
+        o.live.len()
+    }
+}
+
+impl sealed::HostImpl for InProcess {
+    fn make<P: Proxy>(&self, typeid: &'static str, args: <P::Referent as Create>::Args) -> Result<P>
+    where
+        P::Referent: Create,
+    {
+        let obj = Shared::new(P::Referent::create(args)?).0;
+        {
+            let mut o = self.objects();
+            if o.live.len() >= o.prune_at {
+                o.prune();
+            }
+            o.live
+                .push(Arc::downgrade(&obj) as Weak<dyn Any + Send + Sync>);
+        }
+        Ok(P::from_base(BaseProxy::local(
+            obj,
+            typeid,
+            P::NAME,
+            P::EXPOSED,
+        )))
+    }
+}
+
+impl<H> SyncManagerIn<H> {
+    /// The host.
+    pub(crate) fn host(&self) -> &H {
+        &self.host
+    }
 }
 
 impl fmt::Debug for SyncManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.base, f)
+        fmt::Debug::fmt(&self.host, f)
+    }
+}
+
+impl fmt::Debug for SyncManagerIn<InProcess> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<SyncManager on threads (mp::dummy)>")
     }
 }
 
 impl From<BaseManager> for SyncManager {
-    fn from(base: BaseManager) -> SyncManager {
-        SyncManager { base }
+    fn from(host: BaseManager) -> SyncManager {
+        SyncManagerIn { host }
     }
 }
 
 impl ManagerKind for SyncManager {
     fn base_manager(&self) -> &BaseManager {
-        &self.base
+        &self.host
     }
 }
 
 impl Deref for SyncManager {
     type Target = BaseManager;
     fn deref(&self) -> &BaseManager {
-        &self.base
-    }
-}
-
-impl Default for SyncManager {
-    fn default() -> Self {
-        SyncManager::new()
+        &self.host
     }
 }
 
@@ -125,9 +246,14 @@ impl SyncManager {
     pub fn new() -> SyncManager {
         SyncManager::builder().build()
     }
+}
 
-    pub(super) fn make<P: Proxy>(&self, typeid: &str, args: impl Serialize) -> Result<P> {
-        self.base.create(typeid, args)
+impl<H: Host> SyncManagerIn<H> {
+    fn make<P: Proxy>(&self, typeid: &'static str, args: <P::Referent as Create>::Args) -> Result<P>
+    where
+        P::Referent: Create,
+    {
+        self.host.make(typeid, args)
     }
 
     /// `manager.dict()`: an empty managed dict.
@@ -286,7 +412,7 @@ impl SyncManager {
     ///
     /// See [`SemaphoreProxy`].
     pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy> {
-        self.make("Semaphore", (value,))
+        self.make("Semaphore", (value as usize,))
     }
 
     /// `manager.BoundedSemaphore(value)`.
@@ -299,7 +425,7 @@ impl SyncManager {
     ///
     /// See [`BoundedSemaphoreProxy`].
     pub fn bounded_semaphore(&self, value: u32) -> Result<BoundedSemaphoreProxy> {
-        self.make("BoundedSemaphore", (value,))
+        self.make("BoundedSemaphore", (value as usize,))
     }
 
     /// `manager.Condition()`.
@@ -338,7 +464,7 @@ impl SyncManager {
     ///
     /// See [`BarrierProxy`].
     pub fn barrier(&self, parties: u32) -> Result<BarrierProxy> {
-        self.make("Barrier", (parties,))
+        self.make("Barrier", (parties as usize,))
     }
 
     /// `manager.Value(typecode, value)`.
@@ -355,7 +481,7 @@ impl SyncManager {
         typecode: &str,
         value: T,
     ) -> Result<ValueProxy<T>> {
-        self.make("Value", (typecode, proxy::into_value(value)?))
+        self.make("Value", (typecode.to_string(), proxy::into_value(value)?))
     }
 
     /// `manager.Array(typecode, items)`.
@@ -372,7 +498,7 @@ impl SyncManager {
         typecode: &str,
         items: impl IntoIterator<Item = T>,
     ) -> Result<ArrayProxy<T>> {
-        self.make("Array", (typecode, types::list_values(items)?))
+        self.make("Array", (typecode.to_string(), types::list_values(items)?))
     }
 }
 

@@ -459,8 +459,8 @@ impl<T> ProcessOutput for Option<T> {
 }
 
 impl crate::connection::Waitable for Process {
-    fn wait_fd(&self) -> Result<RawFd> {
-        self.sentinel()
+    fn readiness(&self) -> Result<crate::connection::Readiness> {
+        self.sentinel().map(crate::connection::Readiness::Fd)
     }
 }
 

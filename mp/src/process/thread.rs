@@ -597,11 +597,13 @@ impl ProcessIn<ThreadProcess> {
             }),
         })
     }
+}
 
-    /// Whether the thread has ended (for `mp::dummy::connection::wait`).
-    pub(crate) fn finished(&self) -> Result<bool> {
+impl crate::connection::Waitable for ProcessIn<ThreadProcess> {
+    /// Whether the thread has ended.
+    fn readiness(&self) -> Result<crate::connection::Readiness> {
         match self.child()? {
-            Some(c) => Ok(c.0.exitcode().is_some()),
+            Some(c) => Ok(crate::connection::Readiness::Now(c.0.exitcode().is_some())),
             None => Err(Error::value("process not started")),
         }
     }

@@ -106,23 +106,6 @@ fn wait_on<'a, T>(
     (g, Woke::Waited)
 }
 
-/// Spins while `counter` still reads `seen`, for at most 50 us (and not past `deadline`).
-pub(crate) fn spin_until_changed(counter: &AtomicU64, seen: u64, deadline: Option<Instant>) {
-    let start = Instant::now();
-    let mut until = start + Duration::from_micros(50);
-    if let Some(d) = deadline {
-        until = until.min(d);
-    }
-    let mut i = 0u32;
-    while counter.load(Ordering::Acquire) == seen {
-        i += 1;
-        if i % 64 == 0 && Instant::now() >= until {
-            return;
-        }
-        std::hint::spin_loop();
-    }
-}
-
 impl<T> Core<T> {
     pub(crate) fn new(maxsize: usize, capacity: usize) -> Arc<Core<T>> {
         Arc::new(Core {
@@ -213,7 +196,7 @@ impl<T> Core<T> {
                 if crate::sys::spinning_pays() {
                     let seen = self.changes.load(Ordering::Acquire);
                     drop(st);
-                    spin_until_changed(&self.changes, seen, deadline);
+                    crate::sys::spin_until_changed(&self.changes, seen, deadline);
                     st = self.lock();
                     continue;
                 }

@@ -48,7 +48,8 @@ pub(crate) fn thread_token() -> u64 {
 
 /// A value encoded for an in-process transport: the codec's bytes, the descriptors of the mp
 /// handles inside it, and the dummy handles inside it (alive while the packet is).
-pub(crate) struct Packet {
+#[allow(missing_debug_implementations)]
+pub struct Packet {
     pub(crate) bytes: Vec<u8>,
     pub(crate) fds: Vec<OwnedFd>,
     pub(crate) kept: Vec<Kept>,

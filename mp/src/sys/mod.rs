@@ -357,6 +357,27 @@ pub fn is_socket(fd: RawFd) -> bool {
     }
 }
 
+/// Spins while `counter` still reads `seen`, for at most 50 us (and not past `deadline`).
+pub(crate) fn spin_until_changed(
+    counter: &std::sync::atomic::AtomicU64,
+    seen: u64,
+    deadline: Option<std::time::Instant>,
+) {
+    let start = std::time::Instant::now();
+    let mut until = start + std::time::Duration::from_micros(50);
+    if let Some(d) = deadline {
+        until = until.min(d);
+    }
+    let mut i = 0u32;
+    while counter.load(std::sync::atomic::Ordering::Acquire) == seen {
+        i += 1;
+        if i % 64 == 0 && std::time::Instant::now() >= until {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// Whether spinning a little before sleeping can pay off for this thread: it may run on more
 /// than one CPU (on one CPU, spinning only keeps the peer it waits for from running). On a VM
 /// waking a sleeper on another CPU costs ~30 us; a waiter still spinning when the answer comes

@@ -1,13 +1,13 @@
 //! [`Client`] and [`ClientBuilder`]: the connecting end, Python's
 //! `multiprocessing.connection.Client`.
 
+use std::marker::PhantomData;
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use super::super::io::Transport;
-use super::super::{Connection, auth};
+use super::super::{Connection, ConnectionIn, Link, Socket, auth};
 use super::{Address, AuthKey, Family, Listener, ToAddress, check_family};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
@@ -33,9 +33,39 @@ use crate::sys;
 /// assert_eq!(t.join().unwrap()?, "hi");
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Client {
-    _private: (),
+pub type Client = ClientIn<Socket>;
+
+/// The connecting end over a link: [`Client`] for sockets, and
+/// [`mp::dummy::connection::Client`](crate::dummy::connection::Client) for in-memory
+/// connections to a listener of this process. Both take the same builder; what a link cannot
+/// use (a key, for memory) is accepted and ignored, as Python's dummy module does.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// let l = mp::dummy::connection::Listener::new()?;
+/// let c = mp::dummy::connection::Client::builder(l.address()).authkey(b"ignored").connect()?;
+/// c.send(&1u8)?;
+/// assert_eq!(l.accept()?.recv::<u8>()?, 1);
+/// # Ok(()) }
+/// ```
+pub struct ClientIn<L> {
+    _link: PhantomData<fn() -> L>,
+}
+
+impl<L> Clone for ClientIn<L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<L> Copy for ClientIn<L> {}
+
+impl<L> std::fmt::Debug for ClientIn<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Client")
+    }
 }
 
 /// Builds a client connection: Python's `Client` keyword arguments, plus limits.
@@ -49,18 +79,34 @@ pub struct Client {
 /// assert!(err.is_err()); // nobody listens on port 1
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+pub type ClientBuilder = ClientBuilderIn<Socket>;
+
+/// Builds a client connection over a link (see [`ClientBuilder`]).
 #[must_use = "call `.connect()` to connect"]
-pub struct ClientBuilder {
-    address: Result<Address>,
+pub struct ClientBuilderIn<L> {
+    pub(crate) address: Result<Address>,
     family: Option<Family>,
     authkey: AuthKey,
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
-    max_message: Option<u64>,
+    pub(crate) max_message: Option<u64>,
+    _link: PhantomData<fn() -> L>,
 }
 
-impl Client {
+impl<L> std::fmt::Debug for ClientBuilderIn<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("address", &self.address)
+            .field("family", &self.family)
+            .field("authkey", &self.authkey)
+            .field("timeout", &self.timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_message", &self.max_message)
+            .finish()
+    }
+}
+
+impl<L: Link> ClientIn<L> {
     /// Connects to `address` without authenticating: Python's `Client(address)`.
     ///
     /// # Errors
@@ -70,8 +116,8 @@ impl Client {
     /// # Examples
     ///
     /// See [`Client`].
-    pub fn connect(address: impl ToAddress) -> Result<Connection> {
-        Client::builder(address).connect()
+    pub fn connect(address: impl ToAddress) -> Result<ConnectionIn<L>> {
+        Self::builder(address).connect()
     }
 
     /// A builder for the other arguments.
@@ -79,19 +125,20 @@ impl Client {
     /// # Examples
     ///
     /// See [`ClientBuilder`].
-    pub fn builder(address: impl ToAddress) -> ClientBuilder {
-        ClientBuilder {
+    pub fn builder(address: impl ToAddress) -> ClientBuilderIn<L> {
+        ClientBuilderIn {
             address: address.to_address(),
             family: None,
             authkey: AuthKey::Off,
             timeout: None,
             handshake_timeout: Some(Listener::DEFAULT_HANDSHAKE_TIMEOUT),
             max_message: Some(Listener::DEFAULT_MAX_MESSAGE),
+            _link: PhantomData,
         }
     }
 }
 
-impl ClientBuilder {
+impl<L: Link> ClientBuilderIn<L> {
     /// The family (default: inferred from the address); a mismatch is an error.
     ///
     /// # Examples
@@ -230,7 +277,14 @@ impl ClientBuilder {
     /// # Examples
     ///
     /// See [`Client`].
-    pub fn connect(self) -> Result<Connection> {
+    pub fn connect(self) -> Result<ConnectionIn<L>> {
+        L::connect(self)
+    }
+}
+
+impl ClientBuilderIn<Socket> {
+    /// [`connect`](ClientBuilderIn::connect) for sockets.
+    pub(crate) fn connect_socket(self) -> Result<Connection> {
         let address = self.address?;
         check_family(&address, self.family)?;
         let fd: OwnedFd = match &address {
@@ -243,7 +297,7 @@ impl ClientBuilder {
                 .map_err(|e| Error::os(format!("connect {address}"), e))?
                 .into(),
         };
-        let conn = Connection::with(fd, true, true, Transport::Stream);
+        let conn = Connection::from_stream_fd(fd);
         if let Some(key) = self.authkey.resolve() {
             let overall = self.timeout.and_then(sys::deadline_after);
             let handshake = self.handshake_timeout.and_then(sys::deadline_after);

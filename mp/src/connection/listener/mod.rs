@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::marker::PhantomData;
 use std::net::TcpListener;
 use std::os::fd::FromRawFd;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -16,16 +17,18 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::io::Transport;
 use super::{Connection, Fd, OwnedFdDe, auth};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 
 mod address;
 mod client;
+mod memory;
 
 pub use address::{Address, Family, ToAddress};
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, ClientBuilderIn, ClientIn};
+pub use memory::InMemoryListener;
+pub(crate) use memory::connect as memory_connect;
 
 use address::check_family;
 
@@ -194,15 +197,60 @@ pub struct Listener {
 /// assert_ne!(l.address().to_string(), "127.0.0.1:0"); // the port was chosen
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+pub type ListenerBuilder = ListenerBuilderIn<Listener>;
+
+/// Builds a listener of type `T`: [`ListenerBuilder`] for sockets, and
+/// [`mp::dummy::connection::ListenerBuilder`](crate::dummy::connection::ListenerBuilder) for
+/// the in-memory listener, which accepts the same settings and ignores what it cannot use
+/// (family, key, handshake timeout), as Python's dummy module does.
 #[must_use = "call `.bind()` to create the listener"]
-pub struct ListenerBuilder {
-    address: Option<Result<Address>>,
+pub struct ListenerBuilderIn<T> {
+    pub(crate) address: Option<Result<Address>>,
     family: Option<Family>,
-    backlog: i32,
+    pub(crate) backlog: i32,
     authkey: AuthKey,
     handshake_timeout: Option<Duration>,
-    max_message: Option<u64>,
+    pub(crate) max_message: Option<u64>,
+    _listener: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for ListenerBuilderIn<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenerBuilder")
+            .field("address", &self.address)
+            .field("family", &self.family)
+            .field("backlog", &self.backlog)
+            .field("authkey", &self.authkey)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_message", &self.max_message)
+            .finish()
+    }
+}
+
+/// A listener type that a [`ListenerBuilderIn`] builds. Sealed.
+pub trait Bind: Sized + sealed::BindImpl {}
+
+impl<T: sealed::BindImpl> Bind for T {}
+
+pub(crate) mod sealed {
+    pub trait BindImpl: Sized {
+        fn bind(b: super::ListenerBuilderIn<Self>) -> crate::Result<Self>;
+    }
+}
+
+impl<T> ListenerBuilderIn<T> {
+    /// Every default: no address (a fresh one), backlog 1, no key.
+    pub(crate) fn new() -> ListenerBuilderIn<T> {
+        ListenerBuilderIn {
+            address: None,
+            family: None,
+            backlog: 1,
+            authkey: AuthKey::Off,
+            handshake_timeout: Some(Listener::DEFAULT_HANDSHAKE_TIMEOUT),
+            max_message: Some(Listener::DEFAULT_MAX_MESSAGE),
+            _listener: PhantomData,
+        }
+    }
 }
 
 impl Listener {
@@ -265,14 +313,7 @@ impl Listener {
     /// # Ok(()) }
     /// ```
     pub fn builder() -> ListenerBuilder {
-        ListenerBuilder {
-            address: None,
-            family: None,
-            backlog: 1,
-            authkey: AuthKey::Off,
-            handshake_timeout: Some(Listener::DEFAULT_HANDSHAKE_TIMEOUT),
-            max_message: Some(Listener::DEFAULT_MAX_MESSAGE),
-        }
+        ListenerBuilderIn::new()
     }
 
     /// Waits for a client and returns the connection: Python's `accept()`.
@@ -320,7 +361,7 @@ impl Listener {
                 self.wait_for(true, None, None)?;
                 if let Some((fd, peer)) = self.accept_now(None)? {
                     *self.last_accepted.lock().unwrap_or_else(|e| e.into_inner()) = peer;
-                    let conn = Connection::with(fd, true, true, Transport::Stream);
+                    let conn = Connection::from_stream_fd(fd);
                     conn.set_max_message_size(self.max_message);
                     return Ok(conn);
                 }
@@ -371,7 +412,7 @@ impl Listener {
                 if let Some(h) = inline.take() {
                     hub.hand_off(h);
                 }
-                let conn = Connection::with(fd, true, true, Transport::Stream);
+                let conn = Connection::from_stream_fd(fd);
                 let deadline = self.handshake_timeout.and_then(sys::deadline_after);
                 match auth::ServerHandshake::start(&conn, key.to_vec(), deadline) {
                     Ok(hs) => {
@@ -958,7 +999,7 @@ fn set_backlog(fd: RawFd, backlog: i32) -> Result<()> {
         .map_err(|e| Error::os("listen", e))
 }
 
-impl ListenerBuilder {
+impl<T: Bind> ListenerBuilderIn<T> {
     /// Where to listen (default: a fresh Unix socket in a private temporary directory).
     /// Errors in the address are reported by [`bind`](ListenerBuilder::bind).
     ///
@@ -1097,7 +1138,19 @@ impl ListenerBuilder {
     /// # Examples
     ///
     /// See [`ListenerBuilder`].
-    pub fn bind(self) -> Result<Listener> {
+    pub fn bind(self) -> Result<T> {
+        T::bind(self)
+    }
+}
+
+impl sealed::BindImpl for Listener {
+    fn bind(b: ListenerBuilder) -> Result<Listener> {
+        b.bind_socket()
+    }
+}
+
+impl ListenerBuilder {
+    fn bind_socket(self) -> Result<Listener> {
         let (address, cleanup_dir) = match self.address {
             Some(a) => (a?, None),
             None => match self.family {

@@ -175,7 +175,7 @@ impl ManagerPoolBuilder<'_> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        self.manager.make("Pool", (self.spec,))
+        self.manager.create("Pool", (self.spec,))
     }
 }
 

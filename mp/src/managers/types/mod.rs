@@ -386,82 +386,103 @@ fn decode_args<A: DeserializeOwned>(bytes: &[u8], typeid: &str) -> Result<A> {
     })
 }
 
-fn new_list(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (items,): (Vec<Value>,) = decode_args(b, "list")?;
-    Ok(ctor(items))
+/// A builtin referent made from its typeid's arguments: what a server does with a client's
+/// `create`, and what an in-process manager does with the same (typed) arguments.
+pub trait Create: Referent {
+    /// The arguments as they cross the wire (Python's `*args` of the typeid).
+    type Args: Serialize + DeserializeOwned;
+    fn create(args: Self::Args) -> Result<Self>;
 }
 
-fn new_dict(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (items,): (Vec<(Value, Value)>,) = decode_args(b, "dict")?;
-    let mut d = Dict::new();
-    for (k, v) in items {
-        d.insert(k, v)?;
+/// The server's constructor of `R`: decodes the arguments and makes the object.
+fn new_from<R: Create>(b: &[u8]) -> Result<Arc<dyn Obj>> {
+    Ok(ctor(R::create(decode_args(b, R::TYPE_NAME)?)?))
+}
+
+impl Create for Vec<Value> {
+    type Args = (Vec<Value>,);
+    fn create((items,): Self::Args) -> Result<Self> {
+        Ok(items)
     }
-    Ok(ctor(d))
 }
 
-fn new_namespace(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (items,): (Vec<(String, Value)>,) = decode_args(b, "Namespace")?;
-    Ok(ctor(Namespace {
-        attrs: items.into_iter().collect(),
-    }))
+impl Create for Dict {
+    type Args = (Vec<(Value, Value)>,);
+    fn create((items,): Self::Args) -> Result<Self> {
+        let mut d = Dict::new();
+        for (k, v) in items {
+            d.insert(k, v)?;
+        }
+        Ok(d)
+    }
 }
 
-fn new_queue(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (maxsize,): (usize,) = decode_args(b, "Queue")?;
-    Ok(ctor(Queue::new(maxsize)))
+impl Create for Namespace {
+    type Args = (Vec<(String, Value)>,);
+    fn create((items,): Self::Args) -> Result<Self> {
+        Ok(Namespace {
+            attrs: items.into_iter().collect(),
+        })
+    }
 }
 
-fn new_lock(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (): () = decode_args(b, "Lock")?;
-    Ok(ctor(Lock::new()?))
+impl Create for Queue {
+    type Args = (usize,);
+    fn create((maxsize,): Self::Args) -> Result<Self> {
+        Ok(Queue::new(maxsize))
+    }
 }
 
-fn new_rlock(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (): () = decode_args(b, "RLock")?;
-    Ok(ctor(RLock::new()?))
+/// The primitives made without arguments.
+macro_rules! create_unit {
+    ($($t:ty),*) => {$(
+        impl Create for $t {
+            type Args = ();
+            fn create((): ()) -> Result<Self> {
+                <$t>::new()
+            }
+        }
+    )*};
+}
+create_unit!(Lock, RLock, Condition, Event);
+
+fn count_arg(n: usize, what: &str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::new(ErrorKind::Value, format!("{what}: {n} is too large")))
 }
 
-fn new_semaphore(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (n,): (usize,) = decode_args(b, "Semaphore")?;
-    Ok(ctor(Semaphore::new(semaphore_value(n)?)?))
+impl Create for Semaphore {
+    type Args = (usize,);
+    fn create((n,): Self::Args) -> Result<Self> {
+        Semaphore::new(count_arg(n, "semaphore value")?)
+    }
 }
 
-fn new_bounded_semaphore(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (n,): (usize,) = decode_args(b, "BoundedSemaphore")?;
-    Ok(ctor(BoundedSemaphore::new(semaphore_value(n)?)?))
+impl Create for BoundedSemaphore {
+    type Args = (usize,);
+    fn create((n,): Self::Args) -> Result<Self> {
+        BoundedSemaphore::new(count_arg(n, "semaphore value")?)
+    }
 }
 
-fn new_condition(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (): () = decode_args(b, "Condition")?;
-    Ok(ctor(Condition::new()?))
+impl Create for Barrier {
+    type Args = (usize,);
+    fn create((n,): Self::Args) -> Result<Self> {
+        Barrier::new(count_arg(n, "parties")?)
+    }
 }
 
-fn new_event(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (): () = decode_args(b, "Event")?;
-    Ok(ctor(Event::new()?))
+impl Create for ValueCell {
+    type Args = (String, Value);
+    fn create((typecode, v): Self::Args) -> Result<Self> {
+        Ok(ValueCell::new(&typecode, v))
+    }
 }
 
-fn semaphore_value(n: usize) -> Result<u32> {
-    u32::try_from(n)
-        .map_err(|_| Error::new(ErrorKind::Value, "semaphore value above SEM_VALUE_MAX"))
-}
-
-fn new_barrier(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (n,): (usize,) = decode_args(b, "Barrier")?;
-    let parties = u32::try_from(n)
-        .map_err(|_| Error::new(ErrorKind::Value, format!("too many parties: {n}")))?;
-    Ok(ctor(Barrier::new(parties)?))
-}
-
-fn new_value(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (typecode, v): (String, Value) = decode_args(b, "Value")?;
-    Ok(ctor(ValueCell::new(&typecode, v)))
-}
-
-fn new_array(b: &[u8]) -> Result<Arc<dyn Obj>> {
-    let (typecode, items): (String, Vec<Value>) = decode_args(b, "Array")?;
-    Ok(ctor(ArrayCell::new(&typecode, items)))
+impl Create for ArrayCell {
+    type Args = (String, Vec<Value>);
+    fn create((typecode, items): Self::Args) -> Result<Self> {
+        Ok(ArrayCell::new(&typecode, items))
+    }
 }
 
 /// `(typeid, constructor, proxy name, exposed)` of the SyncManager's types.
@@ -474,70 +495,94 @@ pub(crate) type Builtin = (
 );
 
 pub(crate) const BUILTINS: &[Builtin] = &[
-    ("list", new_list, "ListProxy", LIST_METHODS, "list"),
-    ("dict", new_dict, "DictProxy", DICT_METHODS, "dict"),
+    (
+        "list",
+        new_from::<Vec<Value>>,
+        "ListProxy",
+        LIST_METHODS,
+        "list",
+    ),
+    ("dict", new_from::<Dict>, "DictProxy", DICT_METHODS, "dict"),
     (
         "Namespace",
-        new_namespace,
+        new_from::<Namespace>,
         "NamespaceProxy",
         NAMESPACE_METHODS,
         "Namespace",
     ),
     (
         "Queue",
-        new_queue,
+        new_from::<Queue>,
         "AutoProxy[Queue]",
         QUEUE_METHODS,
         "Queue",
     ),
     (
         "JoinableQueue",
-        new_queue,
+        new_from::<Queue>,
         "AutoProxy[JoinableQueue]",
         JOINABLE_QUEUE_METHODS,
         "Queue",
     ),
-    ("Lock", new_lock, "AcquirerProxy", ACQUIRER_METHODS, "Lock"),
+    (
+        "Lock",
+        new_from::<Lock>,
+        "AcquirerProxy",
+        ACQUIRER_METHODS,
+        "Lock",
+    ),
     (
         "RLock",
-        new_rlock,
+        new_from::<RLock>,
         "AcquirerProxy",
         ACQUIRER_METHODS,
         "RLock",
     ),
     (
         "Semaphore",
-        new_semaphore,
+        new_from::<Semaphore>,
         "AcquirerProxy",
         ACQUIRER_METHODS,
         "Semaphore",
     ),
     (
         "BoundedSemaphore",
-        new_bounded_semaphore,
+        new_from::<BoundedSemaphore>,
         "AcquirerProxy",
         ACQUIRER_METHODS,
         "BoundedSemaphore",
     ),
     (
         "Condition",
-        new_condition,
+        new_from::<Condition>,
         "ConditionProxy",
         CONDITION_METHODS,
         "Condition",
     ),
-    ("Event", new_event, "EventProxy", EVENT_METHODS, "Event"),
+    (
+        "Event",
+        new_from::<Event>,
+        "EventProxy",
+        EVENT_METHODS,
+        "Event",
+    ),
     (
         "Barrier",
-        new_barrier,
+        new_from::<Barrier>,
         "BarrierProxy",
         BARRIER_METHODS,
         "Barrier",
     ),
-    ("Value", new_value, "ValueProxy", &["get", "set"], "Value"),
+    (
+        "Value",
+        new_from::<ValueCell>,
+        "ValueProxy",
+        &["get", "set"],
+        "Value",
+    ),
     (
         "Array",
-        new_array,
+        new_from::<ArrayCell>,
         "ArrayProxy",
         &["__len__", "__getitem__", "__setitem__"],
         "Array",
