@@ -15,3 +15,4 @@
 
 pub use crate::queues::local::{JoinableQueue, Queue, SimpleQueue};
 pub use crate::queues::{GetError, PutError, TryGetError, TryPutError};
+pub use crate::queues::{JoinableQueueIn, Local, QueueIn, SimpleQueueIn};

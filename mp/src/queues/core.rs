@@ -143,7 +143,7 @@ const _: () = assert!(std::mem::size_of::<Ctl>() <= RING_OFF);
 
 /// How long an operation may wait.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
+pub enum Wait {
     /// Not at all (`put_nowait`, `get_nowait`).
     Never,
     /// Until this instant (`put_timeout`, `get_timeout`).
@@ -194,7 +194,7 @@ impl From<Error> for Fail {
 
 /// One process's attachment to a queue.
 #[derive(Debug)]
-pub(crate) struct Core {
+pub struct Core {
     region: Region,
     chan: FdChan,
     cap: u64,

@@ -48,6 +48,7 @@ mod chan;
 mod core;
 mod error;
 pub(crate) mod local;
+mod shm;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -55,20 +56,16 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::connection::{Fd, OwnedFdDe};
 use crate::error::{Error, ErrorKind, Result};
-use crate::reduction;
 
-use self::core::{Core, Fail, JOINABLE, QUEUE, SIMPLE, Wait};
+use self::core::{JOINABLE, QUEUE, SIMPLE, Wait};
 
 pub use self::error::{GetError, PutError, TryGetError, TryPutError};
-
-fn type_hash<T>() -> u64 {
-    self::core::type_hash(std::any::type_name::<T>())
-}
+pub use self::local::Local;
+pub use self::shm::Shm;
 
 fn closed_os(what: &str) -> Error {
     Error::new(ErrorKind::Os, format!("{what} is closed"))
@@ -78,33 +75,69 @@ fn lost_wait() -> Error {
     Error::new(ErrorKind::Runtime, "a wait without a deadline timed out")
 }
 
-/// Puts `item` through `core`, mapping failures to the error of a put with a wait.
-fn put_with<T: Serialize>(
-    core: &Core,
-    item: T,
-    wait: Wait,
-) -> std::result::Result<(), TryPutError<T>> {
-    // References carried for the receiver by handles in `item` (manager proxies) are given
-    // back if the item is not put.
-    let (encoded, carried) = reduction::holding(|| reduction::encode(&item));
-    let (bytes, fds) = match encoded {
-        Ok(x) => x,
-        Err(e) => return Err(TryPutError::Failed(item, e)),
-    };
-    let put = core.put(&bytes, &fds, wait);
-    carried.settle(put.is_ok());
-    match put {
-        Ok(()) => Ok(()),
-        Err(Fail::Timeout) => Err(TryPutError::Full(item)),
-        Err(Fail::Closed) => Err(TryPutError::Closed(item)),
-        Err(Fail::ShutDown) => Err(TryPutError::ShutDown(item)),
-        Err(Fail::Err(e)) => Err(TryPutError::Failed(item, e)),
+/// Where a queue's items wait: [`Shm`] (a shared-memory ring, between processes: `mp::Queue`)
+/// or [`Local`] (memory of this process, between threads: `mp::dummy::Queue`). Sealed.
+///
+/// # Examples
+///
+/// ```
+/// fn drain<F: mp::queues::Carries<u32>>(q: &mp::queues::QueueIn<u32, F>) -> Vec<u32> {
+///     std::iter::from_fn(|| q.get_nowait().ok()).collect()
+/// }
+/// # fn main() -> mp::Result<()> {
+/// let a = mp::Queue::new(0)?;
+/// a.put(1).unwrap();
+/// let b = mp::dummy::Queue::new(0)?;
+/// b.put(2).unwrap();
+/// assert_eq!((drain(&a), drain(&b)), (vec![1], vec![2]));
+/// # Ok(()) }
+/// ```
+pub trait Flavour: sealed::FlavourImpl {}
+
+impl<F: sealed::FlavourImpl> Flavour for F {}
+
+/// A [`Flavour`] that carries items of type `T`: [`Shm`] those that serialize, [`Local`] any.
+pub trait Carries<T>: sealed::CarriesImpl<T> {}
+
+impl<T, F: sealed::CarriesImpl<T>> Carries<T> for F {}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// The queue operations that do not touch items.
+    pub trait FlavourImpl: Sized + 'static {
+        /// The state shared by a queue's handles.
+        type Core<T>;
+        /// A new queue of kind `kind` (`QUEUE`, `JOINABLE`, `SIMPLE`).
+        fn create<T>(kind: u32, maxsize: usize, capacity: Option<usize>) -> Result<Self::Core<T>>;
+        fn qsize<T>(c: &Self::Core<T>) -> usize;
+        fn full<T>(c: &Self::Core<T>) -> bool;
+        fn maxsize<T>(c: &Self::Core<T>) -> usize;
+        fn capacity<T>(c: &Self::Core<T>) -> usize;
+        fn close<T>(c: &Self::Core<T>);
+        fn is_closed<T>(c: &Self::Core<T>) -> bool;
+        /// Whether anything was ever put (a closed, used queue's `empty` is an error).
+        fn was_used<T>(c: &Self::Core<T>) -> bool;
+        fn shutdown<T>(c: &Self::Core<T>, immediate: bool) -> Result<()>;
+        fn is_shutdown<T>(c: &Self::Core<T>) -> bool;
+        fn task_done<T>(c: &Self::Core<T>) -> Result<()>;
+        /// Waits for the unfinished tasks; `false` when `wait` ran out first.
+        fn join<T>(c: &Self::Core<T>, wait: Wait) -> Result<bool>;
+        fn unfinished<T>(c: &Self::Core<T>) -> usize;
+    }
+
+    /// Putting and getting items of type `T`.
+    pub trait CarriesImpl<T>: FlavourImpl {
+        fn put(c: &Self::Core<T>, item: T, wait: Wait) -> std::result::Result<(), TryPutError<T>>;
+        fn get(c: &Self::Core<T>, wait: Wait) -> std::result::Result<T, TryGetError>;
     }
 }
 
-/// A put that may wait forever: it never runs out of time.
-fn put_forever<T: Serialize>(core: &Core, item: T) -> std::result::Result<(), PutError<T>> {
-    put_with(core, item, Wait::Forever).map_err(|e| match e {
+fn put_forever<T, F: Carries<T>>(
+    core: &F::Core<T>,
+    item: T,
+) -> std::result::Result<(), PutError<T>> {
+    F::put(core, item, Wait::Forever).map_err(|e| match e {
         TryPutError::Full(t) => PutError::Failed(t, lost_wait()),
         TryPutError::Closed(t) => PutError::Closed(t),
         TryPutError::ShutDown(t) => PutError::ShutDown(t),
@@ -112,56 +145,13 @@ fn put_forever<T: Serialize>(core: &Core, item: T) -> std::result::Result<(), Pu
     })
 }
 
-fn get_with<T: DeserializeOwned>(core: &Core, wait: Wait) -> std::result::Result<T, TryGetError> {
-    match core.get(wait) {
-        Ok((bytes, fds)) => reduction::decode(&bytes, fds).map_err(TryGetError::Failed),
-        Err(Fail::Timeout) => Err(TryGetError::Empty),
-        Err(Fail::Closed) => Err(TryGetError::Closed),
-        Err(Fail::ShutDown) => Err(TryGetError::ShutDown),
-        Err(Fail::Err(e)) => Err(TryGetError::Failed(e)),
-    }
-}
-
-fn get_forever<T: DeserializeOwned>(core: &Core) -> std::result::Result<T, GetError> {
-    get_with(core, Wait::Forever).map_err(|e| match e {
+fn get_forever<T, F: Carries<T>>(core: &F::Core<T>) -> std::result::Result<T, GetError> {
+    F::get(core, Wait::Forever).map_err(|e| match e {
         TryGetError::Empty => GetError::Failed(lost_wait()),
         TryGetError::Closed => GetError::Closed,
         TryGetError::ShutDown => GetError::ShutDown,
         TryGetError::Failed(e) => GetError::Failed(e),
     })
-}
-
-fn fail_to_error(f: Fail) -> Error {
-    match f {
-        Fail::Timeout => lost_wait(),
-        Fail::Closed => Error::value("queue is closed"),
-        Fail::ShutDown => Error::new(ErrorKind::ShutDown, "queue is shut down"),
-        Fail::Err(e) => e,
-    }
-}
-
-fn serialize_core<S: Serializer>(core: &Core, s: S) -> std::result::Result<S::Ok, S::Error> {
-    use serde::ser::Error as _;
-    if core.is_closed() {
-        return Err(S::Error::custom("queue is closed"));
-    }
-    let [region, chan] = core.fds();
-    (Fd(region), Fd(chan)).serialize(s)
-}
-
-fn deserialize_core<'de, D: Deserializer<'de>, T>(
-    d: D,
-    flavors: &[u32],
-) -> std::result::Result<Core, D::Error> {
-    let (region, chan): (OwnedFdDe, OwnedFdDe) = Deserialize::deserialize(d)?;
-    Core::attach(
-        region.0,
-        chan.0,
-        flavors,
-        type_hash::<T>(),
-        std::any::type_name::<T>(),
-    )
-    .map_err(serde::de::Error::custom)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,15 +181,17 @@ fn deserialize_core<'de, D: Deserializer<'de>, T>(
 /// p.join()?;
 /// # Ok(()) }
 /// ```
-pub struct Queue<T> {
-    core: Arc<Core>,
+pub type Queue<T> = QueueIn<T, Shm>;
+
+/// A FIFO queue of `T`s over a [`Flavour`]: [`Queue`] (between processes) and
+/// [`mp::dummy::Queue`](crate::dummy::Queue) (between threads) are this one type, and have
+/// every method below, with the same errors.
+pub struct QueueIn<T, F: Flavour> {
+    core: Arc<F::Core<T>>,
     _item: PhantomData<fn(T) -> T>,
 }
 
-impl<T> Queue<T>
-where
-    T: Serialize + DeserializeOwned,
-{
+impl<T, F: Carries<T>> QueueIn<T, F> {
     /// A new queue holding at most `maxsize` items (`0`: no limit): Python's `Queue(maxsize)`.
     ///
     /// # Errors
@@ -217,12 +209,8 @@ where
     /// assert!(q.put_nowait("c".to_string()).unwrap_err().is_full());
     /// # Ok(()) }
     /// ```
-    pub fn new(maxsize: usize) -> Result<Queue<T>> {
-        Queue::from_core(Core::with_default_capacity(
-            QUEUE,
-            maxsize,
-            type_hash::<T>(),
-        )?)
+    pub fn new(maxsize: usize) -> Result<QueueIn<T, F>> {
+        QueueIn::create(QUEUE, maxsize, None)
     }
 
     /// A new queue whose ring holds at most `capacity` bytes of encoded items (rounded up to a
@@ -245,19 +233,12 @@ where
     /// assert_eq!(err.into_inner().len(), 10_000);
     /// # Ok(()) }
     /// ```
-    pub fn with_capacity(maxsize: usize, capacity: usize) -> Result<Queue<T>> {
-        Queue::create(QUEUE, maxsize, capacity)
+    pub fn with_capacity(maxsize: usize, capacity: usize) -> Result<QueueIn<T, F>> {
+        QueueIn::create(QUEUE, maxsize, Some(capacity))
     }
 
-    fn create(flavor: u32, maxsize: usize, capacity: usize) -> Result<Queue<T>> {
-        Queue::from_core(Core::new(flavor, maxsize, capacity, type_hash::<T>())?)
-    }
-
-    fn from_core(core: Core) -> Result<Queue<T>> {
-        Ok(Queue {
-            core: Arc::new(core),
-            _item: PhantomData,
-        })
+    fn create(kind: u32, maxsize: usize, capacity: Option<usize>) -> Result<QueueIn<T, F>> {
+        Ok(QueueIn::from_core(F::create(kind, maxsize, capacity)?))
     }
 
     /// Puts `item`, waiting while the queue is full: Python's `put(obj)`.
@@ -280,7 +261,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn put(&self, item: T) -> std::result::Result<(), PutError<T>> {
-        put_forever(&self.core, item)
+        put_forever::<T, F>(&self.core, item)
     }
 
     /// Puts `item` if there is room now: Python's `put_nowait(obj)` (`put(obj, False)`).
@@ -300,7 +281,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn put_nowait(&self, item: T) -> std::result::Result<(), TryPutError<T>> {
-        put_with(&self.core, item, Wait::Never)
+        F::put(&self.core, item, Wait::Never)
     }
 
     /// Puts `item`, waiting at most `timeout` for room: Python's `put(obj, timeout=t)`.
@@ -327,7 +308,7 @@ where
         item: T,
         timeout: Duration,
     ) -> std::result::Result<(), TryPutError<T>> {
-        put_with(&self.core, item, Wait::timeout(timeout))
+        F::put(&self.core, item, Wait::timeout(timeout))
     }
 
     /// Takes the oldest item, waiting until there is one: Python's `get()`.
@@ -348,7 +329,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn get(&self) -> std::result::Result<T, GetError> {
-        get_forever(&self.core)
+        get_forever::<T, F>(&self.core)
     }
 
     /// Takes the oldest item if there is one now: Python's `get_nowait()` (`get(False)`).
@@ -368,7 +349,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn get_nowait(&self) -> std::result::Result<T, TryGetError> {
-        get_with(&self.core, Wait::Never)
+        F::get(&self.core, Wait::Never)
     }
 
     /// Takes the oldest item, waiting at most `timeout` for one: Python's `get(timeout=t)`.
@@ -389,11 +370,18 @@ where
     /// # Ok(()) }
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> std::result::Result<T, TryGetError> {
-        get_with(&self.core, Wait::timeout(timeout))
+        F::get(&self.core, Wait::timeout(timeout))
     }
 }
 
-impl<T> Queue<T> {
+impl<T, F: Flavour> QueueIn<T, F> {
+    fn from_core(core: F::Core<T>) -> QueueIn<T, F> {
+        QueueIn {
+            core: Arc::new(core),
+            _item: PhantomData,
+        }
+    }
+
     /// The number of items in the queue: Python's `qsize()`. Exact: an item counts as soon as
     /// its `put` returned.
     ///
@@ -410,7 +398,7 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn qsize(&self) -> usize {
-        self.core.qsize()
+        F::qsize(&self.core)
     }
 
     /// Whether the queue is empty: Python's `empty()`.
@@ -432,10 +420,10 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn empty(&self) -> Result<bool> {
-        if self.core.is_closed() && self.core.was_used() {
+        if F::is_closed(&self.core) && F::was_used(&self.core) {
             return Err(closed_os("queue"));
         }
-        Ok(self.core.qsize() == 0)
+        Ok(F::qsize(&self.core) == 0)
     }
 
     /// Whether the queue holds `maxsize` items: Python's `full()`. Always false for an
@@ -452,7 +440,7 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn full(&self) -> bool {
-        self.core.full()
+        F::full(&self.core)
     }
 
     /// The `maxsize` the queue was made with (`0`: unbounded).
@@ -465,7 +453,7 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn maxsize(&self) -> usize {
-        self.core.maxsize()
+        F::maxsize(&self.core)
     }
 
     /// The size of the ring, in bytes of encoded items (see [`Queue::with_capacity`]).
@@ -478,7 +466,7 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn capacity(&self) -> usize {
-        self.core.capacity()
+        F::capacity(&self.core)
     }
 
     /// Closes this process's handle (and its clones): Python's `close()`. Later `put`s and
@@ -495,7 +483,7 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn close(&self) {
-        self.core.close();
+        F::close(&self.core);
     }
 
     /// Python's `join_thread()`: waits for the feeder thread to flush. mp has no feeder
@@ -516,7 +504,7 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn join_thread(&self) -> Result<()> {
-        if !self.core.is_closed() {
+        if !F::is_closed(&self.core) {
             return Err(Error::assertion("Queue.join_thread() before close()"));
         }
         Ok(())
@@ -560,7 +548,7 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn shutdown(&self, immediate: bool) -> Result<()> {
-        self.core.shutdown(immediate).map_err(fail_to_error)
+        F::shutdown(&self.core, immediate)
     }
 
     /// Whether [`shutdown`](Queue::shutdown) was called (by any process).
@@ -576,9 +564,11 @@ impl<T> Queue<T> {
     /// # Ok(()) }
     /// ```
     pub fn is_shutdown(&self) -> bool {
-        self.core.is_shutdown()
+        F::is_shutdown(&self.core)
     }
+}
 
+impl<T> Queue<T> {
     /// Takes the queue's internal lock and never releases it. For tests of a process that
     /// dies while holding it; never call it otherwise.
     #[doc(hidden)]
@@ -587,39 +577,23 @@ impl<T> Queue<T> {
     }
 }
 
-impl<T> Clone for Queue<T> {
+impl<T, F: Flavour> Clone for QueueIn<T, F> {
     fn clone(&self) -> Self {
-        Queue {
+        QueueIn {
             core: Arc::clone(&self.core),
             _item: PhantomData,
         }
     }
 }
 
-impl<T> fmt::Debug for Queue<T> {
+impl<T, F: Flavour> fmt::Debug for QueueIn<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue")
             .field("qsize", &self.qsize())
             .field("maxsize", &self.maxsize())
-            .field("closed", &self.core.is_closed())
+            .field("closed", &F::is_closed(&self.core))
             .field("shutdown", &self.is_shutdown())
             .finish()
-    }
-}
-
-impl<T> Serialize for Queue<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        serialize_core(&self.core, s)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for Queue<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Queue<T>, D::Error> {
-        let core = deserialize_core::<D, T>(d, &[QUEUE, JOINABLE])?;
-        Ok(Queue {
-            core: Arc::new(core),
-            _item: PhantomData,
-        })
     }
 }
 
@@ -659,14 +633,15 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 /// p.join()?;
 /// # Ok(()) }
 /// ```
-pub struct JoinableQueue<T> {
-    queue: Queue<T>,
+pub type JoinableQueue<T> = JoinableQueueIn<T, Shm>;
+
+/// A [`QueueIn`] that counts unfinished tasks, over a [`Flavour`]: [`JoinableQueue`] and
+/// [`mp::dummy::JoinableQueue`](crate::dummy::JoinableQueue).
+pub struct JoinableQueueIn<T, F: Flavour> {
+    queue: QueueIn<T, F>,
 }
 
-impl<T> JoinableQueue<T>
-where
-    T: Serialize + DeserializeOwned,
-{
+impl<T, F: Carries<T>> JoinableQueueIn<T, F> {
     /// A new joinable queue holding at most `maxsize` items (`0`: no limit): Python's
     /// `JoinableQueue(maxsize)`.
     ///
@@ -685,13 +660,9 @@ where
     /// q.join()?;
     /// # Ok(()) }
     /// ```
-    pub fn new(maxsize: usize) -> Result<JoinableQueue<T>> {
-        Ok(JoinableQueue {
-            queue: Queue::from_core(Core::with_default_capacity(
-                JOINABLE,
-                maxsize,
-                type_hash::<T>(),
-            )?)?,
+    pub fn new(maxsize: usize) -> Result<JoinableQueueIn<T, F>> {
+        Ok(JoinableQueueIn {
+            queue: QueueIn::create(JOINABLE, maxsize, None)?,
         })
     }
 
@@ -709,14 +680,14 @@ where
     /// assert_eq!(q.capacity(), 1 << 20);
     /// # Ok(()) }
     /// ```
-    pub fn with_capacity(maxsize: usize, capacity: usize) -> Result<JoinableQueue<T>> {
-        Ok(JoinableQueue {
-            queue: Queue::create(JOINABLE, maxsize, capacity)?,
+    pub fn with_capacity(maxsize: usize, capacity: usize) -> Result<JoinableQueueIn<T, F>> {
+        Ok(JoinableQueueIn {
+            queue: QueueIn::create(JOINABLE, maxsize, Some(capacity))?,
         })
     }
 }
 
-impl<T> JoinableQueue<T> {
+impl<T, F: Flavour> JoinableQueueIn<T, F> {
     /// Marks one task as finished: Python's `task_done()`.
     ///
     /// # Errors
@@ -735,7 +706,7 @@ impl<T> JoinableQueue<T> {
     /// # Ok(()) }
     /// ```
     pub fn task_done(&self) -> Result<()> {
-        self.queue.core.task_done()
+        F::task_done(&self.queue.core)
     }
 
     /// Waits until every item put was taken and marked done: Python's `join()`.
@@ -753,7 +724,7 @@ impl<T> JoinableQueue<T> {
     /// # Ok(()) }
     /// ```
     pub fn join(&self) -> Result<()> {
-        self.queue.core.join(Wait::Forever).map(drop)
+        F::join(&self.queue.core, Wait::Forever).map(drop)
     }
 
     /// Waits at most `timeout` for every task to be done; returns whether they all were.
@@ -776,7 +747,7 @@ impl<T> JoinableQueue<T> {
     /// # Ok(()) }
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.queue.core.join(Wait::timeout(timeout))
+        F::join(&self.queue.core, Wait::timeout(timeout))
     }
 
     /// The number of tasks not yet marked done.
@@ -792,52 +763,34 @@ impl<T> JoinableQueue<T> {
     /// # Ok(()) }
     /// ```
     pub fn unfinished_tasks(&self) -> usize {
-        self.queue.core.unfinished()
+        F::unfinished(&self.queue.core)
     }
 }
 
-impl<T> Deref for JoinableQueue<T> {
-    type Target = Queue<T>;
-    fn deref(&self) -> &Queue<T> {
+impl<T, F: Flavour> Deref for JoinableQueueIn<T, F> {
+    type Target = QueueIn<T, F>;
+    fn deref(&self) -> &QueueIn<T, F> {
         &self.queue
     }
 }
 
-impl<T> Clone for JoinableQueue<T> {
+impl<T, F: Flavour> Clone for JoinableQueueIn<T, F> {
     fn clone(&self) -> Self {
-        JoinableQueue {
+        JoinableQueueIn {
             queue: self.queue.clone(),
         }
     }
 }
 
-impl<T> fmt::Debug for JoinableQueue<T> {
+impl<T, F: Flavour> fmt::Debug for JoinableQueueIn<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinableQueue")
             .field("qsize", &self.qsize())
             .field("maxsize", &self.maxsize())
             .field("unfinished_tasks", &self.unfinished_tasks())
-            .field("closed", &self.queue.core.is_closed())
+            .field("closed", &F::is_closed(&self.queue.core))
             .field("shutdown", &self.is_shutdown())
             .finish()
-    }
-}
-
-impl<T> Serialize for JoinableQueue<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        serialize_core(&self.queue.core, s)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let core = deserialize_core::<D, T>(d, &[JOINABLE])?;
-        Ok(JoinableQueue {
-            queue: Queue {
-                core: Arc::new(core),
-                _item: PhantomData,
-            },
-        })
     }
 }
 
@@ -869,15 +822,16 @@ impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
 /// p.join()?;
 /// # Ok(()) }
 /// ```
-pub struct SimpleQueue<T> {
-    core: Arc<Core>,
+pub type SimpleQueue<T> = SimpleQueueIn<T, Shm>;
+
+/// The simplest queue over a [`Flavour`]: [`SimpleQueue`] and
+/// [`mp::dummy::SimpleQueue`](crate::dummy::SimpleQueue).
+pub struct SimpleQueueIn<T, F: Flavour> {
+    core: Arc<F::Core<T>>,
     _item: PhantomData<fn(T) -> T>,
 }
 
-impl<T> SimpleQueue<T>
-where
-    T: Serialize + DeserializeOwned,
-{
+impl<T, F: Carries<T>> SimpleQueueIn<T, F> {
     /// A new simple queue: Python's `SimpleQueue()`.
     ///
     /// # Errors
@@ -893,11 +847,8 @@ where
     /// assert_eq!(q.get()?, 1.5);
     /// # Ok(()) }
     /// ```
-    pub fn new() -> Result<SimpleQueue<T>> {
-        Ok(SimpleQueue {
-            core: Arc::new(Core::with_default_capacity(SIMPLE, 0, type_hash::<T>())?),
-            _item: PhantomData,
-        })
+    pub fn new() -> Result<SimpleQueueIn<T, F>> {
+        Ok(SimpleQueueIn::from_core(F::create(SIMPLE, 0, None)?))
     }
 
     /// A new simple queue whose ring holds at most `capacity` bytes (see
@@ -915,11 +866,12 @@ where
     /// q.put(1)?;
     /// # Ok(()) }
     /// ```
-    pub fn with_capacity(capacity: usize) -> Result<SimpleQueue<T>> {
-        Ok(SimpleQueue {
-            core: Arc::new(Core::new(SIMPLE, 0, capacity, type_hash::<T>())?),
-            _item: PhantomData,
-        })
+    pub fn with_capacity(capacity: usize) -> Result<SimpleQueueIn<T, F>> {
+        Ok(SimpleQueueIn::from_core(F::create(
+            SIMPLE,
+            0,
+            Some(capacity),
+        )?))
     }
 
     /// Puts `item`: Python's `put(item)`. It waits only if the ring is full of bytes.
@@ -938,7 +890,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn put(&self, item: T) -> std::result::Result<(), PutError<T>> {
-        put_forever(&self.core, item)
+        put_forever::<T, F>(&self.core, item)
     }
 
     /// Takes the oldest item, waiting until there is one: Python's `get()`.
@@ -958,7 +910,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn get(&self) -> std::result::Result<T, GetError> {
-        get_forever(&self.core)
+        get_forever::<T, F>(&self.core)
     }
 
     /// Takes the oldest item, waiting at most `timeout` for one (not in CPython, whose
@@ -977,11 +929,18 @@ where
     /// # Ok(()) }
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> std::result::Result<T, TryGetError> {
-        get_with(&self.core, Wait::timeout(timeout))
+        F::get(&self.core, Wait::timeout(timeout))
     }
 }
 
-impl<T> SimpleQueue<T> {
+impl<T, F: Flavour> SimpleQueueIn<T, F> {
+    fn from_core(core: F::Core<T>) -> SimpleQueueIn<T, F> {
+        SimpleQueueIn {
+            core: Arc::new(core),
+            _item: PhantomData,
+        }
+    }
+
     /// Whether the queue is empty: Python's `empty()`.
     ///
     /// # Errors
@@ -1000,10 +959,10 @@ impl<T> SimpleQueue<T> {
     /// # Ok(()) }
     /// ```
     pub fn empty(&self) -> Result<bool> {
-        if self.core.is_closed() {
+        if F::is_closed(&self.core) {
             return Err(closed_os("simple queue"));
         }
-        Ok(self.core.qsize() == 0)
+        Ok(F::qsize(&self.core) == 0)
     }
 
     /// Closes this process's handle (and its clones): Python's `close()`. Idempotent; later
@@ -1020,41 +979,25 @@ impl<T> SimpleQueue<T> {
     /// # Ok(()) }
     /// ```
     pub fn close(&self) {
-        self.core.close();
+        F::close(&self.core);
     }
 }
 
-impl<T> Clone for SimpleQueue<T> {
+impl<T, F: Flavour> Clone for SimpleQueueIn<T, F> {
     fn clone(&self) -> Self {
-        SimpleQueue {
+        SimpleQueueIn {
             core: Arc::clone(&self.core),
             _item: PhantomData,
         }
     }
 }
 
-impl<T> fmt::Debug for SimpleQueue<T> {
+impl<T, F: Flavour> fmt::Debug for SimpleQueueIn<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimpleQueue")
-            .field("len", &self.core.qsize())
-            .field("closed", &self.core.is_closed())
+            .field("len", &F::qsize(&self.core))
+            .field("closed", &F::is_closed(&self.core))
             .finish()
-    }
-}
-
-impl<T> Serialize for SimpleQueue<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        serialize_core(&self.core, s)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let core = deserialize_core::<D, T>(d, &[SIMPLE])?;
-        Ok(SimpleQueue {
-            core: Arc::new(core),
-            _item: PhantomData,
-        })
     }
 }
 

@@ -52,7 +52,7 @@ impl Queue {
     /// See [`Queue`].
     pub fn new(maxsize: usize) -> Queue {
         Queue {
-            core: Core::new(maxsize, usize::MAX),
+            core: Arc::new(Core::new(maxsize, usize::MAX)),
         }
     }
 
