@@ -20,191 +20,6 @@ use mp::dummy::{Connection, Pipe, Process, Queue};
 
 const LONG: Duration = Duration::from_secs(60);
 
-#[mp::task]
-fn echo(conn: Connection) -> mp::Result<()> {
-    loop {
-        match conn.recv_bytes() {
-            Ok(msg) => conn.send_bytes(&msg)?,
-            Err(e) if e.kind() == ErrorKind::Eof => return Ok(()),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// `_TestConnection.test_connection`.
-#[test]
-fn connection() -> mp::Result<()> {
-    let (conn, child) = Pipe(true)?;
-    let p = Process::builder(echo, (child,)).daemon(true).start()?;
-    let seq = [1, 2, 3];
-    let msg = b"hello world".to_vec();
-    let longmsg = vec![b'x'; 16 << 20];
-    conn.send(&seq)?;
-    assert_eq!(conn.recv::<[i32; 3]>()?, seq);
-    conn.send_bytes(&msg)?;
-    assert_eq!(conn.recv_bytes()?, msg);
-    // A message of an array of numbers sends its raw memory.
-    conn.send_bytes(&[1i32, 2, 3, 4])?;
-    let mut buf = [0i32; 6];
-    assert_eq!(conn.recv_bytes_into(&mut buf, 0)?, 16);
-    assert_eq!(buf, [1, 2, 3, 4, 0, 0]);
-    conn.send_bytes(&msg)?;
-    let mut bytes = [0u8; 32];
-    assert_eq!(conn.recv_bytes_into(&mut bytes, 8)?, msg.len());
-    assert_eq!(&bytes[8..8 + msg.len()], &msg[..]);
-    // Too short: BufferTooShort carrying the whole message, which is consumed.
-    conn.send_bytes(&msg)?;
-    let mut small = [0u8; 4];
-    let e = conn.recv_bytes_into(&mut small, 0).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::BufferTooShort);
-    assert_eq!(e.payload(), Some(&msg[..]));
-    // poll: default 0, then with a timeout.
-    assert!(!conn.poll()?);
-    let t = Instant::now();
-    assert!(!conn.poll_timeout(Duration::from_millis(100))?);
-    assert!(t.elapsed() >= Duration::from_millis(100));
-    conn.send_bytes(b"")?;
-    assert!(conn.poll_timeout(LONG)?);
-    assert!(conn.poll()?, "poll does not consume");
-    assert_eq!(conn.recv_bytes()?, b"");
-    // 16 MiB round trip.
-    conn.send_bytes(&longmsg)?;
-    assert_eq!(conn.recv_bytes()?, longmsg);
-    // The peer closes: EOF, while readable/writable stay true.
-    let mut conn = conn;
-    let (a, b) = Pipe(true)?;
-    drop(b);
-    assert_eq!(a.recv_bytes().unwrap_err().kind(), ErrorKind::Eof);
-    assert_eq!(a.recv::<u8>().unwrap_err().kind(), ErrorKind::Eof);
-    assert!(a.readable() && a.writable());
-    conn.close();
-    p.join_timeout(LONG)?;
-    assert_eq!(
-        p.exitcode(),
-        Some(0),
-        "the echo thread saw EOF and returned"
-    );
-    Ok(())
-}
-
-/// `_TestConnection.test_duplex_false`.
-#[test]
-fn duplex_false() -> mp::Result<()> {
-    let (reader, writer) = Pipe(false)?;
-    writer.send(&1u8)?;
-    assert_eq!(reader.recv::<u8>()?, 1);
-    assert!(reader.readable() && !reader.writable());
-    assert!(writer.writable() && !writer.readable());
-    assert_eq!(reader.send(&1u8).unwrap_err().kind(), ErrorKind::Os);
-    assert_eq!(writer.recv::<u8>().unwrap_err().kind(), ErrorKind::Os);
-    assert_eq!(writer.poll().unwrap_err().kind(), ErrorKind::Os);
-    Ok(())
-}
-
-/// `_TestConnection.test_spawn_close`: the parent may drop its copy of the child's end.
-#[test]
-fn spawn_close() -> mp::Result<()> {
-    let (conn, child) = Pipe(true)?;
-    let p = Process::new(echo, (child.try_clone()?,));
-    p.start()?;
-    drop(child);
-    conn.send_bytes(b"ping")?;
-    assert_eq!(conn.recv_bytes()?, b"ping");
-    drop(conn);
-    p.join_timeout(LONG)?;
-    assert_eq!(p.exitcode(), Some(0));
-    Ok(())
-}
-
-/// `_TestConnection.test_sendbytes`.
-#[test]
-fn send_bytes_ranges() -> mp::Result<()> {
-    let (a, b) = Pipe(true)?;
-    let msg = b"abcdefghijklmnopqrstuvwxyz";
-    a.send_bytes(msg)?;
-    assert_eq!(b.recv_bytes()?, msg);
-    a.send_bytes_range(msg, 5, None)?;
-    assert_eq!(b.recv_bytes()?, &msg[5..]);
-    a.send_bytes_range(msg, 7, Some(8))?;
-    assert_eq!(b.recv_bytes()?, &msg[7..15]);
-    a.send_bytes_range(msg, 26, None)?;
-    assert_eq!(b.recv_bytes()?, b"");
-    a.send_bytes_range(msg, 26, Some(0))?;
-    assert_eq!(b.recv_bytes()?, b"");
-    for (off, size) in [(27, None), (26, Some(1)), (10, Some(17))] {
-        assert_eq!(
-            a.send_bytes_range(msg, off, size).unwrap_err().kind(),
-            ErrorKind::Value
-        );
-    }
-    Ok(())
-}
-
-/// `_TestConnection.test_context`: a closed connection.
-#[test]
-fn closed_connection() -> mp::Result<()> {
-    let (mut a, b) = Pipe(true)?;
-    a.close();
-    assert!(a.closed());
-    a.close();
-    for e in [
-        a.recv_bytes().unwrap_err(),
-        a.send_bytes(b"x").unwrap_err(),
-        a.poll().unwrap_err(),
-        a.try_clone().unwrap_err(),
-    ] {
-        assert_eq!(e.kind(), ErrorKind::Os);
-        assert_eq!(e.to_string(), "handle is closed");
-    }
-    // The other end: EOF on receive, EPIPE on send.
-    assert_eq!(b.recv_bytes().unwrap_err().kind(), ErrorKind::Eof);
-    let e = b.send_bytes(b"x").unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Os);
-    assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
-    assert_eq!(b.fileno().unwrap_err().kind(), ErrorKind::NotImplemented);
-    Ok(())
-}
-
-/// `_TestPoll.test_empty_string`, `test_strings`, `test_dont_merge`.
-#[test]
-fn poll_and_boundaries() -> mp::Result<()> {
-    let (a, b) = Pipe(true)?;
-    assert!(!a.poll()?);
-    b.send_bytes(b"")?;
-    assert!(a.poll()?);
-    assert!(a.poll()?);
-    assert_eq!(a.recv_bytes()?, b"");
-    assert!(!a.poll()?);
-    let strings: [&[u8]; 6] = [b"hello", b"", b"a", b"b", b"", b"bye"];
-    for s in strings {
-        b.send_bytes(s)?;
-    }
-    for s in strings {
-        assert!(a.poll_timeout(LONG)?);
-        assert_eq!(a.recv_bytes()?, s);
-    }
-    for s in [b"a".as_slice(), b"b", b"cd"] {
-        b.send_bytes(s)?;
-    }
-    assert_eq!(a.recv_bytes()?, b"a");
-    assert_eq!(a.recv_bytes()?, b"b");
-    assert_eq!(a.recv_bytes()?, b"cd");
-    Ok(())
-}
-
-/// `recv_bytes(maxlength)`: over the limit the connection becomes unreadable.
-#[test]
-fn max_length() -> mp::Result<()> {
-    let (a, b) = Pipe(true)?;
-    b.send_bytes(b"12345")?;
-    let e = a.recv_bytes_max(3).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Os);
-    assert!(e.to_string().contains("bad message length"));
-    assert!(!a.readable());
-    assert_eq!(a.recv_bytes().unwrap_err().kind(), ErrorKind::Os);
-    Ok(())
-}
-
 /// `send`/`recv` use mp's codec: a `send` can be read by `recv_bytes` as the encoded bytes,
 /// and a `send_bytes` of encoded bytes by `recv` (as in mp).
 #[test]
@@ -416,5 +231,16 @@ fn wait_on_objects() -> mp::Result<()> {
     // A process not started cannot be waited on.
     let idle = Process::new(|| {}, ());
     assert!(wait(&[&idle], Some(Duration::ZERO)).is_err());
+    Ok(())
+}
+
+/// An in-memory connection has no descriptor: `fileno` is `NotImplemented` (and `Os`, "handle
+/// is closed", once closed, as for sockets).
+#[test]
+fn no_descriptor() -> mp::Result<()> {
+    let (mut a, _b) = Pipe(true)?;
+    assert_eq!(a.fileno().unwrap_err().kind(), ErrorKind::NotImplemented);
+    a.close();
+    assert_eq!(a.fileno().unwrap_err().kind(), ErrorKind::Os);
     Ok(())
 }
