@@ -233,6 +233,8 @@
 
 mod atfork;
 mod bootstrap;
+#[doc(hidden)]
+pub mod codec;
 pub mod connection;
 pub mod context;
 pub mod dummy;

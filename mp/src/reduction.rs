@@ -30,10 +30,6 @@ thread_local! {
     static DECODE_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
 // ---------------------------------------------------------------------------------------------
 // References carried by messages
 // ---------------------------------------------------------------------------------------------
@@ -373,7 +369,7 @@ pub(crate) fn release_references() {
 
 /// Encodes `value` with the codec. Handles inside it are an error.
 pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| {
+    crate::codec::encode(value).map_err(|e| {
         Error::ser(format!(
             "cannot serialize `{}`: {e}",
             std::any::type_name::<T>()
@@ -384,30 +380,12 @@ pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> 
 /// Decodes a value that carries no handles. Touches no thread-local state, so it also works
 /// in an `atexit` handler, after the thread's locals are gone.
 pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let (value, used) = decode_bytes::<T>(bytes).map_err(|e| decode_error::<T>(e))?;
-    if used != bytes.len() {
-        return Err(trailing::<T>(bytes.len() - used));
-    }
-    Ok(value)
-}
-
-/// The one call into the codec's decoder (every decode goes through here).
-fn decode_bytes<T: DeserializeOwned>(
-    bytes: &[u8],
-) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
-    decode_bounded::<T>(bytes)
+    crate::codec::decode::<T>(bytes).map_err(|e| decode_error::<T>(e))
 }
 
 fn decode_error<T>(e: impl std::fmt::Display) -> Error {
     Error::ser(format!(
         "cannot deserialize `{}`: {e}",
-        std::any::type_name::<T>()
-    ))
-}
-
-fn trailing<T>(n: usize) -> Error {
-    Error::ser(format!(
-        "cannot deserialize `{}`: {n} trailing bytes",
         std::any::type_name::<T>()
     ))
 }
@@ -430,7 +408,7 @@ fn encode_inner<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedF
         // This thread's locals are gone (an `atexit` handler): only plain values can go.
         return encode_plain(value).map(|b| (b, Vec::new()));
     };
-    let res = bincode::serde::encode_to_vec(value, config());
+    let res = crate::codec::encode(value);
     let fds = ENCODE_FDS
         .try_with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
         .ok()
@@ -478,7 +456,7 @@ fn encode_into_inner<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Res
         buf.extend(encode_plain(value)?);
         return Ok(Vec::new());
     };
-    let res = bincode::serde::encode_into_std_write(value, buf, config());
+    let res = crate::codec::encode_into(value, buf);
     let fds = ENCODE_FDS
         .try_with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
         .ok()
@@ -502,41 +480,9 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Re
     let outer = DECODE_FDS
         .try_with(|t| t.borrow_mut().replace(table))
         .map_err(|_| Error::ser(NO_TRANSPORT_DE))?;
-    let res = decode_bytes::<T>(bytes);
+    let res = crate::codec::decode::<T>(bytes);
     let _ = DECODE_FDS.try_with(|t| *t.borrow_mut() = outer);
-    let (value, used) = res.map_err(|e| decode_error::<T>(e))?;
-    if used != bytes.len() {
-        return Err(trailing::<T>(bytes.len() - used));
-    }
-    Ok(value)
-}
-
-/// Decodes with a limit on what the decoder may allocate, proportional to the input.
-///
-/// bincode allocates a string or byte buffer as soon as it reads its length, so without a
-/// limit a 10-byte message announcing a 2^60-byte string aborts the process. Every value
-/// claims at most 16 bytes of memory per input byte (a 1-byte varint decoding to a `u128`),
-/// plus whatever serde preallocates with its own cautious caps, so a limit of 16 x the input
-/// never refuses real data. bincode's limit is a const generic: the input size picks one of a
-/// few buckets (the limit is at most 256 x the input, and at least 1 MiB).
-fn decode_bounded<T: DeserializeOwned>(
-    bytes: &[u8],
-) -> Result<(T, usize), bincode::error::DecodeError> {
-    use bincode::serde::decode_from_slice as d;
-    let need = bytes.len().saturating_mul(16);
-    if need <= 1 << 20 {
-        d(bytes, config().with_limit::<{ 1 << 20 }>())
-    } else if need <= 1 << 24 {
-        d(bytes, config().with_limit::<{ 1 << 24 }>())
-    } else if need <= 1 << 28 {
-        d(bytes, config().with_limit::<{ 1 << 28 }>())
-    } else if need <= 1 << 32 {
-        d(bytes, config().with_limit::<{ 1 << 32 }>())
-    } else if need <= 1 << 36 {
-        d(bytes, config().with_limit::<{ 1 << 36 }>())
-    } else {
-        d(bytes, config().with_limit::<{ usize::MAX }>())
-    }
+    res.map_err(|e| decode_error::<T>(e))
 }
 
 /// Serializes a descriptor into the active side table (used by handle types' `Serialize`).

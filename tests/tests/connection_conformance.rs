@@ -82,6 +82,30 @@ macro_rules! conformance {
                 }
             }
 
+            /// A message read as another type is an error, not another value (mp's codec
+            /// carries a fingerprint of the value's shape); bulk numbers cross intact.
+            #[test]
+            fn a_message_read_as_another_type_is_an_error() {
+                let (a, b) = Pipe(true).unwrap();
+                a.send(&299i32).unwrap();
+                assert_eq!(b.recv::<usize>().unwrap_err().kind(), ErrorKind::Serialization);
+                // Bytes of the right length, another shape: the fingerprint says so.
+                a.send(&299i32).unwrap();
+                let err = b.recv::<u32>().unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Serialization);
+                assert!(err.message().contains("another type"), "{err}");
+                a.send(&(1u8, "x".to_string())).unwrap();
+                assert_eq!(b.recv::<(u8, u8)>().unwrap_err().kind(), ErrorKind::Serialization);
+                a.send(&Some(5u64)).unwrap();
+                assert_eq!(b.recv::<u64>().unwrap_err().kind(), ErrorKind::Serialization);
+                // The right type still arrives, borrowed and owned forms alike.
+                a.send("text").unwrap();
+                assert_eq!(b.recv::<String>().unwrap(), "text");
+                let floats: Vec<f64> = (0..100_000).map(|i| i as f64 * 0.5).collect();
+                a.send(&floats[..]).unwrap();
+                assert_eq!(b.recv::<Vec<f64>>().unwrap(), floats);
+            }
+
             #[test]
             fn peer_closed_everywhere_gives_eof_while_flags_stay() {
                 let (a, b) = Pipe(true).unwrap();

@@ -211,7 +211,7 @@ fn to_value_and_from_value_round_trip_rust_types() {
         mp::ErrorKind::Type
     );
     assert!(to_value(&u128::MAX).is_err());
-    // Values cross a Connection (bincode) intact.
+    // Values cross a Connection (mp's codec) intact.
     let (a, b) = mp::Pipe(true).unwrap();
     a.send(&sv).unwrap();
     assert_eq!(b.recv::<Value>().unwrap().to_string(), sv.to_string());

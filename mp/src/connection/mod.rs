@@ -559,12 +559,13 @@ impl<L: Link> ConnectionIn<L> {
     /// Serializes `value` and sends it as one message: Python's `send(obj)`.
     ///
     /// Handles inside the value (connections, queues, locks...) travel with it. The value is
-    /// encoded with mp's codec (bincode); to talk to a Python peer use
+    /// encoded with mp's codec; to talk to a Python peer use
     /// [`send_bytes`](ConnectionIn::send_bytes) or `send_pickle` (feature `pickle`).
     ///
-    /// Performance: serde encodes a `Vec<u8>` byte by byte (about 0.15 GB/s); send large
-    /// byte buffers with [`send_bytes`](ConnectionIn::send_bytes) (memory speed), or wrap them in
-    /// `serde_bytes::ByteBuf` inside typed messages.
+    /// The message carries a fingerprint of the value's shape: [`recv`](ConnectionIn::recv) as
+    /// another type (`send(&299i32)` then `recv::<usize>()`) is an
+    /// [`ErrorKind::Serialization`] error, not a different value. Slices and `Vec`s of numbers
+    /// (`Vec<u8>`, `Vec<f64>`...), also inside structs, are copied as one block each way.
     ///
     /// # Errors
     ///
@@ -577,6 +578,9 @@ impl<L: Link> ConnectionIn<L> {
     /// let (a, b) = mp::Pipe(true)?;
     /// a.send(&vec![2.25, 1.5])?;
     /// assert_eq!(b.recv::<Vec<f64>>()?, vec![2.25, 1.5]);
+    /// // Read as another type, a message is an error, not another value:
+    /// a.send(&299i32)?;
+    /// assert_eq!(b.recv::<usize>().unwrap_err().kind(), mp::ErrorKind::Serialization);
     /// # Ok(()) }
     /// ```
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
@@ -711,7 +715,7 @@ impl<L: Link> ConnectionIn<L> {
     /// # Errors
     ///
     /// As [`recv_bytes`](ConnectionIn::recv_bytes), plus [`ErrorKind::Serialization`] if the
-    /// bytes are not a `T`.
+    /// bytes are not a `T` (among them, a message sent as a value of another type).
     ///
     /// # Examples
     ///

@@ -11,6 +11,7 @@ use super::{AsyncResultProxy, IMapProxy, PoolProxy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::managers::proxy::Referent;
 use crate::managers::server::{Obj, Slot, client_gone};
+use crate::managers::types::{args_of, read, timeout_arg};
 use crate::managers::{Shared, Value, to_value};
 use crate::pool::{NextChunk, Pool, RawJob};
 use crate::reduction;
@@ -41,28 +42,6 @@ pub(super) const IMAP_METHODS: &[&str] = &["__next__"];
 /// A blocking method wakes up this often to see whether its client is still there.
 const SLICE: Duration = Duration::from_millis(100);
 
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn args_n(args: Value, method: &str, min: usize, max: usize) -> Result<Vec<Value>> {
-    let v = match args {
-        Value::Tuple(v) | Value::List(v) => v,
-        Value::None => Vec::new(),
-        one => vec![one],
-    };
-    if v.len() < min || v.len() > max {
-        return Err(Error::new(
-            ErrorKind::Type,
-            format!(
-                "{method}() takes from {min} to {max} positional arguments but {} were given",
-                v.len()
-            ),
-        ));
-    }
-    Ok(v)
-}
-
 fn str_arg(v: &Value, what: &str) -> Result<String> {
     v.as_str().map(str::to_owned).ok_or_else(|| {
         Error::new(
@@ -91,26 +70,6 @@ fn chunks_arg(v: Value) -> Result<Vec<Vec<u8>>> {
             ErrorKind::Type,
             format!("the chunks must be a list, not '{}'", other.type_name()),
         )),
-    }
-}
-
-/// `None` (wait forever) or a number of seconds.
-fn deadline_arg(v: Option<&Value>) -> Result<Option<Instant>> {
-    match v {
-        None | Some(Value::None) => Ok(None),
-        Some(v) => {
-            let secs = v.as_f64().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Type,
-                    format!("timeout must be a number, not '{}'", v.type_name()),
-                )
-            })?;
-            let secs = secs.max(0.0);
-            if !secs.is_finite() || secs > 1e9 {
-                return Ok(None);
-            }
-            Ok(Some(Instant::now() + Duration::from_secs_f64(secs)))
-        }
     }
 }
 
@@ -166,11 +125,11 @@ impl Referent for PoolCell {
         let pool = &cell.pool;
         match method {
             "processes" => {
-                args_n(args, method, 0, 0)?;
+                args_of(args, method, 0, 0)?;
                 Ok(Value::from(pool.processes()))
             }
             "apply" | "apply_async" => {
-                let mut a = args_n(args, method, 2, 2)?;
+                let mut a = args_of(args, method, 2, 2)?;
                 let bytes = bytes_arg(a.pop().unwrap_or_default(), "the arguments")?;
                 let task = str_arg(&a[0], "the task name")?;
                 let job = pool.submit_raw(&task, vec![bytes])?;
@@ -181,7 +140,7 @@ impl Referent for PoolCell {
                 to_value(&Shared::new(AsyncResultCell { job }))
             }
             "map" | "starmap" | "map_async" | "starmap_async" | "imap" | "imap_unordered" => {
-                let mut a = args_n(args, method, 2, 2)?;
+                let mut a = args_of(args, method, 2, 2)?;
                 let chunks = chunks_arg(a.pop().unwrap_or_default())?;
                 let task = str_arg(&a[0], "the task name")?;
                 let job = pool.submit_raw(&task, chunks)?;
@@ -200,15 +159,15 @@ impl Referent for PoolCell {
                 }
             }
             "close" => {
-                args_n(args, method, 0, 0)?;
+                args_of(args, method, 0, 0)?;
                 pool.close().map(|_| Value::None)
             }
             "terminate" => {
-                args_n(args, method, 0, 0)?;
+                args_of(args, method, 0, 0)?;
                 pool.terminate().map(|_| Value::None)
             }
             "join" => {
-                args_n(args, method, 0, 0)?;
+                args_of(args, method, 0, 0)?;
                 pool.join().map(|_| Value::None)
             }
             _ => Err(Error::new(
@@ -245,22 +204,22 @@ impl Referent for AsyncResultCell {
         let job = read(this).job.clone();
         match method {
             "ready" => {
-                args_n(args, method, 0, 0)?;
+                args_of(args, method, 0, 0)?;
                 Ok(Value::Bool(job.ready()))
             }
             "successful" => {
-                args_n(args, method, 0, 0)?;
+                args_of(args, method, 0, 0)?;
                 job.successful().map(Value::Bool).ok_or_else(|| {
                     Error::value("the result is not ready: successful() needs a finished call")
                 })
             }
             "wait" => {
-                let a = args_n(args, method, 0, 1)?;
-                wait_job(&job, deadline_arg(a.first())?).map(Value::Bool)
+                let a = args_of(args, method, 0, 1)?;
+                wait_job(&job, timeout_arg(a.first())?).map(Value::Bool)
             }
             "get" => {
-                let a = args_n(args, method, 0, 1)?;
-                wait_job(&job, deadline_arg(a.first())?)?;
+                let a = args_of(args, method, 0, 1)?;
+                wait_job(&job, timeout_arg(a.first())?)?;
                 job_value(&job)
             }
             _ => Err(Error::new(
@@ -304,8 +263,8 @@ impl Referent for IMapCell {
         };
         match method {
             "__next__" => {
-                let a = args_n(args, method, 0, 1)?;
-                let deadline = deadline_arg(a.first())?;
+                let a = args_of(args, method, 0, 1)?;
+                let deadline = timeout_arg(a.first())?;
                 loop {
                     let slice = Instant::now() + SLICE;
                     let until = deadline.map_or(slice, |d| d.min(slice));

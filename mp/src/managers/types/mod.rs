@@ -24,7 +24,12 @@ use super::{Shared, server, to_value};
 // Argument helpers (server side)
 // ---------------------------------------------------------------------------------------------
 
-fn args_of(args: Value, name: &str, min: usize, max: usize) -> Result<Vec<Value>> {
+pub(in crate::managers) fn args_of(
+    args: Value,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Vec<Value>> {
     let v = match args {
         Value::Tuple(v) | Value::List(v) => v,
         Value::None => Vec::new(),
@@ -58,7 +63,7 @@ fn int_arg(v: &Value, what: &str) -> Result<i64> {
         })
 }
 
-fn timeout_arg(v: Option<&Value>) -> Result<Option<Instant>> {
+pub(in crate::managers) fn timeout_arg(v: Option<&Value>) -> Result<Option<Instant>> {
     match v {
         None | Some(Value::None) => Ok(None),
         Some(v) => {
@@ -123,7 +128,7 @@ fn unknown(type_name: &str, method: &str) -> Error {
     )
 }
 
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+pub(in crate::managers) fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|e| e.into_inner())
 }
 
