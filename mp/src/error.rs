@@ -246,12 +246,6 @@ impl From<io::Error> for Error {
     }
 }
 
-impl From<nix::errno::Errno> for Error {
-    fn from(err: nix::errno::Errno) -> Error {
-        Error::os("", io::Error::from_raw_os_error(err as i32))
-    }
-}
-
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
         let kind = match err.kind {
