@@ -21,6 +21,12 @@ fn ident(x: u64) -> u64 {
 #[mp::task]
 fn noop() {}
 
+/// Bulk data both ways: a byte vector argument comes back as the result.
+#[mp::task]
+fn echo_bytes(v: Vec<u8>) -> Vec<u8> {
+    v
+}
+
 /// CPU-bound work: ~1 ms of integer hashing per item.
 #[mp::task]
 fn burn(seed: u64) -> u64 {
@@ -64,6 +70,14 @@ fn bench(c: &mut Criterion) {
                 let v = p.chunksize(1).map(ident, 0..20_000u64).unwrap();
                 assert_eq!(v.len(), 20_000);
             })
+        })
+    });
+    // A 32 MiB `Vec<u8>` to a worker and back through `apply_async` (typed: serde + codec).
+    let big = vec![7u8; 32 << 20];
+    g.bench_function("apply_async_32mib_roundtrip", |b| {
+        b.iter(|| {
+            let r = p.apply_async(echo_bytes, (big.clone(),)).unwrap();
+            assert_eq!(r.get().unwrap().len(), 32 << 20);
         })
     });
     g.bench_function("apply_async_5000_noop", |b| {

@@ -38,6 +38,12 @@ def main():
         report("map_20k_chunksize1",
                median_time(lambda: p.map(ident, range(20_000), chunksize=1), 5, 20_000))
 
+        big = b"\x07" * (32 << 20)
+
+        def apply_async_32mib():
+            assert len(p.apply_async(ident, (big,)).get()) == 32 << 20
+        report("apply_async_32mib_roundtrip", median_time(apply_async_32mib, 5, 1))
+
         def apply_async_5000():
             rs = [p.apply_async(noop, ()) for _ in range(5000)]
             for r in rs:
