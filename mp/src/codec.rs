@@ -128,16 +128,18 @@ impl Shape {
         }
     }
 
+    /// A number (a length, a variant index) as one step.
+    #[inline(always)]
     fn mix_u64(&mut self, v: u64) {
-        for b in v.to_le_bytes() {
-            self.mix(b);
+        if self.muted == 0 {
+            self.hash = (self.hash ^ v).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
 
     fn mix_name(&mut self, name: &str) {
         if self.muted == 0 {
             for &b in name.as_bytes() {
-                self.mix(b);
+                self.hash = (self.hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
             }
             self.mix(0);
         }
