@@ -330,6 +330,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), CodecError> {
         self.shape.mix(token::U64);
         self.put(&v.to_le_bytes());
@@ -463,6 +464,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
         ser::SerializeSeq::end(seq)
     }
 
+    #[inline]
     fn serialize_tuple(self, len: usize) -> Result<Self, CodecError> {
         self.shape.mix(token::TUPLE);
         self.shape.mix_u64(len as u64);
@@ -538,6 +540,7 @@ struct Seq<'b, 'a> {
 }
 
 impl Seq<'_, '_> {
+    #[inline]
     fn item<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CodecError> {
         if self.count == 0 {
             v.serialize(&mut *self.enc)
@@ -559,6 +562,7 @@ impl ser::SerializeSeq for Seq<'_, '_> {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CodecError> {
         self.item(v)?;
         self.count += 1;
@@ -595,6 +599,7 @@ macro_rules! fields {
             type Ok = ();
             type Error = CodecError;
 
+            #[inline]
             fn $method<T: Serialize + ?Sized>(
                 &mut self,
                 $($key: &'static str,)?
@@ -603,6 +608,7 @@ macro_rules! fields {
                 v.serialize(&mut **self)
             }
 
+            #[inline]
             fn end(self) -> Result<(), CodecError> {
                 Ok(())
             }
@@ -720,6 +726,7 @@ impl<'de> Decoder<'de> {
         }
     }
 
+    #[inline]
     fn enter(&mut self) -> Result<(), CodecError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -728,6 +735,7 @@ impl<'de> Decoder<'de> {
         Ok(())
     }
 
+    #[inline]
     fn leave(&mut self) {
         self.depth -= 1;
     }
@@ -989,17 +997,17 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
 }
 
 impl<'de> Decoder<'de> {
-    /// `len` items of a tuple or struct (each in the fingerprint).
+    /// `len` items of a tuple or struct (each in the fingerprint). No depth count: a tuple or
+    /// struct nests only as deep as its type, which is finite; recursion goes through the
+    /// sequences, maps, options, newtypes and enums that count.
+    #[inline]
     fn fields<V: Visitor<'de>>(&mut self, len: usize, v: V) -> Result<V::Value, CodecError> {
-        self.enter()?;
-        let r = v.visit_seq(Items {
+        v.visit_seq(Items {
             dec: &mut *self,
             left: len,
             mute_after_first: false,
             first: true,
-        });
-        self.leave();
-        r
+        })
     }
 }
 
@@ -1012,6 +1020,7 @@ struct Items<'a, 'de> {
 }
 
 impl<'de> Items<'_, 'de> {
+    #[inline]
     fn item<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, CodecError> {
         let mute = self.mute_after_first && !self.first;
         if mute {
@@ -1028,6 +1037,7 @@ impl<'de> Items<'_, 'de> {
 impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
     type Error = CodecError;
 
+    #[inline]
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
