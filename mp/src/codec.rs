@@ -4,13 +4,14 @@
 //! A compact, non-self-describing format in bincode's family, written for mp so that it can
 //! move bulk data at memory speed and refuse a message read as another type:
 //!
-//! - numbers are fixed-width little-endian (`usize`/`isize` as 64 bits), `bool` one byte, `char`
-//!   four; strings and byte strings a LEB128 length and their bytes; sequences and maps a
-//!   64-bit count and their items; tuples, structs and their fields only their items; `Option`
-//!   a tag byte; enum variants a 32-bit index;
-//! - a slice or `Vec` of a primitive number (`u8`...`u128`, `i8`...`i128`, `f32`, `f64`) is
-//!   copied as one block on both sides, not element by element (serde hands a format each
-//!   element separately; mp recognizes these types and copies the whole block);
+//! - integers wider than a byte are LEB128 varints (zigzag for signed ones; `usize`/`isize` as
+//!   serde gives them, 64 bits), bytes and floats their little-endian bytes, `bool` one byte,
+//!   `char` a varint; strings and byte strings a LEB128 length and their bytes; sequences and
+//!   maps a 64-bit count and their items; tuples, structs and their fields only their items;
+//!   `Option` a tag byte; enum variants a varint index;
+//! - a slice or `Vec` of `u8`, `i8`, `f32` or `f64` (whose encoding is their memory) is copied
+//!   as one block on both sides, not element by element (serde hands a format each element
+//!   separately; mp recognizes these types and copies the whole block);
 //! - every message ends with a 32-bit **fingerprint of its shape**: a hash of what the
 //!   serializer wrote (each primitive's kind, `Option` and enum tags, struct and enum names
 //!   and field counts, sequence and map markers with their first item's shape). The decoder
@@ -150,19 +151,12 @@ impl Shape {
     }
 }
 
-/// The element types whose slices and `Vec`s are copied as one block.
+/// The element types whose slices and `Vec`s are copied as one block: those whose encoding is
+/// their memory (wider integers are varints, see the module docs).
 macro_rules! block_types {
     ($m:ident) => {
         $m!(u8, token::U8);
         $m!(i8, token::I8);
-        $m!(u16, token::U16);
-        $m!(i16, token::I16);
-        $m!(u32, token::U32);
-        $m!(i32, token::I32);
-        $m!(u64, token::U64);
-        $m!(i64, token::I64);
-        $m!(u128, token::U128);
-        $m!(i128, token::I128);
         $m!(f32, token::F32);
         $m!(f64, token::F64);
     };
@@ -208,6 +202,17 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Signed to unsigned so that small magnitudes stay small: 0, -1, 1, -2... as 0, 1, 2, 3...
+#[inline(always)]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline(always)]
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 struct Encoder<'a> {
     out: &'a mut Vec<u8>,
     shape: Shape,
@@ -219,12 +224,26 @@ impl Encoder<'_> {
         self.out.extend_from_slice(bytes);
     }
 
-    fn put_len(&mut self, mut n: u64) {
+    /// LEB128: seven bits a byte, low groups first.
+    #[inline]
+    fn put_varint(&mut self, mut n: u64) {
         while n >= 0x80 {
             self.out.push((n as u8) | 0x80);
             n >>= 7;
         }
         self.out.push(n as u8);
+    }
+
+    fn put_varint128(&mut self, mut n: u128) {
+        while n >= 0x80 {
+            self.out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        self.out.push(n as u8);
+    }
+
+    fn put_len(&mut self, n: u64) {
+        self.put_varint(n);
     }
 
     fn put_count(&mut self, n: usize) {
@@ -287,27 +306,31 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<(), CodecError> {
         self.shape.mix(token::I16);
-        self.put(&v.to_le_bytes());
+        self.put_varint(zigzag(i64::from(v)));
         Ok(())
     }
 
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), CodecError> {
         self.shape.mix(token::I32);
-        self.put(&v.to_le_bytes());
+        self.put_varint(zigzag(i64::from(v)));
         Ok(())
     }
 
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), CodecError> {
         self.shape.mix(token::I64);
-        self.put(&v.to_le_bytes());
+        self.put_varint(zigzag(v));
         Ok(())
     }
 
+    #[inline]
     fn serialize_i128(self, v: i128) -> Result<(), CodecError> {
         self.shape.mix(token::I128);
-        self.put(&v.to_le_bytes());
+        self.put_varint128(((v << 1) ^ (v >> 127)) as u128);
         Ok(())
     }
 
@@ -318,28 +341,31 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<(), CodecError> {
         self.shape.mix(token::U16);
-        self.put(&v.to_le_bytes());
+        self.put_varint(u64::from(v));
         Ok(())
     }
 
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), CodecError> {
         self.shape.mix(token::U32);
-        self.put(&v.to_le_bytes());
+        self.put_varint(u64::from(v));
         Ok(())
     }
 
     #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), CodecError> {
         self.shape.mix(token::U64);
-        self.put(&v.to_le_bytes());
+        self.put_varint(v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_u128(self, v: u128) -> Result<(), CodecError> {
         self.shape.mix(token::U128);
-        self.put(&v.to_le_bytes());
+        self.put_varint128(v);
         Ok(())
     }
 
@@ -357,7 +383,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
 
     fn serialize_char(self, v: char) -> Result<(), CodecError> {
         self.shape.mix(token::CHAR);
-        self.put(&u32::from(v).to_le_bytes());
+        self.put_varint(u64::from(u32::from(v)));
         Ok(())
     }
 
@@ -527,7 +553,7 @@ impl Encoder<'_> {
         self.shape.mix_name(name);
         self.shape.mix_u64(u64::from(index));
         self.shape.mix(kind);
-        self.put(&index.to_le_bytes());
+        self.put_varint(u64::from(index));
     }
 }
 
@@ -685,24 +711,55 @@ impl<'de> Decoder<'de> {
         Ok(self.array::<1>()?[0])
     }
 
+    /// A LEB128 number of at most `bits` bits, in its one encoding (no trailing zero groups).
+    #[inline]
+    fn varint(&mut self, bits: u32) -> Result<u64, CodecError> {
+        let mut n: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some((&b, rest)) = self.input.split_first() else {
+                return err("unexpected end of the message");
+            };
+            self.input = rest;
+            let group = u64::from(b & 0x7f);
+            if shift >= bits || (bits - shift < 7 && group >> (bits - shift) != 0) {
+                return err("a number is out of range");
+            }
+            n |= group << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return err("a number is not in its shortest form");
+                }
+                return Ok(n);
+            }
+            shift += 7;
+        }
+    }
+
+    fn varint128(&mut self) -> Result<u128, CodecError> {
+        let mut n: u128 = 0;
+        let mut shift = 0u32;
+        loop {
+            let b = self.byte()?;
+            let group = u128::from(b & 0x7f);
+            if shift >= 128 || (128 - shift < 7 && group >> (128 - shift) != 0) {
+                return err("a number is out of range");
+            }
+            n |= group << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return err("a number is not in its shortest form");
+                }
+                return Ok(n);
+            }
+            shift += 7;
+        }
+    }
+
     /// A LEB128 length, at most the bytes left.
     fn len(&mut self) -> Result<usize, CodecError> {
-        let mut n: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            if shift == 63 && b > 1 {
-                break;
-            }
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                // One encoding per length: no trailing zero groups.
-                if b == 0 && shift > 0 {
-                    break;
-                }
-                return self.bounded(n);
-            }
-        }
-        err("malformed length")
+        let n = self.varint(64)?;
+        self.bounded(n)
     }
 
     /// A 64-bit item count: at most the bytes left (an item takes a byte or more), or at most
@@ -796,11 +853,35 @@ impl<'de> Decoder<'de> {
     }
 }
 
+/// A number stored as its little-endian bytes (one-byte integers, floats).
 macro_rules! number {
     ($method:ident, $visit:ident, $t:ty, $tok:expr) => {
+        #[inline]
         fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
             self.shape.mix($tok);
             v.$visit(<$t>::from_le_bytes(self.array()?))
+        }
+    };
+}
+
+/// An unsigned integer stored as a varint.
+macro_rules! unsigned {
+    ($method:ident, $visit:ident, $t:ty, $tok:expr) => {
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
+            self.shape.mix($tok);
+            v.$visit(self.varint(<$t>::BITS)? as $t)
+        }
+    };
+}
+
+/// A signed integer stored as a zigzag varint.
+macro_rules! signed {
+    ($method:ident, $visit:ident, $t:ty, $tok:expr) => {
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
+            self.shape.mix($tok);
+            v.$visit(unzigzag(self.varint(<$t>::BITS)?) as $t)
         }
     };
 }
@@ -826,21 +907,30 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
     }
 
     number!(deserialize_i8, visit_i8, i8, token::I8);
-    number!(deserialize_i16, visit_i16, i16, token::I16);
-    number!(deserialize_i32, visit_i32, i32, token::I32);
-    number!(deserialize_i64, visit_i64, i64, token::I64);
-    number!(deserialize_i128, visit_i128, i128, token::I128);
     number!(deserialize_u8, visit_u8, u8, token::U8);
-    number!(deserialize_u16, visit_u16, u16, token::U16);
-    number!(deserialize_u32, visit_u32, u32, token::U32);
-    number!(deserialize_u64, visit_u64, u64, token::U64);
-    number!(deserialize_u128, visit_u128, u128, token::U128);
     number!(deserialize_f32, visit_f32, f32, token::F32);
     number!(deserialize_f64, visit_f64, f64, token::F64);
+    unsigned!(deserialize_u16, visit_u16, u16, token::U16);
+    unsigned!(deserialize_u32, visit_u32, u32, token::U32);
+    unsigned!(deserialize_u64, visit_u64, u64, token::U64);
+    signed!(deserialize_i16, visit_i16, i16, token::I16);
+    signed!(deserialize_i32, visit_i32, i32, token::I32);
+    signed!(deserialize_i64, visit_i64, i64, token::I64);
+
+    fn deserialize_u128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
+        self.shape.mix(token::U128);
+        v.visit_u128(self.varint128()?)
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
+        self.shape.mix(token::I128);
+        let z = self.varint128()?;
+        v.visit_i128(((z >> 1) as i128) ^ -((z & 1) as i128))
+    }
 
     fn deserialize_char<V: Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
         self.shape.mix(token::CHAR);
-        let c = u32::from_le_bytes(self.array()?);
+        let c = self.varint(32)? as u32;
         match char::from_u32(c) {
             Some(c) => v.visit_char(c),
             None => err(format!("{c:#x} is not a char")),
@@ -1092,7 +1182,7 @@ impl<'de> de::EnumAccess<'de> for &mut Decoder<'de> {
         self,
         seed: T,
     ) -> Result<(T::Value, Self), CodecError> {
-        let index = u32::from_le_bytes(self.array()?);
+        let index = self.varint(32)? as u32;
         self.shape.mix_u64(u64::from(index));
         let v = seed.deserialize(index.into_deserializer())?;
         Ok((v, self))
@@ -1191,18 +1281,29 @@ mod tests {
 
     #[test]
     fn blocks_are_copied_and_equal_the_element_wise_form() {
-        let v: Vec<u16> = (0..1000).collect();
+        let v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
         let b = encode(&v).unwrap();
-        assert_eq!(b.len(), 8 + 2000 + 4);
+        assert_eq!(b.len(), 8 + 4000 + 4);
         round(v);
+        // Wider integers are varints: small ones take a byte.
+        let small: Vec<u64> = vec![1; 100];
+        assert_eq!(encode(&small).unwrap().len(), 8 + 100 + 4);
+        round(vec![u64::MAX, 0, 1 << 35]);
+        round(vec![i64::MIN, -1, 0, i64::MAX]);
+        round((u16::MAX, i16::MIN, u32::MAX, i32::MIN, u128::MAX, i128::MIN));
         round(vec![-1.25f64; 10_000]);
         round(Vec::<i8>::new());
         // A slice encodes as the Vec it decodes to.
         let s: &[u32] = &[1, 2, 3];
         assert_eq!(decode::<Vec<u32>>(&encode(s).unwrap()).unwrap(), [1, 2, 3]);
         // A VecDeque takes the element-wise path; the bytes are the same.
-        let d: std::collections::VecDeque<u32> = [1, 2, 3].into_iter().collect();
-        assert_eq!(encode(&d).unwrap(), encode(s).unwrap());
+        let d: std::collections::VecDeque<f64> = [1.0, 2.5, -3.0].into_iter().collect();
+        let f: &[f64] = &[1.0, 2.5, -3.0];
+        assert_eq!(encode(&d).unwrap(), encode(f).unwrap());
+        assert_eq!(
+            decode::<std::collections::VecDeque<f64>>(&encode(f).unwrap()).unwrap(),
+            d
+        );
     }
 
     #[test]
