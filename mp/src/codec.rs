@@ -104,7 +104,6 @@ mod token {
     pub(super) const UNIT_VARIANT: u8 = 28;
     pub(super) const NEWTYPE_VARIANT: u8 = 29;
     pub(super) const TUPLE_VARIANT: u8 = 30;
-    pub(super) const STRUCT_VARIANT: u8 = 31;
 }
 
 /// FNV-1a over the shape tokens, silent while `muted` (the items after a sequence's first).
@@ -144,6 +143,13 @@ impl Shape {
             }
             self.mix(0);
         }
+    }
+
+    /// A tuple struct or struct: its kind, name and field count.
+    fn named(&mut self, tok: u8, name: &str, len: usize) {
+        self.mix(tok);
+        self.mix_name(name);
+        self.mix_u64(len as u64);
     }
 
     fn folded(&self) -> u32 {
@@ -456,14 +462,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Seq<'b, 'a>, CodecError> {
-        self.shape.mix(token::SEQ);
-        let at = self.out.len();
-        self.put_count(len.unwrap_or(0));
-        Ok(Seq {
-            enc: self,
-            at,
-            count: 0,
-        })
+        Ok(Seq::open(self, token::SEQ, len))
     }
 
     fn collect_seq<I>(self, iter: I) -> Result<(), CodecError>
@@ -498,9 +497,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
     }
 
     fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<Self, CodecError> {
-        self.shape.mix(token::TUPLE_STRUCT);
-        self.shape.mix_name(name);
-        self.shape.mix_u64(len as u64);
+        self.shape.named(token::TUPLE_STRUCT, name, len);
         Ok(self)
     }
 
@@ -516,33 +513,22 @@ impl<'a, 'b> ser::Serializer for &'b mut Encoder<'a> {
         Ok(self)
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<Seq<'b, 'a>, CodecError> {
-        self.shape.mix(token::MAP);
-        let at = self.out.len();
-        self.put_count(len.unwrap_or(0));
-        Ok(Seq {
-            enc: self,
-            at,
-            count: 0,
-        })
-    }
-
-    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self, CodecError> {
-        self.shape.mix(token::STRUCT);
-        self.shape.mix_name(name);
-        self.shape.mix_u64(len as u64);
-        Ok(self)
-    }
-
     fn serialize_struct_variant(
         self,
         name: &'static str,
         index: u32,
-        _variant: &'static str,
+        variant: &'static str,
         len: usize,
     ) -> Result<Self, CodecError> {
-        self.variant(name, index, token::STRUCT_VARIANT);
-        self.shape.mix_u64(len as u64);
+        self.serialize_tuple_variant(name, index, variant, len)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Seq<'b, 'a>, CodecError> {
+        Ok(Seq::open(self, token::MAP, len))
+    }
+
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self, CodecError> {
+        self.shape.named(token::STRUCT, name, len);
         Ok(self)
     }
 }
@@ -565,7 +551,15 @@ struct Seq<'b, 'a> {
     count: u64,
 }
 
-impl Seq<'_, '_> {
+impl<'b, 'a> Seq<'b, 'a> {
+    /// Starts a sequence or map (`tok`), with its count to be patched in by [`finish`].
+    fn open(enc: &'b mut Encoder<'a>, tok: u8, len: Option<usize>) -> Seq<'b, 'a> {
+        enc.shape.mix(tok);
+        let at = enc.out.len();
+        enc.put_count(len.unwrap_or(0));
+        Seq { enc, at, count: 0 }
+    }
+
     #[inline]
     fn item<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CodecError> {
         if self.count == 0 {
@@ -1031,9 +1025,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         len: usize,
         v: V,
     ) -> Result<V::Value, CodecError> {
-        self.shape.mix(token::TUPLE_STRUCT);
-        self.shape.mix_name(name);
-        self.shape.mix_u64(len as u64);
+        self.shape.named(token::TUPLE_STRUCT, name, len);
         self.fields(len, v)
     }
 
@@ -1057,9 +1049,7 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, CodecError> {
-        self.shape.mix(token::STRUCT);
-        self.shape.mix_name(name);
-        self.shape.mix_u64(fields.len() as u64);
+        self.shape.named(token::STRUCT, name, fields.len());
         self.fields(fields.len(), v)
     }
 
@@ -1216,9 +1206,7 @@ impl<'de> de::VariantAccess<'de> for &mut Decoder<'de> {
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, CodecError> {
-        self.shape.mix(token::STRUCT_VARIANT);
-        self.shape.mix_u64(fields.len() as u64);
-        self.fields(fields.len(), v)
+        self.tuple_variant(fields.len(), v)
     }
 }
 

@@ -1,51 +1,10 @@
-//! Helpers shared by the `queues_*` integration tests.
+//! Helpers shared by the `queues_*` integration tests: the process helpers of the parity
+//! harness (`parity/mod.rs`).
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
-use std::time::Duration;
+#[path = "../parity/mod.rs"]
+mod parity;
 
-use mp::process::{ProcessOutput, Target};
-use mp::{Process, StartMethod};
-
-/// The bound on every wait that should succeed: generous, since the machine is shared.
-pub const LONG: Duration = Duration::from_secs(60);
-
-/// Starts `f(args)` with `method`.
-pub fn start<F, A>(method: StartMethod, f: F, args: A) -> Process
-where
-    F: Target<A>,
-    F::Output: ProcessOutput,
-    A: serde::Serialize + Send + 'static,
-{
-    let p = Process::builder(f, args).start_method(method).build();
-    p.start()
-        .unwrap_or_else(|e| panic!("cannot start a {method} child: {e}"));
-    p
-}
-
-/// As [`start`], daemonic (killed if the test fails before joining it).
-pub fn start_daemon<F, A>(method: StartMethod, f: F, args: A) -> Process
-where
-    F: Target<A>,
-    F::Output: ProcessOutput,
-    A: serde::Serialize + Send + 'static,
-{
-    let p = Process::builder(f, args)
-        .start_method(method)
-        .daemon(true)
-        .build();
-    p.start()
-        .unwrap_or_else(|e| panic!("cannot start a {method} child: {e}"));
-    p
-}
-
-/// Joins `p` (bounded) and checks that it exited with code 0.
-pub fn join_ok(p: &Process, method: StartMethod) {
-    p.join_timeout(LONG).unwrap();
-    assert_eq!(
-        p.exitcode(),
-        Some(0),
-        "{method} child {} did not succeed",
-        p.name()
-    );
-}
+pub use parity::LONG;
+pub use parity::processes::{join_ok, start, start_daemon};
