@@ -24,7 +24,7 @@
 //! - `test_no_import_lock_contention` has no Rust counterpart (no code runs at import time);
 //! - timing asserts keep CPython's lower bounds and loosen the upper ones (shared machine).
 
-mod parity;
+use queues_util::parity;
 mod queues_util;
 
 use std::time::{Duration, Instant};

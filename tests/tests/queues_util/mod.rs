@@ -4,7 +4,7 @@
 #![allow(dead_code, unused_imports, unreachable_pub)]
 
 #[path = "../parity/mod.rs"]
-mod parity;
+pub mod parity;
 
 pub use parity::LONG;
 pub use parity::processes::{join_ok, start, start_daemon};
