@@ -194,9 +194,13 @@
 //!
 //! [`dummy`] is Python's `multiprocessing.dummy`: the same types and methods backed by threads,
 //! so that code written against `mp` runs on threads by changing its `use` line. They are not
-//! twins: `mp::dummy::Lock` is [`mp::Lock`](Lock)'s engine with its state on the heap (the
-//! [`space::Threads`] memory space, see [`space`]), and `mp::dummy::Queue` is the local flavour
-//! of mp's queues.
+//! twins: each is mp's own type over another backend. `mp::dummy::Lock` is [`mp::Lock`](Lock)'s
+//! engine with its state on the heap (the [`space::Threads`] memory space, see [`space`]);
+//! `mp::dummy::Queue` is [`queues::QueueIn`] over the [`queues::Local`] flavour;
+//! `mp::dummy::Connection` is [`connection::ConnectionIn`] over the [`connection::InMemory`]
+//! link; `mp::dummy::Process` and `Pool` are [`process::ProcessIn`] and [`pool::PoolIn`] over
+//! threads; and `mp::dummy::Manager()` is [`managers::SyncManagerIn`] over the
+//! [`managers::InProcess`] host.
 //!
 //! # Logging
 //!

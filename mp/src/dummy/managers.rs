@@ -97,8 +97,9 @@ pub use crate::managers::{
     RLockProxy, SemaphoreProxy, Slice, Token, Value, ValueProxy, from_value, to_value,
 };
 
-/// The thread-backed twin of [`mp::SyncManager`](crate::SyncManager): the same methods,
-/// returning objects that live in this process (see the [module docs](self)).
+/// [`mp::SyncManager`](crate::SyncManager) over the in-process host
+/// ([`SyncManagerIn<InProcess>`](crate::managers::SyncManagerIn)): the same methods, returning
+/// objects that live in this process (see the [module docs](self)).
 ///
 /// Clones are the same manager. There is nothing to start or stop:
 /// [`start`](SyncManager::start) and [`shutdown`](SyncManager::shutdown) do nothing and
