@@ -151,7 +151,7 @@ impl Chan {
     }
 }
 
-/// The link of an in-memory connection ([`mp::dummy::Connection`](crate::dummy::Connection)):
+/// The link of an in-memory connection (`mp::dummy::Connection`):
 /// the channel it receives from and the one it sends into.
 pub struct InMemory {
     rx: Option<Arc<Chan>>,

@@ -87,7 +87,7 @@ pub type Connection = ConnectionIn<Socket>;
 ///
 /// [`mp::Connection`](Connection) is `ConnectionIn<Socket>`: a descriptor (a socketpair of
 /// [`Pipe`], a listener's socket, a pipe end) carrying CPython's framing, that can be passed
-/// to other processes. [`mp::dummy::Connection`](crate::dummy::Connection) is
+/// to other processes. `mp::dummy::Connection` is
 /// `ConnectionIn<InMemory>`: two message queues in this process, as in Python's
 /// `multiprocessing.dummy.connection`. Both have every method below, with the same errors;
 /// what only one link can do is in its own `impl` block ([`from_fd`](ConnectionIn::from_fd)

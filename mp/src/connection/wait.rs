@@ -38,9 +38,9 @@ pub enum Readiness {
 /// Something [`wait`] can wait on: it is ready when reading it would not block (a message or
 /// end of file on a connection or socket, a pending client on a listener, an exited process).
 ///
-/// Implemented for [`Connection`](super::Connection) and [`mp::dummy::Connection`](crate::dummy::Connection),
+/// Implemented for [`Connection`](super::Connection) and `mp::dummy::Connection`,
 /// [`Process`](crate::Process) (its [`sentinel`](crate::Process::sentinel)) and
-/// [`mp::dummy::Process`](crate::dummy::Process), [`Listener`] and the dummy one, std's sockets,
+/// `mp::dummy::Process`, [`Listener`] and the dummy one, std's sockets,
 /// descriptors (`OwnedFd`, `BorrowedFd`) and raw descriptor numbers (`RawFd`, Python's
 /// integers, e.g. a sentinel), and for references and boxes of them, so that a list can mix
 /// kinds as `&dyn Waitable`.

@@ -268,7 +268,7 @@ impl<T> Core<T> {
     }
 }
 
-/// The flavour of [`mp::dummy::Queue`](crate::dummy::Queue) and its kin: items are moved into
+/// The flavour of `mp::dummy::Queue` and its kin: items are moved into
 /// a deque in this process's memory (no serialization), between threads.
 #[derive(Debug)]
 pub struct Local;

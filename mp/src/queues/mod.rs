@@ -184,7 +184,7 @@ fn get_forever<T, F: Carries<T>>(core: &F::Core<T>) -> std::result::Result<T, Ge
 pub type Queue<T> = QueueIn<T, Shm>;
 
 /// A FIFO queue of `T`s over a [`Flavour`]: [`Queue`] (between processes) and
-/// [`mp::dummy::Queue`](crate::dummy::Queue) (between threads) are this one type, and have
+/// `mp::dummy::Queue` (between threads) are this one type, and have
 /// every method below, with the same errors.
 pub struct QueueIn<T, F: Flavour> {
     core: Arc<F::Core<T>>,
@@ -636,7 +636,7 @@ impl<T, F: Flavour> fmt::Debug for QueueIn<T, F> {
 pub type JoinableQueue<T> = JoinableQueueIn<T, Shm>;
 
 /// A [`QueueIn`] that counts unfinished tasks, over a [`Flavour`]: [`JoinableQueue`] and
-/// [`mp::dummy::JoinableQueue`](crate::dummy::JoinableQueue).
+/// `mp::dummy::JoinableQueue`.
 pub struct JoinableQueueIn<T, F: Flavour> {
     queue: QueueIn<T, F>,
 }
@@ -825,7 +825,7 @@ impl<T, F: Flavour> fmt::Debug for JoinableQueueIn<T, F> {
 pub type SimpleQueue<T> = SimpleQueueIn<T, Shm>;
 
 /// The simplest queue over a [`Flavour`]: [`SimpleQueue`] and
-/// [`mp::dummy::SimpleQueue`](crate::dummy::SimpleQueue).
+/// `mp::dummy::SimpleQueue`.
 pub struct SimpleQueueIn<T, F: Flavour> {
     core: Arc<F::Core<T>>,
     _item: PhantomData<fn(T) -> T>,

@@ -36,7 +36,7 @@ use crate::sys;
 pub type Client = ClientIn<Socket>;
 
 /// The connecting end over a link: [`Client`] for sockets, and
-/// [`mp::dummy::connection::Client`](crate::dummy::connection::Client) for in-memory
+/// `mp::dummy::connection::Client` for in-memory
 /// connections to a listener of this process. Both take the same builder; what a link cannot
 /// use (a key, for memory) is accepted and ignored, as Python's dummy module does.
 ///

@@ -70,7 +70,7 @@ fn refused(address: &Address) -> Error {
     )
 }
 
-/// Accepts connections from [`Client`](crate::dummy::connection::Client)s in this process: Python's
+/// Accepts connections from `Client`s in this process: Python's
 /// `multiprocessing.dummy.connection.Listener`, with the API of
 /// [`mp::connection::Listener`](crate::connection::Listener).
 ///
@@ -101,7 +101,7 @@ impl InMemoryListener {
     /// As mp's (unused by in-memory connections, which need no handshake).
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration =
         crate::connection::Listener::DEFAULT_HANDSHAKE_TIMEOUT;
-    /// The largest message an accepted connection (or a [`Client`](crate::dummy::connection::Client)) receives by default.
+    /// The largest message an accepted connection (or a `Client`) receives by default.
     pub const DEFAULT_MAX_MESSAGE: u64 = crate::connection::Listener::DEFAULT_MAX_MESSAGE;
 
     /// A listener at a fresh address, backlog 1: Python's `Listener()`.

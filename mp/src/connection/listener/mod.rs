@@ -200,7 +200,7 @@ pub struct Listener {
 pub type ListenerBuilder = ListenerBuilderIn<Listener>;
 
 /// Builds a listener of type `T`: [`ListenerBuilder`] for sockets, and
-/// [`mp::dummy::connection::ListenerBuilder`](crate::dummy::connection::ListenerBuilder) for
+/// `mp::dummy::connection::ListenerBuilder` for
 /// the in-memory listener, which accepts the same settings and ignores what it cannot use
 /// (family, key, handshake timeout), as Python's dummy module does.
 #[must_use = "call `.bind()` to create the listener"]
