@@ -166,51 +166,63 @@ pub(crate) fn cancelled_error() -> crate::error::Error {
 /// Spins before sleeping: a holder on another CPU usually releases within this.
 const SPINS: u32 = 100;
 
+/// The state word of a [`RawMutex`]: 0 when unlocked, else the holder's pid (Linux pids are
+/// below 2^22) with two flags.
 const UNLOCKED: u32 = 0;
-const LOCKED: u32 = 1;
-const CONTENDED: u32 = 2;
+const PID_MASK: u32 = (1 << 30) - 1;
+/// Somebody sleeps (or may sleep) on the lock: `unlock` must wake one.
+const CONTENDED: u32 = 1 << 30;
+/// The holder died holding the lock: nobody gets it until [`RawMutex::take_over`] or
+/// [`RawMutex::recover`].
+const DIED: u32 = 1 << 31;
 
 /// A process-shared mutex without an owner requirement on unlock (Python's `Lock` may be
 /// released by any thread or process).
+///
+/// The holder's pid lives in the state word itself, not beside it, so that "the holder is
+/// dead" is one compare-and-swap on the value that was seen: a waiter that read a dead pid
+/// can never mark a mutex abandoned after somebody else took it over and locked it again
+/// (with the pid in a word of its own, that stale read made two holders).
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct RawMutex {
     state: AtomicU32,
-    owner_pid: AtomicU32,
     owner_tid: AtomicU32,
-    /// Non-zero: the pid of a holder that died holding the lock.
-    abandoned: AtomicU32,
+    _reserved: [AtomicU32; 2],
 }
 
 impl RawMutex {
     #[inline]
-    fn set_owner(&self) {
+    fn me() -> (u32, u32) {
         let (pid, tid) = ids();
-        self.owner_pid.store(pid as u32, Ordering::Relaxed);
-        self.owner_tid.store(tid as u32, Ordering::Relaxed);
+        (pid as u32 & PID_MASK, tid as u32)
     }
 
     #[inline]
-    fn check_abandoned(&self) -> Result<(), OwnerDied> {
-        match self.abandoned.load(Ordering::Acquire) {
-            0 => Ok(()),
-            pid => Err(OwnerDied { pid: pid as i32 }),
+    fn died(s: u32) -> Result<(), OwnerDied> {
+        if s & DIED != 0 {
+            Err(OwnerDied {
+                pid: (s & PID_MASK) as i32,
+            })
+        } else {
+            Ok(())
         }
     }
 
     /// Takes the lock if it is free. `Ok(false)` if it is held.
     #[inline]
     pub(crate) fn try_lock(&self) -> Result<bool, OwnerDied> {
-        self.check_abandoned()?;
-        if self
+        let (pid, tid) = Self::me();
+        match self
             .state
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .compare_exchange(UNLOCKED, pid, Ordering::Acquire, Ordering::Relaxed)
         {
-            self.set_owner();
-            return Ok(true);
+            Ok(_) => {
+                self.owner_tid.store(tid, Ordering::Relaxed);
+                Ok(true)
+            }
+            Err(s) => Self::died(s).map(|()| false),
         }
-        Ok(false)
     }
 
     /// Takes the lock, waiting at most until `deadline` (`None`: forever). `Ok(false)` on
@@ -225,12 +237,40 @@ impl RawMutex {
                 return Ok(true);
             }
         }
+        let (pid, tid) = Self::me();
         let mut interval = FIRST_CHECK;
+        let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            self.check_abandoned()?;
-            if self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
-                self.set_owner();
-                return Ok(true);
+            Self::died(s)?;
+            if s == UNLOCKED {
+                // Taken from the slow path: others may be asleep, so the unlock must wake.
+                match self.state.compare_exchange(
+                    UNLOCKED,
+                    pid | CONTENDED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        self.owner_tid.store(tid, Ordering::Relaxed);
+                        return Ok(true);
+                    }
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            }
+            if s & CONTENDED == 0 {
+                if let Err(now) = self.state.compare_exchange(
+                    s,
+                    s | CONTENDED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    s = now;
+                    continue;
+                }
+                s |= CONTENDED;
             }
             let now = Instant::now();
             let slice = match deadline {
@@ -238,38 +278,60 @@ impl RawMutex {
                 Some(d) => (d - now).min(interval),
                 None => interval,
             };
-            if !wait(&self.state, CONTENDED, Some(slice)) {
-                // Slept a whole slice: is the holder still there?
-                let pid = self.owner_pid.load(Ordering::Relaxed) as i32;
-                if self.state.load(Ordering::Relaxed) != UNLOCKED && pid != 0 && !pid_alive(pid) {
-                    // Mark it once; everybody waiting gets the error.
-                    let _ = self.abandoned.compare_exchange(
-                        0,
-                        pid as u32,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    );
+            if !wait(&self.state, s, Some(slice)) {
+                // Slept a whole slice: is the holder still there? Marking is a CAS on the
+                // very value whose pid was found dead, so it cannot hit a later holder.
+                let held = self.state.load(Ordering::Relaxed);
+                let holder = (held & PID_MASK) as i32;
+                if held != UNLOCKED
+                    && held & DIED == 0
+                    && holder != 0
+                    && !pid_alive(holder)
+                    && self
+                        .state
+                        .compare_exchange(held, held | DIED, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                {
                     wake_all(&self.state);
-                    self.check_abandoned()?;
                 }
                 interval = (interval * 2).min(MAX_CHECK);
             }
+            s = self.state.load(Ordering::Relaxed);
         }
     }
 
-    /// Releases the lock (by anyone). Returns false if it was not held.
+    /// Releases the lock (by anyone). Returns false if it was not held, or if its holder
+    /// died (only [`RawMutex::take_over`] and [`RawMutex::recover`] end that).
     #[inline]
     pub(crate) fn unlock(&self) -> bool {
-        self.owner_pid.store(0, Ordering::Relaxed);
+        self.release().unwrap_or(false)
+    }
+
+    /// [`RawMutex::unlock`] that tells a dead holder's mutex (left as it is) from an unlocked
+    /// one (`Ok(false)`).
+    #[inline]
+    pub(crate) fn release(&self) -> Result<bool, OwnerDied> {
         self.owner_tid.store(0, Ordering::Relaxed);
-        match self.state.swap(UNLOCKED, Ordering::Release) {
-            UNLOCKED => false,
-            CONTENDED => {
-                wake(&self.state, 1);
-                true
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s == UNLOCKED {
+                return Ok(false);
             }
-            _ => true,
+            Self::died(s)?;
+            match self.state.compare_exchange_weak(
+                s,
+                UNLOCKED,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
         }
+        if s & CONTENDED != 0 {
+            wake(&self.state, 1);
+        }
+        Ok(true)
     }
 
     /// Whether the lock is held.
@@ -280,8 +342,9 @@ impl RawMutex {
 
     /// The (pid, tid) of the holder, if held.
     pub(crate) fn owner(&self) -> Option<(i32, i32)> {
-        let pid = self.owner_pid.load(Ordering::Relaxed) as i32;
-        (self.is_locked() && pid != 0).then(|| (pid, self.owner_tid.load(Ordering::Relaxed) as i32))
+        let s = self.state.load(Ordering::Relaxed);
+        let pid = (s & PID_MASK) as i32;
+        (pid != 0).then(|| (pid, self.owner_tid.load(Ordering::Relaxed) as i32))
     }
 
     /// Whether the calling thread holds the lock.
@@ -291,13 +354,18 @@ impl RawMutex {
 
     /// The pid of a holder that died holding the lock.
     pub(crate) fn abandoned_by(&self) -> Option<i32> {
-        self.check_abandoned().err().map(|e| e.pid)
+        Self::died(self.state.load(Ordering::Acquire))
+            .err()
+            .map(|e| e.pid)
     }
 
     /// Pretends that `pid` holds the (locked) mutex, for tests of dead holders.
     #[cfg(test)]
     pub(crate) fn set_owner_pid_for_tests(&self, pid: u32) {
-        self.owner_pid.store(pid, Ordering::Relaxed);
+        let s = self.state.load(Ordering::Relaxed);
+        assert!(s != UNLOCKED, "the mutex must be locked");
+        self.state
+            .store((s & !PID_MASK) | (pid & PID_MASK), Ordering::Relaxed);
     }
 
     /// Takes over a mutex whose holder died: if it is marked abandoned, the caller becomes
@@ -305,32 +373,36 @@ impl RawMutex {
     /// caller can repair what the lock protects before anybody else gets in. Of several
     /// concurrent callers exactly one succeeds. Returns whether the caller now holds the lock.
     pub(crate) fn take_over(&self) -> bool {
-        let pid = self.abandoned.load(Ordering::Acquire);
-        if pid == 0
-            || self
-                .abandoned
-                .compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
+        let s = self.state.load(Ordering::Acquire);
+        if s & DIED == 0 {
+            return false;
+        }
+        let (pid, tid) = Self::me();
+        // CONTENDED makes the caller's `unlock` wake the waiters that went to sleep meanwhile.
+        if self
+            .state
+            .compare_exchange(s, pid | CONTENDED, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
         {
             return false;
         }
-        // Still not UNLOCKED, so nobody else could take it in between. CONTENDED makes the
-        // caller's `unlock` wake the waiters that went to sleep meanwhile.
-        self.state.store(CONTENDED, Ordering::Release);
-        self.set_owner();
+        self.owner_tid.store(tid, Ordering::Relaxed);
         true
     }
 
     /// Makes an abandoned mutex usable again: it becomes unlocked. Returns whether it was
-    /// abandoned.
+    /// abandoned (of several concurrent callers, one gets true).
     pub(crate) fn recover(&self) -> bool {
-        if self.abandoned.load(Ordering::Acquire) == 0 {
+        let s = self.state.load(Ordering::Acquire);
+        if s & DIED == 0
+            || self
+                .state
+                .compare_exchange(s, UNLOCKED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
             return false;
         }
-        self.owner_pid.store(0, Ordering::Relaxed);
         self.owner_tid.store(0, Ordering::Relaxed);
-        self.state.store(UNLOCKED, Ordering::Release);
-        self.abandoned.store(0, Ordering::Release);
         wake_all(&self.state);
         true
     }
@@ -438,7 +510,7 @@ mod tests {
         let m = RawMutex::default();
         assert!(m.lock(None).unwrap());
         // Pretend a process that does not exist holds it.
-        m.owner_pid.store(0x3fff_fff0, Ordering::Relaxed);
+        m.set_owner_pid_for_tests(0x3fff_fff0);
         let err = m
             .lock(Some(Instant::now() + Duration::from_secs(5)))
             .unwrap_err();
@@ -453,7 +525,7 @@ mod tests {
         let m = RawMutex::default();
         assert!(!m.take_over(), "nothing to take over");
         assert!(m.lock(None).unwrap());
-        m.owner_pid.store(0x3fff_fff0, Ordering::Relaxed);
+        m.set_owner_pid_for_tests(0x3fff_fff0);
         assert!(
             m.lock(Some(Instant::now() + Duration::from_secs(5)))
                 .is_err()
@@ -465,6 +537,51 @@ mod tests {
         assert!(m.unlock());
         assert!(m.try_lock().unwrap());
         assert!(m.unlock());
+    }
+
+    /// Holders that "die" (leave the mutex locked under a pid that does not exist) while
+    /// others wait, again and again: every death is taken over by exactly one waiter, and
+    /// no two threads are ever inside at once. A waiter that read a dead holder's pid just
+    /// before somebody else took the mutex over must not mark the new holder dead.
+    #[test]
+    fn deaths_never_make_two_holders() {
+        use std::sync::atomic::AtomicBool;
+        let shared = Arc::new((
+            RawMutex::default(),
+            AtomicBool::new(false),
+            AtomicU32::new(0),
+        ));
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let (m, inside, deaths) = &*shared;
+                    for i in 0..400u32 {
+                        loop {
+                            match m.lock(Some(Instant::now() + Duration::from_secs(20))) {
+                                Ok(true) => break,
+                                Ok(false) => panic!("lock timed out"),
+                                Err(_) if m.take_over() => break,
+                                Err(_) => {}
+                            }
+                        }
+                        assert!(!inside.swap(true, Ordering::AcqRel), "two holders");
+                        std::hint::spin_loop();
+                        inside.store(false, Ordering::Release);
+                        if (i + t) % 100 == 99 {
+                            deaths.fetch_add(1, Ordering::Relaxed);
+                            m.set_owner_pid_for_tests(0x3fff_fff0 + t);
+                        } else {
+                            assert!(m.unlock());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(shared.2.load(Ordering::Relaxed), 16);
     }
 
     #[test]

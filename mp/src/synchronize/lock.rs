@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Shared, SharedState, deadline_after, layout_hash, misuse, owner_died, owner_for_repr};
 use crate::error::{Error, ErrorKind, Result};
-use crate::futex::{OwnerDied, RawMutex};
+use crate::futex::RawMutex;
 use crate::shm;
 use crate::space::{Processes, Space};
 
@@ -180,11 +180,7 @@ impl<Sp: Space> LockIn<Sp> {
     /// ```
     #[inline]
     pub fn release(&self) -> Result<()> {
-        let m = self.mutex();
-        if let Some(pid) = m.abandoned_by() {
-            return Err(owner_died("lock", OwnerDied { pid }));
-        }
-        if m.unlock() {
+        if self.mutex().release().map_err(|e| owner_died("lock", e))? {
             Ok(())
         } else {
             Err(misuse::<Sp>(
