@@ -235,6 +235,8 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "async")]
+pub mod aio;
 mod atfork;
 mod bootstrap;
 #[doc(hidden)]

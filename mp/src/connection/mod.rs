@@ -42,7 +42,7 @@ mod memory;
 #[cfg(feature = "pickle")]
 mod pickle;
 mod socket;
-mod wait;
+pub(crate) mod wait;
 
 pub use auth::{answer_challenge, deliver_challenge};
 pub use buffer::{Buffer, BufferMut, Element};
@@ -59,6 +59,8 @@ pub use pickle::PyValue;
 pub use socket::Socket;
 pub(crate) use socket::{Fd, OwnedFdDe};
 pub(crate) use wait::activity;
+#[cfg(feature = "async")]
+pub use wait::wait_async;
 pub use wait::{Readiness, Waitable, wait};
 
 /// One end of a [`Pipe`] or a socket connection: Python's `Connection`.
@@ -787,6 +789,130 @@ impl<L: Link> ConnectionIn<L> {
     /// ```
     pub fn poll_forever(&self) -> Result<()> {
         self.check_readable()?.poll(None).map(|_| ())
+    }
+}
+
+/// async/await (feature `async`; descriptor links need `tokio` or `async-io`): see
+/// [`mp::aio`](crate::aio) for the executors, the threads involved and cancel safety.
+#[cfg(feature = "async")]
+impl<L: Link> ConnectionIn<L> {
+    /// Waits for a message without blocking the executor, then reads it: `recv` for async
+    /// code. Cancel-safe: a dropped future has consumed nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](ConnectionIn::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let (a, b) = mp::Pipe(true)?;
+    /// let reader = async { b.recv_async::<String>().await };
+    /// a.send_async(&"hello".to_string()).await?;
+    /// assert_eq!(reader.await?, "hello");
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn recv_async<T: DeserializeOwned>(&self) -> Result<T> {
+        self.readable_async().await?;
+        self.recv()
+    }
+
+    /// [`recv_bytes`](ConnectionIn::recv_bytes) for async code (see
+    /// [`recv_async`](ConnectionIn::recv_async)).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_bytes`](ConnectionIn::recv_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let (a, b) = mp::Pipe(true)?;
+    /// a.send_bytes_async(b"raw").await?;
+    /// assert_eq!(b.recv_bytes_async().await?, b"raw");
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn recv_bytes_async(&self) -> Result<Vec<u8>> {
+        self.readable_async().await?;
+        self.recv_bytes()
+    }
+
+    /// Waits until the connection can take data without blocking the executor, then sends
+    /// `value` in one piece: `send` for async code. A message larger than the free buffer
+    /// space is finished by a blocking write, as [`send`](ConnectionIn::send) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](ConnectionIn::send).
+    ///
+    /// # Examples
+    ///
+    /// See [`recv_async`](ConnectionIn::recv_async).
+    pub async fn send_async<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        self.writable_async().await?;
+        self.send(value)
+    }
+
+    /// [`send_bytes`](ConnectionIn::send_bytes) for async code (see
+    /// [`send_async`](ConnectionIn::send_async)).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_bytes`](ConnectionIn::send_bytes).
+    ///
+    /// # Examples
+    ///
+    /// See [`recv_bytes_async`](ConnectionIn::recv_bytes_async).
+    pub async fn send_bytes_async<B: Buffer + ?Sized>(&self, buf: &B) -> Result<()> {
+        self.writable_async().await?;
+        self.send_bytes(buf)
+    }
+
+    /// Waits until a message (or end of file) is there: `poll(None)` for async code.
+    ///
+    /// # Errors
+    ///
+    /// The connection is closed or write-only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let (a, b) = mp::Pipe(true)?;
+    /// a.send(&1u8)?;
+    /// b.readable_async().await?;
+    /// assert!(b.poll()?);
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn readable_async(&self) -> Result<()> {
+        loop {
+            crate::aio::readable(self).await?;
+            // A descriptor's readiness is the reactor's; confirm it (and see end of file).
+            if self.poll()? {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn writable_async(&self) -> Result<()> {
+        let link = self.check_writable()?;
+        if link.ready_now().is_some() {
+            // An in-memory link never blocks a sender.
+            return Ok(());
+        }
+        let fd = link.fileno()?;
+        crate::aio::reactor::ready(fd, crate::aio::Interest::Writable).await
     }
 }
 

@@ -231,6 +231,58 @@ pub fn wait<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> Result<Vec
     }
 }
 
+/// [`wait`] without a timeout, for async code: waits until at least one of `objects` is
+/// ready without blocking the executor, and returns the indices of the ready ones. An empty
+/// list gives an empty answer at once. Cancel-safe: waiting consumes nothing. Use the
+/// executor's timeout (`tokio::time::timeout`...) for a deadline.
+///
+/// # Errors
+///
+/// As [`wait`].
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "tokio")] {
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// # rt.block_on(async {
+/// use mp::connection::wait_async;
+/// let (r1, _w1) = mp::Pipe(false)?;
+/// let (r2, w2) = mp::Pipe(false)?;
+/// w2.send(&"second")?;
+/// assert_eq!(wait_async(&[&r1, &r2]).await?, vec![1]);
+/// # Ok::<(), mp::Error>(()) }).unwrap();
+/// # }
+/// ```
+#[cfg(feature = "async")]
+pub async fn wait_async<W: Waitable>(objects: &[W]) -> Result<Vec<usize>> {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+    if objects.is_empty() {
+        return Ok(Vec::new());
+    }
+    loop {
+        let ready = wait(objects, Some(Duration::ZERO))?;
+        if !ready.is_empty() {
+            return Ok(ready);
+        }
+        let mut each: Vec<Pin<Box<_>>> = objects
+            .iter()
+            .map(|o| Box::pin(crate::aio::readable(o)))
+            .collect();
+        std::future::poll_fn(|cx| {
+            for f in &mut each {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    return Poll::Ready(r);
+                }
+            }
+            Poll::Pending
+        })
+        .await?;
+    }
+}
+
 /// Polls `fds` (readable); returns the indices of the ready ones.
 fn poll_ready(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<Vec<usize>> {
     if fds.is_empty() {
@@ -274,6 +326,65 @@ pub(crate) fn activity() {
             // while it is in the list (removed under this lock before it is closed).
             unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
         }
+        #[cfg(feature = "async")]
+        for w in std::mem::take(&mut *lock(&ASYNC_WAKERS)) {
+            w.wake();
+        }
+    }
+}
+
+/// The tasks waiting for in-process activity (see [`Activity`]).
+#[cfg(feature = "async")]
+static ASYNC_WAKERS: Mutex<Vec<std::task::Waker>> = Mutex::new(Vec::new());
+
+/// A future that is ready at the next in-process [`activity`] after its creation: what an
+/// async wait on in-memory objects (an `mp::dummy` pipe, a thread process) sleeps on.
+#[cfg(feature = "async")]
+pub(crate) struct Activity {
+    seen: u64,
+    _waiting: Waiting,
+}
+
+#[cfg(feature = "async")]
+impl Activity {
+    /// Counts the caller as a waiter from now on, so that activity after this call (which
+    /// the caller has not looked at yet) is not missed.
+    pub(crate) fn new() -> Activity {
+        let waiting = Waiting::enter();
+        Activity {
+            seen: *lock(&GENERATION),
+            _waiting: waiting,
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl std::future::Future for Activity {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let g = lock(&GENERATION);
+        if *g != self.seen {
+            return std::task::Poll::Ready(());
+        }
+        // Pushed while the generation is locked: `activity` bumps it before it drains.
+        let mut wakers = lock(&ASYNC_WAKERS);
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        std::task::Poll::Pending
+    }
+}
+
+#[cfg(feature = "async")]
+impl std::fmt::Debug for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Activity")
+            .field("seen", &self.seen)
+            .finish()
     }
 }
 

@@ -62,6 +62,8 @@ mod worker;
 
 pub use processes::WorkerProcesses;
 pub(crate) use raw::{NextChunk, RawJob};
+#[cfg(feature = "async")]
+pub use result::ResultFuture;
 pub(crate) use result::{ApplySink, IMapSink, MapSink, Sink, Slot, feed, input_panicked};
 pub use result::{AsyncResult, IMapIterator};
 pub use threads::WorkerThreads;

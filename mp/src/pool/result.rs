@@ -10,6 +10,9 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+#[cfg(feature = "async")]
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::task::Portable;
@@ -91,6 +94,8 @@ struct SlotState<T> {
     error_callback: Option<ErrorCallback>,
     /// Threads sleeping in `wait_deadline` (the notification is skipped when there are none).
     sleepers: usize,
+    /// Tasks awaiting the result.
+    wakers: Vec<Waker>,
 }
 
 /// Where one async result lands (both pools).
@@ -123,6 +128,7 @@ impl<T> Slot<T> {
                 callback: None,
                 error_callback: None,
                 sleepers: 0,
+                wakers: Vec::new(),
             }),
             cond: Condvar::new(),
         })
@@ -170,10 +176,28 @@ impl<T> Slot<T> {
         st.ready = true;
         self.done.store(true, Ordering::Release);
         let wake = st.sleepers > 0;
+        let wakers = std::mem::take(&mut st.wakers);
         drop(st);
         if wake {
             self.cond.notify_all();
         }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Ready once the result is there; otherwise the task is woken when it comes.
+    #[cfg(feature = "async")]
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_ready() {
+            return Poll::Ready(());
+        }
+        let mut st = lock(&self.state);
+        if st.ready {
+            return Poll::Ready(());
+        }
+        if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            st.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Whether the result is there.
@@ -262,6 +286,93 @@ impl<T> fmt::Debug for AsyncResult<T> {
         f.debug_struct("AsyncResult")
             .field("ready", &self.ready())
             .finish()
+    }
+}
+
+/// `.await` on an [`AsyncResult`] (feature `async`) gives its result, as
+/// [`get`](AsyncResult::get) does, without blocking the executor: the pool's result thread
+/// wakes the task. The `AsyncResult` is consumed; to keep it, await
+/// [`wait_async`](AsyncResult::wait_async) and then call `get`.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "async")]
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// #[mp::task]
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = mp::Pool::new(2)?;
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let (a, b) = rt.block_on(async {
+///     let a = pool.apply_async(square, (3,))?;
+///     let b = pool.map_async(square, [1, 2])?;
+///     Ok::<_, mp::Error>((a.await?, b.await?))
+/// })?;
+/// assert_eq!((a, b), (9, vec![1, 4]));
+/// # Ok(()) }
+/// # #[cfg(not(feature = "async"))] fn main() {}
+/// ```
+#[cfg(feature = "async")]
+impl<T> std::future::IntoFuture for AsyncResult<T> {
+    type Output = Result<T>;
+    type IntoFuture = ResultFuture<T>;
+
+    fn into_future(self) -> ResultFuture<T> {
+        ResultFuture { slot: self.slot }
+    }
+}
+
+/// The future of an awaited [`AsyncResult`] (feature `async`). Dropping it discards the
+/// result when it comes.
+#[cfg(feature = "async")]
+pub struct ResultFuture<T> {
+    slot: Arc<Slot<T>>,
+}
+
+#[cfg(feature = "async")]
+impl<T> fmt::Debug for ResultFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultFuture")
+            .field("ready", &self.slot.is_ready())
+            .finish()
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T> std::future::Future for ResultFuture<T> {
+    type Output = Result<T>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match self.slot.poll_ready(cx) {
+            Poll::Ready(()) => Poll::Ready(self.slot.take()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T> AsyncResult<T> {
+    /// Waits for the result without blocking the executor and without taking it: Python's
+    /// `wait()` for async code. [`get`](AsyncResult::get) then returns at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "async")]
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// #[mp::task]
+    /// fn square(x: u64) -> u64 { x * x }
+    /// let pool = mp::Pool::new(1)?;
+    /// let r = pool.apply_async(square, (4,))?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(r.wait_async());
+    /// assert!(r.ready());
+    /// assert_eq!(r.get()?, 16);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "async"))] fn main() {}
+    /// ```
+    pub async fn wait_async(&self) {
+        std::future::poll_fn(|cx| self.slot.poll_ready(cx)).await
     }
 }
 
@@ -561,6 +672,8 @@ struct IMapState<V> {
     completed: usize,
     /// The iterator was dropped: the feeder stops.
     abandoned: bool,
+    /// The task awaiting the stream's next item.
+    waker: Option<Waker>,
 }
 
 impl<V> IMapState<V> {
@@ -593,6 +706,7 @@ impl<V> IMapSink<V> {
                 submitted: 0,
                 completed: 0,
                 abandoned: false,
+                waker: None,
             }),
             cond: Condvar::new(),
         })
@@ -608,8 +722,17 @@ impl<V> IMapSink<V> {
         if !st.abandoned {
             st.done.insert(chunk, r);
         }
+        self.notify(st);
+    }
+
+    /// Wakes the iterator (a thread or a task) and the feeder, releasing `st`.
+    fn notify(&self, mut st: MutexGuard<'_, IMapState<V>>) {
+        let waker = st.waker.take();
         drop(st);
         self.cond.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Feeder: waits until fewer than `limit` chunks are outstanding; false if the iterator
@@ -624,8 +747,9 @@ impl<V> IMapSink<V> {
 
     /// Feeder: the input ended after `n` chunks.
     fn finish(&self, n: usize) {
-        lock(&self.state).total = Some(n);
-        self.cond.notify_all();
+        let mut st = lock(&self.state);
+        st.total = Some(n);
+        self.notify(st);
     }
 
     /// Feeder: the input failed where chunk `i` would start; the iteration ends there.
@@ -633,8 +757,7 @@ impl<V> IMapSink<V> {
         let mut st = lock(&self.state);
         st.done.insert(i, Err(e));
         st.total = Some(i + 1);
-        drop(st);
-        self.cond.notify_all();
+        self.notify(st);
     }
 }
 
@@ -748,50 +871,54 @@ impl<V> IMapIterator<V> {
         }
     }
 
-    fn next_deadline(&mut self, deadline: Option<Instant>) -> Option<Result<V>> {
+    /// The next answer if one is there without waiting: `Some(None)` at the end.
+    fn next_now(&mut self, st: &mut MutexGuard<'_, IMapState<V>>) -> Option<Option<Result<V>>> {
         loop {
             if let Some(v) = self.buf.pop_front() {
-                return Some(Ok(v));
+                return Some(Some(Ok(v)));
             }
-            let mut st = lock(&self.sink.state);
-            loop {
-                if st.total.is_some_and(|t| self.next_chunk >= t) {
-                    return None;
-                }
-                let key = if self.ordered {
-                    st.done
-                        .contains_key(&self.next_chunk)
-                        .then_some(self.next_chunk)
-                } else {
-                    st.done.keys().next().copied()
-                };
-                if let Some(k) = key {
-                    let r = st.done.remove(&k);
-                    drop(st);
-                    self.next_chunk += 1;
-                    match r {
-                        Some(Ok(v)) => {
-                            self.buf.extend(v);
-                            break;
-                        }
-                        Some(Err(e)) => return Some(Err(e)),
-                        None => break,
+            if st.total.is_some_and(|t| self.next_chunk >= t) {
+                return Some(None);
+            }
+            let key = if self.ordered {
+                st.done
+                    .contains_key(&self.next_chunk)
+                    .then_some(self.next_chunk)
+            } else {
+                st.done.keys().next().copied()
+            }?;
+            let r = st.done.remove(&key);
+            self.next_chunk += 1;
+            match r {
+                Some(Ok(v)) => self.buf.extend(v),
+                Some(Err(e)) => return Some(Some(Err(e))),
+                None => {}
+            }
+        }
+    }
+
+    fn next_deadline(&mut self, deadline: Option<Instant>) -> Option<Result<V>> {
+        if let Some(v) = self.buf.pop_front() {
+            return Some(Ok(v));
+        }
+        let sink = Arc::clone(&self.sink);
+        let mut st = lock(&sink.state);
+        loop {
+            if let Some(answer) = self.next_now(&mut st) {
+                return answer;
+            }
+            match deadline {
+                None => st = sink.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Some(Err(timeout_error()));
                     }
-                }
-                match deadline {
-                    None => st = self.sink.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
-                    Some(d) => {
-                        let now = Instant::now();
-                        if now >= d {
-                            return Some(Err(timeout_error()));
-                        }
-                        st = self
-                            .sink
-                            .cond
-                            .wait_timeout(st, d - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                    }
+                    st = sink
+                        .cond
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
             }
         }
@@ -824,6 +951,59 @@ impl<V> Iterator for IMapIterator<V> {
     type Item = Result<V>;
     fn next(&mut self) -> Option<Result<V>> {
         self.next_deadline(None)
+    }
+}
+
+// Nothing of the iterator is pinned structurally (the stream moves its items out by value).
+impl<V> Unpin for IMapIterator<V> {}
+
+/// The results as a [`Stream`](futures_core::Stream) (feature `async`): the same items as the
+/// iterator, awaited without blocking the executor. Dropping the stream ends the job's feeding
+/// as dropping the iterator does; results not yet yielded are discarded.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # #[mp::main] fn main() -> mp::Result<()> {
+/// #[mp::task]
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = mp::Pool::new(2)?;
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let got = rt.block_on(async {
+///     let mut stream = pool.imap(square, 0..5)?;
+///     let mut got = Vec::new();
+///     while let Some(x) = std::future::poll_fn(|cx| {
+///         futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+///     })
+///     .await
+///     {
+///         got.push(x?);
+///     }
+///     Ok::<_, mp::Error>(got)
+/// })?;
+/// assert_eq!(got, [0, 1, 4, 9, 16]);
+/// # Ok(()) }
+/// # #[cfg(not(feature = "tokio"))] fn main() {}
+/// ```
+#[cfg(feature = "async")]
+impl<V> futures_core::Stream for IMapIterator<V> {
+    type Item = Result<V>;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<V>>> {
+        let this = self.get_mut();
+        if let Some(v) = this.buf.pop_front() {
+            return Poll::Ready(Some(Ok(v)));
+        }
+        let sink = Arc::clone(&this.sink);
+        let mut st = lock(&sink.state);
+        match this.next_now(&mut st) {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                st.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 

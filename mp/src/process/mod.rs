@@ -1065,6 +1065,48 @@ impl<B: Backend> ProcessIn<B> {
         self.wait(Some(timeout))
     }
 
+    /// Waits for the child to exit without blocking the executor: `join` for async code
+    /// (feature `async`; an OS process needs `tokio` or `async-io`, whose reactor watches
+    /// its sentinel). Cancel-safe: a dropped future leaves the process as it was.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](ProcessIn::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")]
+    /// # #[mp::main] fn main() -> mp::Result<()> {
+    /// #[mp::task] fn noop() {}
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// rt.block_on(async {
+    ///     let p = mp::Process::builder(noop, ()).start()?;
+    ///     p.join_async().await?;
+    ///     assert_eq!(p.exitcode(), Some(0));
+    ///     Ok(())
+    /// })
+    /// # }
+    /// # #[cfg(not(feature = "tokio"))] fn main() {}
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn join_async(&self) -> Result<()>
+    where
+        Self: crate::connection::Waitable,
+    {
+        loop {
+            if self.child()?.is_none() {
+                // Not started: `join`'s error.
+                return self.join_timeout(Duration::ZERO);
+            }
+            crate::aio::readable(self).await?;
+            self.join_timeout(Duration::ZERO)?;
+            if !self.is_alive() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Whether the child is running: Python's `is_alive()`. False before `start`.
     ///
     /// # Examples

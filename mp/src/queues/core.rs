@@ -870,6 +870,49 @@ impl Core {
         }
     }
 
+    // ----- async waiters -----
+
+    #[cfg(feature = "async")]
+    fn cond(&self, which: super::sealed::Cv) -> &Cond {
+        let ctl = self.ctl();
+        match which {
+            super::sealed::Cv::NotEmpty => &ctl.not_empty,
+            super::sealed::Cv::NotFull => &ctl.not_full,
+            super::sealed::Cv::AllDone => &ctl.all_done,
+        }
+    }
+
+    /// Counts an async waiter on `which` (as a sleeper in [`Core::wait_on`] is counted, so
+    /// that notifiers bump the condition's word) and returns that word and its value now.
+    #[cfg(feature = "async")]
+    pub(crate) fn subscribe(&self, which: super::sealed::Cv) -> Result<(&AtomicU32, u32)> {
+        let g = self.lock_forever()?;
+        let cv = self.cond(which);
+        cv.waiters.fetch_add(1, Ordering::Relaxed);
+        let seen = cv.seq.load(Ordering::Acquire);
+        drop(g);
+        Ok((&cv.seq, seen))
+    }
+
+    /// Uncounts an async waiter. With `pass_on`, a waiter that goes away without acting on a
+    /// notification it may have taken (its word moved past `seen`) hands it to another one.
+    #[cfg(feature = "async")]
+    pub(crate) fn unsubscribe(&self, which: super::sealed::Cv, seen: u32, pass_on: bool) {
+        let Ok(g) = self.lock_forever() else {
+            return;
+        };
+        let cv = self.cond(which);
+        let w = cv.waiters.load(Ordering::Relaxed).saturating_sub(1);
+        cv.waiters.store(w, Ordering::Relaxed);
+        let s = cv.signals.load(Ordering::Relaxed).saturating_sub(1).min(w);
+        cv.signals.store(s, Ordering::Relaxed);
+        let wake = pass_on && cv.seq.load(Ordering::Relaxed) != seen && cv.signal_one();
+        drop(g);
+        if wake {
+            cv.wake(false);
+        }
+    }
+
     /// Takes the mutex and never gives it back, for tests of a holder that dies.
     pub(crate) fn hold_lock_forever(&self) -> Result<()> {
         std::mem::forget(self.lock_forever()?);

@@ -41,6 +41,12 @@ pub struct Core<T> {
     state: Mutex<State<T>>,
     /// Bumped by every put, close and shutdown: what a getter spins on before it sleeps.
     changes: AtomicU64,
+    /// Bumped (and woken) by every change while async waiters are counted: what they sleep
+    /// on (`aio::futex`).
+    #[cfg(feature = "async")]
+    event: std::sync::atomic::AtomicU32,
+    #[cfg(feature = "async")]
+    async_waiters: std::sync::atomic::AtomicUsize,
     not_empty: Condvar,
     not_full: Condvar,
     all_done: Condvar,
@@ -101,6 +107,10 @@ impl<T> Core<T> {
     pub(crate) fn new(maxsize: usize, capacity: usize) -> Core<T> {
         Core {
             changes: AtomicU64::new(0),
+            #[cfg(feature = "async")]
+            event: std::sync::atomic::AtomicU32::new(0),
+            #[cfg(feature = "async")]
+            async_waiters: std::sync::atomic::AtomicUsize::new(0),
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 unfinished: 0,
@@ -121,6 +131,28 @@ impl<T> Core<T> {
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After a change (with the lock released): wakes the async waiters, if any.
+    #[inline]
+    fn poke(&self) {
+        #[cfg(feature = "async")]
+        if self.async_waiters.load(Ordering::SeqCst) > 0 {
+            self.event.fetch_add(1, Ordering::Release);
+            futex::wake(&self.event, i32::MAX);
+        }
+    }
+
+    #[cfg(feature = "async")]
+    pub(crate) fn subscribe(&self) -> (&std::sync::atomic::AtomicU32, u32) {
+        self.async_waiters.fetch_add(1, Ordering::SeqCst);
+        (&self.event, self.event.load(Ordering::Acquire))
+    }
+
+    #[cfg(feature = "async")]
+    pub(crate) fn unsubscribe(&self) {
+        // Every change wakes every async waiter: nothing to pass on.
+        self.async_waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub(crate) fn put(&self, item: T, wait: Wait) -> std::result::Result<(), TryPutError<T>> {
@@ -159,6 +191,7 @@ impl<T> Core<T> {
         if wake {
             self.not_empty.notify_one();
         }
+        self.poke();
         Ok(())
     }
 
@@ -175,6 +208,7 @@ impl<T> Core<T> {
                 if wake {
                     self.not_full.notify_one();
                 }
+                self.poke();
                 return Ok(x);
             }
             if st.shutdown {
@@ -216,6 +250,7 @@ impl<T> Core<T> {
         drop(st);
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        self.poke();
     }
 
     fn shutdown(&self, immediate: bool) -> Result<()> {
@@ -234,6 +269,7 @@ impl<T> Core<T> {
         self.not_empty.notify_all();
         self.not_full.notify_all();
         self.all_done.notify_all();
+        self.poke();
         Ok(())
     }
 
@@ -243,10 +279,14 @@ impl<T> Core<T> {
             return Err(Error::value("task_done() called too many times"));
         }
         st.unfinished -= 1;
-        let wake = st.unfinished == 0 && st.joiners > 0;
+        let done = st.unfinished == 0;
+        let wake = done && st.joiners > 0;
         drop(st);
         if wake {
             self.all_done.notify_all();
+        }
+        if done {
+            self.poke();
         }
         Ok(())
     }
@@ -334,6 +374,19 @@ impl sealed::FlavourImpl for Local {
 
     fn unfinished<T>(c: &Core<T>) -> usize {
         c.lock().unfinished
+    }
+
+    #[cfg(feature = "async")]
+    fn subscribe<T>(
+        c: &Core<T>,
+        _which: super::sealed::Cv,
+    ) -> Result<(&std::sync::atomic::AtomicU32, u32)> {
+        Ok(c.subscribe())
+    }
+
+    #[cfg(feature = "async")]
+    fn unsubscribe<T>(c: &Core<T>, _which: super::sealed::Cv, _seen: u32, _pass_on: bool) {
+        c.unsubscribe();
     }
 }
 

@@ -104,6 +104,15 @@ impl<T, F: sealed::CarriesImpl<T>> Carries<T> for F {}
 pub(crate) mod sealed {
     use super::*;
 
+    /// The conditions an async queue waiter waits for.
+    #[cfg(feature = "async")]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Cv {
+        NotEmpty,
+        NotFull,
+        AllDone,
+    }
+
     /// The queue operations that do not touch items.
     pub trait FlavourImpl: Sized + 'static {
         /// The state shared by a queue's handles.
@@ -124,12 +133,109 @@ pub(crate) mod sealed {
         /// Waits for the unfinished tasks; `false` when `wait` ran out first.
         fn join<T>(c: &Self::Core<T>, wait: Wait) -> Result<bool>;
         fn unfinished<T>(c: &Self::Core<T>) -> usize;
+        /// Counts an async waiter on `which`: the word that moves when it may be satisfied,
+        /// and its value now.
+        #[cfg(feature = "async")]
+        fn subscribe<T>(
+            c: &Self::Core<T>,
+            which: Cv,
+        ) -> Result<(&std::sync::atomic::AtomicU32, u32)>;
+        /// Uncounts it; `pass_on`: it leaves without acting on what woke it.
+        #[cfg(feature = "async")]
+        fn unsubscribe<T>(c: &Self::Core<T>, which: Cv, seen: u32, pass_on: bool);
     }
 
     /// Putting and getting items of type `T`.
     pub trait CarriesImpl<T>: FlavourImpl {
         fn put(c: &Self::Core<T>, item: T, wait: Wait) -> std::result::Result<(), TryPutError<T>>;
         fn get(c: &Self::Core<T>, wait: Wait) -> std::result::Result<T, TryGetError>;
+    }
+}
+
+#[cfg(feature = "async")]
+use sealed::Cv;
+
+/// An async waiter counted on a queue condition; uncounted when dropped.
+#[cfg(feature = "async")]
+struct Subscription<'a, T, F: Flavour> {
+    core: &'a F::Core<T>,
+    which: Cv,
+    seen: u32,
+    /// Dropped by the waiter's own loop (it looks again itself), not by a cancellation.
+    looked: bool,
+}
+
+#[cfg(feature = "async")]
+impl<T, F: Flavour> Drop for Subscription<'_, T, F> {
+    fn drop(&mut self) {
+        F::unsubscribe(self.core, self.which, self.seen, !self.looked);
+    }
+}
+
+/// Runs `attempt` until it gives an answer, sleeping (without blocking the executor) until
+/// `which` may have changed whenever it gives none. Cancel-safe when `attempt` is: a waiter
+/// dropped while asleep passes on the notification it may have taken.
+#[cfg(feature = "async")]
+async fn until<T, F: Flavour, R>(
+    core: &F::Core<T>,
+    which: Cv,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> Result<R> {
+    loop {
+        let (word, seen) = F::subscribe(core, which)?;
+        let mut sub = Subscription::<T, F> {
+            core,
+            which,
+            seen,
+            looked: false,
+        };
+        if let Some(r) = attempt() {
+            sub.looked = true;
+            return Ok(r);
+        }
+        crate::aio::futex::changed(word, seen).await?;
+        sub.looked = true;
+    }
+}
+
+#[cfg(feature = "async")]
+async fn get_async<T, F: Carries<T>>(core: &F::Core<T>) -> std::result::Result<T, GetError> {
+    until::<T, F, _>(core, Cv::NotEmpty, || match F::get(core, Wait::Never) {
+        Err(TryGetError::Empty) => None,
+        Ok(item) => Some(Ok(item)),
+        Err(TryGetError::Closed) => Some(Err(GetError::Closed)),
+        Err(TryGetError::ShutDown) => Some(Err(GetError::ShutDown)),
+        Err(TryGetError::Failed(e)) => Some(Err(GetError::Failed(e))),
+    })
+    .await
+    .unwrap_or_else(|e| Err(GetError::Failed(e)))
+}
+
+#[cfg(feature = "async")]
+async fn put_async<T, F: Carries<T>>(
+    core: &F::Core<T>,
+    item: T,
+) -> std::result::Result<(), PutError<T>> {
+    let mut held = Some(item);
+    let r = until::<T, F, _>(core, Cv::NotFull, || {
+        let item = held.take()?;
+        match F::put(core, item, Wait::Never) {
+            Err(TryPutError::Full(item)) => {
+                held = Some(item);
+                None
+            }
+            Ok(()) => Some(Ok(())),
+            Err(TryPutError::Closed(t)) => Some(Err(PutError::Closed(t))),
+            Err(TryPutError::ShutDown(t)) => Some(Err(PutError::ShutDown(t))),
+            Err(TryPutError::Failed(t, e)) => Some(Err(PutError::Failed(t, e))),
+        }
+    })
+    .await;
+    match (r, held) {
+        (Ok(r), _) => r,
+        (Err(e), Some(item)) => Err(PutError::Failed(item, e)),
+        // `attempt` keeps the item whenever it answers nothing; a wait error comes after.
+        (Err(e), None) => unreachable!("a queue lost an item it did not put: {e}"),
     }
 }
 
@@ -371,6 +477,48 @@ impl<T, F: Carries<T>> QueueIn<T, F> {
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> std::result::Result<T, TryGetError> {
         F::get(&self.core, Wait::timeout(timeout))
+    }
+}
+
+/// async/await (feature `async`): see [`mp::aio`](crate::aio).
+#[cfg(feature = "async")]
+impl<T, F: Carries<T>> QueueIn<T, F> {
+    /// Takes an item, waiting without blocking the executor: `get` for async code. No thread
+    /// sleeps per waiting future (see [`mp::aio`](crate::aio)). Cancel-safe: a dropped
+    /// future took nothing (and passes on the wake-up it may have received).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](QueueIn::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let q = mp::Queue::new(1)?;
+    /// q.put_async(7u32).await?;
+    /// assert_eq!(q.get_async().await?, 7);
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn get_async(&self) -> std::result::Result<T, GetError> {
+        get_async::<T, F>(&self.core).await
+    }
+
+    /// Puts an item, waiting for room without blocking the executor: `put` for async code.
+    /// Cancel-safe: a dropped future did not put the item (it is dropped with the future).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](QueueIn::put), with the item.
+    ///
+    /// # Examples
+    ///
+    /// See [`get_async`](QueueIn::get_async).
+    pub async fn put_async(&self, item: T) -> std::result::Result<(), PutError<T>> {
+        put_async::<T, F>(&self.core, item).await
     }
 }
 
@@ -687,6 +835,45 @@ impl<T, F: Carries<T>> JoinableQueueIn<T, F> {
     }
 }
 
+/// async/await (feature `async`): see [`mp::aio`](crate::aio). `get_async` and `put_async`
+/// come through `Deref` from [`QueueIn`].
+#[cfg(feature = "async")]
+impl<T, F: Flavour> JoinableQueueIn<T, F> {
+    /// Waits until every item put was marked done, without blocking the executor: `join` for
+    /// async code. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](JoinableQueueIn::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let q = mp::JoinableQueue::new(0)?;
+    /// q.put(1u8)?;
+    /// let worker = q.clone();
+    /// let t = std::thread::spawn(move || -> mp::Result<()> {
+    ///     worker.get()?;
+    ///     worker.task_done()
+    /// });
+    /// q.join_async().await?;
+    /// assert_eq!(q.unfinished_tasks(), 0);
+    /// t.join().unwrap()?;
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn join_async(&self) -> Result<()> {
+        let core = &self.queue.core;
+        until::<T, F, _>(core, Cv::AllDone, || {
+            (F::unfinished(core) == 0).then_some(())
+        })
+        .await
+    }
+}
+
 impl<T, F: Flavour> JoinableQueueIn<T, F> {
     /// Marks one task as finished: Python's `task_done()`.
     ///
@@ -930,6 +1117,45 @@ impl<T, F: Carries<T>> SimpleQueueIn<T, F> {
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> std::result::Result<T, TryGetError> {
         F::get(&self.core, Wait::timeout(timeout))
+    }
+}
+
+/// async/await (feature `async`): see [`mp::aio`](crate::aio).
+#[cfg(feature = "async")]
+impl<T, F: Carries<T>> SimpleQueueIn<T, F> {
+    /// [`QueueIn::get_async`] for a simple queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](SimpleQueueIn::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let q = mp::SimpleQueue::new()?;
+    /// q.put_async("x".to_string()).await?;
+    /// assert_eq!(q.get_async().await?, "x");
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn get_async(&self) -> std::result::Result<T, GetError> {
+        get_async::<T, F>(&self.core).await
+    }
+
+    /// [`QueueIn::put_async`] for a simple queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](SimpleQueueIn::put).
+    ///
+    /// # Examples
+    ///
+    /// See [`get_async`](SimpleQueueIn::get_async).
+    pub async fn put_async(&self, item: T) -> std::result::Result<(), PutError<T>> {
+        put_async::<T, F>(&self.core, item).await
     }
 }
 

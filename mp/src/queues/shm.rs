@@ -89,6 +89,19 @@ impl sealed::FlavourImpl for Shm {
     fn unfinished<T>(c: &Core) -> usize {
         c.unfinished()
     }
+
+    #[cfg(feature = "async")]
+    fn subscribe<T>(
+        c: &Core,
+        which: super::sealed::Cv,
+    ) -> Result<(&std::sync::atomic::AtomicU32, u32)> {
+        c.subscribe(which)
+    }
+
+    #[cfg(feature = "async")]
+    fn unsubscribe<T>(c: &Core, which: super::sealed::Cv, seen: u32, pass_on: bool) {
+        c.unsubscribe(which, seen, pass_on);
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> sealed::CarriesImpl<T> for Shm {

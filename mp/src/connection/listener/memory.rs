@@ -150,6 +150,34 @@ impl InMemoryListener {
         ListenerBuilderIn::new()
     }
 
+    /// `accept` for async code (feature `async`): waits for a client without blocking the
+    /// executor. Cancel-safe: a dropped future accepted nobody.
+    ///
+    /// # Errors
+    ///
+    /// As [`accept`](InMemoryListener::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// use mp::dummy::connection::{Client, Listener};
+    /// let l = Listener::new()?;
+    /// let c = Client::connect(l.address())?;
+    /// let s = l.accept_async().await?;
+    /// c.send(&"hi")?;
+    /// assert_eq!(s.recv_async::<String>().await?, "hi");
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn accept_async(&self) -> Result<Connection> {
+        crate::aio::readable(self).await?;
+        self.accept()
+    }
+
     /// Waits for a client and returns the connection: Python's `accept()`.
     ///
     /// # Errors

@@ -316,6 +316,38 @@ impl Listener {
         ListenerBuilderIn::new()
     }
 
+    /// Waits for a client without blocking the executor, then accepts it: `accept` for async
+    /// code (feature `tokio` or `async-io`). The authentication handshake of the client that
+    /// arrived runs to its end (its timeout bounds it). Cancel-safe: a dropped future accepted
+    /// nobody.
+    ///
+    /// # Errors
+    ///
+    /// As [`accept`](Listener::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// use mp::connection::{Client, Listener};
+    /// let l = Listener::builder().authkey(b"key").bind()?;
+    /// let address = l.address().clone();
+    /// let t = std::thread::spawn(move || Client::builder(&address).authkey(b"key").connect());
+    /// let server_side = l.accept_async().await?;
+    /// let client_side = t.join().unwrap()?;
+    /// client_side.send(&5u8)?;
+    /// assert_eq!(server_side.recv_async::<u8>().await?, 5);
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn accept_async(&self) -> Result<Connection> {
+        crate::aio::readable(self).await?;
+        self.accept()
+    }
+
     /// Waits for a client and returns the connection: Python's `accept()`.
     ///
     /// Without a key that is the next client in the kernel's backlog. With a key it is the

@@ -1,0 +1,370 @@
+//! async/await over mp's objects (the `aio` module), written once and compiled against `mp`
+//! (OS processes under every start method, the shared-memory queue, socket connections) and
+//! `mp::dummy` (threads, the local queue, in-memory connections), each run under tokio and
+//! under async-io. Every future runs on a single-threaded executor beside the other half of
+//! its test (`both`): a future that blocked the thread would starve it and time the test out.
+
+mod aio_util;
+mod parity;
+
+macro_rules! suite {
+    ($name:ident, $($api:ident)::+, $util:ident) => {
+        mod $name {
+            use std::time::Duration;
+
+            use $($api)::+::{JoinableQueue, Pipe, Pool, Queue, SimpleQueue};
+            use mp::connection::wait_async;
+
+            use crate::aio_util::{RUNTIMES, both, nap, next, run, within};
+            use crate::parity::$util::{LONG, join_ok, methods, start};
+
+            #[mp::task]
+            fn sleep_then_exit(ms: u64) {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+
+            #[mp::task]
+            fn sleep_then_put(q: Queue<u32>, ms: u64, n: u32) -> mp::Result<()> {
+                std::thread::sleep(Duration::from_millis(ms));
+                for i in 0..n {
+                    q.put(i)?;
+                }
+                Ok(())
+            }
+
+            #[mp::task]
+            fn take_and_mark_done(q: JoinableQueue<u32>, n: u32) -> mp::Result<()> {
+                for _ in 0..n {
+                    q.get_timeout(LONG).expect("an item in time");
+                    std::thread::sleep(Duration::from_millis(5));
+                    q.task_done()?;
+                }
+                Ok(())
+            }
+
+            #[mp::task]
+            fn square(x: u64) -> u64 {
+                x * x
+            }
+
+            #[mp::task]
+            fn nap_then_square(x: u64) -> u64 {
+                std::thread::sleep(Duration::from_millis(20));
+                x * x
+            }
+
+            #[mp::task]
+            fn failing(x: u64) -> Result<u64, String> {
+                Err(format!("no {x}"))
+            }
+
+            #[mp::task]
+            fn echo_later(conn: $($api)::+::Connection) -> mp::Result<()> {
+                let v: Vec<u8> = conn.recv()?;
+                std::thread::sleep(Duration::from_millis(50));
+                conn.send(&v)?;
+                let b = conn.recv_bytes()?;
+                conn.send_bytes(&b)
+            }
+
+            #[mp::test]
+            fn a_process_is_joined_without_blocking_the_executor() {
+                for rt in RUNTIMES {
+                    for method in methods() {
+                        let p = start(method, sleep_then_exit, (100,));
+                        let ticks = run(rt, move || async move {
+                            // The other half counts while the join waits: it runs only if the
+                            // join leaves the thread free.
+                            let mut ticks = 0;
+                            let counting = async {
+                                while ticks < 3 {
+                                    nap(Duration::from_millis(10)).await;
+                                    ticks += 1;
+                                }
+                            };
+                            let (joined, ()) = both(p.join_async(), counting).await;
+                            joined.unwrap();
+                            assert_eq!(p.exitcode(), Some(0), "{rt:?} {method}");
+                            ticks
+                        });
+                        assert_eq!(ticks, 3);
+                    }
+                }
+            }
+
+            #[mp::test]
+            fn join_async_before_start_is_an_error() {
+                for rt in RUNTIMES {
+                    let err = run(rt, || async {
+                        let p = $($api)::+::Process::new(sleep_then_exit, (0,));
+                        p.join_async().await.unwrap_err()
+                    });
+                    assert_eq!(err.kind(), mp::ErrorKind::Assertion, "{rt:?}");
+                }
+            }
+
+            #[mp::test]
+            fn connections_send_and_receive_asynchronously() {
+                for rt in RUNTIMES {
+                    for method in methods() {
+                        let (a, b) = Pipe(true).unwrap();
+                        let p = start(method, echo_later, (b,));
+                        let got = run(rt, move || async move {
+                            let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+                            a.send_async(&big).await.unwrap();
+                            let back: Vec<u8> = a.recv_async().await.unwrap();
+                            assert!(back == big);
+                            a.send_bytes_async(b"raw").await.unwrap();
+                            a.recv_bytes_async().await
+                        });
+                        assert_eq!(got.unwrap(), b"raw", "{rt:?} {method}");
+                        join_ok(&p, method);
+                    }
+                }
+            }
+
+            #[mp::test]
+            fn a_dropped_recv_loses_no_message() {
+                for rt in RUNTIMES {
+                    let (a, b) = Pipe(true).unwrap();
+                    run(rt, move || async move {
+                        assert!(within(Duration::from_millis(30), b.recv_async::<u32>()).await.is_none());
+                        a.send(&5u32).unwrap();
+                        assert_eq!(b.recv_async::<u32>().await.unwrap(), 5);
+                        // A closed peer ends a waiting receive with an error, not a hang.
+                        drop(a);
+                        assert!(b.recv_async::<u32>().await.is_err());
+                    });
+                }
+            }
+
+            #[mp::test]
+            fn wait_async_returns_the_ready_objects() {
+                for rt in RUNTIMES {
+                    let (r1, w1) = Pipe(false).unwrap();
+                    let (r2, w2) = Pipe(false).unwrap();
+                    run(rt, move || async move {
+                        let (ready, ()) = both(wait_async(&[&r1, &r2]), async {
+                            nap(Duration::from_millis(20)).await;
+                            w2.send(&1u8).unwrap();
+                        })
+                        .await;
+                        assert_eq!(ready.unwrap(), vec![1]);
+                        w1.send(&1u8).unwrap();
+                        let mut both_ready = wait_async(&[&r1, &r2]).await.unwrap();
+                        both_ready.sort();
+                        assert_eq!(both_ready, vec![0, 1]);
+                        assert!(wait_async::<&$($api)::+::Connection>(&[]).await.unwrap().is_empty());
+                    });
+                }
+            }
+
+            #[mp::test]
+            fn queue_items_from_children_are_awaited() {
+                for rt in RUNTIMES {
+                    for method in methods() {
+                        let q = Queue::new(0).unwrap();
+                        let p = start(method, sleep_then_put, (q.clone(), 50, 100));
+                        let got = run(rt, move || async move {
+                            let mut got = Vec::new();
+                            for _ in 0..100 {
+                                got.push(q.get_async().await.unwrap());
+                            }
+                            got
+                        });
+                        assert_eq!(got, (0..100).collect::<Vec<u32>>(), "{rt:?} {method}");
+                        join_ok(&p, method);
+                    }
+                }
+            }
+
+            #[mp::test]
+            fn a_full_queue_takes_an_awaited_put_once_room_comes() {
+                for rt in RUNTIMES {
+                    let q: Queue<u32> = Queue::new(1).unwrap();
+                    run(rt, move || async move {
+                        q.put_async(1).await.unwrap();
+                        // Full: a put that is given up leaves the queue as it was.
+                        assert!(within(Duration::from_millis(30), q.put_async(2)).await.is_none());
+                        assert_eq!(q.qsize(), 1);
+                        let (put, got) = both(q.put_async(3), async {
+                            nap(Duration::from_millis(20)).await;
+                            q.get_async().await.unwrap()
+                        })
+                        .await;
+                        put.unwrap();
+                        assert_eq!(got, 1);
+                        assert_eq!(q.get_async().await.unwrap(), 3);
+                    });
+                }
+            }
+
+            #[mp::test]
+            fn a_dropped_get_loses_no_item() {
+                for rt in RUNTIMES {
+                    let q: Queue<u32> = Queue::new(0).unwrap();
+                    let s: SimpleQueue<u32> = SimpleQueue::new().unwrap();
+                    run(rt, move || async move {
+                        assert!(within(Duration::from_millis(30), q.get_async()).await.is_none());
+                        assert!(within(Duration::from_millis(30), s.get_async()).await.is_none());
+                        q.put(7).unwrap();
+                        s.put_async(8).await.unwrap();
+                        assert_eq!(q.get_async().await.unwrap(), 7);
+                        assert_eq!(s.get_async().await.unwrap(), 8);
+                        // Two getters wait at once; three items come: each goes to one.
+                        let ((a, b), ()) = both(both(q.get_async(), q.get_async()), async {
+                            nap(Duration::from_millis(20)).await;
+                            for i in 10..13 {
+                                q.put(i).unwrap();
+                            }
+                        })
+                        .await;
+                        let mut all = vec![a.unwrap(), b.unwrap(), q.get_async().await.unwrap()];
+                        all.sort();
+                        assert_eq!(all, [10, 11, 12]);
+                        assert!(q.empty().unwrap());
+                    });
+                }
+            }
+
+            #[mp::test]
+            fn shutdown_and_close_end_awaited_gets() {
+                for rt in RUNTIMES {
+                    let q: Queue<u32> = Queue::new(0).unwrap();
+                    let q2 = q.clone();
+                    let err = run(rt, move || async move {
+                        let (got, ()) = both(q.get_async(), async {
+                            nap(Duration::from_millis(20)).await;
+                            q2.shutdown(false).unwrap();
+                        })
+                        .await;
+                        got.unwrap_err()
+                    });
+                    assert!(matches!(err, mp::queues::GetError::ShutDown), "{rt:?}: {err:?}");
+                }
+            }
+
+            #[mp::test]
+            fn a_joinable_queue_is_joined_asynchronously() {
+                for rt in RUNTIMES {
+                    for method in methods() {
+                        let q = JoinableQueue::new(0).unwrap();
+                        for i in 0..5 {
+                            q.put(i).unwrap();
+                        }
+                        let p = start(method, take_and_mark_done, (q.clone(), 5));
+                        run(rt, move || async move {
+                            q.join_async().await.unwrap();
+                            assert_eq!(q.unfinished_tasks(), 0);
+                        });
+                        join_ok(&p, method);
+                    }
+                }
+            }
+
+            #[mp::test]
+            fn many_pending_gets_cost_no_thread_each() {
+                for rt in RUNTIMES {
+                    let queues: Vec<Queue<u32>> = (0..200).map(|_| Queue::new(0).unwrap()).collect();
+                    let putters = queues.clone();
+                    let sum = run(rt, move || async move {
+                        let gets = queues.iter().map(|q| Box::pin(q.get_async())).collect::<Vec<_>>();
+                        let feeder = async {
+                            nap(Duration::from_millis(30)).await;
+                            for (i, q) in putters.iter().enumerate() {
+                                q.put(i as u32).unwrap();
+                            }
+                        };
+                        let all = async {
+                            let mut sum = 0;
+                            for g in gets {
+                                sum += g.await.unwrap();
+                            }
+                            sum
+                        };
+                        both(all, feeder).await.0
+                    });
+                    assert_eq!(sum, (0..200).sum::<u32>(), "{rt:?}");
+                }
+            }
+
+            #[mp::test]
+            fn pool_results_are_awaited() {
+                for rt in RUNTIMES {
+                    let pool = Pool::new(2).unwrap();
+                    run(rt, move || async move {
+                        assert_eq!(pool.apply_async(nap_then_square, (3,)).unwrap().await.unwrap(), 9);
+                        assert_eq!(pool.map_async(square, 0..5u64).unwrap().await.unwrap(), [0, 1, 4, 9, 16]);
+                        let err = pool.apply_async(failing, (4,)).unwrap().await.unwrap_err();
+                        assert_eq!(err.kind(), mp::ErrorKind::Remote);
+                        let r = pool.apply_async(square, (5,)).unwrap();
+                        r.wait_async().await;
+                        assert_eq!(r.get().unwrap(), 25);
+
+                        let mut stream = pool.imap(nap_then_square, 0..6u64).unwrap();
+                        let mut got = Vec::new();
+                        while let Some(x) = next(&mut stream).await {
+                            got.push(x.unwrap());
+                        }
+                        assert_eq!(got, [0, 1, 4, 9, 16, 25]);
+                        let mut unordered = pool.imap_unordered(square, 0..20u64).unwrap();
+                        let mut got = Vec::new();
+                        while let Some(x) = next(&mut unordered).await {
+                            got.push(x.unwrap());
+                        }
+                        got.sort();
+                        assert_eq!(got, (0..20u64).map(|x| x * x).collect::<Vec<_>>());
+                        pool.close().unwrap();
+                        pool.join().unwrap();
+                    });
+                }
+            }
+
+            #[test]
+            fn futures_of_shared_objects_are_send() {
+                fn send<T: Send>(_: &T) {}
+                let q: Queue<u32> = Queue::new(0).unwrap();
+                send(&q.get_async());
+                send(&q.put_async(1));
+                let (a, _b) = Pipe(true).unwrap();
+                send(&a.recv_async::<u32>());
+                send(&wait_async(&[&a]));
+                let _ = LONG;
+            }
+        }
+    };
+}
+
+suite!(processes, mp, processes);
+suite!(threads, mp::dummy, threads);
+
+/// A listener accepts without blocking the executor, with the authentication handshake.
+#[mp::test]
+fn a_listener_accepts_asynchronously() {
+    use mp::connection::{Client, Listener};
+    for rt in aio_util::RUNTIMES {
+        let l = Listener::builder().authkey(b"secret").bind().unwrap();
+        let address = l.address().clone();
+        let got = aio_util::run(rt, move || async move {
+            let (conn, ()) = aio_util::both(l.accept_async(), async {
+                aio_util::nap(std::time::Duration::from_millis(20)).await;
+                let address = address.clone();
+                std::thread::spawn(move || {
+                    let c = Client::builder(&address)
+                        .authkey(b"secret")
+                        .connect()
+                        .unwrap();
+                    c.send(&"hello".to_string()).unwrap();
+                    // Keep the connection until the server read.
+                    let _ = c.poll_timeout(aio_util::LONG);
+                });
+            })
+            .await;
+            let conn = conn.unwrap();
+            let s: String = conn.recv_async().await.unwrap();
+            conn.send_async(&1u8).await.unwrap();
+            s
+        });
+        assert_eq!(got, "hello", "{rt:?}");
+    }
+}
