@@ -237,13 +237,34 @@ impl RawMutex {
                 return Ok(true);
             }
         }
-        let (pid, tid) = Self::me();
         let mut interval = FIRST_CHECK;
+        loop {
+            let Some(s) = self.take_or_contend()? else {
+                return Ok(true);
+            };
+            let now = Instant::now();
+            let slice = match deadline {
+                Some(d) if d <= now => return Ok(false),
+                Some(d) => (d - now).min(interval),
+                None => interval,
+            };
+            if !wait(&self.state, s, Some(slice)) {
+                // Slept a whole slice: is the holder still there?
+                self.check_holder();
+                interval = (interval * 2).min(MAX_CHECK);
+            }
+        }
+    }
+
+    /// The slow path's step before a sleep: takes the lock if it is free (marked contended:
+    /// others may be asleep, so its unlock must wake one), or marks it contended and returns
+    /// the state word's value to sleep on (`Some`).
+    pub(crate) fn take_or_contend(&self) -> Result<Option<u32>, OwnerDied> {
+        let (pid, tid) = Self::me();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             Self::died(s)?;
             if s == UNLOCKED {
-                // Taken from the slow path: others may be asleep, so the unlock must wake.
                 match self.state.compare_exchange(
                     UNLOCKED,
                     pid | CONTENDED,
@@ -252,52 +273,50 @@ impl RawMutex {
                 ) {
                     Ok(_) => {
                         self.owner_tid.store(tid, Ordering::Relaxed);
-                        return Ok(true);
+                        return Ok(None);
                     }
-                    Err(now) => {
-                        s = now;
-                        continue;
-                    }
+                    Err(now) => s = now,
                 }
+                continue;
             }
-            if s & CONTENDED == 0 {
-                if let Err(now) = self.state.compare_exchange(
-                    s,
-                    s | CONTENDED,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    s = now;
-                    continue;
-                }
-                s |= CONTENDED;
+            if s & CONTENDED != 0 {
+                return Ok(Some(s));
             }
-            let now = Instant::now();
-            let slice = match deadline {
-                Some(d) if d <= now => return Ok(false),
-                Some(d) => (d - now).min(interval),
-                None => interval,
-            };
-            if !wait(&self.state, s, Some(slice)) {
-                // Slept a whole slice: is the holder still there? Marking is a CAS on the
-                // very value whose pid was found dead, so it cannot hit a later holder.
-                let held = self.state.load(Ordering::Relaxed);
-                let holder = (held & PID_MASK) as i32;
-                if held != UNLOCKED
-                    && held & DIED == 0
-                    && holder != 0
-                    && !pid_alive(holder)
-                    && self
-                        .state
-                        .compare_exchange(held, held | DIED, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    wake_all(&self.state);
-                }
-                interval = (interval * 2).min(MAX_CHECK);
+            match self.state.compare_exchange(
+                s,
+                s | CONTENDED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(Some(s | CONTENDED)),
+                Err(now) => s = now,
             }
-            s = self.state.load(Ordering::Relaxed);
         }
+    }
+
+    /// After a sleep that saw no change: marks the mutex abandoned if its holder died (and
+    /// wakes everybody waiting, who then get [`OwnerDied`]). Marking is a CAS on the very
+    /// value whose pid was found dead, so it cannot hit a later holder.
+    pub(crate) fn check_holder(&self) {
+        let held = self.state.load(Ordering::Relaxed);
+        let holder = (held & PID_MASK) as i32;
+        if held != UNLOCKED
+            && held & DIED == 0
+            && holder != 0
+            && !pid_alive(holder)
+            && self
+                .state
+                .compare_exchange(held, held | DIED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            wake_all(&self.state);
+        }
+    }
+
+    /// The word waiters sleep on (async waiters watch it through `aio::futex`).
+    #[cfg(feature = "async")]
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.state
     }
 
     /// Releases the lock (by anyone). Returns false if it was not held, or if its holder

@@ -12,7 +12,7 @@ macro_rules! suite {
         mod $name {
             use std::time::Duration;
 
-            use $($api)::+::{JoinableQueue, Pipe, Pool, Queue, SimpleQueue};
+            use $($api)::+::{Event, JoinableQueue, Lock, Pipe, Pool, Queue, Semaphore, SimpleQueue};
             use mp::connection::wait_async;
 
             use crate::aio_util::{RUNTIMES, both, nap, next, run, within};
@@ -320,6 +320,102 @@ macro_rules! suite {
                 }
             }
 
+            #[mp::task]
+            fn hold_then_release(l: Lock, ready: Event, ms: u64) -> mp::Result<()> {
+                l.acquire()?;
+                ready.set();
+                std::thread::sleep(Duration::from_millis(ms));
+                l.release()
+            }
+
+            #[mp::task]
+            fn set_later(e: Event, ms: u64) {
+                std::thread::sleep(Duration::from_millis(ms));
+                e.set();
+            }
+
+            #[mp::task]
+            fn release_later(s: Semaphore, ms: u64) -> mp::Result<()> {
+                std::thread::sleep(Duration::from_millis(ms));
+                s.release()
+            }
+
+            #[mp::test]
+            fn a_lock_held_elsewhere_is_acquired_asynchronously() {
+                for rt in RUNTIMES {
+                    for method in methods() {
+                        let (l, ready) = (Lock::new().unwrap(), Event::new().unwrap());
+                        let p = start(method, hold_then_release, (l.clone(), ready.clone(), 100));
+                        assert!(ready.wait_timeout(LONG));
+                        let l2 = l.clone();
+                        let ticks = run(rt, move || async move {
+                            let mut ticks = 0;
+                            let counting = async {
+                                while ticks < 3 {
+                                    nap(Duration::from_millis(10)).await;
+                                    ticks += 1;
+                                }
+                            };
+                            let (got, ()) = both(l2.lock_async(), counting).await;
+                            let guard = got.unwrap();
+                            assert!(l2.locked());
+                            drop(guard);
+                            ticks
+                        });
+                        assert_eq!(ticks, 3, "{rt:?} {method}");
+                        assert!(!l.locked());
+                        join_ok(&p, method);
+                    }
+                }
+            }
+
+            #[mp::test]
+            fn a_dropped_acquire_holds_nothing_and_wakes_the_next_waiter() {
+                for rt in RUNTIMES {
+                    let l = Lock::new().unwrap();
+                    l.acquire().unwrap();
+                    let l2 = l.clone();
+                    run(rt, move || async move {
+                        assert!(within(Duration::from_millis(30), l2.acquire_async()).await.is_none());
+                    });
+                    // A blocking waiter gets the lock promptly once it is released.
+                    let l3 = l.clone();
+                    let waiter = std::thread::spawn(move || {
+                        let t = std::time::Instant::now();
+                        l3.acquire().unwrap();
+                        l3.release().unwrap();
+                        t.elapsed()
+                    });
+                    std::thread::sleep(Duration::from_millis(20));
+                    l.release().unwrap();
+                    assert!(waiter.join().unwrap() < LONG, "{rt:?}");
+                    assert!(!l.locked());
+                }
+            }
+
+            #[mp::test]
+            fn events_and_semaphores_are_awaited() {
+                for rt in RUNTIMES {
+                    for method in methods() {
+                        let e = Event::new().unwrap();
+                        let s = Semaphore::new(0).unwrap();
+                        let p1 = start(method, set_later, (e.clone(), 50));
+                        let p2 = start(method, release_later, (s.clone(), 50));
+                        run(rt, move || async move {
+                            e.wait_async().await.unwrap();
+                            s.acquire_async().await.unwrap();
+                            assert_eq!(s.get_value(), 0);
+                            // Already set / available: at once.
+                            e.wait_async().await.unwrap();
+                            s.release().unwrap();
+                            s.acquire_async().await.unwrap();
+                        });
+                        join_ok(&p1, method);
+                        join_ok(&p2, method);
+                    }
+                }
+            }
+
             #[test]
             fn futures_of_shared_objects_are_send() {
                 fn send<T: Send>(_: &T) {}
@@ -366,5 +462,39 @@ fn a_listener_accepts_asynchronously() {
             s
         });
         assert_eq!(got, "hello", "{rt:?}");
+    }
+}
+
+#[mp::task]
+fn hold_forever(l: mp::Lock, ready: mp::Event) -> mp::Result<()> {
+    l.acquire()?;
+    ready.set();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// A lock whose holder is killed: the awaited acquire reports it (as `acquire` does), it does
+/// not wait forever.
+#[mp::test]
+fn an_awaited_lock_reports_a_dead_holder() {
+    for rt in aio_util::RUNTIMES {
+        for method in mp::get_all_start_methods() {
+            let (l, ready) = (mp::Lock::new().unwrap(), mp::Event::new().unwrap());
+            let p = parity::processes::start(method, hold_forever, (l.clone(), ready.clone()));
+            assert!(ready.wait_timeout(aio_util::LONG));
+            let l2 = l.clone();
+            let err = aio_util::run(rt, move || async move {
+                let (got, ()) = aio_util::both(l2.acquire_async(), async {
+                    aio_util::nap(std::time::Duration::from_millis(20)).await;
+                    p.kill().unwrap();
+                    p.join_timeout(aio_util::LONG).unwrap();
+                })
+                .await;
+                got.unwrap_err()
+            });
+            assert_eq!(err.kind(), mp::ErrorKind::OwnerDied, "{rt:?} {method}");
+            assert!(l.recover());
+        }
     }
 }

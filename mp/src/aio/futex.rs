@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -42,6 +42,8 @@ struct Entry {
     id: u64,
     word: *const AtomicU32,
     seen: u32,
+    /// Wake the task then even if the word did not change.
+    until: Option<Instant>,
     waker: Waker,
 }
 
@@ -88,16 +90,21 @@ impl Bridge {
         let mut waitv: Vec<FutexWaitv> = Vec::with_capacity(WAITV_MAX);
         loop {
             let bell = self.bell.load(Ordering::Acquire);
-            let (woken, crowded) = {
+            let (woken, crowded, next_deadline) = {
                 let mut t = lock(&self.table);
                 let mut woken = Vec::new();
+                let now = Instant::now();
+                let mut next_deadline: Option<Instant> = None;
                 t.entries.retain(|e| {
                     // SAFETY: see `Entry`: the word is mapped while its entry is listed.
-                    let now = unsafe { &*e.word }.load(Ordering::Acquire);
-                    if now != e.seen {
+                    let value = unsafe { &*e.word }.load(Ordering::Acquire);
+                    if value != e.seen || e.until.is_some_and(|u| u <= now) {
                         woken.push(e.waker.clone());
                         false
                     } else {
+                        if let Some(u) = e.until {
+                            next_deadline = Some(next_deadline.map_or(u, |n| n.min(u)));
+                        }
                         true
                     }
                 });
@@ -116,12 +123,15 @@ impl Bridge {
                         reserved: 0,
                     });
                 }
-                (woken, t.entries.len() > WAITV_MAX - 1)
+                (woken, t.entries.len() > WAITV_MAX - 1, next_deadline)
             };
             for w in woken {
                 w.wake();
             }
-            let slice = if crowded { CROWDED_POLL } else { SAFETY_NET };
+            let mut slice = if crowded { CROWDED_POLL } else { SAFETY_NET };
+            if let Some(d) = next_deadline {
+                slice = slice.min(d.saturating_duration_since(Instant::now()));
+            }
             waitv_sleep(&waitv, slice);
         }
     }
@@ -162,25 +172,44 @@ fn waitv_sleep(waitv: &[FutexWaitv], slice: Duration) {
 pub(crate) struct Changed<'a> {
     word: &'a AtomicU32,
     seen: u32,
+    until: Option<Instant>,
     id: Option<u64>,
 }
 
 /// Waits until `word` is no longer `seen`.
-pub(crate) fn changed(word: &AtomicU32, seen: u32) -> Changed<'_> {
+pub(crate) async fn changed(word: &AtomicU32, seen: u32) -> Result<()> {
     Changed {
         word,
         seen,
+        until: None,
+        id: None,
+    }
+    .await
+    .map(drop)
+}
+
+/// Waits until `word` is no longer `seen`, at most `limit`: false if the time ran out.
+pub(crate) fn changed_within(word: &AtomicU32, seen: u32, limit: Duration) -> Changed<'_> {
+    Changed {
+        word,
+        seen,
+        until: Instant::now().checked_add(limit),
         id: None,
     }
 }
 
 impl Future for Changed<'_> {
-    type Output = Result<()>;
+    /// False if the wait ran out of time with the word unchanged.
+    type Output = Result<bool>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<bool>> {
         if self.word.load(Ordering::Acquire) != self.seen {
             self.deregister();
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(true));
+        }
+        if self.until.is_some_and(|u| u <= Instant::now()) {
+            self.deregister();
+            return Poll::Ready(Ok(false));
         }
         let b = bridge();
         let mut t = lock(&b.table);
@@ -191,10 +220,10 @@ impl Future for Changed<'_> {
                 }
                 return Poll::Pending;
             }
-            // The bridge saw a change and dropped the entry: the word changed (or changed
-            // back); either way the caller looks again.
+            // The bridge saw a change (or the deadline) and dropped the entry: the word
+            // changed, or changed back; either way the caller looks again.
             self.id = None;
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(true));
         }
         if !t.started {
             std::thread::Builder::new()
@@ -209,6 +238,7 @@ impl Future for Changed<'_> {
             id,
             word: self.word as *const AtomicU32,
             seen: self.seen,
+            until: self.until,
             waker: cx.waker().clone(),
         });
         drop(t);
@@ -218,7 +248,7 @@ impl Future for Changed<'_> {
         // snapshot only if it happened before it read the word; look once more.
         if self.word.load(Ordering::Acquire) != self.seen {
             self.deregister();
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(true));
         }
         Poll::Pending
     }
@@ -244,6 +274,47 @@ impl std::fmt::Debug for Changed<'_> {
             .field("seen", &self.seen)
             .field("registered", &self.id.is_some())
             .finish()
+    }
+}
+
+/// An async waiter asleep on a primitive's futex word, until dropped. Counted (in the
+/// primitive's `waiters` word, so that notifiers wake) when the primitive counts its sleepers.
+/// A waiter dropped before it acted on a wake-up (`pass_on`, the default) wakes another
+/// sleeper of the word in its place: a release that wakes one sleeper may have woken only the
+/// bridge, on this waiter's behalf.
+pub(crate) struct Sleeper<'a> {
+    waiters: Option<&'a AtomicU32>,
+    word: &'a AtomicU32,
+    pub(crate) pass_on: bool,
+}
+
+impl<'a> Sleeper<'a> {
+    pub(crate) fn counted(waiters: &'a AtomicU32, word: &'a AtomicU32) -> Sleeper<'a> {
+        waiters.fetch_add(1, Ordering::SeqCst);
+        Sleeper {
+            waiters: Some(waiters),
+            word,
+            pass_on: true,
+        }
+    }
+
+    pub(crate) fn uncounted(word: &'a AtomicU32) -> Sleeper<'a> {
+        Sleeper {
+            waiters: None,
+            word,
+            pass_on: true,
+        }
+    }
+}
+
+impl Drop for Sleeper<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.waiters {
+            w.fetch_sub(1, Ordering::SeqCst);
+        }
+        if self.pass_on {
+            crate::futex::wake(self.word, 1);
+        }
     }
 }
 
@@ -329,10 +400,20 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_ends_the_wait_with_false() {
+        let word = AtomicU32::new(3);
+        let started = std::time::Instant::now();
+        assert!(!block_on(changed_within(&word, 3, Duration::from_millis(30))).unwrap());
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        word.store(4, Ordering::Release);
+        assert!(block_on(changed_within(&word, 3, Duration::from_secs(60))).unwrap());
+    }
+
+    #[test]
     fn a_dropped_future_deregisters() {
         let word = AtomicU32::new(0);
         {
-            let mut f = Box::pin(changed(&word, 0));
+            let mut f = Box::pin(changed_within(&word, 0, Duration::from_secs(60)));
             let waker = Waker::noop();
             let mut cx = Context::from_waker(waker);
             assert!(f.as_mut().poll(&mut cx).is_pending());

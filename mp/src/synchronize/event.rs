@@ -189,6 +189,44 @@ impl<Sp: Space> EventIn<Sp> {
     }
 }
 
+/// async/await (feature `async`): see [`mp::aio`](crate::aio).
+#[cfg(feature = "async")]
+impl<Sp: Space> EventIn<Sp> {
+    /// Waits until the flag is set without blocking the executor: `wait()` for async code.
+    /// The task sleeps on the flag's futex word through mp's bridge thread. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// Only if the bridge thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let e = mp::Event::new()?;
+    /// let setter = e.clone();
+    /// std::thread::spawn(move || setter.set());
+    /// e.wait_async().await?;
+    /// assert!(e.is_set());
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn wait_async(&self) -> Result<()> {
+        let st = self.st();
+        loop {
+            let mut sleeper = crate::aio::futex::Sleeper::counted(&st.waiters, &st.flag);
+            // `set` wakes every waiter: nothing to pass on.
+            sleeper.pass_on = false;
+            if self.is_set() {
+                return Ok(());
+            }
+            crate::aio::futex::changed(&st.flag, 0).await?;
+        }
+    }
+}
+
 impl<Sp: Space> fmt::Debug for EventIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.is_set() { "set" } else { "unset" };

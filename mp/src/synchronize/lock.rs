@@ -262,6 +262,72 @@ impl<Sp: Space> LockIn<Sp> {
     }
 }
 
+/// async/await (feature `async`): see [`mp::aio`](crate::aio).
+#[cfg(feature = "async")]
+impl<Sp: Space> LockIn<Sp> {
+    /// Acquires the lock without blocking the executor: `acquire()` for async code. The
+    /// task sleeps on the lock's futex word through mp's bridge thread (no thread per waiting
+    /// task); a holder that dies is detected as [`acquire`](LockIn::acquire) detects it.
+    /// Cancel-safe: a dropped future holds nothing (and hands a wake-up it may have taken to
+    /// another waiter).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::OwnerDied`] if a holder died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let l = mp::Lock::new()?;
+    /// {
+    ///     let _held = l.lock_async().await?;
+    ///     assert!(l.locked());
+    /// }
+    /// l.acquire_async().await?;
+    /// l.release()?;
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    pub async fn acquire_async(&self) -> Result<()> {
+        let m = self.mutex();
+        let died = |e| owner_died("lock", e);
+        if m.try_lock().map_err(died)? {
+            return Ok(());
+        }
+        let mut interval = crate::futex::FIRST_CHECK;
+        loop {
+            let Some(seen) = m.take_or_contend().map_err(died)? else {
+                return Ok(());
+            };
+            let mut sleeper = crate::aio::futex::Sleeper::uncounted(m.word());
+            let changed = crate::aio::futex::changed_within(m.word(), seen, interval).await?;
+            sleeper.pass_on = false;
+            if !changed {
+                m.check_holder();
+                interval = (interval * 2).min(crate::futex::MAX_CHECK);
+            }
+        }
+    }
+
+    /// [`acquire_async`](LockIn::acquire_async) with a guard that releases the lock when
+    /// dropped: `async with lock` in spirit.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_async`](LockIn::acquire_async).
+    ///
+    /// # Examples
+    ///
+    /// See [`acquire_async`](LockIn::acquire_async).
+    pub async fn lock_async(&self) -> Result<LockGuard<'_, Sp>> {
+        self.acquire_async().await?;
+        Ok(LockGuard { lock: self })
+    }
+}
+
 impl<Sp: Space> fmt::Debug for LockIn<Sp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<Lock(owner={})>", owner_for_repr::<Sp>(self.mutex()))

@@ -113,6 +113,23 @@ impl<Sp: Space> Sem<Sp> {
         }
     }
 
+    #[cfg(feature = "async")]
+    async fn acquire_async(&self) -> Result<()> {
+        let st = self.st();
+        loop {
+            if self.try_dec() {
+                return Ok(());
+            }
+            let mut sleeper = crate::aio::futex::Sleeper::counted(&st.waiters, &st.value);
+            if self.try_dec() {
+                sleeper.pass_on = false;
+                return Ok(());
+            }
+            crate::aio::futex::changed(&st.value, 0).await?;
+            sleeper.pass_on = false;
+        }
+    }
+
     fn release(&self, n: u32) -> Result<()> {
         let st = self.st();
         let max = st.max.load(Ordering::Relaxed);
@@ -188,6 +205,33 @@ macro_rules! semaphore_common {
             pub fn acquire(&self) -> Result<()> {
                 self.sem.acquire(None);
                 Ok(())
+            }
+
+            /// Decrements the counter, waiting without blocking the executor while it is
+            /// zero: `acquire()` for async code (feature `async`). The task sleeps on the
+            /// counter's futex word through mp's bridge thread. Cancel-safe: a dropped future
+            /// took nothing (and hands a wake-up it may have taken to another waiter).
+            ///
+            /// # Errors
+            ///
+            /// Only if the bridge thread cannot be started.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// # #[cfg(feature = "tokio")] {
+            /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            /// # rt.block_on(async {
+            #[doc = concat!("let s = mp::", $name, "::new(1)?;")]
+            /// s.acquire_async().await?;
+            /// assert_eq!(s.get_value(), 0);
+            /// s.release()?;
+            /// # Ok::<(), mp::Error>(()) }).unwrap();
+            /// # }
+            /// ```
+            #[cfg(feature = "async")]
+            pub async fn acquire_async(&self) -> Result<()> {
+                self.sem.acquire_async().await
             }
 
             /// Decrements the value if it is above zero, without blocking: Python's
