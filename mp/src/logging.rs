@@ -2,11 +2,29 @@
 //! crate.
 //!
 //! mp reports lifecycle events (a child starting and exiting, the exit handler joining
-//! children, pool workers being replaced) as `log` records with the target `multiprocessing`,
-//! filtered by the level of [`get_logger`]. They reach whatever `log` logger the program
-//! installed; [`log_to_stderr`] installs one that prints `[LEVEL/ProcessName] message` to
-//! stderr, as CPython's does. Children inherit the level, and the stderr logger if the parent
-//! installed it.
+//! children, pool workers being replaced) as `log` records with the target `multiprocessing`.
+//! They reach whatever `log` logger the program installed, filtered by that logger alone
+//! (`RUST_LOG=multiprocessing=info` with env_logger, a tracing subscriber through its `log`
+//! bridge), without any call to mp first: the level of [`get_logger`] starts unset, as a Python
+//! logger's `NOTSET`. Setting it ([`Logger::set_level`], [`log_to_stderr`]) filters mp's
+//! records on top, as in Python. [`log_to_stderr`] installs a logger that prints
+//! `[LEVEL/ProcessName] message` to stderr, as CPython's does, if the program has none.
+//! Children inherit the level, and the stderr logger if the parent installed it.
+//!
+//! # Examples
+//!
+//! ```
+//! // A program's own logger receives mp's records (target "multiprocessing") as they are.
+//! struct Print;
+//! impl log::Log for Print {
+//!     fn enabled(&self, m: &log::Metadata<'_>) -> bool { m.target() == "multiprocessing" }
+//!     fn log(&self, r: &log::Record<'_>) { eprintln!("{}: {}", r.target(), r.args()) }
+//!     fn flush(&self) {}
+//! }
+//! log::set_logger(&Print).unwrap();
+//! log::set_max_level(log::LevelFilter::Info);
+//! assert!(mp::get_logger().enabled(log::Level::Info)); // no mp call needed
+//! ```
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -15,7 +33,10 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 /// The `log` target of mp's own records.
 pub const TARGET: &str = "multiprocessing";
 
-static LEVEL: AtomicUsize = AtomicUsize::new(0); // LevelFilter::Off
+/// mp's level as a `LevelFilter` number, or [`UNSET`].
+static LEVEL: AtomicUsize = AtomicUsize::new(UNSET);
+/// No level set: the program's logger alone decides (Python's `NOTSET`).
+const UNSET: usize = usize::MAX;
 static STDERR_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// mp's logger: Python's `multiprocessing` logger, as returned by [`get_logger`].
@@ -62,15 +83,35 @@ impl Logger {
         }
     }
 
-    /// The current level (`Off` until set).
+    /// The effective level (Python's `getEffectiveLevel()`): the one set, or while none is,
+    /// the `log` crate's global maximum (what the program's logger lets through).
     ///
     /// # Examples
     ///
     /// ```
-    /// let _ = mp::get_logger().level();
+    /// mp::get_logger().set_level(log::LevelFilter::Error);
+    /// assert_eq!(mp::get_logger().level(), log::LevelFilter::Error);
+    /// # mp::get_logger().set_level(log::LevelFilter::Off);
     /// ```
     pub fn level(&self) -> LevelFilter {
-        filter_from(LEVEL.load(Ordering::Relaxed))
+        match LEVEL.load(Ordering::Relaxed) {
+            UNSET => log::max_level(),
+            n => filter_from(n),
+        }
+    }
+
+    /// Whether a level was set (by [`set_level`](Logger::set_level) or [`log_to_stderr`]);
+    /// until then the program's logger alone filters mp's records.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mp::get_logger().set_level(log::LevelFilter::Warn);
+    /// assert!(mp::get_logger().level_is_set());
+    /// # mp::get_logger().set_level(log::LevelFilter::Off);
+    /// ```
+    pub fn level_is_set(&self) -> bool {
+        LEVEL.load(Ordering::Relaxed) != UNSET
     }
 
     /// Whether a record of `level` would be emitted.
@@ -238,7 +279,7 @@ pub(crate) fn inherited() -> (usize, bool) {
 pub(crate) fn child_init(level: usize, stderr: bool) {
     if stderr {
         log_to_stderr(filter_from(level));
-    } else if level != 0 {
+    } else if level != UNSET {
         LOGGER.set_level(filter_from(level));
     }
 }
@@ -261,11 +302,13 @@ macro_rules! info {
     };
 }
 
-/// Logs at warning level with mp's target. Warnings are emitted at the default level too.
+/// Logs at warning level with mp's target.
 #[allow(unused_macros)]
 macro_rules! warning {
     ($($arg:tt)*) => {
-        log::warn!(target: $crate::logging::TARGET, $($arg)*);
+        if $crate::logging::get_logger().enabled(log::Level::Warn) {
+            log::warn!(target: $crate::logging::TARGET, $($arg)*);
+        }
     };
 }
 
