@@ -9,6 +9,17 @@
 //! (a lock held by a dead process is reported instead of hanging its waiters; a pool survives a
 //! worker that crashes).
 //!
+//! # Adding it
+//!
+//! The package is `multiprocess` on crates.io (the name `mp` belongs to another crate); its
+//! library is named `mp`, so code writes `mp::Pool` and `#[mp::main]`:
+//!
+//! ```toml
+//! [dependencies]
+//! multiprocess = "0.1"                                     # imported as `mp`
+//! # multiprocess = { version = "0.1", features = ["tokio"] }  # with async/await
+//! ```
+//!
 //! # Hello, world!
 //!
 //! ```
@@ -202,11 +213,43 @@
 //! threads; and `mp::dummy::Manager()` is [`managers::SyncManagerIn`] over the
 //! [`managers::InProcess`] host.
 //!
+//! # async/await
+//!
+//! With the feature `tokio` or `async-io`, processes, connections, listeners, queues, locks,
+//! semaphores, events and pool results can be awaited: `p.join_async().await`,
+//! `conn.recv_async::<T>().await`, `q.get_async().await`, `pool.apply_async(f, args)?.await`,
+//! and `pool.imap(..)` is a `Stream`. No thread is parked per waiting future: descriptors go to
+//! the program's reactor, shared-memory objects to one futex bridge thread per process. See
+//! [`aio`] for the whole table and the cancel-safety rules, and the `async_tcp_pool` example.
+//!
+//! # Testing
+//!
+//! `#[mp::test]` is `#[test]` for code that starts processes: spawn and forkserver children of
+//! a test binary find their task before libtest starts, so tests run under `cargo test` and
+//! `cargo nextest run` with any filter. Put it above `#[tokio::test]` for an async test.
+//!
+//! ```
+//! #[mp::task]
+//! fn double(x: u32) -> u32 { x * 2 }
+//!
+//! #[mp::test]
+//! fn doubles_in_a_pool() {
+//!     let pool = mp::Pool::new(2).unwrap();
+//!     assert_eq!(pool.map(double, [1, 2]).unwrap(), [2, 4]);
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Bound every wait in a test (`join_timeout`, `get_timeout`, `poll_timeout`) so that a hang
+//! fails the test instead of stalling the run.
+//!
 //! # Logging
 //!
 //! mp reports lifecycle events (a child starting and exiting, the exit handler, pool workers
-//! being replaced) through the `log` crate with the target `multiprocessing`, filtered by the
-//! level of [`get_logger`]. [`log_to_stderr`] prints them as CPython does:
+//! being replaced) through the `log` crate with the target `multiprocessing`. They reach the
+//! logger the program installed (`RUST_LOG=multiprocessing=info` with env_logger) with no call
+//! to mp; [`get_logger`]`().set_level` filters them on top, as in Python, and
+//! [`log_to_stderr`] prints them as CPython does:
 //! `[INFO/Process-1] child process calling self.run()`. See [`logging`].
 //!
 //! # Errors
@@ -221,11 +264,14 @@
 //! # Feature flags
 //!
 //! - `macros` (default): the attributes `#[mp::main]`, `#[mp::task]`, `#[mp::test]` and
-//!   `#[mp::shared]` (from the `mp-macros` crate). Without it, [`init()`] replaces
+//!   `#[mp::shared]` (from the `multiprocess-macros` crate). Without it, [`init()`] replaces
 //!   `#[mp::main]`, but no fn can be registered as a task: processes can run closures under the
 //!   fork start method only, and pools have nothing to run.
 //! - `pickle`: `Connection::send_pickle`, `recv_pickle` and `recv_pickle_value` exchange
 //!   Python objects (pickles) with a CPython peer.
+//! - `tokio`, `async-io`: async/await ([`aio`]) with descriptor waits on tokio's reactor or on
+//!   async-io's (smol, any executor); either implies `async`, the executor-independent part
+//!   (queues, locks, pool results).
 //!
 //! # Platforms
 //!
