@@ -896,13 +896,11 @@ impl<L: Link> ConnectionIn<L> {
     /// # }
     /// ```
     pub async fn readable_async(&self) -> Result<()> {
-        loop {
+        // What is there already costs one poll(2), no reactor registration.
+        while !self.poll()? {
             crate::aio::readable(self).await?;
-            // A descriptor's readiness is the reactor's; confirm it (and see end of file).
-            if self.poll()? {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     async fn writable_async(&self) -> Result<()> {
@@ -912,6 +910,15 @@ impl<L: Link> ConnectionIn<L> {
             return Ok(());
         }
         let fd = link.fileno()?;
+        let mut pfd = [libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        }];
+        if crate::sys::poll(&mut pfd, Some(Duration::ZERO)).map_err(|e| Error::os("poll", e))? > 0
+        {
+            return Ok(());
+        }
         crate::aio::reactor::ready(fd, crate::aio::Interest::Writable).await
     }
 }
