@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use mp::{Pipe, Pool, Process, Queue, StartMethod};
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -15,11 +15,10 @@ impl log::Log for Capture {
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
-            RECORDS.lock().unwrap().push((
-                r.target().to_string(),
-                r.level(),
-                r.args().to_string(),
-            ));
+            RECORDS
+                .lock()
+                .unwrap()
+                .push((r.target().to_string(), r.level(), r.args().to_string()));
         }
     }
     fn flush(&self) {}
@@ -59,7 +58,10 @@ fn records_reach_the_programs_logger_and_set_level_filters_on_top() {
     mp::get_logger().set_level(log::LevelFilter::Warn);
     manager_round();
     let got = taken();
-    assert!(got.iter().all(|(_, l, _)| *l <= log::Level::Warn), "{got:?}");
+    assert!(
+        got.iter().all(|(_, l, _)| *l <= log::Level::Warn),
+        "{got:?}"
+    );
 
     // log_to_stderr keeps the program's logger (it only sets the level).
     let logger = mp::log_to_stderr(log::LevelFilter::Info);

@@ -915,8 +915,7 @@ impl<L: Link> ConnectionIn<L> {
             events: libc::POLLOUT,
             revents: 0,
         }];
-        if crate::sys::poll(&mut pfd, Some(Duration::ZERO)).map_err(|e| Error::os("poll", e))? > 0
-        {
+        if crate::sys::poll(&mut pfd, Some(Duration::ZERO)).map_err(|e| Error::os("poll", e))? > 0 {
             return Ok(());
         }
         crate::aio::reactor::ready(fd, crate::aio::Interest::Writable).await
