@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 /// Modules below the managers and the pool: they reach what sits above only through
 /// registration (`reduction`'s side table, `atfork`, `exec`'s roles, `logging`'s name source).
 const LOW: &[&str] = &[
+    "aio",
     "atfork",
     "bootstrap",
     "connection",

@@ -91,19 +91,4 @@
 pub(crate) mod futex;
 pub(crate) mod reactor;
 
-use crate::connection::{Readiness, Waitable};
-use crate::error::Result;
-
 pub(crate) use reactor::Interest;
-
-/// Waits until reading `w` would not block (see [`Waitable`]).
-pub(crate) async fn readable<W: Waitable + ?Sized>(w: &W) -> Result<()> {
-    loop {
-        let activity = crate::connection::wait::Activity::new();
-        match w.readiness()? {
-            Readiness::Fd(fd) => return reactor::ready(fd, Interest::Readable).await,
-            Readiness::Now(true) => return Ok(()),
-            Readiness::Now(false) => activity.await,
-        }
-    }
-}

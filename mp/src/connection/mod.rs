@@ -118,6 +118,9 @@ pub struct ConnectionIn<L: Link> {
     poisoned: AtomicBool,
     writable: bool,
     max_message: AtomicU64,
+    /// The reactor registration of async waits (a duplicate of the descriptor).
+    #[cfg(feature = "async")]
+    reactor: crate::aio::reactor::Registered,
 }
 
 /// What a [`ConnectionIn`] moves messages over: [`Socket`] or [`InMemory`]. Sealed.
@@ -308,6 +311,8 @@ impl<L: Link> ConnectionIn<L> {
             poisoned: AtomicBool::new(false),
             writable,
             max_message: AtomicU64::new(u64::MAX),
+            #[cfg(feature = "async")]
+            reactor: Default::default(),
         }
     }
 
@@ -319,6 +324,8 @@ impl<L: Link> ConnectionIn<L> {
             poisoned: AtomicBool::new(false),
             writable: false,
             max_message: AtomicU64::new(u64::MAX),
+            #[cfg(feature = "async")]
+            reactor: Default::default(),
         }
     }
 
@@ -452,6 +459,9 @@ impl<L: Link> ConnectionIn<L> {
     /// ```
     pub fn close(&mut self) {
         self.link = None;
+        // The reactor's duplicate of the descriptor goes too (the peer sees end of file).
+        #[cfg(feature = "async")]
+        self.reactor.clear();
     }
 
     /// Sets the largest message [`recv`](ConnectionIn::recv)/[`recv_bytes`](ConnectionIn::recv_bytes)
@@ -898,7 +908,16 @@ impl<L: Link> ConnectionIn<L> {
     pub async fn readable_async(&self) -> Result<()> {
         // What is there already costs one poll(2), no reactor registration.
         while !self.poll()? {
-            crate::aio::readable(self).await?;
+            let link = self.check_readable()?;
+            if link.ready_now().is_some() {
+                // In memory: woken by in-process activity.
+                wait::readable(self).await?;
+            } else {
+                let fd = link.fileno()?;
+                self.reactor
+                    .ready(fd, crate::aio::Interest::Readable)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -918,7 +937,7 @@ impl<L: Link> ConnectionIn<L> {
         if crate::sys::poll(&mut pfd, Some(Duration::ZERO)).map_err(|e| Error::os("poll", e))? > 0 {
             return Ok(());
         }
-        crate::aio::reactor::ready(fd, crate::aio::Interest::Writable).await
+        self.reactor.ready(fd, crate::aio::Interest::Writable).await
     }
 }
 

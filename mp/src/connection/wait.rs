@@ -267,10 +267,7 @@ pub async fn wait_async<W: Waitable>(objects: &[W]) -> Result<Vec<usize>> {
         if !ready.is_empty() {
             return Ok(ready);
         }
-        let mut each: Vec<Pin<Box<_>>> = objects
-            .iter()
-            .map(|o| Box::pin(crate::aio::readable(o)))
-            .collect();
+        let mut each: Vec<Pin<Box<_>>> = objects.iter().map(|o| Box::pin(readable(o))).collect();
         std::future::poll_fn(|cx| {
             for f in &mut each {
                 if let Poll::Ready(r) = f.as_mut().poll(cx) {
@@ -329,6 +326,22 @@ pub(crate) fn activity() {
         #[cfg(feature = "async")]
         for w in std::mem::take(&mut *lock(&ASYNC_WAKERS)) {
             w.wake();
+        }
+    }
+}
+
+/// Waits until reading `w` would not block, without blocking the executor: its descriptor
+/// through the program's reactor, an in-memory object through in-process activity.
+#[cfg(feature = "async")]
+pub(crate) async fn readable<W: Waitable + ?Sized>(w: &W) -> Result<()> {
+    loop {
+        let activity = Activity::new();
+        match w.readiness()? {
+            Readiness::Fd(fd) => {
+                return crate::aio::reactor::ready(fd, crate::aio::Interest::Readable).await;
+            }
+            Readiness::Now(true) => return Ok(()),
+            Readiness::Now(false) => activity.await,
         }
     }
 }

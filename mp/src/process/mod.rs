@@ -1099,7 +1099,7 @@ impl<B: Backend> ProcessIn<B> {
                 // Not started: `join`'s error.
                 return self.join_timeout(Duration::ZERO);
             }
-            crate::aio::readable(self).await?;
+            crate::connection::wait::readable(self).await?;
             self.join_timeout(Duration::ZERO)?;
             if !self.is_alive() {
                 return Ok(());

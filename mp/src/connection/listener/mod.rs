@@ -344,7 +344,7 @@ impl Listener {
     /// ```
     #[cfg(feature = "async")]
     pub async fn accept_async(&self) -> Result<Connection> {
-        crate::aio::readable(self).await?;
+        crate::connection::wait::readable(self).await?;
         self.accept()
     }
 
