@@ -139,6 +139,31 @@ macro_rules! suite {
             }
 
             #[mp::test]
+            fn a_connection_awaited_under_two_runtimes_then_closed_ends_its_peer() {
+                let (a, b) = Pipe(true).unwrap();
+                let (a, b) = run(RUNTIMES[0], move || async move {
+                    // Nothing to read: this wait registers with the reactor.
+                    assert!(within(Duration::from_millis(20), a.recv_async::<u8>()).await.is_none());
+                    b.send(&1u8).unwrap();
+                    assert_eq!(a.recv_async::<u8>().await.unwrap(), 1);
+                    (a, b)
+                });
+                let (mut a, b) = run(RUNTIMES[1], move || async move {
+                    let (got, ()) = both(a.recv_async::<u8>(), async {
+                        nap(Duration::from_millis(20)).await;
+                        b.send(&2u8).unwrap();
+                    })
+                    .await;
+                    assert_eq!(got.unwrap(), 2);
+                    (a, b)
+                });
+                a.close();
+                // The reactor's duplicate went with it: the peer sees end of file.
+                assert!(b.poll_timeout(LONG).unwrap());
+                assert!(b.recv::<u8>().is_err());
+            }
+
+            #[mp::test]
             fn wait_async_returns_the_ready_objects() {
                 for rt in RUNTIMES {
                     let (r1, w1) = Pipe(false).unwrap();
