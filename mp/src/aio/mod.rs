@@ -15,6 +15,16 @@
 //! | `jq.join()` | [`JoinableQueue::join`](crate::JoinableQueue::join) | [`join_async`](crate::queues::JoinableQueueIn::join_async) |
 //! | `pool.apply_async(f, a).get()` | [`AsyncResult::get`](crate::AsyncResult::get) | `pool.apply_async(f, a)?.await` ([`AsyncResult`](crate::AsyncResult) is `IntoFuture`) |
 //! | `for x in pool.imap(f, it)` | [`IMapIterator`](crate::IMapIterator) as an `Iterator` | the same value as a [`Stream`](futures_core::Stream) |
+//! | `lock.acquire()`, `with lock:` | [`Lock::acquire`](crate::Lock::acquire), [`Lock::lock`](crate::Lock::lock) | [`acquire_async`](crate::synchronize::LockIn::acquire_async), [`lock_async`](crate::synchronize::LockIn::lock_async) |
+//! | `sem.acquire()` | [`Semaphore::acquire`](crate::Semaphore::acquire) | [`acquire_async`](crate::synchronize::SemaphoreIn::acquire_async) (and on `BoundedSemaphore`) |
+//! | `event.wait()` | [`Event::wait`](crate::Event::wait) | [`wait_async`](crate::synchronize::EventIn::wait_async) |
+//!
+//! `RLock` and `Condition` have no async form: they are owned by a thread, and a task moves
+//! between threads at its awaits. `Barrier` has none yet: a party cancelled mid-wait would
+//! have to break the round for everyone. For these, `spawn_blocking` (a thread for the length
+//! of the wait) is the honest form. `Process::start` stays blocking and short: it returns once the
+//! child is launched (about 0.1 ms under fork and forkserver; about 1 ms under spawn, which
+//! waits for the child's bootstrap to acknowledge), never waiting for the child's work.
 //!
 //! # No thread per waiting future
 //!
@@ -39,6 +49,8 @@
 //! | `get_async` | every item in the queue (an item is taken in one step, never half) |
 //! | `put_async` | the item not put (it is dropped with the future) |
 //! | `join_async` (process, queue) | nothing to undo |
+//! | `acquire_async`, `lock_async` (lock, semaphores) | nothing held, nothing taken; a wake-up it may have received is handed to the next waiter |
+//! | `wait_async` (event) | nothing to undo |
 //! | `AsyncResult` as a future | the result, still in the `AsyncResult`'s slot: the `AsyncResult` is consumed by `.await`, so use [`AsyncResult::wait_async`](crate::AsyncResult::wait_async) to keep it |
 //! | `IMapIterator` as a stream | the results not yet yielded |
 //!

@@ -290,6 +290,53 @@ impl AsRawFd for Connection {
     }
 }
 
+/// A duplex connection over `fd`, its kind detected: the safe form of
+/// [`FromRawFd::from_raw_fd`] (see [`Connection::from_fd`] for the checked one).
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// use std::os::unix::net::UnixStream;
+/// # fn main() -> mp::Result<()> {
+/// let (a, b) = UnixStream::pair()?;
+/// let (a, b) = (mp::Connection::from(OwnedFd::from(a)), mp::Connection::from(OwnedFd::from(b)));
+/// a.send(&3u8)?;
+/// assert_eq!(b.recv::<u8>()?, 3);
+/// # Ok(()) }
+/// ```
+impl From<OwnedFd> for Connection {
+    fn from(fd: OwnedFd) -> Connection {
+        let transport = Transport::detect(fd.as_raw_fd());
+        Connection::with(Socket::new(fd, transport), true, true)
+    }
+}
+
+/// The connection's descriptor, taken back: `Err` with the connection if it is closed.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// # fn main() -> mp::Result<()> {
+/// let (a, _b) = mp::Pipe(true)?;
+/// let fd = OwnedFd::try_from(a).unwrap();
+/// let mut c = mp::Connection::from(fd);
+/// c.close();
+/// assert!(OwnedFd::try_from(c).is_err());
+/// # Ok(()) }
+/// ```
+impl TryFrom<Connection> for OwnedFd {
+    type Error = Connection;
+
+    fn try_from(mut c: Connection) -> std::result::Result<OwnedFd, Connection> {
+        match c.link.take() {
+            Some(s) => Ok(s.fd),
+            None => Err(c),
+        }
+    }
+}
+
 impl IntoRawFd for Connection {
     fn into_raw_fd(mut self) -> RawFd {
         self.link.take().map_or(-1, |s| s.fd.into_raw_fd())

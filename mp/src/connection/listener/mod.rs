@@ -983,6 +983,28 @@ impl AsRawFd for Listener {
     }
 }
 
+/// The listening socket. [`close`](Listener::close) shuts it down but keeps it open until the
+/// listener is dropped, so the borrowed descriptor stays valid.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// # fn main() -> mp::Result<()> {
+/// let l = mp::Listener::bind("127.0.0.1:0")?;
+/// let fd = l.as_fd().try_clone_to_owned()?;
+/// drop(fd);
+/// # Ok(()) }
+/// ```
+impl AsFd for Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match &self.socket {
+            Socket::Unix(l) => l.as_fd(),
+            Socket::Tcp(l) => l.as_fd(),
+        }
+    }
+}
+
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Listener")
