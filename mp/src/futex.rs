@@ -474,6 +474,22 @@ impl RawCondvar {
         Ok(notified)
     }
 
+    /// An async waiter's start (`aio::futex`), with the mutex held: counts it and returns
+    /// the word to watch and its value now. The waiter then releases the mutex, waits for
+    /// the word to change, and calls [`RawCondvar::end_async_wait`].
+    #[cfg(feature = "async")]
+    pub(crate) fn begin_async_wait(&self) -> (&AtomicU32, u32) {
+        let seq = self.seq.load(Ordering::Acquire);
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        (&self.seq, seq)
+    }
+
+    /// Uncounts an async waiter (see [`RawCondvar::begin_async_wait`]).
+    #[cfg(feature = "async")]
+    pub(crate) fn end_async_wait(&self) {
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// Wakes every waiter.
     pub(crate) fn notify_all(&self) {
         self.seq.fetch_add(1, Ordering::Release);

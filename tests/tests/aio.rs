@@ -12,7 +12,9 @@ macro_rules! suite {
         mod $name {
             use std::time::Duration;
 
-            use $($api)::+::{Event, JoinableQueue, Lock, Pipe, Pool, Queue, Semaphore, SimpleQueue};
+            use $($api)::+::{
+                Barrier, Event, JoinableQueue, Lock, Pipe, Pool, Queue, Semaphore, SimpleQueue,
+            };
             use mp::connection::wait_async;
 
             use crate::aio_util::{RUNTIMES, both, nap, next, run, within};
@@ -438,6 +440,55 @@ macro_rules! suite {
                         join_ok(&p1, method);
                         join_ok(&p2, method);
                     }
+                }
+            }
+
+            #[mp::task]
+            fn wait_at(b: Barrier, ms: u64) -> mp::Result<()> {
+                std::thread::sleep(Duration::from_millis(ms));
+                b.wait().map(drop)
+            }
+
+            #[mp::test]
+            fn a_barrier_is_awaited_with_other_processes() {
+                for rt in RUNTIMES {
+                    for method in methods() {
+                        let b = Barrier::new(3).unwrap();
+                        let p1 = start(method, wait_at, (b.clone(), 20));
+                        let p2 = start(method, wait_at, (b.clone(), 60));
+                        let b2 = b.clone();
+                        let index = run(rt, move || async move {
+                            // A party given up before the round is complete leaves it: the
+                            // barrier stays whole and the round still needs three.
+                            assert!(within(Duration::from_millis(5), b2.wait_async()).await.is_none());
+                            assert!(!b2.broken());
+                            b2.wait_async().await.unwrap()
+                        });
+                        assert!(index < 3, "{rt:?} {method}");
+                        join_ok(&p1, method);
+                        join_ok(&p2, method);
+                        assert!(!b.broken());
+                        assert_eq!(b.n_waiting(), 0);
+                    }
+                }
+            }
+
+            #[mp::test]
+            fn an_awaited_barrier_reports_a_broken_round() {
+                for rt in RUNTIMES {
+                    let b = Barrier::new(2).unwrap();
+                    let b2 = b.clone();
+                    let err = run(rt, move || async move {
+                        let (got, ()) = both(b2.wait_async(), async {
+                            nap(Duration::from_millis(20)).await;
+                            b2.abort();
+                        })
+                        .await;
+                        got.unwrap_err()
+                    });
+                    assert_eq!(err.kind(), mp::ErrorKind::BrokenBarrier, "{rt:?}");
+                    b.reset();
+                    assert!(!b.broken());
                 }
             }
 

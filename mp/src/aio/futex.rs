@@ -277,6 +277,35 @@ impl std::fmt::Debug for Changed<'_> {
     }
 }
 
+/// Takes `m` without blocking the executor: the async form of [`RawMutex::lock`]
+/// (`crate::futex`), with the same detection of a holder that died (`Ok(Err(OwnerDied))`).
+/// Cancel-safe: a dropped future holds nothing and hands a wake-up it may have taken to the
+/// next waiter.
+pub(crate) async fn lock_mutex(
+    m: &crate::futex::RawMutex,
+) -> Result<std::result::Result<(), crate::futex::OwnerDied>> {
+    match m.try_lock() {
+        Ok(true) => return Ok(Ok(())),
+        Ok(false) => {}
+        Err(e) => return Ok(Err(e)),
+    }
+    let mut interval = crate::futex::FIRST_CHECK;
+    loop {
+        let seen = match m.take_or_contend() {
+            Ok(None) => return Ok(Ok(())),
+            Ok(Some(seen)) => seen,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut sleeper = Sleeper::uncounted(m.word());
+        let changed = changed_within(m.word(), seen, interval).await?;
+        sleeper.pass_on = false;
+        if !changed {
+            m.check_holder();
+            interval = (interval * 2).min(crate::futex::MAX_CHECK);
+        }
+    }
+}
+
 /// An async waiter asleep on a primitive's futex word, until dropped. Counted (in the
 /// primitive's `waiters` word, so that notifiers wake) when the primitive counts its sleepers.
 /// A waiter dropped before it acted on a wake-up (`pass_on`, the default) wakes another

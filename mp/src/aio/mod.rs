@@ -18,11 +18,12 @@
 //! | `lock.acquire()`, `with lock:` | [`Lock::acquire`](crate::Lock::acquire), [`Lock::lock`](crate::Lock::lock) | [`acquire_async`](crate::synchronize::LockIn::acquire_async), [`lock_async`](crate::synchronize::LockIn::lock_async) |
 //! | `sem.acquire()` | [`Semaphore::acquire`](crate::Semaphore::acquire) | [`acquire_async`](crate::synchronize::SemaphoreIn::acquire_async) (and on `BoundedSemaphore`) |
 //! | `event.wait()` | [`Event::wait`](crate::Event::wait) | [`wait_async`](crate::synchronize::EventIn::wait_async) |
+//! | `barrier.wait()` | [`Barrier::wait`](crate::Barrier::wait) | [`wait_async`](crate::synchronize::BarrierIn::wait_async) |
 //!
 //! `RLock` and `Condition` have no async form: they are owned by a thread, and a task moves
-//! between threads at its awaits. `Barrier` has none yet: a party cancelled mid-wait would
-//! have to break the round for everyone. For these, `spawn_blocking` (a thread for the length
-//! of the wait) is the honest form. `Process::start` stays blocking and short: it returns once the
+//! between threads at its awaits (a task that took an `RLock` on one thread could not release
+//! it on another). For them, `spawn_blocking` (a thread for the length of the wait) is the
+//! honest form. `Process::start` stays blocking and short: it returns once the
 //! child is launched (about 0.1 ms under fork and forkserver; about 1 ms under spawn, which
 //! waits for the child's bootstrap to acknowledge), never waiting for the child's work.
 //!
@@ -51,6 +52,7 @@
 //! | `join_async` (process, queue) | nothing to undo |
 //! | `acquire_async`, `lock_async` (lock, semaphores) | nothing held, nothing taken; a wake-up it may have received is handed to the next waiter |
 //! | `wait_async` (event) | nothing to undo |
+//! | `wait_async` (barrier) | the barrier whole: the party leaves the round, as in `asyncio.Barrier` |
 //! | `AsyncResult` as a future | the result, still in the `AsyncResult`'s slot: the `AsyncResult` is consumed by `.await`, so use [`AsyncResult::wait_async`](crate::AsyncResult::wait_async) to keep it |
 //! | `IMapIterator` as a stream | the results not yet yielded |
 //!

@@ -230,12 +230,63 @@ pub struct BarrierIn<Sp: Space = Processes> {
     timeout: Option<Duration>,
 }
 
-enum Woke {
-    Released,
-    Broken,
-    Died(i32),
-    /// [`futex::cancelled`] ended the wait (the barrier is broken for everybody).
-    Cancelled,
+/// Where a party's wait stands (see `BarrierIn::step`).
+struct Party {
+    /// Its arrival index, once counted in the round.
+    index: Option<u32>,
+    me: u32,
+    deadline: Option<Instant>,
+    /// How long the next sleep lasts before looking for dead parties.
+    interval: Duration,
+}
+
+impl Party {
+    fn new(deadline: Option<Instant>) -> Party {
+        Party {
+            index: None,
+            me: futex::ids().0 as u32,
+            deadline,
+            interval: futex::FIRST_CHECK,
+        }
+    }
+}
+
+/// An async party's wait; dropped before it ends (cancelled), it leaves the round.
+#[cfg(feature = "async")]
+struct AsyncParty<'a, Sp: Space> {
+    barrier: &'a BarrierIn<Sp>,
+    party: Party,
+    /// It holds the barrier's mutex.
+    locked: bool,
+    /// It is counted as a waiter of the barrier's condition.
+    cond_waiting: bool,
+}
+
+#[cfg(feature = "async")]
+impl<Sp: Space> Drop for AsyncParty<'_, Sp> {
+    fn drop(&mut self) {
+        let b = self.barrier;
+        if self.cond_waiting {
+            b.st().cond.end_async_wait();
+        }
+        if self.party.index.is_none() && !self.locked {
+            return;
+        }
+        if !self.locked {
+            // A short critical section: the blocking lock is what the other parties use.
+            b.enter();
+        }
+        // Python's `finally: count -= 1; _exit()`: the party leaves the round.
+        let _ = b.finish(&mut self.party, Ok(()));
+        b.leave();
+    }
+}
+
+/// What a party does next.
+enum Step {
+    Done(Result<usize>),
+    /// Sleep on the condition until then (or a notification).
+    Sleep(Instant),
 }
 
 impl<Sp: Space> BarrierIn<Sp> {
@@ -282,17 +333,22 @@ impl<Sp: Space> BarrierIn<Sp> {
     /// Takes the internal mutex. A process that died inside the (short) critical section
     /// leaves the state unknown: the barrier is broken and the death reported.
     fn enter(&self) {
-        let st = self.st();
-        if let Err(e) = st.mutex.lock(None) {
-            st.mutex.recover();
-            // Somebody else may have recovered it first; `lock` then simply waits its turn.
-            while st.mutex.lock(None).is_err() {
-                st.mutex.recover();
-            }
-            st.state.store(BROKEN, Ordering::Relaxed);
-            st.dead.store(e.pid as u32, Ordering::Relaxed);
-            st.cond.notify_all();
+        if let Err(e) = self.st().mutex.lock(None) {
+            self.take_over_broken(e);
         }
+    }
+
+    /// The mutex's holder died: recover it, take it, and break the barrier.
+    fn take_over_broken(&self, e: futex::OwnerDied) {
+        let st = self.st();
+        st.mutex.recover();
+        // Somebody else may have recovered it first; `lock` then simply waits its turn.
+        while st.mutex.lock(None).is_err() {
+            st.mutex.recover();
+        }
+        st.state.store(BROKEN, Ordering::Relaxed);
+        st.dead.store(e.pid as u32, Ordering::Relaxed);
+        st.cond.notify_all();
     }
 
     fn leave(&self) {
@@ -304,13 +360,7 @@ impl<Sp: Space> BarrierIn<Sp> {
         match st.cond.wait(&st.mutex, Some(until)) {
             Ok(notified) => notified,
             Err(e) => {
-                st.mutex.recover();
-                while st.mutex.lock(None).is_err() {
-                    st.mutex.recover();
-                }
-                st.state.store(BROKEN, Ordering::Relaxed);
-                st.dead.store(e.pid as u32, Ordering::Relaxed);
-                st.cond.notify_all();
+                self.take_over_broken(e);
                 true
             }
         }
@@ -360,49 +410,110 @@ impl<Sp: Space> BarrierIn<Sp> {
     /// returns [`futex::cancelled_error`].
     pub(crate) fn wait_deadline(&self, deadline: Option<Instant>) -> Result<usize> {
         self.enter();
-        let r = self.wait_locked(deadline);
+        let mut party = Party::new(deadline);
+        let r = loop {
+            match self.step(&mut party) {
+                Step::Done(r) => break r,
+                Step::Sleep(until) => {
+                    let until =
+                        futex::cancel_slice(Some(until.saturating_duration_since(Instant::now())))
+                            .map_or(until, |s| Instant::now() + s);
+                    let notified = self.cond_wait(until);
+                    if !notified && futex::cancelled() {
+                        break self.cancel(&mut party);
+                    }
+                    self.slept(&mut party, notified);
+                }
+            }
+        };
         self.leave();
         r
     }
 
-    fn wait_locked(&self, deadline: Option<Instant>) -> Result<usize> {
+    /// One step of a party's wait, with the mutex held: an answer, or how long to sleep on
+    /// the condition before the next step.
+    fn step(&self, party: &mut Party) -> Step {
         let st = self.st();
-        // Python's `_enter`: wait while the previous round drains or resets.
-        let mut interval = futex::FIRST_CHECK;
-        while matches!(st.state.load(Ordering::Relaxed), DRAINING | RESETTING) {
-            if !self.cond_wait(Instant::now() + interval) {
-                self.purge_dead();
-                interval = (interval * 2).min(futex::MAX_CHECK);
+        loop {
+            if party.index.is_none() {
+                // Python's `_enter`: wait while the previous round drains or resets.
+                match st.state.load(Ordering::Relaxed) {
+                    DRAINING | RESETTING => return Step::Sleep(Instant::now() + party.interval),
+                    BROKEN => return Step::Done(Err(self.broken_error())),
+                    _ => {}
+                }
+                let index = st.count.load(Ordering::Relaxed);
+                if let Some(s) = self.slot(index) {
+                    s.store(party.me, Ordering::Relaxed);
+                }
+                st.count.store(index + 1, Ordering::Relaxed);
+                party.index = Some(index);
+                party.interval = futex::FIRST_CHECK;
+                if index + 1 == self.parties {
+                    let r = self.release_round();
+                    return Step::Done(self.finish(party, r));
+                }
+                continue;
             }
-        }
-        if st.state.load(Ordering::Relaxed) == BROKEN {
-            return Err(self.broken_error());
-        }
-        let index = st.count.load(Ordering::Relaxed);
-        let (me, _) = futex::ids();
-        if let Some(s) = self.slot(index) {
-            s.store(me as u32, Ordering::Relaxed);
-        }
-        st.count.store(index + 1, Ordering::Relaxed);
-        let result = if index + 1 == self.parties {
-            self.release_round()
-        } else {
-            match self.wait_round(deadline) {
-                Woke::Released => Ok(()),
-                Woke::Broken => Err(self.broken_error()),
-                Woke::Cancelled => Err(futex::cancelled_error()),
-                Woke::Died(pid) => Err(Error::new(
-                    ErrorKind::OwnerDied,
-                    format!(
-                        "a barrier party (pid {pid}) died while waiting; the barrier is broken \
-                         until reset()"
-                    ),
-                )),
+            match st.state.load(Ordering::Relaxed) {
+                FILLING => {}
+                DRAINING => return Step::Done(self.finish(party, Ok(()))),
+                _ => {
+                    let e = match st.dead.load(Ordering::Relaxed) {
+                        0 => self.broken_error(),
+                        pid => Error::new(
+                            ErrorKind::OwnerDied,
+                            format!(
+                                "a barrier party (pid {pid}) died while waiting; the barrier is \
+                                 broken until reset()"
+                            ),
+                        ),
+                    };
+                    return Step::Done(self.finish(party, Err(e)));
+                }
             }
+            let now = Instant::now();
+            return match party.deadline {
+                Some(d) if d <= now => {
+                    // Timed out: break the barrier for everybody (Python's `_break`).
+                    st.state.store(BROKEN, Ordering::Relaxed);
+                    st.cond.notify_all();
+                    Step::Done(self.finish(party, Err(self.broken_error())))
+                }
+                Some(d) => Step::Sleep(d.min(now + party.interval)),
+                None => Step::Sleep(now + party.interval),
+            };
+        }
+    }
+
+    /// After a sleep (mutex held again): a sleep that ran out looks for dead parties.
+    fn slept(&self, party: &mut Party, notified: bool) {
+        if !notified {
+            self.purge_dead();
+            party.interval = (party.interval * 2).min(futex::MAX_CHECK);
+        }
+    }
+
+    /// A counted party's wait is abandoned ([`futex::cancelled`]): as a timeout, the barrier
+    /// breaks for everybody. Mutex held.
+    fn cancel(&self, party: &mut Party) -> Result<usize> {
+        if party.index.is_none() {
+            return Err(futex::cancelled_error());
+        }
+        let st = self.st();
+        st.state.store(BROKEN, Ordering::Relaxed);
+        st.cond.notify_all();
+        self.finish(party, Err(futex::cancelled_error()))
+    }
+
+    /// Python's `finally: count -= 1; _exit()` for a counted party. Mutex held.
+    fn finish(&self, party: &mut Party, result: Result<()>) -> Result<usize> {
+        let st = self.st();
+        let Some(index) = party.index.take() else {
+            return result.map(|()| 0);
         };
-        // Python's `finally: count -= 1; _exit()`.
         if let Some(s) = self.slot(index) {
-            if s.load(Ordering::Relaxed) == me as u32 {
+            if s.load(Ordering::Relaxed) == party.me {
                 s.store(0, Ordering::Relaxed);
             }
         }
@@ -443,43 +554,74 @@ impl<Sp: Space> BarrierIn<Sp> {
         Ok(())
     }
 
-    fn wait_round(&self, deadline: Option<Instant>) -> Woke {
-        let st = self.st();
-        let mut interval = futex::FIRST_CHECK;
+    /// [`wait`](BarrierIn::wait) without blocking the executor (feature `async`): the party
+    /// sleeps on the barrier's condition word through mp's futex bridge. Uses the default
+    /// timeout if one was given (or wrap it in the executor's timeout).
+    ///
+    /// Cancel-safe as `asyncio.Barrier` is: a party whose future is dropped while it waits
+    /// leaves the round (the others keep waiting for a party to take its place); the barrier
+    /// is not broken.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](BarrierIn::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let b = mp::Barrier::new(2)?;
+    /// let other = b.clone();
+    /// let t = std::thread::spawn(move || other.wait());
+    /// let mine = b.wait_async().await?;
+    /// let theirs = t.join().unwrap()?;
+    /// assert_eq!(mine + theirs, 1); // arrival indices 0 and 1
+    /// # Ok::<(), mp::Error>(()) }).unwrap();
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn wait_async(&self) -> Result<usize> {
+        let mut me = AsyncParty {
+            barrier: self,
+            party: Party::new(self.timeout.and_then(deadline_after)),
+            locked: false,
+            cond_waiting: false,
+        };
+        self.lock_async(&mut me).await?;
         loop {
-            match st.state.load(Ordering::Relaxed) {
-                FILLING => {}
-                DRAINING => return Woke::Released,
-                _ => {
-                    return match st.dead.load(Ordering::Relaxed) {
-                        0 => Woke::Broken,
-                        pid => Woke::Died(pid as i32),
-                    };
+            match self.step(&mut me.party) {
+                Step::Done(r) => {
+                    me.locked = false;
+                    self.leave();
+                    return r;
                 }
-            }
-            let now = Instant::now();
-            let until = match deadline {
-                Some(d) if d <= now => {
-                    // Timed out: break the barrier for everybody (Python's `_break`).
-                    st.state.store(BROKEN, Ordering::Relaxed);
-                    st.cond.notify_all();
-                    return Woke::Broken;
+                Step::Sleep(until) => {
+                    let st = self.st();
+                    let (word, seen) = st.cond.begin_async_wait();
+                    me.cond_waiting = true;
+                    me.locked = false;
+                    self.leave();
+                    let left = until.saturating_duration_since(Instant::now());
+                    let notified = crate::aio::futex::changed_within(word, seen, left).await;
+                    st.cond.end_async_wait();
+                    me.cond_waiting = false;
+                    self.lock_async(&mut me).await?;
+                    self.slept(&mut me.party, notified?);
                 }
-                Some(d) => d.min(now + interval),
-                None => now + interval,
-            };
-            let until = futex::cancel_slice(Some(until - now)).map_or(until, |s| now + s);
-            if !self.cond_wait(until) {
-                if futex::cancelled() {
-                    // As a timeout: break the barrier for everybody.
-                    st.state.store(BROKEN, Ordering::Relaxed);
-                    st.cond.notify_all();
-                    return Woke::Cancelled;
-                }
-                self.purge_dead();
-                interval = (interval * 2).min(futex::MAX_CHECK);
             }
         }
+    }
+
+    /// Takes the internal mutex from async code (see [`enter`](Self::enter)).
+    #[cfg(feature = "async")]
+    async fn lock_async(&self, me: &mut AsyncParty<'_, Sp>) -> Result<()> {
+        if let Err(e) = crate::aio::futex::lock_mutex(&self.st().mutex).await? {
+            self.take_over_broken(e);
+        }
+        me.locked = true;
+        Ok(())
     }
 
     /// Waits for every party: Python's `wait()`. Returns this party's arrival index, in

@@ -292,24 +292,9 @@ impl<Sp: Space> LockIn<Sp> {
     /// # }
     /// ```
     pub async fn acquire_async(&self) -> Result<()> {
-        let m = self.mutex();
-        let died = |e| owner_died("lock", e);
-        if m.try_lock().map_err(died)? {
-            return Ok(());
-        }
-        let mut interval = crate::futex::FIRST_CHECK;
-        loop {
-            let Some(seen) = m.take_or_contend().map_err(died)? else {
-                return Ok(());
-            };
-            let mut sleeper = crate::aio::futex::Sleeper::uncounted(m.word());
-            let changed = crate::aio::futex::changed_within(m.word(), seen, interval).await?;
-            sleeper.pass_on = false;
-            if !changed {
-                m.check_holder();
-                interval = (interval * 2).min(crate::futex::MAX_CHECK);
-            }
-        }
+        crate::aio::futex::lock_mutex(self.mutex())
+            .await?
+            .map_err(|e| owner_died("lock", e))
     }
 
     /// [`acquire_async`](LockIn::acquire_async) with a guard that releases the lock when
