@@ -317,8 +317,15 @@ macro_rules! suite {
 
             #[mp::test]
             fn pool_results_are_awaited() {
-                for rt in RUNTIMES {
-                    let pool = Pool::new(2).unwrap();
+                for (rt, method) in RUNTIMES
+                    .into_iter()
+                    .flat_map(|rt| methods().into_iter().map(move |m| (rt, m)))
+                {
+                    let pool = Pool::builder()
+                        .processes(2)
+                        .start_method(method)
+                        .build()
+                        .unwrap();
                     run(rt, move || async move {
                         assert_eq!(pool.apply_async(nap_then_square, (3,)).unwrap().await.unwrap(), 9);
                         assert_eq!(pool.map_async(square, 0..5u64).unwrap().await.unwrap(), [0, 1, 4, 9, 16]);
