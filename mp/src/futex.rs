@@ -14,6 +14,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(not(loom))]
 use crate::shm::pid_alive;
 use crate::sys;
 
@@ -164,7 +165,53 @@ pub(crate) fn cancelled_error() -> crate::error::Error {
     )
 }
 /// Spins before sleeping: a holder on another CPU usually releases within this.
+#[cfg(not(loom))]
 const SPINS: u32 = 100;
+/// Under the model checker a spin only multiplies the interleavings to explore.
+#[cfg(loom)]
+const SPINS: u32 = 0;
+
+/// The atomics of a [`RawMutex`]: loom's under the model checker (`--cfg loom`, see the
+/// `loom_tests` below and `docs/reliability.md`), which then explores every interleaving of
+/// its operations.
+#[cfg(not(loom))]
+type Word = AtomicU32;
+#[cfg(loom)]
+type Word = loom::sync::atomic::AtomicU32;
+
+/// The mutex's futex sleep: at most `slice`; false when it ran out. Under the model a sleep
+/// is a yield that may always "time out", so that every check of a dead holder is explored.
+#[cfg(not(loom))]
+fn sleep_on(word: &Word, expected: u32, slice: Duration) -> bool {
+    wait(word, expected, Some(slice))
+}
+
+#[cfg(loom)]
+fn sleep_on(word: &Word, expected: u32, _slice: Duration) -> bool {
+    if word.load(Ordering::Relaxed) == expected {
+        loom::thread::yield_now();
+    }
+    false
+}
+
+#[cfg(not(loom))]
+fn wake_word(word: &Word, n: i32) {
+    wake(word, n);
+}
+
+#[cfg(loom)]
+fn wake_word(_word: &Word, _n: i32) {}
+
+/// Whether `pid` is alive: the model's own table under the model checker.
+#[cfg(not(loom))]
+fn holder_alive(pid: i32) -> bool {
+    pid_alive(pid)
+}
+
+#[cfg(loom)]
+fn holder_alive(pid: i32) -> bool {
+    loom_model::alive(pid)
+}
 
 /// The state word of a [`RawMutex`]: 0 when unlocked, else the holder's pid (Linux pids are
 /// below 2^22) with two flags.
@@ -184,16 +231,29 @@ const DIED: u32 = 1 << 31;
 /// can never mark a mutex abandoned after somebody else took it over and locked it again
 /// (with the pid in a word of its own, that stale read made two holders).
 #[repr(C)]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RawMutex {
-    state: AtomicU32,
-    owner_tid: AtomicU32,
+    state: Word,
+    owner_tid: Word,
     _reserved: [AtomicU32; 2],
+}
+
+impl Default for RawMutex {
+    fn default() -> RawMutex {
+        RawMutex {
+            state: Word::new(UNLOCKED),
+            owner_tid: Word::new(0),
+            _reserved: Default::default(),
+        }
+    }
 }
 
 impl RawMutex {
     #[inline]
     fn me() -> (u32, u32) {
+        #[cfg(loom)]
+        let (pid, tid) = loom_model::me();
+        #[cfg(not(loom))]
         let (pid, tid) = ids();
         (pid as u32 & PID_MASK, tid as u32)
     }
@@ -248,7 +308,7 @@ impl RawMutex {
                 Some(d) => (d - now).min(interval),
                 None => interval,
             };
-            if !wait(&self.state, s, Some(slice)) {
+            if !sleep_on(&self.state, s, slice) {
                 // Slept a whole slice: is the holder still there?
                 self.check_holder();
                 interval = (interval * 2).min(MAX_CHECK);
@@ -303,18 +363,18 @@ impl RawMutex {
         if held != UNLOCKED
             && held & DIED == 0
             && holder != 0
-            && !pid_alive(holder)
+            && !holder_alive(holder)
             && self
                 .state
                 .compare_exchange(held, held | DIED, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            wake_all(&self.state);
+            wake_word(&self.state, i32::MAX);
         }
     }
 
     /// The word waiters sleep on (async waiters watch it through `aio::futex`).
-    #[cfg(feature = "async")]
+    #[cfg(all(feature = "async", not(loom)))]
     pub(crate) fn word(&self) -> &AtomicU32 {
         &self.state
     }
@@ -348,7 +408,7 @@ impl RawMutex {
             }
         }
         if s & CONTENDED != 0 {
-            wake(&self.state, 1);
+            wake_word(&self.state, 1);
         }
         Ok(true)
     }
@@ -368,7 +428,8 @@ impl RawMutex {
 
     /// Whether the calling thread holds the lock.
     pub(crate) fn held_by_me(&self) -> bool {
-        self.owner() == Some(ids())
+        let (pid, tid) = Self::me();
+        self.owner() == Some((pid as i32, tid as i32))
     }
 
     /// The pid of a holder that died holding the lock.
@@ -422,7 +483,7 @@ impl RawMutex {
             return false;
         }
         self.owner_tid.store(0, Ordering::Relaxed);
-        wake_all(&self.state);
+        wake_word(&self.state, i32::MAX);
         true
     }
 }
@@ -654,5 +715,131 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_millis(30));
         assert!(m.held_by_me());
         m.unlock();
+    }
+}
+
+/// The world of the model checker: each model thread says which "process" it is, and a
+/// process can die (a killed lock holder).
+#[cfg(loom)]
+pub(crate) mod loom_model {
+    use loom::sync::atomic::{AtomicU32, Ordering};
+
+    loom::thread_local! {
+        static ME: std::cell::Cell<(i32, i32)> = std::cell::Cell::new((0, 0));
+    }
+
+    loom::lazy_static! {
+        static ref DEAD: AtomicU32 = AtomicU32::new(0);
+    }
+
+    /// This model thread is process `pid` (1..32).
+    pub(crate) fn become_process(pid: i32) {
+        ME.with(|c| c.set((pid, pid)));
+    }
+
+    pub(crate) fn me() -> (i32, i32) {
+        ME.with(|c| c.get())
+    }
+
+    /// Process `pid` dies (its model thread must not touch anything afterwards).
+    pub(crate) fn die(pid: i32) {
+        DEAD.fetch_or(1 << pid, Ordering::SeqCst);
+    }
+
+    pub(crate) fn alive(pid: i32) -> bool {
+        (0..32).contains(&pid) && DEAD.load(Ordering::SeqCst) & (1 << pid) == 0
+    }
+}
+
+/// Model checking of the mutex (`RUSTFLAGS="--cfg loom" cargo test -p multiprocess --lib
+/// --release loom_`): every interleaving of its atomic operations, with sleeps that may
+/// always time out, within loom's preemption bound.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::loom_model::{become_process, die};
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU32 as LoomU32;
+
+    /// Explores every interleaving with at most `PREEMPTIONS` forced thread switches (loom's
+    /// bound; the bugs of this kind of code need two or three).
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(PREEMPTIONS);
+        b.check(f);
+    }
+
+    const PREEMPTIONS: usize = 2;
+
+    /// Takes the mutex as the queue's `recover` does: a dead holder is taken over by exactly
+    /// one of the callers that see it.
+    fn take(m: &RawMutex) {
+        loop {
+            match m.lock(None) {
+                Ok(true) => return,
+                Ok(false) => unreachable!("no deadline"),
+                Err(_) if m.take_over() => return,
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The regression model of the two-holders bug: a holder dies; two processes take the
+    /// mutex over and take it again. A waiter that read the dead pid before the take-over
+    /// must not mark the next live holder dead.
+    #[test]
+    fn loom_a_dead_holder_never_makes_two_holders() {
+        model(|| {
+            let m = Arc::new(RawMutex::default());
+            let inside = Arc::new(LoomU32::new(0));
+            become_process(1);
+            assert!(m.lock(None).unwrap());
+            die(1);
+            let others: Vec<_> = [2, 3]
+                .into_iter()
+                .map(|pid| {
+                    let (m, inside) = (m.clone(), inside.clone());
+                    loom::thread::spawn(move || {
+                        become_process(pid);
+                        for _ in 0..2 {
+                            take(&m);
+                            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                            assert!(m.unlock());
+                        }
+                    })
+                })
+                .collect();
+            for t in others {
+                t.join().unwrap();
+            }
+            assert!(!m.is_locked());
+        });
+    }
+
+    /// Live holders only: mutual exclusion, and every waiter gets in.
+    #[test]
+    fn loom_live_holders_exclude_each_other() {
+        model(|| {
+            let m = Arc::new(RawMutex::default());
+            let inside = Arc::new(LoomU32::new(0));
+            let ts: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|pid| {
+                    let (m, inside) = (m.clone(), inside.clone());
+                    loom::thread::spawn(move || {
+                        become_process(pid);
+                        assert!(m.lock(None).unwrap());
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        assert!(m.unlock());
+                    })
+                })
+                .collect();
+            for t in ts {
+                t.join().unwrap();
+            }
+            assert!(!m.is_locked());
+        });
     }
 }
