@@ -488,6 +488,117 @@ impl RawMutex {
     }
 }
 
+/// A condition whose bookkeeping the caller's [`RawMutex`] protects (a queue's `not_empty`,
+/// `not_full` and `all_done`).
+///
+/// `waiters` counts the processes asleep (or about to sleep) on it, `signals` how many of them
+/// were already told to wake up and have not run yet. A notifier wakes a sleeper only if one is
+/// left unsignalled, so a producer that puts many items while a consumer is being woken (a
+/// cross-CPU wake-up takes ~30 us) makes one `futex_wake` call, not one per item.
+///
+/// A sleeper: [`begin_sleep`](Cond::begin_sleep) under the mutex, release it,
+/// [`sleep`](Cond::sleep), take the mutex again, [`end_sleep`](Cond::end_sleep), look at its
+/// predicate. A notifier: change the state and [`signal_one`](Cond::signal_one) or
+/// [`signal_all`](Cond::signal_all) under the mutex, release it, [`wake`](Cond::wake) if told
+/// to. Model-checked (`loom_tests`) for lost wake-ups without any sleep timing out.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Cond {
+    seq: Word,
+    waiters: Word,
+    signals: Word,
+    _pad: Word,
+}
+
+impl Default for Cond {
+    fn default() -> Cond {
+        Cond {
+            seq: Word::new(0),
+            waiters: Word::new(0),
+            signals: Word::new(0),
+            _pad: Word::new(0),
+        }
+    }
+}
+
+impl Cond {
+    /// Under the mutex: marks one sleeper as signalled. Returns whether a futex wake-up is
+    /// due (call [`Cond::wake`] after releasing the mutex).
+    #[inline]
+    pub(crate) fn signal_one(&self) -> bool {
+        let w = self.waiters.load(Ordering::Relaxed);
+        let s = self.signals.load(Ordering::Relaxed);
+        if w <= s {
+            return false;
+        }
+        self.signals.store(s + 1, Ordering::Relaxed);
+        self.seq.fetch_add(1, Ordering::Release);
+        true
+    }
+
+    /// Under the mutex: marks every sleeper as signalled. Returns whether a wake-up is due.
+    #[inline]
+    pub(crate) fn signal_all(&self) -> bool {
+        let w = self.waiters.load(Ordering::Relaxed);
+        if w == 0 {
+            return false;
+        }
+        self.signals.store(w, Ordering::Relaxed);
+        self.seq.fetch_add(1, Ordering::Release);
+        true
+    }
+
+    /// After releasing the mutex: wakes one sleeper (or all).
+    pub(crate) fn wake(&self, all: bool) {
+        #[cfg(not(loom))]
+        wake_word(&self.seq, if all { i32::MAX } else { 1 });
+        #[cfg(loom)]
+        loom_futex::wake(&self.seq, if all { usize::MAX } else { 1 });
+    }
+
+    /// Under the mutex: counts the caller as a sleeper; returns the value to sleep on.
+    #[inline]
+    pub(crate) fn begin_sleep(&self) -> u32 {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// With the mutex released: sleeps while nobody signalled since `seen`, at most `slice`
+    /// (the safety net for a notifier that died between its signal and its wake-up; the model
+    /// checker's sleeps have none, so a lost wake-up shows as a hang there).
+    pub(crate) fn sleep(&self, seen: u32, slice: Duration) {
+        #[cfg(not(loom))]
+        wait(&self.seq, seen, Some(slice));
+        #[cfg(loom)]
+        {
+            let _ = slice;
+            loom_futex::wait(&self.seq, seen);
+        }
+    }
+
+    /// Under the mutex again: uncounts the caller. With `pass_on`, a caller that leaves
+    /// without acting on a notification it may have taken (the word moved past `seen`) marks
+    /// another sleeper signalled; returns whether a wake-up is then due.
+    #[inline]
+    pub(crate) fn end_sleep(&self, seen: u32, pass_on: bool) -> bool {
+        let w = self.waiters.load(Ordering::Relaxed).saturating_sub(1);
+        self.waiters.store(w, Ordering::Relaxed);
+        let s = self
+            .signals
+            .load(Ordering::Relaxed)
+            .saturating_sub(1)
+            .min(w);
+        self.signals.store(s, Ordering::Relaxed);
+        pass_on && self.seq.load(Ordering::Relaxed) != seen && self.signal_one()
+    }
+
+    /// The word sleepers wait on (async waiters watch it through `aio::futex`).
+    #[cfg(all(feature = "async", not(loom)))]
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.seq
+    }
+}
+
 /// A process-shared condition variable for use with a [`RawMutex`]. Wakeups may be spurious.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -718,6 +829,82 @@ mod tests {
     }
 }
 
+/// A futex as the kernel gives it, for the model checker: `wait` checks the word and
+/// queues the caller atomically (one lock, as the kernel's hash bucket), and sleeps until a
+/// `wake` takes it off the queue; no timeouts, no spurious returns.
+#[cfg(loom)]
+pub(crate) mod loom_futex {
+    use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use loom::sync::{Condvar, Mutex};
+
+    /// The sleepers: (word address, ticket), in the order they went to sleep.
+    struct Sleepers {
+        queue: Vec<(usize, u64)>,
+        next: u64,
+    }
+
+    loom::lazy_static! {
+        static ref SLEEPERS: Mutex<Sleepers> = Mutex::new(Sleepers { queue: Vec::new(), next: 0 });
+        static ref WOKEN: Condvar = Condvar::new();
+    }
+
+    /// Blocks (a loom block, not a spin: loom explores spin loops badly) until a `wake` of
+    /// `word` takes this sleeper off the queue; returns at once if `word` is not `expected`.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32) {
+        let mut q = SLEEPERS.lock().unwrap();
+        if word.load(Ordering::SeqCst) != expected {
+            return;
+        }
+        let ticket = q.next;
+        q.next += 1;
+        q.queue.push((word as *const AtomicU32 as usize, ticket));
+        while q.queue.iter().any(|&(_, t)| t == ticket) {
+            q = WOKEN.wait(q).unwrap();
+        }
+    }
+
+    /// [`wait`], also ended (the sleeper leaves the queue) by [`drop_sleeper`] on `dropped`:
+    /// the bridge of an async waiter whose future is dropped stops sleeping on the word.
+    pub(crate) fn wait_or_drop(word: &AtomicU32, expected: u32, dropped: &AtomicBool) {
+        let mut q = SLEEPERS.lock().unwrap();
+        if word.load(Ordering::SeqCst) != expected || dropped.load(Ordering::SeqCst) {
+            return;
+        }
+        let ticket = q.next;
+        q.next += 1;
+        q.queue.push((word as *const AtomicU32 as usize, ticket));
+        while q.queue.iter().any(|&(_, t)| t == ticket) && !dropped.load(Ordering::SeqCst) {
+            q = WOKEN.wait(q).unwrap();
+        }
+        q.queue.retain(|&(_, t)| t != ticket);
+    }
+
+    /// Drops the future of a [`wait_or_drop`] sleeper.
+    pub(crate) fn drop_sleeper(dropped: &AtomicBool) {
+        let q = SLEEPERS.lock().unwrap();
+        dropped.store(true, Ordering::SeqCst);
+        drop(q);
+        WOKEN.notify_all();
+    }
+
+    /// Takes up to `n` sleepers of `word` off the queue, oldest first.
+    pub(crate) fn wake(word: &AtomicU32, n: usize) {
+        let at = word as *const AtomicU32 as usize;
+        let mut q = SLEEPERS.lock().unwrap();
+        let mut left = n;
+        q.queue.retain(|&(a, _)| {
+            if a == at && left > 0 {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        drop(q);
+        WOKEN.notify_all();
+    }
+}
+
 /// The world of the model checker: each model thread says which "process" it is, and a
 /// process can die (a killed lock holder).
 #[cfg(loom)]
@@ -766,6 +953,8 @@ mod loom_tests {
     fn model(f: impl Fn() + Sync + Send + 'static) {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(PREEMPTIONS);
+        // Sleeps are yields in a loop here: each one is a branch.
+        b.max_branches = 20_000;
         b.check(f);
     }
 
@@ -814,6 +1003,115 @@ mod loom_tests {
                 t.join().unwrap();
             }
             assert!(!m.is_locked());
+        });
+    }
+
+    /// The miniature queue: a mutex (loom's, which blocks without spinning: the mutex has
+    /// models of its own, and this one is about the condition), an item count and the
+    /// `not_empty` condition.
+    type Mini = (loom::sync::Mutex<()>, LoomU32, Cond);
+
+    fn mini() -> Arc<Mini> {
+        Arc::new((loom::sync::Mutex::new(()), LoomU32::new(0), Cond::default()))
+    }
+
+    /// A consumer of the miniature queue: takes one item, sleeping on `not_empty` while
+    /// there is none.
+    fn consume(q: &Mini) {
+        let (m, items, cv) = q;
+        let mut g = m.lock().unwrap();
+        while items.load(Ordering::SeqCst) == 0 {
+            let seen = cv.begin_sleep();
+            drop(g);
+            cv.sleep(seen, Duration::MAX);
+            g = m.lock().unwrap();
+            cv.end_sleep(seen, false);
+        }
+        items.fetch_sub(1, Ordering::SeqCst);
+        drop(g);
+    }
+
+    /// Puts one item: one signal, one `futex_wake(1)` if due.
+    fn produce(q: &Mini) {
+        let (m, items, cv) = q;
+        let g = m.lock().unwrap();
+        items.fetch_add(1, Ordering::SeqCst);
+        let wake = cv.signal_one();
+        drop(g);
+        if wake {
+            cv.wake(false);
+        }
+    }
+
+    /// A queue in miniature on the real [`Cond`] protocol: two consumers, a producer of two
+    /// items. Sleeps never time out here, so a lost wake-up is a consumer that never returns
+    /// (loom reports it).
+    #[test]
+    fn loom_cond_wakes_every_needed_sleeper() {
+        model(|| {
+            let q = mini();
+            let consumers: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|pid| {
+                    let q = q.clone();
+                    loom::thread::spawn(move || {
+                        become_process(pid);
+                        consume(&q);
+                    })
+                })
+                .collect();
+            become_process(3);
+            produce(&q);
+            produce(&q);
+            for t in consumers {
+                t.join().unwrap();
+            }
+            assert_eq!(q.1.load(Ordering::SeqCst), 0);
+        });
+    }
+
+    /// An async getter (its bridge asleep on the word on its behalf) and a blocking one wait;
+    /// one item comes, and its `futex_wake(1)` may reach either. The async getter is then
+    /// dropped: if the wake-up was its, it must hand it on (`end_sleep` with `pass_on`), or
+    /// the blocking getter sleeps forever beside an item.
+    #[test]
+    fn loom_cond_a_cancelled_sleeper_passes_its_wakeup_on() {
+        model(|| {
+            let q = mini();
+            let dropped = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let async_getter = {
+                let (q, dropped) = (q.clone(), dropped.clone());
+                loom::thread::spawn(move || {
+                    become_process(1);
+                    let (m, _, cv) = &*q;
+                    let g = m.lock().unwrap();
+                    let seen = cv.begin_sleep();
+                    drop(g);
+                    // The bridge sleeps on the word on the task's behalf, until a wake-up
+                    // reaches it or the model drops the future (below).
+                    super::loom_futex::wait_or_drop(&cv.seq, seen, &dropped);
+                    // Dropped: leave, handing on what it may have been woken for.
+                    let g = m.lock().unwrap();
+                    let wake = cv.end_sleep(seen, true);
+                    drop(g);
+                    if wake {
+                        cv.wake(false);
+                    }
+                })
+            };
+            let blocking_getter = {
+                let q = q.clone();
+                loom::thread::spawn(move || {
+                    become_process(2);
+                    consume(&q);
+                })
+            };
+            become_process(3);
+            produce(&q);
+            blocking_getter.join().unwrap();
+            super::loom_futex::drop_sleeper(&dropped);
+            async_getter.join().unwrap();
+            assert_eq!(q.1.load(Ordering::SeqCst), 0);
         });
     }
 

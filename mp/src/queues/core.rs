@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::futex::{self, OwnerDied, RawMutex};
+use crate::futex::{Cond, OwnerDied, RawMutex};
 use crate::shm::{self, Region};
 
 use super::chan::FdChan;
@@ -67,51 +67,6 @@ const NSTATE: usize = 5;
 /// `flags` bits.
 const SHUTDOWN: u32 = 1;
 const IMMEDIATE: u32 = 2;
-
-/// A condition variable whose bookkeeping is protected by the queue's mutex.
-///
-/// `waiters` counts the processes asleep (or about to sleep) on it, `signals` how many of them
-/// were already told to wake up and have not run yet. A notifier wakes a sleeper only if one is
-/// left unsignalled, so a producer that puts many items while a consumer is being woken (a
-/// cross-CPU wake-up takes ~30 µs) makes one `futex_wake` call, not one per item.
-#[repr(C)]
-#[derive(Debug, Default)]
-struct Cond {
-    seq: AtomicU32,
-    waiters: AtomicU32,
-    signals: AtomicU32,
-    _pad: AtomicU32,
-}
-
-impl Cond {
-    /// Under the mutex: marks one sleeper as signalled. Returns whether a futex wake-up is
-    /// due (call [`Cond::wake`] after releasing the mutex).
-    fn signal_one(&self) -> bool {
-        let w = self.waiters.load(Ordering::Relaxed);
-        let s = self.signals.load(Ordering::Relaxed);
-        if w <= s {
-            return false;
-        }
-        self.signals.store(s + 1, Ordering::Relaxed);
-        self.seq.fetch_add(1, Ordering::Release);
-        true
-    }
-
-    /// Under the mutex: marks every sleeper as signalled. Returns whether a wake-up is due.
-    fn signal_all(&self) -> bool {
-        let w = self.waiters.load(Ordering::Relaxed);
-        if w == 0 {
-            return false;
-        }
-        self.signals.store(w, Ordering::Relaxed);
-        self.seq.fetch_add(1, Ordering::Release);
-        true
-    }
-
-    fn wake(&self, all: bool) {
-        futex::wake(&self.seq, if all { i32::MAX } else { 1 });
-    }
-}
 
 /// The longest a waiter sleeps without looking at the queue again: the safety net for a
 /// notifier that died between its signal and its wake-up call.
@@ -447,19 +402,15 @@ impl Core {
     /// Waits on `cv` (releasing the mutex meanwhile) until signalled, `wait`'s deadline, or
     /// [`MAX_SLEEP`]; the mutex is held again on return. Callers re-check their condition.
     fn wait_on(&self, g: Guard<'_>, cv: &Cond, wait: Wait) -> Result<Guard<'_>> {
-        cv.waiters.fetch_add(1, Ordering::Relaxed);
-        let seq = cv.seq.load(Ordering::Acquire);
+        let seen = cv.begin_sleep();
         drop(g);
         let slice = match wait.deadline() {
             Some(d) => d.saturating_duration_since(Instant::now()).min(MAX_SLEEP),
             None => MAX_SLEEP,
         };
-        futex::wait(&cv.seq, seq, Some(slice));
+        cv.sleep(seen, slice);
         let g = self.lock_forever()?;
-        let w = cv.waiters.load(Ordering::Relaxed).saturating_sub(1);
-        cv.waiters.store(w, Ordering::Relaxed);
-        let s = cv.signals.load(Ordering::Relaxed).saturating_sub(1).min(w);
-        cv.signals.store(s, Ordering::Relaxed);
+        cv.end_sleep(seen, false);
         Ok(g)
     }
 
@@ -888,10 +839,9 @@ impl Core {
     pub(crate) fn subscribe(&self, which: super::sealed::Cv) -> Result<(&AtomicU32, u32)> {
         let g = self.lock_forever()?;
         let cv = self.cond(which);
-        cv.waiters.fetch_add(1, Ordering::Relaxed);
-        let seen = cv.seq.load(Ordering::Acquire);
+        let seen = cv.begin_sleep();
         drop(g);
-        Ok((&cv.seq, seen))
+        Ok((cv.word(), seen))
     }
 
     /// Uncounts an async waiter. With `pass_on`, a waiter that goes away without acting on a
@@ -902,11 +852,7 @@ impl Core {
             return;
         };
         let cv = self.cond(which);
-        let w = cv.waiters.load(Ordering::Relaxed).saturating_sub(1);
-        cv.waiters.store(w, Ordering::Relaxed);
-        let s = cv.signals.load(Ordering::Relaxed).saturating_sub(1).min(w);
-        cv.signals.store(s, Ordering::Relaxed);
-        let wake = pass_on && cv.seq.load(Ordering::Relaxed) != seen && cv.signal_one();
+        let wake = cv.end_sleep(seen, pass_on);
         drop(g);
         if wake {
             cv.wake(false);
