@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use mp::{Pipe, Pool, Process, Queue, StartMethod};
+use mp::{Pipe, Pool, Queue, StartMethod};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -27,23 +27,10 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn fork(f: impl FnOnce() + Send + 'static) -> Process {
-    let p = Process::builder(f, ())
-        .start_method(StartMethod::Fork)
-        .build();
-    p.start().expect("fork");
-    p
-}
-
-fn finish(p: Process) {
-    p.join_timeout(Duration::from_secs(60)).expect("join");
-    assert_eq!(p.exitcode(), Some(0));
-}
-
 fn pipe_roundtrip(c: &mut Criterion, pinned: bool) {
     let old = pinned.then(mp_benches::pin_to_cpu0);
     let (a, b) = Pipe(true).unwrap();
-    let p = fork(move || {
+    let p = mp_benches::fork(move || {
         while let Ok(v) = b.recv::<u64>() {
             if v == u64::MAX {
                 break;
@@ -74,7 +61,7 @@ fn pipe_roundtrip(c: &mut Criterion, pinned: bool) {
     });
     g.finish();
     a.send(&u64::MAX).unwrap();
-    finish(p);
+    mp_benches::finish(p);
     if let Some(old) = old {
         mp_benches::unpin(&old);
     }
@@ -91,7 +78,7 @@ fn pipe_pinned(c: &mut Criterion) {
 fn queue_roundtrip(c: &mut Criterion) {
     let (to, from): (Queue<u64>, Queue<u64>) = (Queue::new(0).unwrap(), Queue::new(0).unwrap());
     let (child_in, child_out) = (to.clone(), from.clone());
-    let p = fork(move || {
+    let p = mp_benches::fork(move || {
         while let Ok(v) = child_in.get() {
             if v == u64::MAX {
                 break;
@@ -117,7 +104,7 @@ fn queue_roundtrip(c: &mut Criterion) {
     });
     g.finish();
     to.put(u64::MAX).unwrap();
-    finish(p);
+    mp_benches::finish(p);
 }
 
 #[mp::task]

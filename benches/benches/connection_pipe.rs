@@ -12,27 +12,14 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use mp::Pipe;
 use mp::connection::{Client, Connection, Listener};
-use mp::{Pipe, Process, StartMethod};
-
-fn fork(f: impl FnOnce() + Send + 'static) -> Process {
-    let p = Process::builder(f, ())
-        .start_method(StartMethod::Fork)
-        .build();
-    p.start().expect("fork");
-    p
-}
-
-fn finish(p: Process) {
-    p.join_timeout(Duration::from_secs(60)).expect("join");
-    assert_eq!(p.exitcode(), Some(0));
-}
 
 /// Round trips of a u64 through an echoing child.
 fn roundtrip_u64(c: &mut Criterion, pinned: bool) {
     let old = pinned.then(mp_benches::pin_to_cpu0);
     let (a, b) = Pipe(true).unwrap();
-    let p = fork(move || {
+    let p = mp_benches::fork(move || {
         while let Ok(v) = b.recv::<u64>() {
             if v == u64::MAX {
                 break;
@@ -60,7 +47,7 @@ fn roundtrip_u64(c: &mut Criterion, pinned: bool) {
     });
     g.finish();
     a.send(&u64::MAX).unwrap();
-    finish(p);
+    mp_benches::finish(p);
     if let Some(old) = old {
         mp_benches::unpin(&old);
     }
@@ -104,7 +91,7 @@ fn raw_roundtrip(c: &mut Criterion, name: &str, socket: bool) {
     } else {
         (own(b[0]), own(a[1]), own(a[0]), own(b[1]))
     };
-    let p = fork(move || {
+    let p = mp_benches::fork(move || {
         let mut buf = [0u8; 8];
         loop {
             // SAFETY: reads into / writes from a live 8-byte buffer.
@@ -136,7 +123,7 @@ fn raw_roundtrip(c: &mut Criterion, name: &str, socket: bool) {
     g.finish();
     // SAFETY: writes from a live 8-byte buffer.
     unsafe { libc::write(pw.as_raw_fd(), [0xffu8; 8].as_ptr().cast(), 8) };
-    finish(p);
+    mp_benches::finish(p);
     mp_benches::unpin(&old);
 }
 
@@ -158,7 +145,7 @@ fn throughput(
     sender: Connection,
     receiver: Connection,
 ) {
-    let p = fork(move || {
+    let p = mp_benches::fork(move || {
         let mut buf = vec![0u8; size];
         loop {
             let n: u64 = receiver.recv().unwrap();
@@ -190,14 +177,14 @@ fn throughput(
     });
     g.finish();
     sender.send(&0u64).unwrap();
-    finish(p);
+    mp_benches::finish(p);
 }
 
 /// A typed 1 MiB `Vec<u8>` through `send`/`recv` (serde + codec), per message.
 fn send_vec(c: &mut Criterion) {
     const SIZE: usize = 1 << 20;
     let (sender, receiver) = Pipe(true).unwrap();
-    let p = fork(move || {
+    let p = mp_benches::fork(move || {
         loop {
             let n: u64 = receiver.recv().unwrap();
             if n == 0 {
@@ -228,7 +215,7 @@ fn send_vec(c: &mut Criterion) {
     });
     g.finish();
     sender.send(&0u64).unwrap();
-    finish(p);
+    mp_benches::finish(p);
 }
 
 fn send_bytes(c: &mut Criterion) {
@@ -291,7 +278,7 @@ fn socket_roundtrip(c: &mut Criterion, name: &str, address: &str) {
         .bind()
         .unwrap();
     let address = listener.address().clone();
-    let p = fork(move || {
+    let p = mp_benches::fork(move || {
         let conn = Client::builder(&address).authkey(b"k").connect().unwrap();
         while let Ok(b) = conn.recv_bytes() {
             if b.is_empty() {
@@ -316,7 +303,7 @@ fn socket_roundtrip(c: &mut Criterion, name: &str, address: &str) {
     });
     g.finish();
     conn.send_bytes(b"").unwrap();
-    finish(p);
+    mp_benches::finish(p);
     mp_benches::unpin(&old);
 }
 

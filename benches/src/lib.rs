@@ -40,3 +40,20 @@ pub fn per_op(iters: u64, ops: u64, mut f: impl FnMut()) -> std::time::Duration 
     }
     total / u32::try_from(ops).unwrap_or(u32::MAX)
 }
+
+/// Starts `f` in a forked child (the start method with the cheapest start, so that only the
+/// measured work is measured).
+pub fn fork(f: impl FnOnce() + Send + 'static) -> mp::Process {
+    let p = mp::Process::builder(f, ())
+        .start_method(mp::StartMethod::Fork)
+        .build();
+    p.start().expect("fork");
+    p
+}
+
+/// Joins a child started by [`fork`] and checks that it succeeded.
+pub fn finish(p: mp::Process) {
+    p.join_timeout(std::time::Duration::from_secs(60))
+        .expect("join");
+    assert_eq!(p.exitcode(), Some(0));
+}

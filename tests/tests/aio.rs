@@ -17,7 +17,7 @@ macro_rules! suite {
             };
             use mp::connection::wait_async;
 
-            use crate::aio_util::{RUNTIMES, both, nap, next, run, within};
+            use crate::aio_util::{RUNTIMES, beside_a_counter, both, nap, next, run, within};
             use crate::parity::$util::{LONG, join_ok, methods, start};
 
             #[mp::task]
@@ -75,16 +75,8 @@ macro_rules! suite {
                     for method in methods() {
                         let p = start(method, sleep_then_exit, (100,));
                         let ticks = run(rt, move || async move {
-                            // The other half counts while the join waits: it runs only if the
-                            // join leaves the thread free.
-                            let mut ticks = 0;
-                            let counting = async {
-                                while ticks < 3 {
-                                    nap(Duration::from_millis(10)).await;
-                                    ticks += 1;
-                                }
-                            };
-                            let (joined, ()) = both(p.join_async(), counting).await;
+                            // The counter runs only if the join leaves the thread free.
+                            let (joined, ticks) = beside_a_counter(p.join_async()).await;
                             joined.unwrap();
                             assert_eq!(p.exitcode(), Some(0), "{rt:?} {method}");
                             ticks
@@ -383,14 +375,7 @@ macro_rules! suite {
                         assert!(ready.wait_timeout(LONG));
                         let l2 = l.clone();
                         let ticks = run(rt, move || async move {
-                            let mut ticks = 0;
-                            let counting = async {
-                                while ticks < 3 {
-                                    nap(Duration::from_millis(10)).await;
-                                    ticks += 1;
-                                }
-                            };
-                            let (got, ()) = both(l2.lock_async(), counting).await;
+                            let (got, ticks) = beside_a_counter(l2.lock_async()).await;
                             let guard = got.unwrap();
                             assert!(l2.locked());
                             drop(guard);

@@ -93,3 +93,17 @@ pub async fn nap(d: Duration) {
 pub async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
     std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
 }
+
+/// Runs `f` beside a counter that naps 10 ms three times, and returns `f`'s output with the
+/// count: 3 if `f` left the executor's thread free while it waited.
+pub async fn beside_a_counter<F: Future>(f: F) -> (F::Output, u32) {
+    let mut ticks = 0;
+    let counting = async {
+        while ticks < 3 {
+            nap(Duration::from_millis(10)).await;
+            ticks += 1;
+        }
+    };
+    let (out, ()) = both(f, counting).await;
+    (out, ticks)
+}
