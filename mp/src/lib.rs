@@ -220,7 +220,8 @@
 //! `conn.recv_async::<T>().await`, `q.get_async().await`, `pool.apply_async(f, args)?.await`,
 //! and `pool.imap(..)` is a `Stream`. No thread is parked per waiting future: descriptors go to
 //! the program's reactor, shared-memory objects to one futex bridge thread per process. See
-//! [`aio`] for the whole table and the cancel-safety rules, and the `async_tcp_pool` example.
+//! the `mp::aio` module (present with those features) for the whole table and the cancel-safety
+//! rules, and the `async_tcp_pool` example.
 //!
 //! # Testing
 //!
@@ -269,7 +270,7 @@
 //!   fork start method only, and pools have nothing to run.
 //! - `pickle`: `Connection::send_pickle`, `recv_pickle` and `recv_pickle_value` exchange
 //!   Python objects (pickles) with a CPython peer.
-//! - `tokio`, `async-io`: async/await ([`aio`]) with descriptor waits on tokio's reactor or on
+//! - `tokio`, `async-io`: async/await (`mp::aio`) with descriptor waits on tokio's reactor or on
 //!   async-io's (smol, any executor); either implies `async`, the executor-independent part
 //!   (queues, locks, pool results).
 //!
