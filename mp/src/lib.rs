@@ -197,7 +197,7 @@
 //! on other machines, use through proxies: [`Manager()`](Manager) starts a [`SyncManager`] with
 //! Python's `dict`, `list`, `Namespace`, `Queue`, `Lock`… types;
 //! [`managers::BaseManager::builder()`](managers::BaseManager::builder) makes custom and remote
-//! managers (TCP with an authkey), and [`#[mp::proxy]`](macro@proxy) on an `impl` block
+//! managers (TCP with an authkey), and `#[mp::proxy]` on an `impl` block
 //! generates a typed proxy for a type of your own (Python's `BaseManager.register`). Requests
 //! are plain data, never code.
 //!
