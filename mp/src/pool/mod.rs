@@ -67,6 +67,8 @@ pub use result::ResultFuture;
 pub(crate) use result::{ApplySink, IMapSink, MapSink, Sink, Slot, feed, input_panicked};
 pub use result::{AsyncResult, IMapIterator};
 pub use threads::WorkerThreads;
+#[doc(hidden)]
+pub use wire::fuzz_parse as __fuzz_wire;
 
 // Names the docs link to.
 #[cfg(doc)]

@@ -332,3 +332,36 @@ pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     sys::cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
     Ok(())
 }
+
+/// Fuzzing entry point (`fuzz/fuzz_targets/pool_wire.rs`; not an API): parses `data` as bytes
+/// that arrived from a peer, frame by frame as the pool does (with the buffer compaction of
+/// its reads in between), and checks that a frame built from `data` parses back unchanged.
+/// Returns the number of frames found in `data`.
+#[doc(hidden)]
+pub fn fuzz_parse(data: &[u8]) -> usize {
+    let mut r = Reader::new();
+    r.buf.extend_from_slice(data);
+    let mut n = 0;
+    while let Ok(Some(f)) = r.next_frame() {
+        let _ = (r.name(&f), r.body(&f), f.kind, f.seq, f.aux);
+        n += 1;
+        r.prepare();
+    }
+    // Round trip: a task frame named by the first bytes, its body the rest.
+    let split = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let name = String::from_utf8_lossy(&data[..split]);
+    let body = &data[split..];
+    let seq = data.len() as u64;
+    if let Ok(bytes) = frame(TASK, seq, 0, &name, body) {
+        let mut r = Reader::new();
+        r.buf.extend_from_slice(&bytes);
+        let f = r
+            .next_frame()
+            .expect("a built frame parses")
+            .expect("a built frame is complete");
+        assert_eq!((f.kind, f.seq), (TASK, seq));
+        assert_eq!(r.name(&f), name);
+        assert_eq!(r.body(&f), body);
+    }
+    n
+}
