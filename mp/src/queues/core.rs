@@ -507,7 +507,7 @@ impl Core {
         let size = len
             .checked_next_multiple_of(8)
             .and_then(|n| n.checked_add(ENTRY_HDR))
-            .filter(|&n| n <= used)
+            .filter(|&n| n <= used && n <= self.cap)
             .ok_or_else(corrupted)?;
         Ok((len as usize, meta, size))
     }
@@ -575,7 +575,10 @@ impl Core {
     fn has_room(&self, size: u64) -> bool {
         let ctl = self.ctl();
         (self.maxsize == 0 || ctl.st[COUNT].load(Ordering::Relaxed) < self.maxsize)
-            && self.cap - ctl.st[USED].load(Ordering::Relaxed) >= size
+            && self
+                .cap
+                .saturating_sub(ctl.st[USED].load(Ordering::Relaxed))
+                >= size
     }
 
     /// Puts one encoded item.
@@ -618,6 +621,9 @@ impl Core {
                     meta = (id & ((1 << 56) - 1)) << 8 | raw.len().min(super::chan::MANY) as u64;
                 }
                 let tail = self.get_st(TAIL);
+                if tail >= self.cap {
+                    return Err(Fail::Err(corrupted()));
+                }
                 let mut hdr = [0u8; ENTRY_HDR as usize];
                 hdr[..8].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
                 hdr[8..].copy_from_slice(&meta.to_le_bytes());
@@ -933,3 +939,32 @@ fn single_cpu() -> bool {
 #[cfg(test)]
 #[path = "core_tests.rs"]
 mod tests;
+
+/// Fuzzing entry point (`fuzz/fuzz_targets/queue_ring.rs`; not an API): a queue whose shared
+/// memory holds whatever `data` says (its state words from the first 32 bytes, its ring from
+/// the rest), as another process could leave it. Getting, putting and shutting down must give
+/// items or errors, never a panic or an access outside the ring.
+#[doc(hidden)]
+pub fn fuzz_ring(data: &[u8]) {
+    let Ok(core) = Core::new(QUEUE, 0, MIN_CAPACITY, 0) else {
+        return;
+    };
+    let word = |i: usize| {
+        data.get(i * 8..i * 8 + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    };
+    core.set_st(HEAD, word(0));
+    core.set_st(TAIL, word(1));
+    core.set_st(USED, word(2));
+    // Bounded: each get of a corrupt queue fails, but a count of 2^64 would loop that long.
+    let count = word(3) % 64;
+    core.set_st(COUNT, count);
+    let ring = data.get(32..).unwrap_or(&[]);
+    core.write_at(0, &ring[..ring.len().min(MIN_CAPACITY)]);
+    for _ in 0..=count {
+        let _ = core.get(Wait::Never);
+    }
+    let _ = core.put(b"after", &[], Wait::Never);
+    let _ = core.get(Wait::Never);
+    let _ = core.shutdown(true);
+}

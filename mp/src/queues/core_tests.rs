@@ -203,3 +203,18 @@ fn immediate_shutdown_discards_and_counts_tasks() {
     assert!(c.join(Wait::Never).unwrap());
     assert!(c.task_done().is_err());
 }
+
+/// Another process scribbled over the queue's memory: a length beyond the ring, a `used` word
+/// beyond it, a tail outside it. Each is an error, never a read or write outside the ring
+/// (found by the `queue_ring` fuzz target: the length was checked against `used` only).
+#[test]
+fn corrupt_words_are_errors_not_accesses_outside_the_ring() {
+    let c = core(0, MIN_CAPACITY);
+    put(&c, b"x");
+    c.set_st(USED, u64::MAX / 2);
+    c.write_at(0, &(MIN_CAPACITY as u64 * 4).to_le_bytes());
+    assert!(matches!(c.get(Wait::Never), Err(Fail::Err(_))));
+    c.set_st(USED, 0);
+    c.set_st(TAIL, u64::MAX);
+    assert!(matches!(c.put(b"y", &[], Wait::Never), Err(Fail::Err(_))));
+}

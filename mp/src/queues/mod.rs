@@ -46,6 +46,8 @@
 
 mod chan;
 mod core;
+#[doc(hidden)]
+pub use self::core::fuzz_ring as __fuzz_ring;
 mod error;
 pub(crate) mod local;
 mod shm;
