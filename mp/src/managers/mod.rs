@@ -54,9 +54,11 @@
 //! never stops the server.
 
 mod base;
+mod pickle;
 mod pool_proxy;
 pub mod protocol;
 mod proxy;
+mod python;
 mod refs;
 mod serve;
 mod server;

@@ -127,6 +127,16 @@ pub enum Reply {
     },
 }
 
+impl From<crate::Error> for Reply {
+    /// A failed request's reply (CPython's `#ERROR`).
+    fn from(e: crate::Error) -> Reply {
+        Reply::Error {
+            kind: e.kind(),
+            message: e.message().to_owned(),
+        }
+    }
+}
+
 const R_HELLO: u8 = 0;
 const R_DUMMY: u8 = 1;
 const R_CALL: u8 = 2;

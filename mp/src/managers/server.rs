@@ -432,8 +432,8 @@ impl State {
         self.stop.load(Ordering::Acquire)
     }
 
-    fn create(&self, typeid: &str, args: &[u8], referent: &str) -> Result<Reply> {
-        let t = self.types.get(typeid).ok_or_else(|| {
+    fn type_entry(&self, typeid: &str) -> Result<&TypeEntry> {
+        self.types.get(typeid).ok_or_else(|| {
             let mut known: Vec<&str> = self.types.keys().map(String::as_str).collect();
             known.sort_unstable();
             Error::new(
@@ -444,46 +444,44 @@ impl State {
                     known.join(", ")
                 ),
             )
-        })?;
-        let obj: Arc<dyn Obj> = match &t.callable {
-            Callable::Remote => {
+        })
+    }
+
+    fn create(&self, typeid: &str, args: &[u8], referent: &str) -> Result<Reply> {
+        let t = self.type_entry(typeid)?;
+        let obj = make(t, typeid, args)?;
+        self.created(t, obj, referent)
+    }
+
+    /// A CPython client's `create(typeid, *args, **kwds)`.
+    fn create_python(
+        &self,
+        typeid: &str,
+        args: Vec<Value>,
+        kwds: Vec<(String, Value)>,
+    ) -> Result<Reply> {
+        let t = self.type_entry(typeid)?;
+        let obj = match &t.callable {
+            Callable::Builtin(_) => super::types::create_python(&t.referent, args, kwds)?,
+            _ if args.is_empty() && kwds.is_empty() => {
+                make(t, typeid, &crate::reduction::encode_plain(&())?)?
+            }
+            _ => {
                 return Err(Error::new(
-                    ErrorKind::Value,
-                    format!("typeid '{typeid}' has no callable in this server"),
+                    ErrorKind::Type,
+                    format!(
+                        "typeid '{typeid}' takes its arguments as Rust types: a CPython client \
+                         can call it without arguments only"
+                    ),
                 ));
             }
-            Callable::Builtin(f) => f(args)?,
-            Callable::Closure(f) => f(args)?,
-            Callable::Task(entry) => {
-                CAPTURE.with(|c| *c.borrow_mut() = Some(None));
-                let res = (entry.invoke)(args, Vec::new(), true);
-                let captured = CAPTURE.with(|c| c.borrow_mut().take()).flatten();
-                match res {
-                    Ok(_) => captured.ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Type,
-                            format!(
-                                "the callable of typeid '{typeid}' (`{}`) did not return a \
-                                 `Shared` object",
-                                entry.name
-                            ),
-                        )
-                    })?,
-                    Err(crate::registry::InvokeError::Decode(m)) => {
-                        return Err(Error::new(
-                            ErrorKind::Type,
-                            format!("bad arguments for typeid '{typeid}': {m}"),
-                        ));
-                    }
-                    Err(crate::registry::InvokeError::Failed(m)) => {
-                        return Err(Error::new(ErrorKind::Remote, m));
-                    }
-                    Err(crate::registry::InvokeError::Encode(m)) => {
-                        return Err(Error::new(ErrorKind::Remote, m));
-                    }
-                }
-            }
         };
+        self.created(t, obj, "")
+    }
+
+    /// Registers a new object of typeid `t` (one reference, the proxy's) and says so.
+    fn created(&self, t: &TypeEntry, obj: Arc<dyn Obj>, referent: &str) -> Result<Reply> {
+        let typeid = t.typeid.as_str();
         if !referent.is_empty() && obj.type_name() != referent {
             return Err(Error::new(
                 ErrorKind::Type,
@@ -536,6 +534,66 @@ impl State {
         }
         let _calling = Calling(CALLING.with(|c| c.replace(Some(obj.clone()))));
         obj.dispatch(method, args)
+    }
+
+    /// Answers one request of a CPython client (see [`super::python`]).
+    fn handle_python(&self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
+        use super::python::{self, PyRequest};
+        let mut shutdown = false;
+        let mut namespace: Option<String> = None;
+        let reply = match python::decode_request(bytes) {
+            Err(e) => {
+                python::encode_traceback(&format!("bad request: {e}"), out);
+                return false;
+            }
+            Ok(PyRequest::Accept) => Reply::Return(Value::None),
+            Ok(PyRequest::Plain(r)) => {
+                shutdown = matches!(r, Request::Shutdown);
+                if let Request::Call { id, method, .. } = &r
+                    && self
+                        .lookup(*id)
+                        .is_ok_and(|(o, _)| o.type_name() == "Namespace")
+                {
+                    namespace = Some(method.clone());
+                }
+                self.handle(r).unwrap_or(Reply::Return(Value::None))
+            }
+            Ok(PyRequest::Create { typeid, args, kwds }) => self
+                .create_python(&typeid, args, kwds)
+                .unwrap_or_else(|e| e.into()),
+            Ok(PyRequest::Call {
+                id,
+                method,
+                args,
+                kwds,
+            }) => self
+                .lookup(id)
+                .and_then(|(o, _)| python::fold_kwds(o.type_name(), &method, args, kwds))
+                .and_then(|args| self.call(id, &method, Value::Tuple(args)))
+                .map_or_else(Reply::from, Reply::Return),
+        };
+        if let Reply::Return(v) = &reply {
+            PINS.with(|p| pin_proxies(v, &mut p.borrow_mut()));
+        }
+        let exposed = |t: &Token| {
+            if self.is_own(&t.address) {
+                self.lookup(t.id).ok().map(|(_, ex)| ex.to_vec())
+            } else {
+                None
+            }
+        };
+        let encoded = python::encode_reply(
+            reply,
+            &exposed,
+            &|id| self.incref(id),
+            namespace.as_deref(),
+            out,
+        );
+        if let Err(e) = encoded {
+            out.clear();
+            python::encode_traceback(&format!("cannot encode the reply: {e}"), out);
+        }
+        shutdown
     }
 
     fn handle(&self, req: Request) -> Option<Reply> {
@@ -615,6 +673,50 @@ impl State {
     }
 }
 
+/// Makes an object of typeid `t` from its callable's encoded arguments.
+fn make(t: &TypeEntry, typeid: &str, args: &[u8]) -> Result<Arc<dyn Obj>> {
+    let obj: Arc<dyn Obj> = match &t.callable {
+        Callable::Remote => {
+            return Err(Error::new(
+                ErrorKind::Value,
+                format!("typeid '{typeid}' has no callable in this server"),
+            ));
+        }
+        Callable::Builtin(f) => f(args)?,
+        Callable::Closure(f) => f(args)?,
+        Callable::Task(entry) => {
+            CAPTURE.with(|c| *c.borrow_mut() = Some(None));
+            let res = (entry.invoke)(args, Vec::new(), true);
+            let captured = CAPTURE.with(|c| c.borrow_mut().take()).flatten();
+            match res {
+                Ok(_) => captured.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Type,
+                        format!(
+                            "the callable of typeid '{typeid}' (`{}`) did not return a \
+                             `Shared` object",
+                            entry.name
+                        ),
+                    )
+                })?,
+                Err(crate::registry::InvokeError::Decode(m)) => {
+                    return Err(Error::new(
+                        ErrorKind::Type,
+                        format!("bad arguments for typeid '{typeid}': {m}"),
+                    ));
+                }
+                Err(crate::registry::InvokeError::Failed(m)) => {
+                    return Err(Error::new(ErrorKind::Remote, m));
+                }
+                Err(crate::registry::InvokeError::Encode(m)) => {
+                    return Err(Error::new(ErrorKind::Remote, m));
+                }
+            }
+        }
+    };
+    Ok(obj)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -684,7 +786,7 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 fn pin_proxies(v: &Value, pins: &mut Vec<Arc<dyn Obj>>) {
     match v {
         Value::Proxy(ProxyRef { keep: Some(o), .. }) => pins.push(o.clone()),
-        Value::List(items) | Value::Tuple(items) => {
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
             items.iter().for_each(|x| pin_proxies(x, pins));
         }
         Value::Dict(d) => d.iter().for_each(|(k, x)| {
@@ -741,6 +843,27 @@ fn serve_client(state: Arc<State>, conn: Connection) {
             Err(_) => break,
         };
         let prev_pins = PINS.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if super::python::is_pickle(&bytes) {
+            buf.clear();
+            let shutdown =
+                panic::catch_unwind(AssertUnwindSafe(|| state.handle_python(&bytes, &mut buf)))
+                    .unwrap_or_else(|p| {
+                        buf.clear();
+                        super::python::encode_traceback(&panic_message(&*p), &mut buf);
+                        false
+                    });
+            let sent = conn.send_bytes(&buf);
+            drop(prev_pins);
+            if sent.is_err() {
+                break;
+            }
+            if shutdown {
+                crate::logging::info!("manager received shutdown message");
+                state.stop();
+                break;
+            }
+            continue;
+        }
         let req = Request::decode(&bytes);
         let shutdown = matches!(req, Ok(Request::Shutdown));
         let reply = match req {

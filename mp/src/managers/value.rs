@@ -78,6 +78,9 @@ pub enum Value {
     Proxy(ProxyRef),
     /// A `slice` (what `l[2:7]` passes to `__getitem__`).
     Slice(Box<Slice>),
+    /// A `set` (or `frozenset`): distinct hashable items, in the order first added. Build
+    /// one with [`Value::set`].
+    Set(Vec<Value>),
 }
 
 /// Python's `slice(start, stop, step)`.
@@ -493,6 +496,33 @@ impl Value {
         }
     }
 
+    /// Python's `set(items)`: the distinct items, in the order first seen.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Type`] for an item that cannot be hashed (a list, a dict, a set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp::managers::Value;
+    /// let s = Value::set([Value::from(1), Value::from(2), Value::from(1.0)])?;
+    /// assert_eq!(s.to_string(), "{1, 2}");
+    /// assert_eq!(s, Value::set([Value::from(2), Value::from(1)])?);
+    /// assert!(Value::set([Value::from(vec![1])]).is_err());
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn set(items: impl IntoIterator<Item = Value>) -> Result<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        for x in items {
+            x.check_hashable()?;
+            if !out.contains(&x) {
+                out.push(x);
+            }
+        }
+        Ok(Value::Set(out))
+    }
+
     /// The Python type name (`'int'`, `'str'`, `'list'`...), as error messages print it.
     ///
     /// # Examples
@@ -513,6 +543,7 @@ impl Value {
             Value::Dict(_) => "dict",
             Value::Proxy(_) => "proxy",
             Value::Slice(_) => "slice",
+            Value::Set(_) => "set",
         }
     }
 
@@ -531,7 +562,7 @@ impl Value {
     /// ```
     pub fn check_hashable(&self) -> Result<()> {
         match self {
-            Value::List(_) | Value::Dict(_) | Value::Slice(_) => Err(Error::new(
+            Value::List(_) | Value::Dict(_) | Value::Slice(_) | Value::Set(_) => Err(Error::new(
                 ErrorKind::Type,
                 format!("unhashable type: '{}'", self.type_name()),
             )),
@@ -588,7 +619,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::Bytes(b) => !b.is_empty(),
-            Value::List(v) | Value::Tuple(v) => !v.is_empty(),
+            Value::List(v) | Value::Tuple(v) | Value::Set(v) => !v.is_empty(),
             Value::Dict(d) => !d.is_empty(),
             Value::Proxy(_) | Value::Slice(_) => true,
         }
@@ -737,6 +768,7 @@ impl PartialEq for Value {
             }
             (Value::Proxy(a), Value::Proxy(b)) => a == b,
             (Value::Slice(a), Value::Slice(b)) => a == b,
+            (Value::Set(a), Value::Set(b)) => a.len() == b.len() && a.iter().all(|x| b.contains(x)),
             _ => false,
         }
     }
@@ -790,6 +822,11 @@ impl Hash for Value {
             Value::Slice(sl) => {
                 state.write_u8(11);
                 sl.hash(state);
+            }
+            Value::Set(v) => {
+                // Order-insensitive, like equality.
+                state.write_u8(12);
+                state.write_usize(v.len());
             }
         }
     }
@@ -932,6 +969,17 @@ impl fmt::Display for Value {
             Value::Slice(sl) => {
                 let o = |x: Option<i64>| x.map_or("None".to_string(), |i| i.to_string());
                 write!(f, "slice({}, {}, {})", o(sl.start), o(sl.stop), o(sl.step))
+            }
+            Value::Set(v) if v.is_empty() => f.write_str("set()"),
+            Value::Set(v) => {
+                f.write_char('{')?;
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    x.fmt(f)?;
+                }
+                f.write_char('}')
             }
         }
     }
@@ -1097,7 +1145,7 @@ impl Serialize for Natural<'_> {
             Value::Float(f) => s.serialize_f64(*f),
             Value::Str(x) => s.serialize_str(x),
             Value::Bytes(b) => s.serialize_bytes(b),
-            Value::List(v) => {
+            Value::List(v) | Value::Set(v) => {
                 let mut seq = s.serialize_seq(Some(v.len()))?;
                 for x in v {
                     seq.serialize_element(x)?;

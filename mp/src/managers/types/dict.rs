@@ -42,10 +42,10 @@ fn key_error(k: &Value) -> Error {
     Error::new(ErrorKind::Key, k.to_string())
 }
 
-fn pairs_of(v: Value) -> Result<Vec<(Value, Value)>> {
+pub(super) fn pairs_of(v: Value) -> Result<Vec<(Value, Value)>> {
     match v {
         Value::Dict(d) => Ok(d.into_iter().collect()),
-        Value::List(items) | Value::Tuple(items) => items
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) => items
             .into_iter()
             .map(|p| match p {
                 Value::List(mut kv) | Value::Tuple(mut kv) if kv.len() == 2 => {

@@ -76,7 +76,7 @@ impl Referent for Vec<Value> {
                 match &a[0] {
                     Value::Slice(s) => {
                         let items = match v {
-                            Value::List(x) | Value::Tuple(x) => x,
+                            Value::List(x) | Value::Tuple(x) | Value::Set(x) => x,
                             other => {
                                 return Err(Error::new(
                                     ErrorKind::Type,
@@ -145,7 +145,7 @@ impl Referent for Vec<Value> {
             "extend" | "__iadd__" => {
                 let mut a = args_of(args, method, 1, 1)?;
                 match a.pop().unwrap_or_default() {
-                    Value::List(x) | Value::Tuple(x) => write(this).extend(x),
+                    Value::List(x) | Value::Tuple(x) | Value::Set(x) => write(this).extend(x),
                     other => {
                         return Err(Error::new(
                             ErrorKind::Type,

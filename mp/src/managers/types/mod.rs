@@ -620,3 +620,205 @@ pub(crate) fn list_values<T: Serialize + 'static>(
 ) -> Result<Vec<Value>> {
     values_of(items)
 }
+
+/// Binds CPython's `(*args, **kwds)` to the parameter `names` of a constructor.
+fn bind(
+    what: &str,
+    args: Vec<Value>,
+    mut kwds: Vec<(String, Value)>,
+    names: &[&str],
+) -> Result<Vec<Option<Value>>> {
+    if args.len() > names.len() {
+        return Err(Error::new(
+            ErrorKind::Type,
+            format!(
+                "{what}() takes at most {} arguments ({} given)",
+                names.len(),
+                args.len()
+            ),
+        ));
+    }
+    let mut out: Vec<Option<Value>> = args.into_iter().map(Some).collect();
+    for name in &names[out.len()..] {
+        out.push(
+            kwds.iter()
+                .position(|(k, _)| k == name)
+                .map(|i| kwds.swap_remove(i).1),
+        );
+    }
+    if let Some((k, _)) = kwds.first() {
+        return Err(Error::new(
+            ErrorKind::Type,
+            format!("{what}() got an unexpected keyword argument '{k}'"),
+        ));
+    }
+    Ok(out)
+}
+
+fn items_of(v: Value, what: &str) -> Result<Vec<Value>> {
+    match v {
+        Value::List(x) | Value::Tuple(x) | Value::Set(x) => Ok(x),
+        Value::Dict(d) => Ok(d.into_iter().map(|(k, _)| k).collect()),
+        other => Err(Error::new(
+            ErrorKind::Type,
+            format!("{what}: '{}' object is not iterable", other.type_name()),
+        )),
+    }
+}
+
+fn usize_of(v: Option<Value>, default: usize, what: &str) -> Result<usize> {
+    match v {
+        None | Some(Value::None) => Ok(default),
+        Some(v) => v
+            .as_int()
+            .and_then(|i| usize::try_from(i.max(0)).ok())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Type,
+                    format!("{what} must be an int, not '{}'", v.type_name()),
+                )
+            }),
+    }
+}
+
+/// A builtin referent made from a CPython client's `create(typeid, *args, **kwds)`, with
+/// the Python signature of the type (`dict(mapping, **kw)`, `Queue(maxsize=0)`,
+/// `Semaphore(value=1)`, `Value(typecode, value, lock=True)`, ...).
+pub(crate) fn create_python(
+    referent: &str,
+    args: Vec<Value>,
+    kwds: Vec<(String, Value)>,
+) -> Result<Arc<dyn Obj>> {
+    let only_none = |v: Option<Value>, what: &str| match v {
+        None | Some(Value::None) => Ok(()),
+        Some(_) => Err(Error::new(
+            ErrorKind::Type,
+            format!("{what} cannot cross to an mp manager (only plain data does)"),
+        )),
+    };
+    let take = |names: &[&str]| bind(referent, args.clone(), kwds.clone(), names);
+    Ok(match referent {
+        "list" => {
+            let a = take(&["iterable"])?;
+            let items = match a.into_iter().next().flatten() {
+                Some(v) => items_of(v, "list()")?,
+                None => Vec::new(),
+            };
+            ctor(items)
+        }
+        "dict" => {
+            let (mut pos, kw) = (args, kwds);
+            if pos.len() > 1 {
+                return Err(Error::new(
+                    ErrorKind::Type,
+                    format!("dict expected at most 1 argument, got {}", pos.len()),
+                ));
+            }
+            let mut d = Dict::new();
+            if let Some(v) = pos.pop() {
+                for (k, x) in dict::pairs_of(v)? {
+                    d.insert(k, x)?;
+                }
+            }
+            for (k, x) in kw {
+                d.insert(Value::Str(k), x)?;
+            }
+            ctor(d)
+        }
+        "Namespace" => {
+            if !args.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::Type,
+                    "Namespace() takes keyword arguments only",
+                ));
+            }
+            ctor(Namespace {
+                attrs: kwds.into_iter().collect(),
+            })
+        }
+        "Queue" => {
+            let a = take(&["maxsize"])?;
+            ctor(Queue::new(usize_of(
+                a.into_iter().next().flatten(),
+                0,
+                "maxsize",
+            )?))
+        }
+        "Lock" => {
+            take(&[])?;
+            ctor(Lock::new()?)
+        }
+        "RLock" => {
+            take(&[])?;
+            ctor(RLock::new()?)
+        }
+        "Event" => {
+            take(&[])?;
+            ctor(Event::new()?)
+        }
+        "Condition" => {
+            let a = take(&["lock"])?;
+            only_none(
+                a.into_iter().next().flatten(),
+                "Condition(lock): a lock of its own (mp's managed Condition makes its own)",
+            )?;
+            ctor(Condition::new()?)
+        }
+        "Semaphore" | "BoundedSemaphore" => {
+            let a = take(&["value"])?;
+            let n = count_arg(
+                usize_of(a.into_iter().next().flatten(), 1, "value")?,
+                "value",
+            )?;
+            if referent == "Semaphore" {
+                ctor(Semaphore::new(n)?)
+            } else {
+                ctor(BoundedSemaphore::new(n)?)
+            }
+        }
+        "Barrier" => {
+            let mut a = take(&["parties", "action", "timeout"])?.into_iter();
+            let parties = a.next().flatten().ok_or_else(|| {
+                Error::new(ErrorKind::Type, "Barrier() missing argument 'parties'")
+            })?;
+            only_none(a.next().flatten(), "Barrier(action): a function")?;
+            only_none(
+                a.next().flatten(),
+                "Barrier(timeout): a default timeout (pass it to wait() instead)",
+            )?;
+            ctor(Barrier::new(count_arg(
+                usize_of(Some(parties), 0, "parties")?,
+                "parties",
+            )?)?)
+        }
+        "Value" => {
+            let mut a = take(&["typecode", "value", "lock"])?.into_iter();
+            let tc = match a.next().flatten() {
+                Some(Value::Str(s)) => s,
+                _ => return Err(Error::new(ErrorKind::Type, "Value() needs a typecode str")),
+            };
+            ctor(ValueCell::new(&tc, a.next().flatten().unwrap_or_default()))
+        }
+        "Array" => {
+            let mut a = take(&["typecode", "sequence", "lock"])?.into_iter();
+            let tc = match a.next().flatten() {
+                Some(Value::Str(s)) => s,
+                _ => return Err(Error::new(ErrorKind::Type, "Array() needs a typecode str")),
+            };
+            let items = match a.next().flatten() {
+                Some(v) => items_of(v, "Array()")?,
+                None => Vec::new(),
+            };
+            ctor(ArrayCell::new(&tc, items))
+        }
+        other => {
+            return Err(Error::new(
+                ErrorKind::Type,
+                format!(
+                    "a CPython client cannot create '{other}' objects (their arguments are \
+                     functions or Rust types)"
+                ),
+            ));
+        }
+    })
+}

@@ -22,6 +22,7 @@ const T_TUPLE: u8 = 8;
 const T_DICT: u8 = 9;
 const T_PROXY: u8 = 10;
 const T_SLICE: u8 = 11;
+const T_SET: u8 = 12;
 
 pub(crate) fn bad(msg: impl Into<String>) -> Error {
     Error::new(
@@ -115,11 +116,11 @@ pub(crate) fn encode_value(v: &Value, buf: &mut Vec<u8>, depth: usize) -> Result
             buf.push(T_BYTES);
             put_bytes(buf, b);
         }
-        Value::List(items) | Value::Tuple(items) => {
-            buf.push(if matches!(v, Value::List(_)) {
-                T_LIST
-            } else {
-                T_TUPLE
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
+            buf.push(match v {
+                Value::List(_) => T_LIST,
+                Value::Set(_) => T_SET,
+                _ => T_TUPLE,
             });
             put_u64(buf, items.len() as u64);
             for x in items {
@@ -295,16 +296,16 @@ impl<'a> Reader<'a> {
             }
             T_STR => Value::Str(self.str()?.to_owned()),
             T_BYTES => Value::Bytes(self.bytes()?.to_vec()),
-            t @ (T_LIST | T_TUPLE) => {
+            t @ (T_LIST | T_TUPLE | T_SET) => {
                 let n = self.len()?;
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
                     v.push(self.value(depth + 1)?);
                 }
-                if t == T_LIST {
-                    Value::List(v)
-                } else {
-                    Value::Tuple(v)
+                match t {
+                    T_LIST => Value::List(v),
+                    T_SET => Value::set(v)?,
+                    _ => Value::Tuple(v),
                 }
             }
             T_DICT => {

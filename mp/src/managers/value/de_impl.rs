@@ -62,7 +62,7 @@ fn unexpected(v: &Value) -> de::Unexpected<'_> {
         Value::Float(f) => de::Unexpected::Float(*f),
         Value::Str(s) => de::Unexpected::Str(s),
         Value::Bytes(b) => de::Unexpected::Bytes(b),
-        Value::List(_) | Value::Tuple(_) => de::Unexpected::Seq,
+        Value::List(_) | Value::Tuple(_) | Value::Set(_) => de::Unexpected::Seq,
         Value::Dict(_) => de::Unexpected::Map,
         Value::Proxy(_) => de::Unexpected::Other("a proxy"),
         Value::Slice(_) => de::Unexpected::Other("a slice"),
@@ -94,7 +94,7 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
             Value::Float(f) => v.visit_f64(f),
             Value::Str(s) => v.visit_string(s),
             Value::Bytes(b) => v.visit_byte_buf(b),
-            Value::List(items) | Value::Tuple(items) => visit_seq(items, v),
+            Value::List(items) | Value::Tuple(items) | Value::Set(items) => visit_seq(items, v),
             Value::Dict(d) => v.visit_map(MapDe {
                 iter: d.into_iter(),
                 value: None,
@@ -171,7 +171,7 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> std::result::Result<V::Value, E> {
         match self.0 {
-            Value::List(items) | Value::Tuple(items) => visit_seq(items, v),
+            Value::List(items) | Value::Tuple(items) | Value::Set(items) => visit_seq(items, v),
             Value::Bytes(b) => visit_seq(b.into_iter().map(|x| Value::Int(x as i128)).collect(), v),
             other => Err(de::Error::invalid_type(unexpected(&other), &v)),
         }
@@ -198,7 +198,7 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
         match self.0 {
             Value::Bytes(b) => v.visit_byte_buf(b),
             Value::Str(s) => v.visit_string(s),
-            Value::List(items) | Value::Tuple(items) => visit_seq(items, v),
+            Value::List(items) | Value::Tuple(items) | Value::Set(items) => visit_seq(items, v),
             other => Err(de::Error::invalid_type(unexpected(&other), &v)),
         }
     }

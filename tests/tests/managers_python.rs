@@ -1,0 +1,254 @@
+//! CPython's manager protocol against the real `python3` (3.11): a Python `SyncManager`
+//! client uses an mp manager server, and an mp client uses a Python manager server, with
+//! every SyncManager typeid, keyword arguments, nested proxies, and Python's exceptions.
+//!
+//! Skipped (with a message) when `python3` is not installed.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mp::managers::{BaseManager, DictProxy, ListProxy, QueueProxy, SyncManager, Value};
+use mp::{ErrorKind, StartMethod};
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn have_python() -> bool {
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg("import multiprocessing.managers")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("python3 not available: skipping");
+    }
+    ok
+}
+
+fn python(script: &str, args: &[&str]) -> Child {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start python3")
+}
+
+/// Waits for the child with a deadline; returns (success, stdout, stderr).
+fn finish(mut child: Child) -> (bool, String, String) {
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("python3 did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.success(), out, err)
+}
+
+/// A Python SyncManager client exercising every typeid of an mp server.
+const PY_CLIENT: &str = r#"
+import sys, queue, threading, multiprocessing
+from multiprocessing.managers import SyncManager, RemoteError, Namespace
+host, port, key = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+# Proxies that arrive inside values authenticate with the process's key (as in CPython).
+multiprocessing.current_process().authkey = key
+m = SyncManager(address=(host, port), authkey=key)
+m.connect()
+
+def raises(exc, f, *a, **k):
+    try:
+        f(*a, **k)
+    except exc as e:
+        return e
+    raise SystemExit('%r did not raise %s' % (f, exc.__name__))
+
+# dict, with every kind of plain data
+plain = [1, -2, 2.5, 'x', b'y', None, True, (1, 2), {3, 4}, frozenset([5]), 2**100, -2**90, [[]], {'k': (1,)}]
+d = m.dict({'a': 1}, z=26)
+d['b'] = plain
+got = d['b']
+assert got == [1, -2, 2.5, 'x', b'y', None, True, (1, 2), {3, 4}, {5}, 2**100, -2**90, [[]], {'k': (1,)}], got
+assert d['z'] == 26
+assert d.get('zz') is None and d.get('zz', 5) == 5 and d.get(key='a') == 1
+raises(KeyError, lambda: d['missing'])
+raises(TypeError, d.__setitem__, [1], 2)
+d.update(c=3)
+d.update({'e': 5}, f=6)
+assert d['c'] == 3 and d['f'] == 6
+assert sorted(d.keys()) == ['a', 'b', 'c', 'e', 'f', 'z'], d.keys()
+assert len(d) == 6 and 'a' in d and 'q' not in d
+assert d.pop('e') == 5 and d.setdefault('g', 7) == 7
+assert d._getvalue()['a'] == 1
+assert str(d).startswith('{') and repr(d).startswith('<DictProxy')
+# A class instance is not plain data: refused, nothing crashes.
+class Foo: pass
+e = raises(RemoteError, d.__setitem__, 'f', Foo())
+assert 'not plain data' in str(e), e
+assert d['a'] == 1
+
+# list
+l = m.list([3, 1, 2])
+l.append(0)
+l.sort()
+assert l[:] == [0, 1, 2, 3], l[:]
+l.sort(reverse=True)
+assert list(l) == [3, 2, 1, 0]
+assert l[1:3] == [2, 1]
+raises(IndexError, lambda: l[10])
+raises(ValueError, l.remove, 99)
+raises(ValueError, l.index, 99)
+l += [7]
+assert l[-1] == 7 and len(l) == 5 and l.count(7) == 1 and l.index(7) == 4
+assert l.pop() == 7 and l.pop(0) == 3
+
+# nested proxies: a list inside a dict
+d['l'] = l
+inner = d['l']
+inner.append(42)
+assert l[-1] == 42, l[:]
+
+# Queue, JoinableQueue
+q = m.Queue()
+q.put(5)
+q.put(item=6)
+assert q.get(timeout=1) == 5 and q.get(True, 1) == 6
+raises(queue.Empty, q.get, timeout=0.05)
+raises(queue.Empty, q.get_nowait)
+q1 = m.Queue(1)
+q1.put(1)
+raises(queue.Full, q1.put, 2, timeout=0.05)
+raises(queue.Full, q1.put_nowait, 2)
+assert q1.full() and q1.qsize() == 1 and q.empty()
+jq = m.JoinableQueue()
+jq.put('t')
+assert jq.get() == 't'
+jq.task_done()
+jq.join()
+raises(ValueError, jq.task_done)
+
+# Namespace
+ns = m.Namespace(x=1)
+ns.y = 'z'
+assert ns.x == 1 and ns.y == 'z'
+del ns.x
+raises(AttributeError, lambda: ns.x)
+v = ns._getvalue()
+assert isinstance(v, Namespace) and v.y == 'z', v
+
+# Lock, RLock, Semaphore, BoundedSemaphore
+lk = m.Lock()
+assert lk.acquire()
+assert lk.acquire(timeout=0.05) is False
+assert lk.acquire(False) is False
+lk.release()
+with lk:
+    pass
+rl = m.RLock()
+assert rl.acquire() and rl.acquire()
+rl.release(); rl.release()
+s = m.Semaphore(2)
+assert s.acquire() and s.acquire() and not s.acquire(False)
+s.release()
+assert s.acquire(timeout=1)
+bs = m.BoundedSemaphore(1)
+raises(ValueError, bs.release)
+
+# Condition, Event, Barrier
+c = m.Condition()
+with c:
+    c.notify()
+    assert c.wait(0.05) is False
+    c.notify_all()
+    assert c.wait_for(lambda: True, 0.05)
+ev = m.Event()
+assert not ev.is_set() and ev.wait(0.01) is False
+ev.set()
+assert ev.is_set() and ev.wait(1)
+ev.clear()
+b = m.Barrier(1)
+assert b.wait() == 0 and b.parties == 1 and b.n_waiting == 0 and not b.broken
+b2 = m.Barrier(2)
+raises(threading.BrokenBarrierError, b2.wait, 0.05)
+assert b2.broken
+
+# Value, Array
+v = m.Value('i', 7)
+assert v.value == 7
+v.value = 8
+assert v.get() == 8
+a = m.Array('i', [1, 2, 3])
+assert len(a) == 3 and a[0] == 1
+a[0] = 9
+assert a[0] == 9 and a[:] == [9, 2, 3], a[:]
+
+# An unknown method: RemoteError with the server's message
+e = raises(RemoteError, d._callmethod, 'no_such_method')
+assert 'no_such_method' in str(e), e
+print('ok', flush=True)
+"#;
+
+fn python_client_against(method: StartMethod) {
+    let key = b"python-interop";
+    let m = SyncManager::builder()
+        .address(("127.0.0.1", 0))
+        .authkey(key)
+        .start_method(method)
+        .start()
+        .unwrap();
+    let Some(mp::connection::Address::Tcp(addr)) = m.address() else {
+        panic!("not a TCP address");
+    };
+    let port = addr.port().to_string();
+    let (ok, out, err) = finish(python(
+        PY_CLIENT,
+        &["127.0.0.1", &port, std::str::from_utf8(key).unwrap()],
+    ));
+    assert!(
+        ok && out.trim() == "ok",
+        "{method}: stdout {out}\nstderr {err}"
+    );
+    // The Python client's proxies are gone: it gave every reference back.
+    let deadline = Instant::now() + LONG;
+    while m.number_of_objects().unwrap() != 0 {
+        assert!(Instant::now() < deadline, "{}", m.debug_info().unwrap());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    m.shutdown().unwrap();
+}
+
+#[test]
+fn a_python_client_uses_every_typeid_of_an_mp_server() {
+    if !have_python() {
+        return;
+    }
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ] {
+        python_client_against(method);
+    }
+}
