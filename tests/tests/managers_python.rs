@@ -252,3 +252,173 @@ fn a_python_client_uses_every_typeid_of_an_mp_server() {
         python_client_against(method);
     }
 }
+
+/// A CPython SyncManager server (with the seeds' `get_task_queue` registered too), serving
+/// in the foreground until a client sends `shutdown`. Prints its port.
+const PY_SERVER: &str = r#"
+import sys, queue
+from multiprocessing.managers import SyncManager
+tasks = queue.Queue()
+def get_task_queue():
+    return tasks
+SyncManager.register('get_task_queue', callable=get_task_queue)
+m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[1].encode())
+s = m.get_server()
+print(s.address[1], flush=True)
+s.serve_forever()
+"#;
+
+fn python_server(key: &str) -> (Child, u16) {
+    let mut child = python(PY_SERVER, &[key]);
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no port from python3: {line:?}"));
+    (child, port)
+}
+
+#[test]
+fn an_mp_client_uses_a_python_server() {
+    if !have_python() {
+        return;
+    }
+    let (child, port) = python_server("abc");
+    let m = SyncManager::builder()
+        .address(("127.0.0.1", port))
+        .authkey(b"abc")
+        .connect()
+        .unwrap();
+
+    // dict and list, with plain data of every kind
+    let d: DictProxy<String, Value> = m.dict().unwrap();
+    d.set("a", 1).unwrap();
+    let plain = Value::List(vec![
+        Value::from(-2),
+        Value::from(2.5),
+        Value::from("x"),
+        Value::Bytes(b"y".to_vec()),
+        Value::None,
+        Value::from(true),
+        Value::from((1, 2)),
+        Value::set([Value::from(3), Value::from(4)]).unwrap(),
+        Value::Int(1 << 100),
+    ]);
+    d.set("b", plain.clone()).unwrap();
+    assert_eq!(d.get_item("b").unwrap(), plain);
+    assert_eq!(d.get("zz").unwrap(), None);
+    assert_eq!(d.get_item("zz").unwrap_err().kind(), ErrorKind::Key);
+    assert_eq!(d.len().unwrap(), 2);
+    assert!(d.contains("a").unwrap());
+    assert_eq!(d.pop("a").unwrap(), Value::from(1));
+
+    let l: ListProxy<i64> = m.list().unwrap();
+    l.extend([3, 1, 2]).unwrap();
+    l.sort().unwrap();
+    assert_eq!(l.copy().unwrap(), vec![1, 2, 3]);
+    assert_eq!(l.get(10).unwrap_err().kind(), ErrorKind::Index);
+    assert_eq!(l.remove(&99).unwrap_err().kind(), ErrorKind::Value);
+    assert_eq!(l.pop().unwrap(), 3);
+
+    // a proxy inside a container, read back as a proxy
+    d.set("l", Value::from(&l)).unwrap();
+    let inner: ListProxy<i64> = d.get_as("l").unwrap();
+    inner.append(42).unwrap();
+    assert_eq!(l.copy().unwrap(), vec![1, 2, 42]);
+    drop(inner);
+
+    // queues
+    let q: QueueProxy<String> = m.queue(1).unwrap();
+    q.put("t".into()).unwrap();
+    assert_eq!(
+        q.put_nowait("u".into()).unwrap_err().kind(),
+        ErrorKind::Full
+    );
+    assert_eq!(q.get_timeout(LONG).unwrap(), "t");
+    assert_eq!(q.get_nowait().unwrap_err().kind(), ErrorKind::Empty);
+    assert_eq!(
+        q.get_timeout(Duration::from_millis(50)).unwrap_err().kind(),
+        ErrorKind::Empty
+    );
+    let jq = m.joinable_queue::<i32>(0).unwrap();
+    jq.put(1).unwrap();
+    assert_eq!(jq.get().unwrap(), 1);
+    jq.task_done().unwrap();
+    jq.join().unwrap();
+    assert_eq!(jq.task_done().unwrap_err().kind(), ErrorKind::Value);
+
+    // a registered typeid of the Python server
+    let base = BaseManager::builder()
+        .address(("127.0.0.1", port))
+        .authkey(b"abc")
+        .register_remote::<QueueProxy<i64>>("get_task_queue")
+        .connect()
+        .unwrap();
+    let tasks: QueueProxy<i64> = base.create("get_task_queue", ()).unwrap();
+    tasks.put(7).unwrap();
+    assert_eq!(tasks.get_timeout(LONG).unwrap(), 7);
+
+    // Namespace
+    let ns = m.namespace().unwrap();
+    ns.set("x", 5).unwrap();
+    assert_eq!(ns.get::<i32>("x").unwrap(), 5);
+    ns.del("x").unwrap();
+    assert!(ns.get::<i32>("x").is_err());
+
+    // locks and friends
+    let lock = m.lock().unwrap();
+    lock.acquire().unwrap();
+    assert!(!lock.acquire_timeout(Duration::from_millis(50)).unwrap());
+    lock.release().unwrap();
+    let rlock = m.rlock().unwrap();
+    rlock.acquire().unwrap();
+    rlock.acquire().unwrap();
+    rlock.release().unwrap();
+    rlock.release().unwrap();
+    let sem = m.semaphore(1).unwrap();
+    assert!(sem.try_acquire().unwrap());
+    assert!(!sem.try_acquire().unwrap());
+    sem.release().unwrap();
+    let bsem = m.bounded_semaphore(1).unwrap();
+    assert_eq!(bsem.release().unwrap_err().kind(), ErrorKind::Value);
+    let ev = m.event().unwrap();
+    assert!(!ev.is_set().unwrap());
+    ev.set().unwrap();
+    assert!(ev.wait_timeout(LONG).unwrap());
+    let cond = m.condition().unwrap();
+    cond.acquire().unwrap();
+    cond.notify_all().unwrap();
+    assert!(!cond.wait_timeout(Duration::from_millis(50)).unwrap());
+    cond.release().unwrap();
+    let bar = m.barrier(1).unwrap();
+    assert_eq!(bar.wait().unwrap(), 0);
+    assert_eq!(bar.parties().unwrap(), 1);
+    assert!(!bar.broken().unwrap());
+
+    // Value and Array
+    let v = m.value::<i32>("i", 7).unwrap();
+    assert_eq!(v.get().unwrap(), 7);
+    v.set(8).unwrap();
+    assert_eq!(v.get().unwrap(), 8);
+    let a = m.array::<i32>("i", vec![1, 2, 3]).unwrap();
+    assert_eq!(a.len().unwrap(), 3);
+    a.set(0, 9).unwrap();
+    assert_eq!(a.get(0).unwrap(), 9);
+
+    // Every proxy is gone: the Python server holds nothing but the registered queue.
+    drop((
+        d, l, q, jq, tasks, ns, lock, rlock, sem, bsem, ev, cond, bar, v, a,
+    ));
+    assert_eq!(m.number_of_objects().unwrap(), 0);
+    drop((m, base));
+    stop(child);
+}
+
+/// Stops a Python server (a connected manager has no `shutdown`, as in CPython).
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -694,11 +694,10 @@ impl BaseManager {
         let address = self
             .requested_address()?
             .ok_or_else(|| Error::value("connect() needs the server's address"))?;
-        let conn = proxy::open(&address, &self.inner.authkey)?;
-        let mut buf = Vec::new();
-        protocol::Request::Dummy.encode(&mut buf)?;
-        conn.send_bytes(&buf)?;
-        proxy::reply_value(protocol::Reply::decode(&conn.recv_bytes()?)?)?;
+        // Through this thread's channel, which also finds out whether the server is a
+        // CPython one.
+        let reply = proxy::request(&address, &self.inner.authkey, &protocol::Request::Dummy)?;
+        proxy::reply_value(reply)?;
         proxy::remember_manager(&address, &self.inner.authkey);
         *self.state() = MState::Connected { address };
         Ok(())
@@ -759,16 +758,22 @@ impl BaseManager {
     /// See [`ManagerBuilder`].
     pub fn create<P: Proxy, A: Serialize>(&self, typeid: &str, args: A) -> Result<P> {
         let address = self.endpoint()?;
-        let args = crate::reduction::encode_plain(&args)?;
-        let reply = proxy::request(
-            &address,
-            &self.inner.authkey,
-            &protocol::Request::Create {
-                typeid: typeid.to_owned(),
-                args,
-                referent: <P::Referent as Referent>::TYPE_NAME.to_owned(),
-            },
-        )?;
+        let referent = <P::Referent as Referent>::TYPE_NAME;
+        let reply = if super::python::is_python(&address) {
+            let args = super::to_value(&args)?;
+            super::python::create(&address, &self.inner.authkey, typeid, args, referent)?
+        } else {
+            let args = crate::reduction::encode_plain(&args)?;
+            proxy::request(
+                &address,
+                &self.inner.authkey,
+                &protocol::Request::Create {
+                    typeid: typeid.to_owned(),
+                    args,
+                    referent: referent.to_owned(),
+                },
+            )?
+        };
         match reply {
             protocol::Reply::Created {
                 id,

@@ -214,7 +214,17 @@ fn open_within(address: &Address, authkey: &[u8], timeout: Duration) -> Result<C
             format!("no welcome from the manager within {timeout:?}"),
         ));
     }
-    match Reply::decode(&conn.recv_bytes()?)? {
+    let bytes = conn.recv_bytes()?;
+    if super::python::is_pickle(&bytes) {
+        // A CPython server (it answered our request with a pickled traceback): from now on
+        // this address is spoken to in CPython's protocol.
+        super::python::mark_python(address);
+        return Err(Error::new(
+            ErrorKind::Remote,
+            "the manager is a CPython one: its protocol is used from now on",
+        ));
+    }
+    match Reply::decode(&bytes)? {
         Reply::Welcome { address: own } => {
             if own != *address {
                 known().aliases.insert(own, address.clone());
@@ -298,6 +308,9 @@ fn exchange_bounded(
     want: bool,
     timeout: Option<Duration>,
 ) -> Result<Option<Reply>> {
+    if super::python::is_python(address) {
+        return super::python::exchange(address, authkey, req, want, timeout);
+    }
     let pid = my_pid();
     let cached = CONNS
         .try_with(|c| {
@@ -311,8 +324,13 @@ fn exchange_bounded(
         .flatten();
     let conn = match cached {
         Some(c) => c,
-        None => open_within(address, authkey, timeout.unwrap_or(OPEN_TIMEOUT))
-            .map_err(|e| unreachable(address, e))?,
+        None => match open_within(address, authkey, timeout.unwrap_or(OPEN_TIMEOUT)) {
+            Ok(c) => c,
+            Err(_) if super::python::is_python(address) => {
+                return super::python::exchange(address, authkey, req, want, timeout);
+            }
+            Err(e) => return Err(unreachable(address, e)),
+        },
     };
     let res = conn.send_bytes(req).and_then(|_| {
         if want {

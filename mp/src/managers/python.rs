@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::pickle::{Py, dumps, loads};
@@ -592,9 +593,14 @@ pub(crate) fn fold_kwds(
 // ---------------------------------------------------------------------------------------------
 
 static PYTHON_SERVERS: Mutex<Option<HashSet<Address>>> = Mutex::new(None);
+/// Whether any CPython server is known (so that mp's own calls skip the lock).
+static ANY: AtomicBool = AtomicBool::new(false);
 
 /// Whether the manager at `address` is a CPython one (found out on first contact).
 pub(crate) fn is_python(address: &Address) -> bool {
+    if !ANY.load(Ordering::Relaxed) {
+        return false;
+    }
     PYTHON_SERVERS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -608,6 +614,7 @@ pub(crate) fn mark_python(address: &Address) {
         .unwrap_or_else(|e| e.into_inner())
         .get_or_insert_with(HashSet::new)
         .insert(address.clone());
+    ANY.store(true, Ordering::Relaxed);
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -715,8 +722,37 @@ fn id_py(id: u64) -> Py {
     Py::Str(format!("{id:x}"))
 }
 
-/// A method call on this thread's channel to a CPython server.
+/// The same request in the methods CPython's proxies expose, for the few methods mp's
+/// proxies call that CPython's referents lack or do not expose (`list.copy`, `list.clear`).
+fn cpython_equivalent(method: &str) -> Option<(&'static str, Value)> {
+    let all = Value::Slice(Box::new(Slice::default()));
+    match method {
+        "copy" => Some(("#GETVALUE", Value::Tuple(vec![]))),
+        "clear" => Some(("__delitem__", Value::Tuple(vec![all]))),
+        _ => None,
+    }
+}
+
+/// A method call on this thread's channel to a CPython server; a method the server does not
+/// expose is retried as its CPython equivalent, if it has one.
 fn call(
+    address: &Address,
+    authkey: &[u8],
+    id: u64,
+    method: &str,
+    args: &Value,
+    timeout: Option<Duration>,
+) -> Result<Reply> {
+    let r = call_once(address, authkey, id, method, args, timeout)?;
+    match (&r, cpython_equivalent(method)) {
+        (Reply::Traceback(t), Some((m, a))) if t.contains("is not in exposed") => {
+            call_once(address, authkey, id, m, &a, timeout)
+        }
+        _ => Ok(r),
+    }
+}
+
+fn call_once(
     address: &Address,
     authkey: &[u8],
     id: u64,
@@ -774,7 +810,16 @@ fn call(
         Py::Tuple(args),
         Py::Dict(vec![]),
     ]);
-    let res = send_py(&conn, &msg).and_then(|_| recv_reply(&conn, timeout));
+    let mut res = send_py(&conn, &msg).and_then(|_| recv_reply(&conn, timeout));
+    // As CPython's client: a '#PROXY' token names the address the call went to.
+    if let Ok(Reply::Return(Value::Proxy(p))) = &mut res {
+        p.token.address = address.clone();
+        PENDING.with(|x| {
+            if let Some(t) = x.borrow_mut().last_mut() {
+                t.address = address.clone();
+            }
+        });
+    }
     if res.is_ok() {
         let _ = CHANNELS.try_with(|c| c.borrow_mut().push((address.clone(), pid, conn)));
     }
