@@ -9,7 +9,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 secs="${FUZZ_SECONDS:-30}"
-for target in codec frame_decoder handshake manager_request pool_wire queue_ring; do
+for target in codec frame_decoder handshake manager_request pickle pool_wire queue_ring; do
     echo "== fuzzing $target for ${secs}s"
     cargo fuzz run "$target" -- -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048
 done

@@ -207,6 +207,31 @@ assert a[0] == 9 and a[:] == [9, 2, 3], a[:]
 # An unknown method: RemoteError with the server's message
 e = raises(RemoteError, d._callmethod, 'no_such_method')
 assert 'no_such_method' in str(e), e
+# A keyword the method does not take
+raises(TypeError, q.get, foo=1)
+
+# Bad input on a raw connection: garbage, a truncated pickle, code to run. Each gets a
+# '#TRACEBACK' reply and the connection goes on serving.
+import os, pickle
+from multiprocessing.connection import Client
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('touch /tmp/mp-pickle-evil',))
+c = Client((host, port), authkey=key)
+good = pickle.dumps((None, 'dummy', (), {}))
+for junk in [b'\x80\x04garbage', good[:-3], pickle.dumps((None, 'create', ('dict', Evil()), {}))]:
+    c.send_bytes(junk)
+    kind, text = c.recv()
+    assert kind == '#TRACEBACK', (kind, text)
+c.send_bytes(good)
+assert c.recv() == ('#RETURN', None)
+c.close()
+assert not os.path.exists('/tmp/mp-pickle-evil')
+
+# A wrong authkey is refused.
+import multiprocessing
+bad = SyncManager(address=(host, port), authkey=b'wrong')
+raises(multiprocessing.AuthenticationError, bad.connect)
 print('ok', flush=True)
 "#;
 

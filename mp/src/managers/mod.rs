@@ -86,6 +86,25 @@ pub use types::{
 };
 pub use value::{Dict, MAX_DEPTH, ProxyRef, Slice, Value, from_value, to_value};
 
+/// The fuzz entry of CPython's manager protocol (`fuzz/fuzz_targets/pickle.rs`): whatever
+/// bytes arrive, the pickle decoder and the request and reply decoders built on it give a
+/// value or an error (never a panic, a stack overflow or an allocation sized by a lying
+/// length), and what decodes encodes to bytes that decode to the same. Not a public API.
+#[doc(hidden)]
+pub fn __fuzz_pickle(data: &[u8]) {
+    let _ = python::decode_request(data);
+    let _ = python::decode_reply(data);
+    if let Ok(p) = pickle::loads(data) {
+        let mut a = Vec::new();
+        if pickle::dumps(&p, &mut a).is_ok() {
+            let again = pickle::loads(&a).expect("an encoded pickle decodes");
+            let mut b = Vec::new();
+            pickle::dumps(&again, &mut b).expect("it encodes again");
+            assert_eq!(a, b, "encoding is stable");
+        }
+    }
+}
+
 /// The default cap on one request or reply (64 MiB).
 pub const DEFAULT_MAX_MESSAGE: u64 = 64 << 20;
 

@@ -725,7 +725,7 @@ fn id_py(id: u64) -> Py {
 /// The same request in the methods CPython's proxies expose, for the few methods mp's
 /// proxies call that CPython's referents lack or do not expose (`list.copy`, `list.clear`).
 fn cpython_equivalent(method: &str) -> Option<(&'static str, Value)> {
-    let all = Value::Slice(Box::new(Slice::default()));
+    let all = Value::Slice(Box::default());
     match method {
         "copy" => Some(("#GETVALUE", Value::Tuple(vec![]))),
         "clear" => Some(("__delitem__", Value::Tuple(vec![all]))),
