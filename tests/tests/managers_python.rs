@@ -447,3 +447,44 @@ fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[mp::task]
+fn put_twice(q: QueueProxy<i64>, n: i64) {
+    q.put(n).unwrap();
+    // A clone takes a reference of its own on the Python server, and gives it back.
+    let again = q.clone();
+    again.put(n + 100).unwrap();
+}
+
+#[mp::test]
+fn a_proxy_of_a_python_server_goes_to_a_child_under_every_start_method() {
+    if !have_python() {
+        return;
+    }
+    let (child, port) = python_server("abc");
+    let m = SyncManager::builder()
+        .address(("127.0.0.1", port))
+        .authkey(b"abc")
+        .connect()
+        .unwrap();
+    let base = m.number_of_objects().unwrap();
+    for (n, method) in mp::get_all_start_methods().into_iter().enumerate() {
+        let n = n as i64;
+        let q: QueueProxy<i64> = m.queue(0).unwrap();
+        let mine = q.clone();
+        // `q` is moved: the child's reference travels with it.
+        let p = mp::Process::builder(put_twice, (q, n))
+            .start_method(method)
+            .start()
+            .unwrap();
+        p.join_timeout(LONG).unwrap();
+        assert_eq!(p.exitcode(), Some(0), "{method}");
+        assert_eq!(mine.get_timeout(LONG).unwrap(), n, "{method}");
+        assert_eq!(mine.get_timeout(LONG).unwrap(), n + 100, "{method}");
+        drop(mine);
+        // The child gave back every reference it had.
+        assert_eq!(m.number_of_objects().unwrap(), base, "{method}");
+    }
+    drop(m);
+    stop(child);
+}

@@ -694,9 +694,21 @@ impl BaseManager {
         let address = self
             .requested_address()?
             .ok_or_else(|| Error::value("connect() needs the server's address"))?;
-        // Through this thread's channel, which also finds out whether the server is a
-        // CPython one.
-        let reply = proxy::request(&address, &self.inner.authkey, &protocol::Request::Dummy)?;
+        // A channel of its own, authenticated with this manager's key (not a cached one),
+        // which also finds out whether the server is a CPython one.
+        let mut buf = Vec::new();
+        protocol::Request::Dummy.encode(&mut buf)?;
+        let reply = match proxy::open(&address, &self.inner.authkey) {
+            Ok(conn) => {
+                conn.send_bytes(&buf)?;
+                protocol::Reply::decode(&conn.recv_bytes()?)?
+            }
+            Err(_) if super::python::is_python(&address) => {
+                super::python::exchange(&address, &self.inner.authkey, &buf, true, None)?
+                    .ok_or_else(|| Error::new(ErrorKind::Remote, "no reply"))?
+            }
+            Err(e) => return Err(e),
+        };
         proxy::reply_value(reply)?;
         proxy::remember_manager(&address, &self.inner.authkey);
         *self.state() = MState::Connected { address };
