@@ -15,7 +15,7 @@ use serde::{Serialize, Serializer};
 use super::{__layout, Shareable};
 use crate::error::{Error, ErrorKind, Result};
 use crate::futex;
-use crate::shm::{self, Block, BlockWire, pid_alive};
+use crate::shm::{self, Block, BlockWire, pid_alive, tid_alive};
 use crate::space::handle::{Handle, handle_serde, thread_token};
 use crate::space::{Processes, Space, Threads};
 
@@ -289,7 +289,10 @@ impl<T: Shareable> Obj<T> {
             h.waiters.fetch_sub(1, Ordering::SeqCst);
             if !woke {
                 let holder = h.pid.load(Ordering::Relaxed) as i32;
-                if holder != 0 && holder != pid && !pid_alive(holder) {
+                // `holder` may be stale: a taker stores its pid just after its compare-and-
+                // swap on `tid`. So the thread in the word we swap on must be gone too: a
+                // live taker whose pid is not written yet is never taken over.
+                if holder != 0 && holder != pid && !pid_alive(holder) && !tid_alive(cur as i32) {
                     // The holder died mid-access: take the flag over.
                     if h.tid
                         .compare_exchange(cur, tid as u32, Ordering::Acquire, Ordering::Relaxed)

@@ -229,6 +229,26 @@ pub(crate) mod kind {
     pub(crate) const POOL: u32 = 10;
 }
 
+/// Whether the thread `tid` (of any process) may still be running: `/proc/<tid>/stat`
+/// exists and does not show a zombie. A thread that cannot be seen (gone, or hidden by
+/// `hidepid`) counts as gone, so callers combine this with [`pid_alive`] of its process.
+pub(crate) fn tid_alive(tid: i32) -> bool {
+    if tid <= 0 {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{tid}/stat")) {
+        // The state is the field after the command name, which ends at the last ')'.
+        Ok(s) => {
+            let state = s
+                .iter()
+                .rposition(|&c| c == b')')
+                .and_then(|i| s.get(i + 2));
+            !matches!(state, Some(b'Z') | Some(b'X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
 /// Whether the process `pid` is still running (a zombie counts as dead).
 pub(crate) fn pid_alive(pid: i32) -> bool {
     if pid <= 0 {
