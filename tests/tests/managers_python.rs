@@ -286,7 +286,15 @@ from multiprocessing.managers import SyncManager
 tasks = queue.Queue()
 def get_task_queue():
     return tasks
+class Foo:
+    pass
+class Holder:
+    def plain(self):
+        return [1, 'two']
+    def weird(self):
+        return Foo()
 SyncManager.register('get_task_queue', callable=get_task_queue)
+SyncManager.register('Holder', callable=Holder)
 m = SyncManager(address=('127.0.0.1', 0), authkey=sys.argv[1].encode())
 s = m.get_server()
 print(s.address[1], flush=True)
@@ -385,6 +393,21 @@ fn an_mp_client_uses_a_python_server() {
     let tasks: QueueProxy<i64> = base.create("get_task_queue", ()).unwrap();
     tasks.put(7).unwrap();
     assert_eq!(tasks.get_timeout(LONG).unwrap(), 7);
+
+    // A Python object that is not plain data is a clear error, and the channel goes on.
+    let holder: mp::managers::NamespaceProxy = m.create("Holder", ()).unwrap();
+    assert_eq!(
+        holder.base().call_method("plain", ()).unwrap(),
+        Value::List(vec![Value::from(1), Value::from("two")])
+    );
+    let e = holder.base().call_method("weird", ()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Serialization, "{e}");
+    assert!(e.to_string().contains("__main__.Foo"), "{e}");
+    assert_eq!(
+        holder.base().call_method("plain", ()).unwrap().to_string(),
+        "[1, 'two']"
+    );
+    drop(holder);
 
     // Namespace
     let ns = m.namespace().unwrap();
