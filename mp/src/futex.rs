@@ -175,9 +175,42 @@ const SPINS: u32 = 0;
 /// `loom_tests` below and `docs/reliability.md`), which then explores every interleaving of
 /// its operations.
 #[cfg(not(loom))]
-type Word = AtomicU32;
+pub(crate) type Word = AtomicU32;
 #[cfg(loom)]
-type Word = loom::sync::atomic::AtomicU32;
+pub(crate) type Word = loom::sync::atomic::AtomicU32;
+
+/// A primitive's futex sleep while `word` is `expected`, at most `timeout`: the kernel's, or
+/// under the model checker its blocking queue, where a timeout never fires (so that a lost
+/// wake-up shows as a deadlock). Returns false when the timeout ran out.
+pub(crate) fn sleep_word(word: &Word, expected: u32, timeout: Option<Duration>) -> bool {
+    #[cfg(not(loom))]
+    return wait(word, expected, timeout);
+    #[cfg(loom)]
+    {
+        let _ = timeout;
+        loom_futex::wait(word, expected);
+        true
+    }
+}
+
+/// Marks where the code relies on `SeqCst` accesses to order a store before a later load of
+/// another word (a waiter count against the word it sleeps on, Dekker-style). A no-op: those
+/// accesses already order it (and the kernel's futex wait has a full barrier before it reads
+/// the word). Under the model checker, which treats `SeqCst` accesses as `AcqRel`, it is the
+/// `SeqCst` fence that lets loom see what the hardware guarantees.
+#[inline(always)]
+pub(crate) fn sc_point() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// Wakes up to `n` sleepers of [`sleep_word`] on `word`.
+pub(crate) fn wake_sleepers(word: &Word, n: i32) {
+    #[cfg(not(loom))]
+    wake(word, n);
+    #[cfg(loom)]
+    loom_futex::wake(word, n.max(0) as usize);
+}
 
 /// The mutex's futex sleep: at most `slice`; false when it ran out. Under the model a sleep
 /// is a yield that may always "time out", so that every check of a dead holder is explored.
@@ -851,6 +884,8 @@ pub(crate) mod loom_futex {
     /// Blocks (a loom block, not a spin: loom explores spin loops badly) until a `wake` of
     /// `word` takes this sleeper off the queue; returns at once if `word` is not `expected`.
     pub(crate) fn wait(word: &AtomicU32, expected: u32) {
+        // The kernel's full barrier before it reads the word.
+        loom::sync::atomic::fence(Ordering::SeqCst);
         let mut q = SLEEPERS.lock().unwrap();
         if word.load(Ordering::SeqCst) != expected {
             return;

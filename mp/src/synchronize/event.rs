@@ -1,14 +1,14 @@
 //! [`Event`]: a flag that threads and processes wait for.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Shared, SharedState, deadline_after, layout_hash};
 use crate::error::Result;
-use crate::futex;
+use crate::futex::{self, Word};
 use crate::shm;
 use crate::space::{Processes, Space};
 
@@ -20,14 +20,86 @@ use crate::space::Threads;
 
 #[repr(C)]
 struct EventState {
-    flag: AtomicU32,
-    waiters: AtomicU32,
+    flag: Word,
+    waiters: Word,
+}
+
+/// The event's algorithm, on its words (in shared memory, or loom's in the models).
+///
+/// `flag` holds the state in bit 0 and, above it, how many times the event was set. A waiter
+/// sleeps on the whole word it saw, so a `set()` followed at once by a `clear()` still moves
+/// the word and ends its sleep, and the count tells the waiter a set happened: Python's
+/// guarantee that a waiter waiting when `set()` runs returns `True` (the model
+/// `loom_event_a_set_then_clear_still_wakes_a_waiter` deadlocked on a single flag bit).
+impl EventState {
+    const SET: u32 = 1;
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire) & Self::SET != 0
+    }
+
+    /// Whether the event is set, or was set since the word was `seen`.
+    fn set_since(seen: u32, now: u32) -> bool {
+        now & Self::SET != 0 || now >> 1 != seen >> 1
+    }
+
+    fn set(&self) {
+        let mut cur = self.flag.load(Ordering::Relaxed);
+        loop {
+            if cur & Self::SET != 0 {
+                return;
+            }
+            let next = ((cur >> 1).wrapping_add(1) << 1) | Self::SET;
+            match self
+                .flag
+                .compare_exchange_weak(cur, next, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        futex::sc_point();
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            futex::wake_sleepers(&self.flag, i32::MAX);
+        }
+    }
+
+    fn clear(&self) {
+        self.flag.fetch_and(!Self::SET, Ordering::SeqCst);
+    }
+
+    fn wait(&self, deadline: Option<Instant>) -> bool {
+        let seen = self.flag.load(Ordering::Acquire);
+        if seen & Self::SET != 0 {
+            return true;
+        }
+        loop {
+            let timeout = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if d <= now {
+                        return Self::set_since(seen, self.flag.load(Ordering::Acquire));
+                    }
+                    Some(d - now)
+                }
+            };
+            // Counted before sleeping on `seen`: a set after the count wakes the sleeper,
+            // and a set before it changed the word, so the sleep does not start.
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            futex::sleep_word(&self.flag, seen, timeout);
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            if Self::set_since(seen, self.flag.load(Ordering::Acquire)) {
+                return true;
+            }
+        }
+    }
 }
 
 // SAFETY: repr(C), atomics only.
 unsafe impl SharedState for EventState {
     const KIND: u32 = shm::kind::EVENT;
-    const LAYOUT: u64 = layout_hash("mp::Event v1", std::mem::size_of::<EventState>());
+    const LAYOUT: u64 = layout_hash("mp::Event v2", std::mem::size_of::<EventState>());
 }
 
 /// A flag that processes can wait for: Python's `multiprocessing.Event`.
@@ -101,7 +173,7 @@ impl<Sp: Space> EventIn<Sp> {
     /// ```
     #[inline]
     pub fn is_set(&self) -> bool {
-        self.st().flag.load(Ordering::Acquire) != 0
+        self.st().is_set()
     }
 
     /// Sets the flag and wakes every waiter: Python's `set()`.
@@ -116,11 +188,7 @@ impl<Sp: Space> EventIn<Sp> {
     /// ```
     #[inline]
     pub fn set(&self) {
-        let st = self.st();
-        st.flag.swap(1, Ordering::SeqCst);
-        if st.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake_all(&st.flag);
-        }
+        self.st().set();
     }
 
     /// Resets the flag: Python's `clear()`.
@@ -136,29 +204,11 @@ impl<Sp: Space> EventIn<Sp> {
     /// ```
     #[inline]
     pub fn clear(&self) {
-        self.st().flag.store(0, Ordering::SeqCst);
+        self.st().clear();
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
-        let st = self.st();
-        loop {
-            if self.is_set() {
-                return true;
-            }
-            let timeout = match deadline {
-                None => None,
-                Some(d) => {
-                    let now = Instant::now();
-                    if d <= now {
-                        return false;
-                    }
-                    Some(d - now)
-                }
-            };
-            st.waiters.fetch_add(1, Ordering::SeqCst);
-            futex::wait(&st.flag, 0, timeout);
-            st.waiters.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.st().wait(deadline)
     }
 
     /// Blocks until the flag is set: Python's `wait()` (which then returns `True`).
@@ -215,14 +265,15 @@ impl<Sp: Space> EventIn<Sp> {
     /// ```
     pub async fn wait_async(&self) -> Result<()> {
         let st = self.st();
+        let seen = st.flag.load(Ordering::Acquire);
         loop {
             let mut sleeper = crate::aio::futex::Sleeper::counted(&st.waiters, &st.flag);
             // `set` wakes every waiter: nothing to pass on.
             sleeper.pass_on = false;
-            if self.is_set() {
+            if EventState::set_since(seen, st.flag.load(Ordering::Acquire)) {
                 return Ok(());
             }
-            crate::aio::futex::changed(&st.flag, 0).await?;
+            crate::aio::futex::changed(&st.flag, seen).await?;
         }
     }
 }
@@ -245,5 +296,62 @@ impl<'de, Sp: Space> Deserialize<'de> for EventIn<Sp> {
         Ok(EventIn {
             shared: Shared::deserialize(d)?,
         })
+    }
+}
+
+/// Model checking of the event's algorithm (`docs/reliability.md`): futex sleeps never time
+/// out there, so a waiter that misses its wake-up is a deadlock loom reports.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    fn event() -> Arc<EventState> {
+        Arc::new(EventState {
+            flag: Word::new(0),
+            waiters: Word::new(0),
+        })
+    }
+
+    /// Two waiters, one `set`: both return.
+    #[test]
+    fn loom_event_set_wakes_every_waiter() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let e = event();
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let e = e.clone();
+                    loom::thread::spawn(move || assert!(e.wait(None)))
+                })
+                .collect();
+            e.set();
+            for w in waiters {
+                w.join().unwrap();
+            }
+        });
+    }
+
+    /// Python's guarantee: a waiter that found the event unset and waits when `set()` runs
+    /// returns, even if `clear()` follows at once (CPython's waiter holds the condition's
+    /// lock from its check to its sleep). Here: once the waiter counted itself.
+    #[test]
+    fn loom_event_a_set_then_clear_still_wakes_a_waiter() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let e = event();
+            let w = {
+                let e = e.clone();
+                loom::thread::spawn(move || assert!(e.wait(None)))
+            };
+            while e.waiters.load(Ordering::SeqCst) == 0 {
+                loom::thread::yield_now();
+            }
+            e.set();
+            e.clear();
+            w.join().unwrap();
+        });
     }
 }

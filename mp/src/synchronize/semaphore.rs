@@ -1,14 +1,14 @@
 //! [`Semaphore`] and [`BoundedSemaphore`], their guards and the engine they share.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Shared, SharedState, deadline_after, layout_hash};
 use crate::error::{Error, Result};
-use crate::futex;
+use crate::futex::{self, Word};
 use crate::shm;
 use crate::space::{Processes, Space};
 
@@ -23,12 +23,12 @@ pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
 
 #[repr(C)]
 struct SemState {
-    value: AtomicU32,
-    waiters: AtomicU32,
+    value: Word,
+    waiters: Word,
     /// The bound of a BoundedSemaphore, `SEM_VALUE_MAX` otherwise.
-    max: AtomicU32,
+    max: Word,
     /// 1 for a BoundedSemaphore.
-    bounded: AtomicU32,
+    bounded: Word,
 }
 
 // SAFETY: repr(C), atomics only.
@@ -37,7 +37,99 @@ unsafe impl SharedState for SemState {
     const LAYOUT: u64 = layout_hash("mp::Semaphore v1", std::mem::size_of::<SemState>());
 }
 
+#[cfg(not(loom))]
 const SEM_SPINS: u32 = 64;
+/// Under the model checker a spin only multiplies the interleavings to explore.
+#[cfg(loom)]
+const SEM_SPINS: u32 = 0;
+
+/// Why a release was refused.
+#[derive(Debug, PartialEq)]
+enum Over {
+    /// A BoundedSemaphore released above its bound.
+    Bound,
+    /// Past `SEM_VALUE_MAX`.
+    Max,
+}
+
+/// The semaphore's algorithm, on its words (in shared memory, or loom's in the models).
+impl SemState {
+    #[inline]
+    fn try_dec(&self) -> bool {
+        let v = &self.value;
+        let mut cur = v.load(Ordering::Relaxed);
+        while cur > 0 {
+            match v.compare_exchange_weak(cur, cur - 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+        false
+    }
+
+    /// Takes one unit, waiting until `deadline`; false when it ran out.
+    fn acquire(&self, deadline: Option<Instant>) -> bool {
+        if self.try_dec() {
+            return true;
+        }
+        for _ in 0..SEM_SPINS {
+            std::hint::spin_loop();
+            if self.value.load(Ordering::Relaxed) > 0 && self.try_dec() {
+                return true;
+            }
+        }
+        loop {
+            // Counted before the last check: a release after it sees the sleeper and wakes.
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            futex::sc_point();
+            if self.try_dec() {
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+                return true;
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if d <= now {
+                        self.waiters.fetch_sub(1, Ordering::SeqCst);
+                        return false;
+                    }
+                    Some(d - now)
+                }
+            };
+            futex::sleep_word(&self.value, 0, timeout);
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            if self.try_dec() {
+                return true;
+            }
+        }
+    }
+
+    /// Adds `n` units and wakes as many sleepers.
+    fn release(&self, n: u32) -> std::result::Result<(), Over> {
+        let max = self.max.load(Ordering::Relaxed);
+        let mut cur = self.value.load(Ordering::Relaxed);
+        loop {
+            let new = match cur.checked_add(n) {
+                Some(v) if v <= max => v,
+                _ if self.bounded.load(Ordering::Relaxed) != 0 => return Err(Over::Bound),
+                _ => return Err(Over::Max),
+            };
+            match self
+                .value
+                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        futex::sc_point();
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            futex::wake_sleepers(&self.value, n.min(i32::MAX as u32) as i32);
+        }
+        Ok(())
+    }
+}
 
 /// The engine shared by Semaphore and BoundedSemaphore.
 #[derive(Clone)]
@@ -66,51 +158,11 @@ impl<Sp: Space> Sem<Sp> {
 
     #[inline]
     fn try_dec(&self) -> bool {
-        let v = &self.st().value;
-        let mut cur = v.load(Ordering::Relaxed);
-        while cur > 0 {
-            match v.compare_exchange_weak(cur, cur - 1, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(now) => cur = now,
-            }
-        }
-        false
+        self.st().try_dec()
     }
 
     fn acquire(&self, deadline: Option<Instant>) -> bool {
-        if self.try_dec() {
-            return true;
-        }
-        for _ in 0..SEM_SPINS {
-            std::hint::spin_loop();
-            if self.st().value.load(Ordering::Relaxed) > 0 && self.try_dec() {
-                return true;
-            }
-        }
-        let st = self.st();
-        loop {
-            st.waiters.fetch_add(1, Ordering::SeqCst);
-            if self.try_dec() {
-                st.waiters.fetch_sub(1, Ordering::SeqCst);
-                return true;
-            }
-            let timeout = match deadline {
-                None => None,
-                Some(d) => {
-                    let now = Instant::now();
-                    if d <= now {
-                        st.waiters.fetch_sub(1, Ordering::SeqCst);
-                        return false;
-                    }
-                    Some(d - now)
-                }
-            };
-            futex::wait(&st.value, 0, timeout);
-            st.waiters.fetch_sub(1, Ordering::SeqCst);
-            if self.try_dec() {
-                return true;
-            }
-        }
+        self.st().acquire(deadline)
     }
 
     #[cfg(feature = "async")]
@@ -131,36 +183,11 @@ impl<Sp: Space> Sem<Sp> {
     }
 
     fn release(&self, n: u32) -> Result<()> {
-        let st = self.st();
-        let max = st.max.load(Ordering::Relaxed);
-        let mut cur = st.value.load(Ordering::Relaxed);
-        loop {
-            let new = match cur.checked_add(n) {
-                Some(v) if v <= max => v,
-                _ => {
-                    return Err(if st.bounded.load(Ordering::Relaxed) != 0 {
-                        Error::value(if Sp::THREADS {
-                            "Semaphore released too many times"
-                        } else {
-                            "semaphore or lock released too many times"
-                        })
-                    } else {
-                        Error::value("semaphore value would overflow SEM_VALUE_MAX")
-                    });
-                }
-            };
-            match st
-                .value
-                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
-        if st.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&st.value, n.min(i32::MAX as u32) as i32);
-        }
-        Ok(())
+        self.st().release(n).map_err(|over| match over {
+            Over::Bound if Sp::THREADS => Error::value("Semaphore released too many times"),
+            Over::Bound => Error::value("semaphore or lock released too many times"),
+            Over::Max => Error::value("semaphore value would overflow SEM_VALUE_MAX"),
+        })
     }
 
     fn value(&self) -> u32 {
@@ -574,5 +601,82 @@ impl<'de, Sp: Space> Deserialize<'de> for BoundedSemaphoreIn<Sp> {
         Ok(BoundedSemaphoreIn {
             sem: Sem::attach_checked(shared, true)?,
         })
+    }
+}
+
+/// Model checking of the semaphore's algorithm (`RUSTFLAGS="--cfg loom" cargo test -p
+/// multiprocess --lib --release loom_`; `docs/reliability.md`): every interleaving within
+/// loom's preemption bound, with futex sleeps that never time out, so that a lost wake-up is
+/// a deadlock loom reports.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU32 as LoomU32;
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(f);
+    }
+
+    fn sem(value: u32, max: u32) -> Arc<SemState> {
+        Arc::new(SemState {
+            value: Word::new(value),
+            waiters: Word::new(0),
+            max: Word::new(max),
+            bounded: Word::new((max != SEM_VALUE_MAX) as u32),
+        })
+    }
+
+    /// Two sleepers, two releases from two threads: both sleepers wake (none is lost).
+    #[test]
+    fn loom_semaphore_every_release_wakes_a_sleeper() {
+        model(|| {
+            let s = sem(0, SEM_VALUE_MAX);
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = s.clone();
+                    loom::thread::spawn(move || assert!(s.acquire(None)))
+                })
+                .collect();
+            let giver = {
+                let s = s.clone();
+                loom::thread::spawn(move || s.release(1).unwrap())
+            };
+            s.release(1).unwrap();
+            giver.join().unwrap();
+            for t in takers {
+                t.join().unwrap();
+            }
+            assert_eq!(s.value.load(Ordering::SeqCst), 0);
+            assert_eq!(s.waiters.load(Ordering::SeqCst), 0);
+        });
+    }
+
+    /// A binary semaphore as a lock: never two inside, and the bound refuses an extra
+    /// release whatever the interleaving.
+    #[test]
+    fn loom_bounded_semaphore_admits_one_and_refuses_overflow() {
+        model(|| {
+            let s = sem(1, 1);
+            let inside = Arc::new(LoomU32::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (s, inside) = (s.clone(), inside.clone());
+                    loom::thread::spawn(move || {
+                        assert!(s.acquire(None));
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two inside");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        s.release(1).unwrap();
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(s.release(1), Err(Over::Bound));
+            assert_eq!(s.value.load(Ordering::SeqCst), 1);
+        });
     }
 }
