@@ -132,6 +132,64 @@ fn raw_roundtrips(c: &mut Criterion) {
     raw_roundtrip(c, "raw_pipe_roundtrip_pinned", false);
 }
 
+/// `n` independent ping-pong pairs of processes at once (2n processes, unpinned: more
+/// runnable processes than CPUs). One iteration is one round trip of every pair, so total
+/// round trips per second are n / (time per iteration). Same work as
+/// `benches/python/connection_pipe.py`'s `pairs`.
+fn pairs(c: &mut Criterion) {
+    for n in [2usize, 4, 8] {
+        let mut ctrls = Vec::new();
+        let mut children = Vec::new();
+        for _ in 0..n {
+            let (a, b) = Pipe(true).unwrap();
+            let (c1, c2) = Pipe(true).unwrap();
+            children.push(mp_benches::fork(move || {
+                while let Ok(v) = b.recv::<u64>() {
+                    if v == u64::MAX {
+                        break;
+                    }
+                    b.send(&v).unwrap();
+                }
+            }));
+            children.push(mp_benches::fork(move || {
+                while let Ok(iters) = c2.recv::<u64>() {
+                    if iters == u64::MAX {
+                        a.send(&u64::MAX).unwrap();
+                        break;
+                    }
+                    for i in 0..iters {
+                        a.send(&i).unwrap();
+                        let v: u64 = a.recv().unwrap();
+                        debug_assert_eq!(v, i);
+                    }
+                    c2.send(&iters).unwrap();
+                }
+            }));
+            ctrls.push(c1);
+        }
+        let mut g = c.benchmark_group("pipe");
+        g.sample_size(10).measurement_time(Duration::from_secs(3));
+        g.bench_function(format!("pairs_{n}"), |bench| {
+            bench.iter_custom(|iters| {
+                let t = Instant::now();
+                for c in &ctrls {
+                    c.send(&iters).unwrap();
+                }
+                for c in &ctrls {
+                    let done: u64 = c.recv().unwrap();
+                    assert_eq!(done, iters);
+                }
+                t.elapsed()
+            })
+        });
+        g.finish();
+        for c in &ctrls {
+            c.send(&u64::MAX).unwrap();
+        }
+        children.into_iter().for_each(mp_benches::finish);
+    }
+}
+
 fn roundtrip_unpinned(c: &mut Criterion) {
     roundtrip_u64(c, false);
 }
@@ -318,6 +376,7 @@ criterion_group!(
     roundtrip_pinned,
     raw_roundtrips,
     roundtrip_unpinned,
+    pairs,
     send_bytes,
     send_vec,
     connect_auth,

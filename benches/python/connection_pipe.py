@@ -49,6 +49,44 @@ def roundtrip(name, pinned):
     os.sched_setaffinity(0, old)
 
 
+def pinger(ctrl, conn):
+    while True:
+        n = ctrl.recv()
+        if n is None:
+            conn.send(None)
+            break
+        for i in range(n):
+            conn.send(i)
+            conn.recv()
+        ctrl.send(n)
+
+
+def pairs(n_pairs):
+    """`n_pairs` independent ping-pong pairs of processes at once (2 * n_pairs processes,
+    unpinned). One iteration is one round trip of every pair; total round trips per second
+    are n_pairs / (seconds per iteration)."""
+    ctrls, procs = [], []
+    for _ in range(n_pairs):
+        a, b = mp.Pipe()
+        c1, c2 = mp.Pipe()
+        procs += [mp.Process(target=echo, args=(b,)), mp.Process(target=pinger, args=(c2, a))]
+        ctrls.append(c1)
+    for p in procs:
+        p.start()
+
+    def run(n):
+        for c in ctrls:
+            c.send(n)
+        for c in ctrls:
+            c.recv()
+    run(200)
+    print(f'BENCH pipe/pairs_{n_pairs} {median(run, 5000):.9f}', flush=True)
+    for c in ctrls:
+        c.send(None)
+    for p in procs:
+        p.join()
+
+
 def raw_roundtrip(name, use_socket):
     """The floor: 8-byte round trips with bare send/recv (read/write) on a SOCK_SEQPACKET
     socketpair or two os.pipe()s, both processes on CPU 0 (same ids as the Rust references)."""
@@ -221,3 +259,5 @@ if __name__ == '__main__':
     connect_auth('connect_auth_pinned', True)
     socket_roundtrip('roundtrip_unix_pinned', f'/tmp/mp-bench-py-{os.getpid()}.sock')
     socket_roundtrip('roundtrip_tcp_pinned', ('127.0.0.1', 0))
+    for n in (2, 4, 8):
+        pairs(n)

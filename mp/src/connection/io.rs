@@ -179,29 +179,35 @@ pub(crate) fn send_frame(fd: RawFd, t: Transport, payload: &[u8], fds: &[RawFd])
     Ok(())
 }
 
-/// Spinning before sleeping in a read: on a VM, waking a process that sleeps on another CPU
-/// costs ~30 us each way, far more than a peer that answers at once takes. A reader with
+/// Spinning before sleeping in a read (see [`crate::sys::spin`] for when): a reader with
 /// nothing to read yet retries without blocking for up to [`spin::WINDOW`], and only then
-/// sleeps in the kernel; a writer whose reader spins has nobody to wake either. Not done when
-/// this thread may run on one CPU only (it would only keep the peer from running there).
+/// sleeps in the kernel; a writer whose reader spins has nobody to wake either.
 mod spin {
     use std::io;
     use std::time::{Duration, Instant};
 
-    pub(super) use crate::sys::spinning_pays as worth_it;
+    use crate::sys::spin::{ended, first};
 
     /// How long a reader retries before it sleeps.
     pub(super) const WINDOW: Duration = Duration::from_micros(50);
+
     /// Calls `recv` with `MSG_DONTWAIT` until it gets something or [`WINDOW`] passes, then
-    /// blocks in it.
+    /// blocks in it (at once, while spinning does not pay for this thread).
     pub(super) fn recv<T>(recv: &mut impl FnMut(libc::c_int) -> io::Result<T>) -> io::Result<T> {
+        if !first() {
+            return recv(0);
+        }
         let start = Instant::now();
         loop {
             match recv(libc::MSG_DONTWAIT) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => return other,
+                other => {
+                    ended(true);
+                    return other;
+                }
             }
             if start.elapsed() > WINDOW {
+                ended(false);
                 return recv(0);
             }
             for _ in 0..32 {
@@ -271,7 +277,7 @@ impl Reader {
         let fd = self.fd;
         // SAFETY (of the call inside): `v` describes the caller's writable buffer.
         let mut recv = |flags: libc::c_int| sys::fdpass::recvmsg(fd, &mut v, flags);
-        let got = if self.deadline.is_none() && spin::worth_it() {
+        let got = if self.deadline.is_none() {
             spin::recv(&mut recv)?
         } else {
             recv(0)?

@@ -917,16 +917,23 @@ fn spin_until(ready: impl Fn() -> bool) -> bool {
         }
         return ready();
     }
+    if !crate::sys::spin::first() {
+        // Spinning has not been paying for this thread (see `sys::spin`).
+        return ready();
+    }
     let start = Instant::now();
     loop {
         for _ in 0..64 {
             if ready() {
+                crate::sys::spin::ended(true);
                 return true;
             }
             std::hint::spin_loop();
         }
         if start.elapsed() >= SPIN {
-            return ready();
+            let r = ready();
+            crate::sys::spin::ended(r);
+            return r;
         }
     }
 }

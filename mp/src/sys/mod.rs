@@ -9,6 +9,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 pub mod fdpass;
+pub(crate) mod spin;
 
 /// Turns a libc return value into an `io::Result`.
 pub fn cvt<T: IsMinusOne>(ret: T) -> io::Result<T> {
