@@ -16,6 +16,9 @@ use mp::queues::TryGetError;
 use mp::sharedctypes::RawValue;
 use mp::{Connection, ErrorKind, Lock, Process, Queue, StartMethod};
 
+mod sync_common;
+use sync_common::{dev_shm, open_fds};
+
 /// Every wait of the soak is bounded by this: a wait that outlives it is a hang, and fails.
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -103,6 +106,28 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+/// What became of the pool's tasks.
+#[derive(Default)]
+struct PoolTally {
+    ok: usize,
+    lost: usize,
+    undocumented: Vec<String>,
+}
+
+impl PoolTally {
+    /// Takes a task's result: right, or `WorkerLost` (its worker was killed).
+    fn settle(&mut self, x: u64, r: &mp::AsyncResult<u64>) {
+        match r.get_timeout(BOUND) {
+            Ok(v) => {
+                assert_eq!(v, x * x);
+                self.ok += 1;
+            }
+            Err(e) if e.kind() == ErrorKind::WorkerLost => self.lost += 1,
+            Err(e) => self.undocumented.push(format!("pool: {e}")),
+        }
+    }
+}
+
 struct Worker {
     process: Process,
     pipe: Connection,
@@ -118,20 +143,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n.max(1)
     }
-}
-
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn shm_entries() -> HashSet<String> {
-    std::fs::read_dir("/dev/shm")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn zombies() -> Vec<i32> {
@@ -180,7 +191,7 @@ fn chaos_soak() {
     println!("chaos soak: {secs} s, seed {seed}");
     let mut rng = Rng(seed);
     let methods = mp::get_all_start_methods();
-    let shm_before = shm_entries();
+    let shm_before = dev_shm();
 
     let manager = mp::Manager().unwrap();
     let manager_pid = manager.pid().unwrap();
@@ -191,7 +202,7 @@ fn chaos_soak() {
     let list: ListProxy<u64> = manager.list().unwrap();
     let pool = mp::Pool::new(2).unwrap();
     // Descriptors are counted once everything long-lived exists.
-    let fds_before = fds();
+    let fds_before = open_fds();
 
     let start_worker = |method: StartMethod| {
         let (r, w) = mp::Pipe(false).unwrap();
@@ -220,8 +231,8 @@ fn chaos_soak() {
     let mut piped: Vec<u64> = Vec::new();
     let mut kills = 0usize;
     let mut pool_results = Vec::new();
-    let (mut pool_ok, mut pool_lost, mut pool_kills) = (0usize, 0usize, 0usize);
-    let mut undocumented: Vec<String> = Vec::new();
+    let mut pool_kills = 0usize;
+    let mut tally = PoolTally::default();
     let drain_pipe = |w: &Worker, piped: &mut Vec<u64>| {
         while w.pipe.poll().unwrap_or(false) {
             match w.pipe.recv::<u64>() {
@@ -254,14 +265,7 @@ fn chaos_soak() {
             if !r.ready() {
                 return true;
             }
-            match r.get_timeout(BOUND) {
-                Ok(v) => {
-                    assert_eq!(v, x * x);
-                    pool_ok += 1;
-                }
-                Err(e) if e.kind() == ErrorKind::WorkerLost => pool_lost += 1,
-                Err(e) => undocumented.push(format!("pool: {e}")),
-            }
+            tally.settle(*x, r);
             false
         });
         if Instant::now() >= next_kill {
@@ -302,9 +306,9 @@ fn chaos_soak() {
         assert!(code.is_some(), "a worker hung at the end");
         match code {
             Some(EXIT_OK) => {}
-            Some(EXIT_UNDOCUMENTED) => {
-                undocumented.push("a worker saw an undocumented error".into())
-            }
+            Some(EXIT_UNDOCUMENTED) => tally
+                .undocumented
+                .push("a worker saw an undocumented error".into()),
             Some(EXIT_HUNG) => panic!("a worker's wait ran out: a hang"),
             other => panic!("a worker ended with {other:?}"),
         }
@@ -313,20 +317,15 @@ fn chaos_soak() {
     while let Ok(x) = output.get_timeout(Duration::from_millis(50)) {
         outputs.push(x);
     }
-    for (x, r) in pool_results {
-        match r.get_timeout(BOUND) {
-            Ok(v) => {
-                assert_eq!(v, x * x);
-                pool_ok += 1;
-            }
-            Err(e) if e.kind() == ErrorKind::WorkerLost => pool_lost += 1,
-            Err(e) => undocumented.push(format!("pool: {e}")),
-        }
+    for (x, r) in &pool_results {
+        tally.settle(*x, r);
     }
     println!(
         "chaos soak: {produced} items, {} out, {kills} workers and {pool_kills} pool workers \
-         killed; pool tasks {pool_ok} done, {pool_lost} lost",
-        outputs.len()
+         killed; pool tasks {} done, {} lost",
+        outputs.len(),
+        tally.ok,
+        tally.lost
     );
 
     // No duplicates; at most one item lost per killed worker.
@@ -353,10 +352,11 @@ fn chaos_soak() {
     assert_eq!(listed_set.len(), listed.len(), "a list append came twice");
     assert!(distinct.is_subset(&listed_set));
     assert!(listed.len() <= outputs.len() + kills);
-    assert!(pool_ok > 0, "the pool did no work");
+    assert!(tally.ok > 0, "the pool did no work");
     assert!(
-        undocumented.is_empty(),
-        "undocumented errors: {undocumented:?}"
+        tally.undocumented.is_empty(),
+        "undocumented errors: {:?}",
+        tally.undocumented
     );
 
     // Nothing left behind.
@@ -377,8 +377,8 @@ fn chaos_soak() {
     drop((input, output, lock, counter));
     let by = Instant::now() + BOUND;
     loop {
-        let leaked: Vec<String> = shm_entries().difference(&shm_before).cloned().collect();
-        let fd_now = fds();
+        let leaked: Vec<String> = dev_shm().difference(&shm_before).cloned().collect();
+        let fd_now = open_fds();
         if leaked.is_empty() && fd_now <= fds_before {
             break;
         }

@@ -3,69 +3,15 @@
 //!
 //! Skipped (with a message) when `python3` is not installed.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use mp::ErrorKind;
 use mp::connection::{Address, Client, Listener};
 
-const LONG: Duration = Duration::from_secs(60);
-
-fn have_python() -> bool {
-    let ok = Command::new("python3")
-        .arg("-c")
-        .arg("import multiprocessing.connection")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("python3 not available: skipping");
-    }
-    ok
-}
-
-fn python(script: &str, args: &[&str]) -> Child {
-    Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python3")
-}
-
-/// Waits for the child with a deadline; returns (success, stdout, stderr).
-fn finish(mut child: Child) -> (bool, String, String) {
-    let deadline = Instant::now() + LONG;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("python3 did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.success(), out, err)
-}
+mod python_util;
+use python_util::{LONG, finish, have_python, python};
 
 const PY_LISTENER: &str = r#"
 import sys

@@ -4,69 +4,15 @@
 //!
 //! Skipped (with a message) when `python3` is not installed.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use mp::managers::{BaseManager, DictProxy, ListProxy, QueueProxy, SyncManager, Value};
 use mp::{ErrorKind, StartMethod};
 
-const LONG: Duration = Duration::from_secs(60);
-
-fn have_python() -> bool {
-    let ok = Command::new("python3")
-        .arg("-c")
-        .arg("import multiprocessing.managers")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("python3 not available: skipping");
-    }
-    ok
-}
-
-fn python(script: &str, args: &[&str]) -> Child {
-    Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python3")
-}
-
-/// Waits for the child with a deadline; returns (success, stdout, stderr).
-fn finish(mut child: Child) -> (bool, String, String) {
-    let deadline = Instant::now() + LONG;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("python3 did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.success(), out, err)
-}
+mod python_util;
+use python_util::{LONG, finish, have_python, python};
 
 /// A Python SyncManager client exercising every typeid of an mp server.
 const PY_CLIENT: &str = r#"
@@ -301,6 +247,17 @@ print(s.address[1], flush=True)
 s.serve_forever()
 "#;
 
+/// A Python SyncManager server with key `abc`, and an mp client connected to it.
+fn python_sync_manager() -> (Child, u16, SyncManager) {
+    let (child, port) = python_server("abc");
+    let m = SyncManager::builder()
+        .address(("127.0.0.1", port))
+        .authkey(b"abc")
+        .connect()
+        .unwrap();
+    (child, port, m)
+}
+
 fn python_server(key: &str) -> (Child, u16) {
     let mut child = python(PY_SERVER, &[key]);
     let mut line = String::new();
@@ -319,12 +276,7 @@ fn an_mp_client_uses_a_python_server() {
     if !have_python() {
         return;
     }
-    let (child, port) = python_server("abc");
-    let m = SyncManager::builder()
-        .address(("127.0.0.1", port))
-        .authkey(b"abc")
-        .connect()
-        .unwrap();
+    let (child, port, m) = python_sync_manager();
 
     // dict and list, with plain data of every kind
     let d: DictProxy<String, Value> = m.dict().unwrap();
@@ -484,12 +436,7 @@ fn a_proxy_of_a_python_server_goes_to_a_child_under_every_start_method() {
     if !have_python() {
         return;
     }
-    let (child, port) = python_server("abc");
-    let m = SyncManager::builder()
-        .address(("127.0.0.1", port))
-        .authkey(b"abc")
-        .connect()
-        .unwrap();
+    let (child, _, m) = python_sync_manager();
     let base = m.number_of_objects().unwrap();
     for (n, method) in mp::get_all_start_methods().into_iter().enumerate() {
         let n = n as i64;

@@ -318,14 +318,17 @@ fn tuple_of(p: Py) -> Result<Vec<Py>> {
     }
 }
 
+/// A pickled tuple of `n` items.
+fn tuple_n(bytes: &[u8], n: usize, what: &str) -> Result<Vec<Py>> {
+    match loads(bytes)? {
+        Py::Tuple(t) if t.len() == n => Ok(t),
+        _ => Err(bad(what)),
+    }
+}
+
 /// Decodes a CPython client's `(ident, methodname, args, kwds)`.
 pub(crate) fn decode_request(bytes: &[u8]) -> Result<PyRequest> {
-    let Py::Tuple(mut t) = loads(bytes)? else {
-        return Err(bad("a request is not a tuple"));
-    };
-    if t.len() != 4 {
-        return Err(bad("a request is not (ident, methodname, args, kwds)"));
-    }
+    let mut t = tuple_n(bytes, 4, "a request is not (ident, methodname, args, kwds)")?;
     let kwds = t.pop().unwrap_or(Py::None);
     let args = tuple_of(t.pop().unwrap_or(Py::None))?;
     let Some(Py::Str(method)) = t.pop() else {
@@ -653,12 +656,7 @@ fn recv_reply(conn: &Connection, timeout: Option<Duration>) -> Result<Reply> {
 
 /// Decodes a CPython server's `(kind, result)` as one of mp's replies.
 pub(crate) fn decode_reply(bytes: &[u8]) -> Result<Reply> {
-    let Py::Tuple(mut t) = loads(bytes)? else {
-        return Err(bad("a reply is not a tuple"));
-    };
-    if t.len() != 2 {
-        return Err(bad("a reply is not (kind, result)"));
-    }
+    let mut t = tuple_n(bytes, 2, "a reply is not (kind, result)")?;
     let result = t.pop().unwrap_or(Py::None);
     let Some(Py::Str(kind)) = t.pop() else {
         return Err(bad("a reply kind that is not a str"));
