@@ -215,12 +215,12 @@ pub(crate) fn wake_sleepers(word: &Word, n: i32) {
 /// The mutex's futex sleep: at most `slice`; false when it ran out. Under the model a sleep
 /// is a yield that may always "time out", so that every check of a dead holder is explored.
 #[cfg(not(loom))]
-fn sleep_on(word: &Word, expected: u32, slice: Duration) -> bool {
+pub(crate) fn sleep_on(word: &Word, expected: u32, slice: Duration) -> bool {
     wait(word, expected, Some(slice))
 }
 
 #[cfg(loom)]
-fn sleep_on(word: &Word, expected: u32, _slice: Duration) -> bool {
+pub(crate) fn sleep_on(word: &Word, expected: u32, _slice: Duration) -> bool {
     if word.load(Ordering::Relaxed) == expected {
         loom::thread::yield_now();
     }
@@ -228,12 +228,12 @@ fn sleep_on(word: &Word, expected: u32, _slice: Duration) -> bool {
 }
 
 #[cfg(not(loom))]
-fn wake_word(word: &Word, n: i32) {
+pub(crate) fn wake_word(word: &Word, n: i32) {
     wake(word, n);
 }
 
 #[cfg(loom)]
-fn wake_word(_word: &Word, _n: i32) {}
+pub(crate) fn wake_word(_word: &Word, _n: i32) {}
 
 /// Whether `pid` is alive: the model's own table under the model checker.
 #[cfg(not(loom))]

@@ -14,8 +14,10 @@ use serde::{Serialize, Serializer};
 
 use super::{__layout, Shareable};
 use crate::error::{Error, ErrorKind, Result};
-use crate::futex;
-use crate::shm::{self, Block, BlockWire, pid_alive, tid_alive};
+use crate::futex::{self, Word};
+use crate::shm::{self, Block, BlockWire};
+#[cfg(not(loom))]
+use crate::shm::{pid_alive, tid_alive};
 use crate::space::handle::{Handle, handle_serde, thread_token};
 use crate::space::{Processes, Space, Threads};
 
@@ -121,18 +123,125 @@ const DATA: usize = 64;
 
 #[repr(C)]
 struct ObjHeader {
-    /// The tid of the thread borrowing the data, 0 if none.
-    tid: AtomicU32,
-    /// The pid of that thread's process.
-    pid: AtomicU32,
-    waiters: AtomicU32,
+    flag: BorrowFlag,
     _reserved: AtomicU32,
     /// Number of elements.
     len: AtomicU64,
 }
 
+/// The borrow flag of a shared object: who accesses its data now. Process-shared, so it
+/// survives its holder's death: a waiter takes it over once the holder is gone.
+#[repr(C)]
+struct BorrowFlag {
+    /// The tid of the thread borrowing the data, 0 if none (the futex word).
+    tid: Word,
+    /// The pid of that thread's process (stored just after `tid` is taken).
+    pid: Word,
+    waiters: Word,
+}
+
 const FIRST_CHECK: Duration = Duration::from_millis(20);
 const MAX_CHECK: Duration = Duration::from_millis(500);
+#[cfg(not(loom))]
+const FLAG_SPINS: u32 = 100;
+/// Under the model checker a spin only multiplies the interleavings to explore.
+#[cfg(loom)]
+const FLAG_SPINS: u32 = 0;
+
+/// Whether a holder is gone: its process and the thread in the flag's word (the model's
+/// table of processes under the model checker).
+#[cfg(not(loom))]
+fn holder_gone(pid: i32, tid: i32) -> bool {
+    !pid_alive(pid) && !tid_alive(tid)
+}
+
+#[cfg(loom)]
+fn holder_gone(pid: i32, tid: i32) -> bool {
+    use crate::futex::loom_model::alive;
+    !alive(pid) && !alive(tid)
+}
+
+impl BorrowFlag {
+    /// Takes the flag if it is free.
+    #[inline]
+    fn try_take(&self, pid: i32, tid: i32) -> bool {
+        let ok = self
+            .tid
+            .compare_exchange(0, tid as u32, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if ok {
+            self.pid.store(pid as u32, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Takes the flag, waiting for another holder; takes it over from a dead one.
+    #[inline]
+    fn take(&self, pid: i32, tid: i32) -> Result<()> {
+        if self.try_take(pid, tid) {
+            return Ok(());
+        }
+        self.take_slow(pid, tid)
+    }
+
+    #[cold]
+    fn take_slow(&self, pid: i32, tid: i32) -> Result<()> {
+        let mut interval = FIRST_CHECK;
+        let mut spins = 0u32;
+        loop {
+            let cur = self.tid.load(Ordering::Acquire);
+            if cur == 0 {
+                if self.try_take(pid, tid) {
+                    return Ok(());
+                }
+                continue;
+            }
+            if cur == tid as u32 && self.pid.load(Ordering::Relaxed) == pid as u32 {
+                return Err(Error::new(
+                    ErrorKind::Runtime,
+                    "the shared data is already borrowed by this thread: a guard of it is \
+                     still alive (drop it before accessing the data again)",
+                ));
+            }
+            if spins < FLAG_SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            let woke = futex::sleep_on(&self.tid, cur, interval);
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            if !woke {
+                let holder = self.pid.load(Ordering::Relaxed) as i32;
+                // `holder` may be stale: a taker stores its pid just after its compare-and-
+                // swap on `tid`. So the thread in the word we swap on must be gone too: a
+                // live taker whose pid is not written yet is never taken over (the model
+                // `loom_a_dead_borrower_never_makes_two_borrowers`).
+                if holder != 0 && holder != pid && holder_gone(holder, cur as i32) {
+                    // The holder died mid-access: take the flag over.
+                    if self
+                        .tid
+                        .compare_exchange(cur, tid as u32, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        self.pid.store(pid as u32, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+                interval = (interval * 2).min(MAX_CHECK);
+            }
+        }
+    }
+
+    fn release(&self) {
+        self.pid.store(0, Ordering::Relaxed);
+        self.tid.store(0, Ordering::SeqCst);
+        futex::sc_point();
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            futex::wake_word(&self.tid, 1);
+        }
+    }
+}
 
 const fn obj_layout<T: Shareable>(kind: &str) -> u64 {
     __layout::u64(__layout::str(__layout::START, kind), T::LAYOUT)
@@ -157,18 +266,13 @@ impl<T> Clone for Obj<T> {
 
 /// Exclusive access to an object's data; released on drop.
 pub struct Excl<'a> {
-    hdr: &'a ObjHeader,
+    flag: &'a BorrowFlag,
 }
 
 impl Drop for Excl<'_> {
     #[inline]
     fn drop(&mut self) {
-        let h = self.hdr;
-        h.pid.store(0, Ordering::Relaxed);
-        h.tid.store(0, Ordering::SeqCst);
-        if h.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&h.tid, 1);
-        }
+        self.flag.release();
     }
 }
 
@@ -243,79 +347,17 @@ impl<T: Shareable> Obj<T> {
     /// Takes the borrow flag, waiting for another holder; takes it over from a dead one.
     #[inline]
     fn excl(&self) -> Result<Excl<'_>> {
-        let h = self.hdr();
+        let flag = &self.hdr().flag;
         let (pid, tid) = futex::ids();
-        if h.tid
-            .compare_exchange(0, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            h.pid.store(pid as u32, Ordering::Relaxed);
-            return Ok(Excl { hdr: h });
-        }
-        self.excl_slow(pid, tid)
-    }
-
-    #[cold]
-    fn excl_slow(&self, pid: i32, tid: i32) -> Result<Excl<'_>> {
-        let h = self.hdr();
-        let mut interval = FIRST_CHECK;
-        let mut spins = 0u32;
-        loop {
-            let cur = h.tid.load(Ordering::Acquire);
-            if cur == 0 {
-                if h.tid
-                    .compare_exchange(0, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    h.pid.store(pid as u32, Ordering::Relaxed);
-                    return Ok(Excl { hdr: h });
-                }
-                continue;
-            }
-            if cur == tid as u32 && h.pid.load(Ordering::Relaxed) == pid as u32 {
-                return Err(Error::new(
-                    ErrorKind::Runtime,
-                    "the shared data is already borrowed by this thread: a guard of it is \
-                     still alive (drop it before accessing the data again)",
-                ));
-            }
-            if spins < 100 {
-                spins += 1;
-                std::hint::spin_loop();
-                continue;
-            }
-            h.waiters.fetch_add(1, Ordering::SeqCst);
-            let woke = futex::wait(&h.tid, cur, Some(interval));
-            h.waiters.fetch_sub(1, Ordering::SeqCst);
-            if !woke {
-                let holder = h.pid.load(Ordering::Relaxed) as i32;
-                // `holder` may be stale: a taker stores its pid just after its compare-and-
-                // swap on `tid`. So the thread in the word we swap on must be gone too: a
-                // live taker whose pid is not written yet is never taken over.
-                if holder != 0 && holder != pid && !pid_alive(holder) && !tid_alive(cur as i32) {
-                    // The holder died mid-access: take the flag over.
-                    if h.tid
-                        .compare_exchange(cur, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        h.pid.store(pid as u32, Ordering::Relaxed);
-                        return Ok(Excl { hdr: h });
-                    }
-                }
-                interval = (interval * 2).min(MAX_CHECK);
-            }
-        }
+        flag.take(pid, tid)?;
+        Ok(Excl { flag })
     }
 
     /// Takes the borrow flag only if it is free.
     fn try_excl(&self) -> Option<Excl<'_>> {
-        let h = self.hdr();
+        let flag = &self.hdr().flag;
         let (pid, tid) = futex::ids();
-        h.tid
-            .compare_exchange(0, tid as u32, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
-        h.pid.store(pid as u32, Ordering::Relaxed);
-        Some(Excl { hdr: h })
+        flag.try_take(pid, tid).then_some(Excl { flag })
     }
 
     fn read(&self, i: usize) -> Result<T> {
@@ -669,5 +711,54 @@ impl<T: Send + 'static> Store<T> for Heap<T> {
 
     fn same(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.cell, &other.cell)
+    }
+}
+
+/// Model checking of the borrow flag (`docs/reliability.md`): sleeps that may always time
+/// out, so that every check of a dead holder is explored.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::futex::loom_model::{become_process, die};
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU32 as LoomU32;
+
+    /// A borrower dies holding the flag; two processes take it over and take it again, twice
+    /// each: never two borrowers. Fails (two borrowers) if a takeover trusts the pid word
+    /// alone, which a new holder stores just after its swap.
+    #[test]
+    fn loom_a_dead_borrower_never_makes_two_borrowers() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.max_branches = 20_000;
+        b.check(|| {
+            let f = Arc::new(BorrowFlag {
+                tid: Word::new(0),
+                pid: Word::new(0),
+                waiters: Word::new(0),
+            });
+            let inside = Arc::new(LoomU32::new(0));
+            become_process(1);
+            f.take(1, 1).unwrap();
+            die(1);
+            let others: Vec<_> = [2, 3]
+                .into_iter()
+                .map(|pid| {
+                    let (f, inside) = (f.clone(), inside.clone());
+                    loom::thread::spawn(move || {
+                        become_process(pid);
+                        for _ in 0..2 {
+                            f.take(pid, pid).unwrap();
+                            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two borrowers");
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                            f.release();
+                        }
+                    })
+                })
+                .collect();
+            for t in others {
+                t.join().unwrap();
+            }
+        });
     }
 }
