@@ -201,6 +201,13 @@
 //! generates a typed proxy for a type of your own (Python's `BaseManager.register`). Requests
 //! are plain data, never code.
 //!
+//! Managers also speak CPython's manager protocol, on the same address as their own: a Python
+//! `BaseManager` or `SyncManager` client `connect()`s to an mp manager served over TCP and uses
+//! its objects through Python's proxies, and an mp client `connect()`s to a Python manager's
+//! server. Only Python's plain data crosses (`None`, `bool`, `int`, `float`, `str`, `bytes`,
+//! `tuple`, `list`, `dict`, `set`, proxies); pickles are decoded without running any code
+//! (see `docs/python-mapping.md`).
+//!
 //! # Dummy
 //!
 //! [`dummy`] is Python's `multiprocessing.dummy`: the same types and methods backed by threads,
