@@ -972,3 +972,104 @@ pub(crate) fn create(
         other => Ok(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kw(k: &str, v: Value) -> (String, Value) {
+        (k.to_owned(), v)
+    }
+
+    #[test]
+    fn keywords_fold_into_positions() {
+        let v = Value::from;
+        // `q.get(timeout=1)`: `block` takes its default.
+        assert_eq!(
+            fold_kwds("Queue", "get", vec![], vec![kw("timeout", v(1))]).unwrap(),
+            vec![Value::Bool(true), v(1)]
+        );
+        assert_eq!(
+            fold_kwds("Queue", "put", vec![v(5)], vec![kw("timeout", v(2))]).unwrap(),
+            vec![v(5), Value::Bool(true), v(2)]
+        );
+        assert_eq!(
+            fold_kwds("Lock", "acquire", vec![], vec![kw("timeout", v(3))]).unwrap(),
+            vec![Value::Bool(true), v(3)]
+        );
+        // `update(other, **kw)`: the keywords are items; `sort(key=None, reverse=True)`.
+        let Value::Dict(d) = fold_kwds("dict", "update", vec![], vec![kw("a", v(1))])
+            .unwrap()
+            .remove(0)
+        else {
+            panic!("not a dict");
+        };
+        assert_eq!(d.get(&Value::from("a")), Some(&v(1)));
+        assert_eq!(
+            fold_kwds(
+                "list",
+                "sort",
+                vec![],
+                vec![kw("key", Value::None), kw("reverse", Value::Bool(true))]
+            )
+            .unwrap(),
+            vec![Value::Bool(true)]
+        );
+        // Errors are TypeErrors, as in Python.
+        for (t, m, args, kwds) in [
+            ("Queue", "get", vec![], vec![kw("foo", v(1))]),
+            (
+                "Queue",
+                "get",
+                vec![Value::Bool(false)],
+                vec![kw("block", v(1))],
+            ),
+            ("dict", "pop", vec![], vec![kw("default", v(1))]),
+            ("list", "sort", vec![], vec![kw("key", v(1))]),
+            ("Event", "set", vec![], vec![kw("x", v(1))]),
+        ] {
+            let e = fold_kwds(t, m, args, kwds).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Type, "{t}.{m}: {e}");
+        }
+    }
+
+    #[test]
+    fn plain_values_cross_unchanged() {
+        let values = [
+            Value::None,
+            Value::Bool(true),
+            Value::Int(-(1 << 100)),
+            Value::Float(0.25),
+            Value::from("é"),
+            Value::Bytes(vec![0, 255]),
+            Value::List(vec![Value::from(1), Value::Tuple(vec![])]),
+            Value::set([Value::from(1), Value::from("x")]).unwrap(),
+            Value::slice(1, -1),
+        ];
+        for v in values {
+            let mut b = Vec::new();
+            dumps(&to_py(&v, &|_| None), &mut b).unwrap();
+            assert_eq!(from_py(loads(&b).unwrap()).unwrap(), v);
+        }
+        let mut d = Dict::new();
+        d.insert(Value::from("k"), Value::from(2)).unwrap();
+        let mut b = Vec::new();
+        dumps(&to_py(&Value::Dict(d.clone()), &|_| None), &mut b).unwrap();
+        assert_eq!(from_py(loads(&b).unwrap()).unwrap(), Value::Dict(d));
+    }
+
+    #[test]
+    fn tokens_and_addresses_cross() {
+        let t = Token {
+            typeid: "Queue".into(),
+            address: Address::Tcp(([127, 0, 0, 1], 5000).into()),
+            id: 0x7f12_ab00,
+        };
+        assert_eq!(token_of(&token_py(&t)).unwrap(), t);
+        // CPython's abstract Unix names start with a NUL.
+        let a = Address::Abstract(b"mp-x".to_vec());
+        assert_eq!(address_of(&address_py(&a)).unwrap(), a);
+        assert!(id_of(&Py::Str("not hex".into())).is_err());
+        assert_eq!(id_of(&Py::Str("ff".into())).unwrap(), 255);
+    }
+}
