@@ -108,11 +108,6 @@ pub(crate) fn wake(word: &AtomicU32, n: i32) {
     }
 }
 
-/// Wakes every waiter of `word`.
-pub(crate) fn wake_all(word: &AtomicU32) {
-    wake(word, i32::MAX);
-}
-
 /// The holder of a [`RawMutex`] died while holding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OwnerDied {
@@ -636,8 +631,8 @@ impl Cond {
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct RawCondvar {
-    seq: AtomicU32,
-    waiters: AtomicU32,
+    seq: Word,
+    waiters: Word,
 }
 
 impl RawCondvar {
@@ -663,7 +658,7 @@ impl RawCondvar {
                 Some(d) => (d - now).min(interval),
                 None => interval,
             };
-            if wait(&self.seq, seq, Some(slice)) || self.seq.load(Ordering::Acquire) != seq {
+            if sleep_word(&self.seq, seq, Some(slice)) || self.seq.load(Ordering::Acquire) != seq {
                 break;
             }
             // Periodic wake-ups make a notifier that died mid-protocol harmless: the waiter
@@ -699,7 +694,7 @@ impl RawCondvar {
     pub(crate) fn notify_all(&self) {
         self.seq.fetch_add(1, Ordering::Release);
         if self.waiters.load(Ordering::Acquire) > 0 {
-            wake_all(&self.seq);
+            wake_sleepers(&self.seq, i32::MAX);
         }
     }
 }
@@ -1173,6 +1168,52 @@ mod loom_tests {
                 t.join().unwrap();
             }
             assert!(!m.is_locked());
+        });
+    }
+}
+
+/// Model checking of [`RawCondvar`] with [`RawMutex`] (the barrier's wait): futex sleeps
+/// that never time out, so a lost wake-up is a deadlock loom reports.
+#[cfg(all(test, loom))]
+mod loom_condvar_tests {
+    use super::loom_model::become_process;
+    use super::*;
+    use loom::sync::Arc;
+
+    /// A waiter waits under the mutex for a flag; a notifier sets it under the mutex and
+    /// notifies: the waiter returns, whatever the interleaving (two waiters exceed loom's
+    /// branch budget with the mutex's yielding sleeps).
+    #[test]
+    fn loom_condvar_notify_all_wakes_the_waiter() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.max_branches = 20_000;
+        b.check(|| {
+            let st = Arc::new((RawMutex::default(), RawCondvar::default(), Word::new(0)));
+            let waiters: Vec<_> = [2]
+                .into_iter()
+                .map(|pid| {
+                    let st = st.clone();
+                    loom::thread::spawn(move || {
+                        become_process(pid);
+                        let (m, cv, flag) = &*st;
+                        assert!(m.lock(None).unwrap());
+                        while flag.load(Ordering::Relaxed) == 0 {
+                            cv.wait(m, None).unwrap();
+                        }
+                        assert!(m.unlock());
+                    })
+                })
+                .collect();
+            become_process(1);
+            let (m, cv, flag) = &*st;
+            assert!(m.lock(None).unwrap());
+            flag.store(1, Ordering::Relaxed);
+            cv.notify_all();
+            assert!(m.unlock());
+            for w in waiters {
+                w.join().unwrap();
+            }
         });
     }
 }
