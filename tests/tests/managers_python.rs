@@ -94,6 +94,10 @@ assert jq.get() == 't'
 jq.task_done()
 jq.join()
 raises(ValueError, jq.task_done)
+# An AutoProxy inside a container: the queue, reached through the dict
+d['q'] = q
+d['q'].put('via dict')
+assert q.get(timeout=1) == 'via dict'
 
 # Namespace
 ns = m.Namespace(x=1)
@@ -334,6 +338,13 @@ fn an_mp_client_uses_a_python_server() {
     jq.task_done().unwrap();
     jq.join().unwrap();
     assert_eq!(jq.task_done().unwrap_err().kind(), ErrorKind::Value);
+    // An AutoProxy inside a container of the Python server, read back as a queue proxy.
+    d.set("q", Value::from(&q)).unwrap();
+    let q2: QueueProxy<String> = d.get_as("q").unwrap();
+    q2.put("via dict".into()).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), "via dict");
+    drop(q2);
+    d.remove("q").unwrap();
 
     // a registered typeid of the Python server
     let base = BaseManager::builder()

@@ -132,12 +132,18 @@ pub(crate) fn to_py(v: &Value, exposed: &dyn Fn(&Token) -> Option<Vec<String>>) 
         }
         Value::Proxy(p) => {
             let class = proxy_class(&p.proxytype);
-            let kwds = match (class, exposed(&p.token)) {
-                ("AutoProxy", Some(names)) => vec![(
+            // Only an AutoProxy has no fixed method list to rebuild with.
+            let names = if class == "AutoProxy" {
+                exposed(&p.token)
+            } else {
+                None
+            };
+            let kwds = match names {
+                Some(names) => vec![(
                     Py::Str("exposed".into()),
                     Py::Tuple(names.into_iter().map(Py::Str).collect()),
                 )],
-                _ => Vec::new(),
+                None => Vec::new(),
             };
             Py::Proxy {
                 class,
@@ -797,7 +803,34 @@ fn call_once(
             }
         }
     };
-    let args = match to_py(args, &|_| None) {
+    // An AutoProxy of this server inside the arguments goes with its method names, as
+    // CPython's client sends it: a server rebuilding it without them would ask for them on a
+    // connection authenticated with its process's own key.
+    let exposed = |t: &Token| {
+        if t.address != *address {
+            return None;
+        }
+        match control(
+            address,
+            authkey,
+            "get_methods",
+            vec![token_py(t)],
+            vec![],
+            timeout,
+        ) {
+            Ok(Reply::Return(Value::Tuple(names) | Value::List(names))) => Some(
+                names
+                    .into_iter()
+                    .filter_map(|n| match n {
+                        Value::Str(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    let args = match to_py(args, &exposed) {
         Py::Tuple(t) => t,
         Py::None => Vec::new(),
         other => vec![other],
