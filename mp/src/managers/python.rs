@@ -551,6 +551,9 @@ pub(crate) fn fold_kwds(
             kwds.remove(i);
         }
     }
+    if kwds.is_empty() {
+        return Ok(args);
+    }
     let Some(ps) = params(type_name, method) else {
         let (k, _) = &kwds[0];
         return Err(Error::new(
@@ -1048,6 +1051,18 @@ mod tests {
             .unwrap(),
             vec![Value::Bool(true)]
         );
+        // No keywords: the arguments as they are, whatever the method.
+        assert_eq!(
+            fold_kwds("Foo", "bar", vec![v(1)], vec![]).unwrap(),
+            vec![v(1)]
+        );
+        // A large set is hashed, not compared pairwise (a peer's 200k items stay fast).
+        let many = Value::set(
+            (0..200_000)
+                .map(Value::from)
+                .chain((0..10).map(Value::from)),
+        );
+        assert!(matches!(many.unwrap(), Value::Set(s) if s.len() == 200_000));
         // Errors are TypeErrors, as in Python.
         for (t, m, args, kwds) in [
             ("Queue", "get", vec![], vec![kw("foo", v(1))]),

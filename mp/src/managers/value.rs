@@ -513,14 +513,21 @@ impl Value {
     /// # Ok::<(), mp::Error>(())
     /// ```
     pub fn set(items: impl IntoIterator<Item = Value>) -> Result<Value> {
-        let mut out: Vec<Value> = Vec::new();
-        for x in items {
+        // Hashed, not compared pairwise: a peer's large set must not cost quadratic time.
+        let items: Vec<Value> = items.into_iter().collect();
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        let mut keep = Vec::with_capacity(items.len());
+        for x in &items {
             x.check_hashable()?;
-            if !out.contains(&x) {
-                out.push(x);
-            }
+            keep.push(seen.insert(x));
         }
-        Ok(Value::Set(out))
+        Ok(Value::Set(
+            items
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(x, k)| k.then_some(x))
+                .collect(),
+        ))
     }
 
     /// The Python type name (`'int'`, `'str'`, `'list'`...), as error messages print it.
@@ -768,7 +775,12 @@ impl PartialEq for Value {
             }
             (Value::Proxy(a), Value::Proxy(b)) => a == b,
             (Value::Slice(a), Value::Slice(b)) => a == b,
-            (Value::Set(a), Value::Set(b)) => a.len() == b.len() && a.iter().all(|x| b.contains(x)),
+            (Value::Set(a), Value::Set(b)) => {
+                a.len() == b.len() && {
+                    let b: std::collections::HashSet<&Value> = b.iter().collect();
+                    a.iter().all(|x| b.contains(x))
+                }
+            }
             _ => false,
         }
     }
